@@ -1,0 +1,20 @@
+"""What a backend can do, as data: suites declare what they need, backends declare what they have.
+
+Off by default, so a new backend opts in to each capability it really has; a test that needs a missing
+one is skipped with the reason, never silently passed.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["Capability"]
+
+
+class Capability(StrEnum):
+    COOKIE_JAR = "cookie_jar"
+    """The proxy owns the cookie jar between LiteLLM and the provider (a ``cf_clearance`` set by the
+    provider is sent back on later calls). A separate LiteLLM process keeps its own HTTP clients."""
+
+    IN_PROCESS_LITELLM = "in_process_litellm"
+    """LiteLLM runs inside the proxy process, so its objects can be inspected from a test."""

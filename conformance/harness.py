@@ -1,0 +1,101 @@
+"""Serving a backend for a test: the conformance config pointed at the fake provider, on loopback.
+
+Suites talk to the proxy over real HTTP (uvicorn on a free 127.0.0.1 port, lifespan on), so chunk timing,
+disconnects and the backend's startup and shutdown are exercised as a user's client would.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from conformance.backends import BackendUnderTest
+from conformance.fakes import FakeProvider, LoopbackServer
+from proxy.config import Config, parse_config
+
+__all__ = [
+    "FIXTURES",
+    "ProxyUnderTest",
+    "closed_port_url",
+    "conformance_config",
+    "deep_merge",
+    "serve_proxy",
+]
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CONFORMANCE_CONFIG = FIXTURES / "configs" / "conformance.yaml"
+
+
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def conformance_raw_config(provider_url: str, unreachable_url: str) -> dict[str, Any]:
+    text = CONFORMANCE_CONFIG.read_text(encoding="utf-8")
+    return yaml.safe_load(text.replace("{provider}", provider_url).replace("{unreachable}", unreachable_url))
+
+
+def conformance_config(provider_url: str, unreachable_url: str, **overrides: Any) -> Config:
+    """The suites' config, with ``overrides`` merged section by section (e.g. ``memory_proxy={...}``)."""
+    raw = deep_merge(conformance_raw_config(provider_url, unreachable_url), overrides)
+    return parse_config(raw, source=str(CONFORMANCE_CONFIG))
+
+
+@contextmanager
+def closed_port_url() -> Iterator[str]:
+    """A loopback URL that refuses connections: the port is bound (so nobody else gets it) but not listening."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+@dataclass
+class ProxyUnderTest:
+    """A running proxy: where it listens, what it was built from, and the provider behind it."""
+
+    url: str
+    backend: BackendUnderTest
+    config: Config
+    provider: FakeProvider
+    app: Any
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        kwargs.setdefault("timeout", 30.0)
+        return httpx.Client(base_url=self.url, **kwargs)
+
+    def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
+        kwargs.setdefault("timeout", 30.0)
+        return httpx.AsyncClient(base_url=self.url, **kwargs)
+
+    def openai(self, **kwargs: Any) -> Any:
+        """The official openai SDK pointed at the proxy (no retries: a fault must show as it is)."""
+        import openai
+
+        kwargs.setdefault("api_key", "sk-client-key-not-for-the-provider")
+        kwargs.setdefault("max_retries", 0)
+        return openai.OpenAI(base_url=f"{self.url}/v1", **kwargs)
+
+
+@contextmanager
+def serve_proxy(
+    backend: BackendUnderTest, config: Config, provider: FakeProvider
+) -> Iterator[ProxyUnderTest]:
+    app = backend.build_app(config)
+    with LoopbackServer(app, lifespan="on") as server:
+        yield ProxyUnderTest(url=server.url, backend=backend, config=config, provider=provider, app=app)

@@ -1,0 +1,195 @@
+"""The ``conformance`` pytest plugin (registered once, through the ``pytest11`` entry point).
+
+Thin on purpose: markers, the ``--backend`` option, the report header, and the default fixtures. The
+logic lives in :mod:`conformance.backends`, :mod:`conformance.harness`, :mod:`conformance.fakes` and
+:mod:`conformance.mocks`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+
+from conformance.backends import REGISTRY, BackendUnderTest, register_backend, sdk_backend
+from conformance.capabilities import Capability
+from conformance.fakes import FakeProvider, LoopbackServer
+from conformance.harness import ProxyUnderTest, closed_port_url, conformance_config, serve_proxy
+
+MARKERS = {
+    "parity": "a conformance rule every backend must pass; runs once per registered backend",
+    "e2e": "end to end through real processes and servers on loopback",
+    "real_api": "calls real provider APIs; needs their API keys and network, skipped otherwise",
+    "slow": "takes more than a few seconds",
+    "requires(*capabilities)": "skip on a backend that lacks one of these conformance.Capability values",
+}
+
+# Variables that would let a developer's environment leak into a test (keys, endpoints, proxies).
+_LEAKY_PREFIXES = ("OPENAI_", "ANTHROPIC_", "SUPERMEMORY_", "MEMORY_PROXY_", "AZURE_", "LITELLM_MASTER_KEY")
+_LEAKY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+register_backend(sdk_backend)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance")
+    group.addoption(
+        "--backend",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run the backend-parametrized tests only for this backend (repeatable); default: all registered",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, meaning in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {meaning}")
+
+
+def _selected_backends(config: pytest.Config) -> list[BackendUnderTest]:
+    wanted: list[str] = config.getoption("--backend")
+    unknown = [name for name in wanted if name not in REGISTRY]
+    if unknown:
+        raise pytest.UsageError(
+            f"--backend {', '.join(unknown)}: no such conformance backend; registered: {', '.join(REGISTRY) or 'none'}"
+        )
+    return [REGISTRY[name] for name in wanted] if wanted else list(REGISTRY.values())
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = ["conformance backends (capabilities):"]
+    for backend in _selected_backends(config):
+        caps = ", ".join(sorted(cap.value for cap in backend.capabilities)) or "none"
+        lines.append(f"  {backend.name}: {caps}")
+    return lines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        backends = _selected_backends(metafunc.config)
+        if not backends:
+            raise pytest.UsageError(
+                "no conformance backend is registered: call conformance.backends.register_backend(...) "
+                "in your conftest.py"
+            )
+        metafunc.parametrize("backend", backends, ids=[b.name for b in backends], scope="session")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No developer key, endpoint or proxy setting reaches a test."""
+    for name in list(os.environ):
+        if name.startswith(_LEAKY_PREFIXES) or name in _LEAKY_NAMES:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+@pytest.fixture(autouse=True)
+def _enforce_required_capabilities(request: pytest.FixtureRequest) -> None:
+    marker = request.node.get_closest_marker("requires")
+    if marker is None:
+        return
+    if "backend" not in request.fixturenames:
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: @requires needs the test to use the 'backend' fixture"
+        )
+    backend: BackendUnderTest = request.getfixturevalue("backend")
+    for capability in marker.args:
+        if not backend.has(Capability(capability)):
+            pytest.skip(f"{backend.name}: missing capability {Capability(capability).value}")
+
+
+@pytest.fixture(scope="session")
+def fake_provider_server() -> Iterator[tuple[FakeProvider, str]]:
+    """One fake provider on loopback per test session (per xdist worker)."""
+    provider = FakeProvider()
+    with LoopbackServer(provider.app) as server:
+        yield provider, server.url
+
+
+@pytest.fixture
+def fake_provider(fake_provider_server: tuple[FakeProvider, str]) -> FakeProvider:
+    """The session's fake provider, its records and challenge state reset for this test."""
+    provider, _ = fake_provider_server
+    provider.reset()
+    return provider
+
+
+@pytest.fixture
+def fake_provider_url(fake_provider_server: tuple[FakeProvider, str]) -> str:
+    return fake_provider_server[1]
+
+
+@pytest.fixture(scope="session")
+def unreachable_url() -> Iterator[str]:
+    with closed_port_url() as url:
+        yield url
+
+
+@pytest.fixture
+def make_proxy(
+    backend: BackendUnderTest, fake_provider: FakeProvider, fake_provider_url: str, unreachable_url: str
+) -> Iterator[Callable[..., ProxyUnderTest]]:
+    """Factory: ``make_proxy(memory_proxy={"auth_key": ...})`` serves ``backend`` with that config."""
+    with ExitStack() as stack:
+
+        def make(**overrides: Any) -> ProxyUnderTest:
+            config = conformance_config(fake_provider_url, unreachable_url, **overrides)
+            return stack.enter_context(serve_proxy(backend, config, fake_provider))
+
+        yield make
+
+
+@pytest.fixture
+def proxy(make_proxy: Callable[..., ProxyUnderTest]) -> ProxyUnderTest:
+    """The backend under test, served with the conformance config."""
+    return make_proxy()
+
+
+@pytest.fixture
+async def mock_litellm_session(fake_provider: FakeProvider) -> AsyncIterator[Any]:
+    """A started SessionManager whose real ``httpx.AsyncClient`` reaches the fake provider in process."""
+    from conformance.mocks import mock_session_manager
+
+    manager = mock_session_manager(fake_provider)
+    await manager.start()
+    try:
+        yield manager
+    finally:
+        await manager.close()
+
+
+@pytest.fixture
+def mock_streaming_response() -> Callable[..., Any]:
+    """Factory: ``await mock_streaming_response(["Hello", " World"])`` → a real CustomStreamWrapper."""
+    from conformance.mocks import streaming_response
+
+    return streaming_response
+
+
+@pytest.fixture
+def mock_litellm_completion(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``litellm.acompletion`` replaced by an AsyncMock answering a real ModelResponse (or stream).
+
+    The Router still runs (model lookup, retries); only the provider call is replaced. Set
+    ``.reply`` to change the text; ``await_args`` shows what LiteLLM would have sent.
+    """
+    from unittest.mock import AsyncMock
+
+    from conformance.mocks import _litellm, model_response, streaming_response
+
+    litellm = _litellm()
+
+    async def answer(**kwargs: Any) -> Any:
+        if kwargs.get("stream"):
+            return await streaming_response(mock.reply.split(" "))
+        return model_response(mock.reply, model=kwargs.get("model", "mock-model"))
+
+    mock = AsyncMock(side_effect=answer)
+    mock.reply = "mocked answer"
+    monkeypatch.setattr(litellm, "acompletion", mock)
+    return mock

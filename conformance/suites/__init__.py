@@ -1,0 +1,19 @@
+"""Parity suites: ``*Suite`` base classes pytest does not collect; a project subclasses each in one line.
+
+    from conformance.suites import ChatSuite
+
+    class TestChat(ChatSuite):
+        pass
+
+Every test uses the ``backend`` fixture (through ``proxy`` or ``make_proxy``), so it runs once per
+registered backend. Each test's docstring states its rule in one sentence.
+"""
+
+from conformance.suites.chat import ChatSuite
+from conformance.suites.errors import ErrorsSuite
+from conformance.suites.health import HealthSuite
+from conformance.suites.models import ModelsSuite
+from conformance.suites.routing import RoutingSuite
+from conformance.suites.streaming import StreamingSuite
+
+__all__ = ["ChatSuite", "ErrorsSuite", "HealthSuite", "ModelsSuite", "RoutingSuite", "StreamingSuite"]

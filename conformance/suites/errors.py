@@ -1,0 +1,157 @@
+"""Error parity: each row of DESIGN.md's error table, triggered by its real cause through the fake provider."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from conformance.fakes import fake_directive
+from conformance.suites.support import chat_body, unique
+
+__all__ = ["PROVIDER_FAULTS", "ErrorsSuite"]
+
+# (model, directive, params) → (status, type, code, retry-after)
+PROVIDER_FAULTS = [
+    ("gpt-fake", "bad_request", {}, (400, "invalid_request_error", "invalid_request", None)),
+    ("gpt-fake", "context_length", {}, (400, "invalid_request_error", "context_length_exceeded", None)),
+    ("gpt-fake", "auth", {}, (401, "authentication_error", "invalid_api_key", None)),
+    ("gpt-fake", "permission", {}, (403, "permission_error", "permission_denied", None)),
+    ("gpt-fake", "not_found", {}, (404, "not_found_error", "model_not_found", None)),
+    ("gpt-fake", "rate_limit", {"retry_after": 7}, (429, "rate_limit_error", "rate_limit_exceeded", "7")),
+    ("gpt-fake", "server_error", {}, (500, "api_error", "upstream_error", None)),
+    ("gpt-fake", "malformed", {}, (502, "api_connection_error", "upstream_unreachable", None)),
+    ("gpt-fake", "overloaded", {"retry_after": 3}, (503, "service_unavailable", "service_unavailable", "3")),
+    ("gpt-fake-short-timeout", "slow", {"seconds": 3}, (504, "timeout_error", "request_timeout", None)),
+    ("claude-fake", "context_length", {}, (400, "invalid_request_error", "context_length_exceeded", None)),
+    ("claude-fake", "auth", {}, (401, "authentication_error", "invalid_api_key", None)),
+    ("claude-fake", "rate_limit", {"retry_after": 9}, (429, "rate_limit_error", "rate_limit_exceeded", "9")),
+    (
+        "claude-fake",
+        "overloaded",
+        {"retry_after": 2},
+        (503, "service_unavailable", "service_unavailable", "2"),
+    ),
+]
+
+
+def _assert_envelope(response, status, type_, code):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert "detail" not in body
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert (body["error"]["type"], body["error"]["code"]) == (type_, code)
+    assert body["error"]["message"]
+    assert "Traceback" not in response.text
+    return body["error"]
+
+
+@pytest.mark.parity
+class ErrorsSuite:
+    @pytest.mark.parametrize(
+        ("model", "directive", "params", "expected"),
+        PROVIDER_FAULTS,
+        ids=[f"{m}-{d}" for m, d, _, _ in PROVIDER_FAULTS],
+    )
+    def test_provider_fault_maps_to_the_design_table(
+        self, proxy, fake_provider, model, directive, params, expected
+    ):
+        """Each provider fault reaches the client with the status, type, code and Retry-After of DESIGN.md."""
+        status, type_, code, retry_after = expected
+        body = chat_body(unique(fake_directive(directive, **params)), model=model, max_tokens=20)
+        with proxy.client() as http:
+            response = http.post("/v1/chat/completions", json=body)
+        _assert_envelope(response, status, type_, code)
+        assert response.headers.get("retry-after") == retry_after
+        assert len(fake_provider.records) == 1  # no hidden retries
+        assert "sk-fake-provider-key" not in response.text
+
+    def test_unreachable_provider_is_502(self, proxy):
+        """A provider that refuses connections is a 502 upstream_unreachable."""
+        with proxy.client() as http:
+            response = http.post("/v1/chat/completions", json=chat_body(unique(), model="gpt-unreachable"))
+        _assert_envelope(response, 502, "api_connection_error", "upstream_unreachable")
+
+    def test_unknown_model_is_404_before_any_provider_call(self, proxy, fake_provider):
+        """A model the config does not list is a 404 model_not_found naming the parameter."""
+        with proxy.client() as http:
+            response = http.post("/v1/chat/completions", json=chat_body(unique(), model="no-such-model"))
+        error = _assert_envelope(response, 404, "not_found_error", "model_not_found")
+        assert error["param"] == "model"
+        assert fake_provider.records == []
+
+    @pytest.mark.parametrize(
+        ("content", "param", "code"),
+        [
+            (b"not json", None, "invalid_request"),
+            (b"[1, 2, 3]", None, "invalid_request"),
+            (b"", None, "invalid_request"),
+            (b'{"messages": [{"role": "user", "content": "x"}]}', "model", "missing_parameter"),
+            (b'{"model": "gpt-fake"}', "messages", "missing_parameter"),
+            (b'{"model": 7, "messages": [{"role": "user", "content": "x"}]}', "model", "invalid_request"),
+            (b'{"model": "gpt-fake", "messages": "hello"}', "messages", "invalid_request"),
+            (b'{"model": "gpt-fake", "messages": []}', "messages", "invalid_request"),
+        ],
+        ids=[
+            "not-json",
+            "array",
+            "empty",
+            "no-model",
+            "no-messages",
+            "model-int",
+            "messages-str",
+            "messages-empty",
+        ],
+    )
+    def test_bad_input_is_400_never_500(self, proxy, fake_provider, content, param, code):
+        """Malformed bodies get a 400 in the OpenAI envelope naming the parameter, and reach no provider."""
+        with proxy.client() as http:
+            response = http.post(
+                "/v1/chat/completions", content=content, headers={"content-type": "application/json"}
+            )
+        error = _assert_envelope(response, 400, "invalid_request_error", code)
+        assert error["param"] == param
+        assert fake_provider.records == []
+
+    def test_body_over_the_limit_is_413(self, make_proxy, fake_provider):
+        """A body over memory_proxy.max_body_mb is a 413 request_too_large."""
+        proxy = make_proxy(memory_proxy={"max_body_mb": 0.01})
+        with proxy.client() as http:
+            response = http.post("/v1/chat/completions", json=chat_body("x" * 20_000))
+        _assert_envelope(response, 413, "invalid_request_error", "request_too_large")
+        assert fake_provider.records == []
+
+    def test_unknown_path_is_404_in_the_envelope(self, proxy):
+        """An unknown path is a 404 in the envelope, not FastAPI's {"detail": ...}."""
+        with proxy.client() as http:
+            response = http.get("/v1/nothing-here")
+        _assert_envelope(response, 404, "not_found_error", "not_found")
+
+    def test_failures_do_not_put_the_model_in_cooldown(self, proxy):
+        """After repeated provider failures, the next good request succeeds (no router cooldown 429s)."""
+        with proxy.client() as http:
+            for _ in range(4):
+                failed = http.post(
+                    "/v1/chat/completions", json=chat_body(unique(fake_directive("server_error")))
+                )
+                assert failed.status_code == 500
+            assert http.post("/v1/chat/completions", json=chat_body(unique())).status_code == 200
+
+    def test_openai_sdk_raises_the_matching_exceptions(self, proxy):
+        """The openai SDK raises RateLimitError (with Retry-After), BadRequestError and NotFoundError."""
+        client = proxy.openai()
+
+        def ask(text: str, model: str = "gpt-fake") -> None:
+            client.chat.completions.create(model=model, messages=[{"role": "user", "content": text}])
+
+        with pytest.raises(openai.RateLimitError) as limited:
+            ask(fake_directive("rate_limit", retry_after=11))
+        assert limited.value.response.headers["retry-after"] == "11"
+        assert limited.value.code == "rate_limit_exceeded"
+        with pytest.raises(openai.BadRequestError) as bad:
+            ask(fake_directive("context_length"))
+        assert bad.value.code == "context_length_exceeded"
+        with pytest.raises(openai.NotFoundError):
+            ask("hi", model="no-such-model")
+        with pytest.raises(openai.InternalServerError):
+            ask(fake_directive("server_error"))

@@ -1,0 +1,26 @@
+"""Model listing parity."""
+
+from __future__ import annotations
+
+import pytest
+
+__all__ = ["ModelsSuite"]
+
+
+@pytest.mark.parity
+class ModelsSuite:
+    @pytest.mark.parametrize("path", ["/v1/models", "/models"])
+    def test_lists_every_configured_model(self, proxy, path):
+        """GET /v1/models lists each model_name of the config in OpenAI's list shape."""
+        with proxy.client() as http:
+            response = http.get(path)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["object"] == "list"
+        assert [model["id"] for model in body["data"]] == proxy.config.model_names
+        assert all(model["object"] == "model" for model in body["data"])
+
+    def test_openai_sdk_lists_models(self, proxy):
+        """The openai SDK's models.list() parses the listing."""
+        ids = [model.id for model in proxy.openai().models.list()]
+        assert ids == proxy.config.model_names

@@ -1,0 +1,73 @@
+"""Routing parity: every backend names the same memory namespace for the same client (seed group 1)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conformance.fakes import fake_directive
+from conformance.harness import FIXTURES
+from conformance.suites.support import chat_body, unique
+
+__all__ = ["CLIENT_STRINGS", "RoutingSuite"]
+
+_clients = json.loads((FIXTURES / "client_user_agents.json").read_text(encoding="utf-8"))
+CLIENT_STRINGS: list[dict[str, str]] = _clients["real"] + _clients["seed"]
+INFO_KEYS = {"user_id", "matched_pattern", "custom_header_present", "is_default"}
+
+
+@pytest.mark.parity
+class RoutingSuite:
+    @pytest.mark.parametrize("client", CLIENT_STRINGS, ids=[c["user_agent"] for c in CLIENT_STRINGS])
+    def test_info_reports_each_clients_namespace_flat(self, proxy, client):
+        """/memory-routing/info answers the flat shape with the user_id the client's User-Agent maps to."""
+        with proxy.client() as http:
+            response = http.get("/memory-routing/info", headers={"user-agent": client["user_agent"]})
+        assert response.status_code == 200
+        body = response.json()
+        assert set(body) == INFO_KEYS
+        assert body["user_id"] == client["user_id"]
+        assert body["is_default"] is (client["user_id"] == "default-dev")
+        assert body["custom_header_present"] is False
+        assert (body["matched_pattern"] is None) is body["is_default"]
+        assert response.headers["x-memory-user-id"] == client["user_id"]
+
+    def test_custom_header_overrides_user_agent(self, proxy):
+        """An x-memory-user-id header names the namespace whatever the User-Agent says."""
+        with proxy.client() as http:
+            body = http.get(
+                "/memory-routing/info",
+                headers={"user-agent": "OpenAIClientImpl/Java", "x-memory-user-id": "project-alpha"},
+            ).json()
+        assert body == {
+            "user_id": "project-alpha",
+            "matched_pattern": None,
+            "custom_header_present": True,
+            "is_default": False,
+        }
+
+    @pytest.mark.parametrize("bad", ["has space", "a/b", "x" * 129])
+    def test_invalid_custom_header_is_rejected_before_the_provider(self, proxy, fake_provider, bad):
+        """An invalid x-memory-user-id is a 400 in the envelope and never reaches the provider."""
+        with proxy.client() as http:
+            response = http.post(
+                "/v1/chat/completions", json=chat_body(unique()), headers={"x-memory-user-id": bad}
+            )
+        assert response.status_code == 400
+        assert response.json()["error"]["param"] == "x-memory-user-id"
+        assert fake_provider.records == []
+
+    def test_every_proxied_response_carries_the_user_id(self, proxy):
+        """JSON answers, streams and provider errors all carry x-memory-user-id."""
+        headers = {"user-agent": "claude-cli/2.1.197 (external, cli)"}
+        with proxy.client(headers=headers) as http:
+            answer = http.post("/v1/chat/completions", json=chat_body(unique()))
+            with http.stream("POST", "/v1/chat/completions", json=chat_body(unique(), stream=True)) as stream:
+                stream.read()
+            failure = http.post("/v1/chat/completions", json=chat_body(fake_directive("rate_limit")))
+        assert answer.status_code == 200
+        assert stream.status_code == 200
+        assert failure.status_code == 429
+        for response in (answer, stream, failure):
+            assert response.headers["x-memory-user-id"] == "claude-code"

@@ -1,0 +1,67 @@
+"""Small helpers the suites share: building requests and reading SSE as events, never as chunks."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+__all__ = ["SSEEvent", "chat_body", "content_of", "iter_sse", "read_sse", "unique"]
+
+
+def unique(text: str = "hello") -> str:
+    """A prompt no other test sends, so a record can be matched to its test."""
+    return f"{text} #{uuid.uuid4().hex[:8]}"
+
+
+def chat_body(text: str, model: str = "gpt-fake", **fields: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": text}], **fields}
+
+
+class SSEEvent:
+    """One server-sent event: its ``event`` name (if any) and its ``data`` (parsed JSON, or the raw text)."""
+
+    def __init__(self, event: str | None, data: str) -> None:
+        self.event = event
+        self.raw = data
+        try:
+            self.data: Any = json.loads(data)
+        except ValueError:
+            self.data = data
+
+    def __repr__(self) -> str:
+        return f"SSEEvent({self.event!r}, {self.raw[:80]!r})"
+
+
+def iter_sse(response: httpx.Response) -> Iterator[SSEEvent]:
+    """Parse events as they arrive (blank-line separated; ``data:`` lines joined)."""
+    event: str | None = None
+    data: list[str] = []
+    for line in response.iter_lines():
+        if not line:
+            if data:
+                yield SSEEvent(event, "\n".join(data))
+            event, data = None, []
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip())
+    if data:
+        yield SSEEvent(event, "\n".join(data))
+
+
+def read_sse(response: httpx.Response) -> list[SSEEvent]:
+    return list(iter_sse(response))
+
+
+def content_of(events: list[SSEEvent]) -> str:
+    """The assistant text of an OpenAI chat stream."""
+    return "".join(
+        choice.get("delta", {}).get("content") or ""
+        for event in events
+        if isinstance(event.data, dict)
+        for choice in event.data.get("choices", [])
+    )

@@ -1,0 +1,195 @@
+"""The app factory: one FastAPI app for both backends, following the request flow in DESIGN.md.
+
+authenticate → validate → route → (recall, inject: the memory issue) → complete → respond. Only
+"complete" differs between backends; errors at any step go through :mod:`proxy.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from proxy import __version__
+from proxy.backends.base import Backend
+from proxy.config import Config
+from proxy.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    ModelNotFound,
+    ProxyError,
+    anthropic_envelope,
+    openai_envelope,
+    to_proxy_error,
+)
+from proxy.requests import parse_chat_completion, read_json_object
+from proxy.routing import MemoryRouter, Route
+from proxy.streaming import open_sse
+
+__all__ = ["USER_ID_HEADER", "create_app"]
+
+logger = logging.getLogger("proxy.app")
+
+USER_ID_HEADER = "x-memory-user-id"
+
+
+def _envelope_for(request: Request) -> Any:
+    return anthropic_envelope if request.url.path.startswith("/v1/messages") else openai_envelope
+
+
+def _route_headers(request: Request) -> dict[str, str]:
+    route: Route | None = getattr(request.state, "route", None)
+    return {USER_ID_HEADER: route.user_id} if route else {}
+
+
+def error_response(request: Request, error: ProxyError) -> JSONResponse:
+    return JSONResponse(
+        _envelope_for(request)(error),
+        status_code=error.status,
+        headers={**error.headers, **_route_headers(request)},
+    )
+
+
+class _ProxyRoute(APIRoute):
+    """Turns any exception a handler raises into a ProxyError, answered by the ProxyError handler.
+
+    An exception that reached Starlette's ServerErrorMiddleware would be answered, then re-raised into
+    the server, which drops the client's keep-alive connection; mapping it here keeps the connection.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (ProxyError, StarletteHTTPException, RequestValidationError):
+                raise
+            except Exception as exc:
+                raise to_proxy_error(exc) from exc
+
+        return guarded
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def on_proxy_error(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(request, to_proxy_error(exc))
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(request, InvalidRequest(str(exc)))
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            error: ProxyError = ProxyError(f"No route for {request.method} {request.url.path}.", status=404)
+            error.type, error.code = "not_found_error", "not_found"  # type: ignore[misc]
+        else:
+            error = InvalidRequest(
+                str(exc.detail),
+                status=exc.status_code,
+                code="method_not_allowed" if exc.status_code == 405 else None,
+            )
+        return error_response(request, error)
+
+    app.add_exception_handler(ProxyError, on_proxy_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_proxy_error)
+
+
+def create_app(config: Config, backend: Backend) -> FastAPI:
+    """Build the app; the backend is started and closed by the app's lifespan."""
+    memory_router = MemoryRouter(config.user_id_mappings)
+    settings = config.memory_proxy
+    auth_key = settings.auth_key
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await backend.start()
+        try:
+            yield
+        finally:
+            await backend.close()
+
+    app = FastAPI(
+        title="litellm-memory-proxy",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.config = config
+    app.state.backend = backend
+    app.state.memory_router = memory_router
+    _install_error_handlers(app)
+
+    async def require_proxy_key(request: Request) -> None:
+        if auth_key is None:
+            return
+        presented = request.headers.get("x-api-key") or ""
+        authorization = request.headers.get("authorization", "")
+        if not presented and authorization.lower().startswith("bearer "):
+            presented = authorization[7:].strip()
+        if not secrets.compare_digest(presented.encode(), auth_key.encode()):
+            raise AuthenticationFailed(
+                "Invalid proxy API key: send it as 'Authorization: Bearer KEY' or 'x-api-key'."
+            )
+
+    def route_request(request: Request) -> Route:
+        route = memory_router.route(request.headers)
+        request.state.route = route
+        return route
+
+    api = APIRouter(dependencies=[Depends(require_proxy_key)], route_class=_ProxyRoute)
+
+    @api.post("/v1/chat/completions")
+    @api.post("/chat/completions")
+    async def chat_completions(request: Request) -> Any:
+        body = await read_json_object(request, max_bytes=settings.max_body_bytes)
+        route = route_request(request)
+        call = parse_chat_completion(body, user_id=route.user_id)
+        if not backend.has_model(call.model):
+            raise ModelNotFound(
+                f"The model '{call.model}' does not exist; GET /v1/models lists the available ones.",
+                param="model",
+            )
+        headers = {USER_ID_HEADER: route.user_id}
+        if call.stream:
+            chunks = await backend.chat_stream(call)
+            return await open_sse(chunks, envelope=openai_envelope, headers=headers)
+        return JSONResponse(await backend.chat(call), headers=headers)
+
+    @api.get("/v1/models")
+    @api.get("/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": backend.list_models()}
+
+    @api.get("/memory-routing/info")
+    async def memory_routing_info(request: Request) -> JSONResponse:
+        route = route_request(request)
+        return JSONResponse(route.as_info(), headers={USER_ID_HEADER: route.user_id})
+
+    app.include_router(api)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "backend": backend.name, "version": __version__}
+
+    @app.get("/health/readiness")
+    async def readiness() -> JSONResponse:
+        ready = await backend.ready()
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "backend": backend.name},
+            status_code=200 if ready else 503,
+        )
+
+    return app

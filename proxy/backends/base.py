@@ -1,0 +1,43 @@
+"""What the app needs from a backend; everything else in the request flow is shared code."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["Backend", "ChatCall"]
+
+
+class ChatCall(Protocol):
+    """A validated chat request as the backend receives it."""
+
+    model: str
+    payload: dict[str, Any]  # the client's body, memory already injected, without "stream"
+    user_id: str
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A way to obtain completions. ``start``/``close`` run in the app's lifespan."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def has_model(self, model: str) -> bool:
+        """Whether ``model`` names a configured model group (aliases and wildcards included)."""
+        ...
+
+    def list_models(self) -> list[dict[str, Any]]: ...
+
+    async def ready(self) -> bool:
+        """Whether the backend can serve requests now (readiness, not liveness)."""
+        ...
+
+    async def chat(self, call: ChatCall) -> dict[str, Any]: ...
+
+    async def chat_stream(self, call: ChatCall) -> AsyncIterator[dict[str, Any]]:
+        """Chunks in OpenAI's ``chat.completion.chunk`` shape; awaiting sends the one upstream request."""
+        ...

@@ -1,0 +1,283 @@
+"""The sdk backend: LiteLLM in-process, through one ``litellm.Router`` built from ``model_list``.
+
+The Router gives model aliases, wildcards, retries and timeouts the same meaning as in the LiteLLM proxy.
+Every provider call goes through the app's one HTTP session (see :mod:`proxy.session`): at start the
+backend builds, per deployment, the client object LiteLLM's handler for that provider takes (an
+``openai.AsyncOpenAI`` for OpenAI-compatible providers, an ``AsyncHTTPHandler`` for the rest), both
+wrapping the shared ``httpx.AsyncClient``; the Router hands it to LiteLLM on each call.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import os
+from collections.abc import AsyncIterator
+from copy import deepcopy
+from typing import TYPE_CHECKING, Any
+
+from proxy.backends.base import ChatCall
+from proxy.config import Config
+from proxy.session import SessionManager
+
+if TYPE_CHECKING:
+    import litellm
+
+__all__ = ["SdkBackend", "is_memory_router_base"]
+
+logger = logging.getLogger("proxy.backends.sdk")
+
+SUPERMEMORY_ROUTER_BASE = "https://api.supermemory.ai/v3/"
+
+# Request fields that steer LiteLLM itself (where to send, with which credentials, how to log) rather than
+# the model. A client must not set them: "api_base" alone would send our provider key to its own server.
+_CONTROL_FIELDS = frozenset(
+    {
+        "api_key",
+        "api_base",
+        "base_url",
+        "api_version",
+        "api_type",
+        "organization",
+        "client",
+        "custom_llm_provider",
+        "extra_headers",
+        "headers",
+        "mock_response",
+        "mock_tool_calls",
+        "model_list",
+        "fallbacks",
+        "context_window_fallbacks",
+        "content_policy_fallbacks",
+        "num_retries",
+        "max_retries",
+        "specific_deployment",
+        "deployment_id",
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "input_cost_per_second",
+        "output_cost_per_second",
+        "proxy_server_request",
+        "secret_fields",
+        "caching",
+        "cache",
+        "no-log",
+        "logger_fn",
+        "callbacks",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+    }
+)
+_CONTROL_PREFIXES = ("litellm_", "aws_", "vertex_", "azure_", "mock_")
+
+
+def is_memory_router_base(api_base: str | None, supermemory_base_url: str) -> bool:
+    """Whether ``api_base`` is a provider URL behind Supermemory's Memory Router."""
+    if not api_base:
+        return False
+    own = supermemory_base_url.rstrip("/") + "/v3/"
+    return api_base.startswith((SUPERMEMORY_ROUTER_BASE, own))
+
+
+def _client_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in payload.items()
+        if key not in _CONTROL_FIELDS
+        and not key.startswith(_CONTROL_PREFIXES)
+        and key not in {"model", "stream"}
+    }
+
+
+def _import_litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    return litellm
+
+
+def _register_custom_providers(litellm: Any, entries: list[dict[str, Any]]) -> None:
+    """Apply ``litellm_settings.custom_provider_map`` as the LiteLLM proxy does (``module.attr`` handlers)."""
+    resolved = []
+    for entry in entries:
+        handler = entry["custom_handler"]
+        if isinstance(handler, str):
+            module, _, attr = handler.rpartition(".")
+            handler = getattr(importlib.import_module(module), attr)
+        resolved.append({"provider": entry["provider"], "custom_handler": handler})
+    known = {item["provider"] for item in litellm.custom_provider_map}
+    litellm.custom_provider_map.extend(item for item in resolved if item["provider"] not in known)
+    litellm.utils.custom_llm_setup()
+
+
+def _router_kwargs(router_cls: type, config: Config) -> dict[str, Any]:
+    settings = config.litellm_settings
+    accepted = set(inspect.signature(router_cls.__init__).parameters)
+    kwargs: dict[str, Any] = {}
+    for key, value in config.router_settings.items():
+        if key in accepted:
+            kwargs[key] = value
+        else:
+            logger.warning(
+                "router_settings.%s is not a litellm.Router setting; ignored by the sdk backend", key
+            )
+    if "num_retries" in settings:
+        kwargs.setdefault("num_retries", settings["num_retries"])
+    if "request_timeout" in settings:
+        kwargs.setdefault("timeout", settings["request_timeout"])
+    # With one deployment per model group, a cooldown only turns the real error into "no deployments
+    # available" 429s; honour cooldowns only when router_settings asks for them.
+    asks_for_cooldowns = any(
+        key in kwargs for key in ("allowed_fails", "cooldown_time", "allowed_fails_policy")
+    )
+    kwargs.setdefault("disable_cooldowns", not asks_for_cooldowns)
+    return kwargs
+
+
+class SdkBackend:
+    """LiteLLM in-process. Cheap to construct; :meth:`start` imports litellm and builds the Router."""
+
+    name = "sdk"
+
+    def __init__(self, config: Config, *, session: SessionManager | None = None) -> None:
+        self.config = config
+        self.session = session or SessionManager()
+        self._router: litellm.Router | None = None
+        self._session_clients: dict[str, Any] = {}
+        self._memory_router_models: frozenset[str] = frozenset()
+        self._drop_params = config.litellm_settings.get("drop_params")
+
+    @property
+    def router(self) -> litellm.Router:
+        if self._router is None:
+            raise RuntimeError("the sdk backend is not started")
+        return self._router
+
+    async def start(self) -> None:
+        litellm = _import_litellm()
+        http = await self.session.start()
+        _register_custom_providers(litellm, self.config.litellm_settings.get("custom_provider_map") or [])
+        router_cls = _session_router_class(litellm)
+        self._router = router_cls(
+            model_list=deepcopy(self.config.model_list),
+            **_router_kwargs(litellm.Router, self.config),
+        )
+        self._router.session_clients = self._session_clients
+        for deployment in self._router.get_model_list() or []:
+            client = await _session_client_for(litellm, deployment["litellm_params"], http)
+            if client is not None:
+                self._session_clients[deployment["model_info"]["id"]] = client
+        base_url = self.config.context_retrieval.base_url
+        self._memory_router_models = frozenset(
+            entry["model_name"]
+            for entry in self.config.model_list
+            if is_memory_router_base(entry["litellm_params"].get("api_base"), base_url)
+        )
+
+    async def close(self) -> None:
+        self._session_clients.clear()
+        self._router = None
+        await self.session.close()
+
+    def has_model(self, model: str) -> bool:
+        router = self.router
+        return (
+            model in router.get_model_names()
+            or model in (router.model_group_alias or {})
+            or bool(router.pattern_router.route(model))
+        )
+
+    def list_models(self) -> list[dict[str, Any]]:
+        names = [*self.config.model_names, *(self.router.model_group_alias or {})]
+        return [
+            {"id": name, "object": "model", "created": 0, "owned_by": "litellm-memory-proxy"}
+            for name in names
+        ]
+
+    async def ready(self) -> bool:
+        return self._router is not None and not self.session.client.is_closed
+
+    def _call_kwargs(self, call: ChatCall) -> dict[str, Any]:
+        kwargs = _client_fields(call.payload)
+        if self._drop_params is not None:
+            kwargs["drop_params"] = self._drop_params
+        if call.model in self._memory_router_models:
+            headers = {"x-sm-user-id": call.user_id}
+            if self.config.context_retrieval.api_key:
+                headers["x-supermemory-api-key"] = self.config.context_retrieval.api_key
+            kwargs["extra_headers"] = headers
+        return kwargs
+
+    async def chat(self, call: ChatCall) -> dict[str, Any]:
+        response = await self.router.acompletion(model=call.model, **self._call_kwargs(call))
+        return response.model_dump(mode="json", exclude_none=True)
+
+    async def chat_stream(self, call: ChatCall) -> AsyncIterator[dict[str, Any]]:
+        stream = await self.router.acompletion(model=call.model, stream=True, **self._call_kwargs(call))
+        return _chunks(stream)
+
+
+async def _chunks(stream: Any) -> AsyncIterator[dict[str, Any]]:
+    try:
+        async for chunk in stream:
+            data = chunk.model_dump(mode="json", exclude_none=True)
+            for choice in data.get("choices", ()):
+                choice.setdefault("finish_reason", None)  # OpenAI sends it on every chunk, null until the end
+            yield data
+    finally:
+        # Also runs when the client went away: closing the wrapper closes the provider's response.
+        await stream.aclose()
+
+
+async def _session_client_for(litellm: Any, params: dict[str, Any], http: Any) -> Any:
+    """The provider client LiteLLM's handler for this deployment accepts, wrapping the shared session."""
+    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
+
+    try:
+        _, provider, dynamic_key, api_base = litellm.get_llm_provider(
+            model=params["model"],
+            custom_llm_provider=params.get("custom_llm_provider"),
+            api_base=params.get("api_base"),
+            api_key=params.get("api_key"),
+        )
+    except Exception as exc:  # an unknown provider fails the call itself, with LiteLLM's own message
+        logger.warning("cannot tell the provider of %s: %s", params.get("model"), exc)
+        return None
+    if provider in ("openai", "custom_openai") or provider in litellm.openai_compatible_providers:
+        import openai
+
+        api_key = (
+            params.get("api_key")
+            or dynamic_key
+            or (os.environ.get("OPENAI_API_KEY") if provider == "openai" else None)
+        )
+        if not api_key or (api_base is None and provider != "openai"):
+            return None  # LiteLLM builds its own client and reports the missing key or base itself
+        return openai.AsyncOpenAI(api_key=api_key, base_url=api_base, http_client=http, max_retries=0)
+    if provider in ("azure", "azure_text"):
+        return None  # LiteLLM's Azure handler builds AsyncAzureOpenAI clients with their own auth flows
+    handler = AsyncHTTPHandler()
+    own = handler.client
+    handler.client = http
+    await own.aclose()
+    return handler
+
+
+def _session_router_class(litellm: Any) -> type:
+    """A Router that hands LiteLLM the session-backed client built for the chosen deployment.
+
+    ``_get_async_openai_model_client`` is where the Router picks the client for the deployment it chose
+    (for every provider, despite its name); tests/unit/test_sdk_backend.py fails if litellm renames it.
+    """
+
+    class SessionRouter(litellm.Router):
+        session_clients: dict[str, Any] = {}
+
+        def _get_async_openai_model_client(self, deployment: dict, kwargs: dict) -> Any:
+            client = self.session_clients.get(deployment.get("model_info", {}).get("id"))
+            if client is not None and kwargs.get("api_key") is None:
+                return client
+            return super()._get_async_openai_model_client(deployment, kwargs)
+
+    return SessionRouter

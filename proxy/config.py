@@ -1,0 +1,221 @@
+"""The one YAML config file, shared with the LiteLLM proxy.
+
+LiteLLM's sections (``model_list``, ``litellm_settings``, ``router_settings``, ``general_settings`` and
+any other top-level key) pass through untouched; LiteLLM resolves their ``os.environ/NAME`` values itself.
+Our sections (``user_id_mappings``, ``context_retrieval``, ``memory_proxy``) are validated strictly: an
+unknown key, a bad regex or a bad value fails at load with the key's path and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "Config",
+    "ConfigError",
+    "ContextRetrieval",
+    "HeaderPattern",
+    "MemoryProxySettings",
+    "UserIdMappings",
+    "demo_config",
+    "load_config",
+    "resolve_env",
+]
+
+CONFIG_ENV_VAR = "MEMORY_PROXY_CONFIG"
+ENV_PREFIX = "os.environ/"
+_USER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+
+
+class ConfigError(ValueError):
+    """The config file cannot be used; the message names each offending key path and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HeaderPattern(_Section):
+    """A routing rule: if ``header`` matches ``pattern`` (case-insensitive ``re.search``), use ``user_id``."""
+
+    header: str = "user-agent"
+    pattern: str
+    user_id: str = Field(pattern=_USER_ID_PATTERN)
+    _regex: re.Pattern[str] = PrivateAttr()
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return value
+
+    @field_validator("header")
+    @classmethod
+    def _lowercase(cls, value: str) -> str:
+        return value.lower()
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._regex = re.compile(self.pattern, re.IGNORECASE)
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        return self._regex
+
+
+class UserIdMappings(_Section):
+    custom_header: str = "x-memory-user-id"
+    # None means "use the built-in patterns for the known clients"; [] means "no patterns at all".
+    header_patterns: list[HeaderPattern] | None = None
+    default_user_id: str = Field(default="default-dev", pattern=_USER_ID_PATTERN)
+
+
+class ContextRetrieval(_Section):
+    enabled: bool = True
+    provider: Literal["local", "supermemory"] = "local"
+    api_key: str | None = None
+    base_url: str = "https://api.supermemory.ai"
+    query_strategy: Literal["last_user", "first_user", "all_user", "last_assistant"] = "last_user"
+    injection_strategy: Literal["system", "user_prefix", "user_suffix"] = "system"
+    max_results: int = Field(default=5, ge=1, le=100)
+    max_context_length: int = Field(default=4000, ge=1)
+    timeout: float = Field(default=2.0, gt=0)
+    enabled_for_models: list[str] = Field(default_factory=list)
+    disabled_for_models: list[str] = Field(default_factory=list)
+    store_conversations: bool = True
+
+    @model_validator(mode="after")
+    def _one_model_filter(self) -> ContextRetrieval:
+        if self.enabled_for_models and self.disabled_for_models:
+            raise ValueError("set enabled_for_models or disabled_for_models, not both")
+        return self
+
+
+class MemoryProxySettings(_Section):
+    backend: Literal["sdk", "binary"] = "sdk"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8764, ge=0, le=65535)
+    litellm_base_url: str = "http://127.0.0.1:4000"
+    auth_key: str | None = None
+    max_body_mb: float = Field(default=32, gt=0)
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+
+class Config(BaseModel):
+    """The whole file. Unknown top-level keys belong to LiteLLM and are kept as they are."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    model_list: list[dict[str, Any]] = Field(default_factory=list)
+    litellm_settings: dict[str, Any] = Field(default_factory=dict)
+    router_settings: dict[str, Any] = Field(default_factory=dict)
+    general_settings: dict[str, Any] = Field(default_factory=dict)
+    user_id_mappings: UserIdMappings = Field(default_factory=UserIdMappings)
+    context_retrieval: ContextRetrieval = Field(default_factory=ContextRetrieval)
+    memory_proxy: MemoryProxySettings = Field(default_factory=MemoryProxySettings)
+    source: str = Field(default="<built-in demo>", exclude=True)
+
+    @field_validator("model_list")
+    @classmethod
+    def _model_entries(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for index, entry in enumerate(value):
+            if not isinstance(entry.get("model_name"), str) or not isinstance(
+                entry.get("litellm_params"), dict
+            ):
+                raise ValueError(f"entry {index} needs a model_name and a litellm_params mapping")
+            if not isinstance(entry["litellm_params"].get("model"), str):
+                raise ValueError(f"entry {index} ({entry['model_name']}) needs litellm_params.model")
+        return value
+
+    @property
+    def master_key(self) -> str | None:
+        """The LiteLLM proxy's master key (``general_settings.master_key``), resolved from the environment."""
+        value = resolve_env(self.general_settings.get("master_key"))
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(dict.fromkeys(entry["model_name"] for entry in self.model_list))
+
+
+def resolve_env(value: Any) -> Any:
+    """Replace every ``os.environ/NAME`` string inside ``value`` by that variable (None when unset)."""
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        return os.environ.get(value.removeprefix(ENV_PREFIX)) or None
+    if isinstance(value, dict):
+        return {key: resolve_env(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(item) for item in value]
+    return value
+
+
+_OUR_SECTIONS = ("user_id_mappings", "context_retrieval", "memory_proxy")
+
+
+def parse_config(raw: Any, *, source: str) -> Config:
+    """Validate an already-parsed YAML document; raise :class:`ConfigError` with key paths."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: the config must be a mapping at the top level, not {type(raw).__name__}"
+        )
+    data = dict(raw)
+    for section in _OUR_SECTIONS:
+        if data.get(section) is not None:
+            data[section] = resolve_env(data[section])
+        else:
+            data.pop(section, None)
+    try:
+        return Config.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        problems = [f"  {'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise ConfigError(f"{source}: invalid config\n" + "\n".join(problems)) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load ``path``, else ``$MEMORY_PROXY_CONFIG``, else ``./config.yaml``, else the built-in demo."""
+    chosen = path or os.environ.get(CONFIG_ENV_VAR)
+    if not chosen and Path("config.yaml").is_file():
+        chosen = "config.yaml"
+    if not chosen:
+        return demo_config()
+    file = Path(chosen)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the config file: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+    return parse_config(raw, source=str(file))
+
+
+def demo_config() -> Config:
+    """A config that needs no key and no network: one echoing demo model and the local memory store."""
+    from proxy.demo import DEMO_MODEL_LIST, DEMO_SETTINGS
+
+    return parse_config(
+        {"model_list": DEMO_MODEL_LIST, "litellm_settings": DEMO_SETTINGS}, source="<built-in demo>"
+    )

@@ -1,0 +1,280 @@
+"""Every failure, whatever raised it, becomes one :class:`ProxyError` and one envelope per protocol.
+
+The hierarchy (status, ``type``, ``code``)::
+
+    ProxyError
+    ├── InvalidRequest          400 invalid_request_error  invalid_request | missing_parameter
+    │   └── ContextLengthExceeded   400 invalid_request_error  context_length_exceeded
+    ├── AuthenticationFailed    401 authentication_error   invalid_api_key
+    ├── PermissionDenied        403 permission_error       permission_denied
+    ├── ModelNotFound           404 not_found_error        model_not_found
+    ├── RequestTooLarge         413 invalid_request_error  request_too_large
+    ├── RateLimited             429 rate_limit_error       rate_limit_exceeded   (+Retry-After)
+    ├── UpstreamError           5xx api_error              upstream_error        (the provider's status)
+    ├── UpstreamUnreachable     502 api_connection_error   upstream_unreachable
+    ├── ServiceUnavailable      503 service_unavailable    service_unavailable   (+Retry-After)
+    ├── UpstreamTimeout         504 timeout_error          request_timeout
+    └── InternalError           500 api_error              internal_error
+
+:func:`to_proxy_error` maps litellm's and openai's exceptions (by status, with the special cases LiteLLM
+hides in its class names and exception chains) onto this tree. Messages are scrubbed of anything that
+looks like a credential before they reach a client or a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any, ClassVar
+
+import httpx
+
+__all__ = [
+    "AuthenticationFailed",
+    "ContextLengthExceeded",
+    "InternalError",
+    "InvalidRequest",
+    "ModelNotFound",
+    "PermissionDenied",
+    "ProxyError",
+    "RateLimited",
+    "RequestTooLarge",
+    "ServiceUnavailable",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "UpstreamUnreachable",
+    "anthropic_envelope",
+    "openai_envelope",
+    "redact",
+    "to_proxy_error",
+]
+
+logger = logging.getLogger("proxy.errors")
+
+
+class ProxyError(Exception):
+    """Base of every error the proxy answers with; subclasses fix ``status``, ``type`` and ``code``."""
+
+    status: int = 500
+    type: ClassVar[str] = "api_error"
+    code: str = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = redact(message)
+        self.param = param
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": self.retry_after} if self.retry_after else {}
+
+
+class InvalidRequest(ProxyError):
+    status, type, code = 400, "invalid_request_error", "invalid_request"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class AuthenticationFailed(ProxyError):
+    status, type, code = 401, "authentication_error", "invalid_api_key"
+
+
+class PermissionDenied(ProxyError):
+    status, type, code = 403, "permission_error", "permission_denied"
+
+
+class ModelNotFound(ProxyError):
+    status, type, code = 404, "not_found_error", "model_not_found"
+
+
+class RequestTooLarge(ProxyError):
+    status, type, code = 413, "invalid_request_error", "request_too_large"
+
+
+class RateLimited(ProxyError):
+    status, type, code = 429, "rate_limit_error", "rate_limit_exceeded"
+
+
+class UpstreamError(ProxyError):
+    status, type, code = 500, "api_error", "upstream_error"
+
+
+class UpstreamUnreachable(ProxyError):
+    status, type, code = 502, "api_connection_error", "upstream_unreachable"
+
+
+class ServiceUnavailable(ProxyError):
+    status, type, code = 503, "service_unavailable", "service_unavailable"
+
+
+class UpstreamTimeout(ProxyError):
+    status, type, code = 504, "timeout_error", "request_timeout"
+
+
+class InternalError(ProxyError):
+    status, type, code = 500, "api_error", "internal_error"
+
+
+# A status from the provider (or LiteLLM) → the class that answers it. 408 is the provider's timeout.
+_BY_STATUS: dict[int, type[ProxyError]] = {
+    400: InvalidRequest,
+    401: AuthenticationFailed,
+    403: PermissionDenied,
+    404: ModelNotFound,
+    408: UpstreamTimeout,
+    413: RequestTooLarge,
+    422: InvalidRequest,
+    429: RateLimited,
+    502: UpstreamError,
+    503: ServiceUnavailable,
+    504: UpstreamTimeout,
+    529: ServiceUnavailable,  # Anthropic's "overloaded"
+}
+
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}"),
+    re.compile(
+        r"(?i)((?:api[_-]?key|x-api-key|authorization|master[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"
+    ),
+    re.compile(r"\b(sk-(?:ant-)?)[A-Za-z0-9_-]{8,}"),
+)
+
+
+def redact(text: str) -> str:
+    """Mask anything in ``text`` that looks like a credential (keys, bearer tokens)."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(r"\1[REDACTED]", text)
+    return text
+
+
+_LITELLM_PREFIX = re.compile(r"^(litellm\.\w+:\s*)+(\w+Error:\s*)?")
+_LITELLM_SUFFIX = re.compile(r"\s*(Received Model Group=|LiteLLM: model group|LiteLLM Retried:).*$", re.S)
+
+
+def _clean_message(exc: BaseException) -> str:
+    """LiteLLM's message without its class-name prefix and its router trailer."""
+    text = str(getattr(exc, "message", None) or exc) or type(exc).__name__
+    text = _LITELLM_PREFIX.sub("", text.strip())
+    return _LITELLM_SUFFIX.sub("", text).strip() or type(exc).__name__
+
+
+def _retry_after(exc: BaseException) -> str | None:
+    for source in (
+        getattr(exc, "headers", None),
+        getattr(exc, "litellm_response_headers", None),
+        getattr(getattr(exc, "response", None), "headers", None),
+    ):
+        if source:
+            value = httpx.Headers(source).get("retry-after")
+            if value:
+                return value
+    return None
+
+
+_TRANSPORT_FAILURES: tuple[type[BaseException], ...] = (httpx.TransportError, json.JSONDecodeError)
+
+
+def _caused_by_transport_failure(exc: BaseException) -> bool:
+    """True when, somewhere in the chain, the provider could not be reached or did not speak HTTP/JSON."""
+    import openai
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(
+            current, (*_TRANSPORT_FAILURES, openai.APIConnectionError, openai.APIResponseValidationError)
+        ):
+            return not isinstance(current, openai.APITimeoutError)
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not item for item in seen):
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _provider_status(exc: BaseException) -> int | None:
+    """The status to answer with: LiteLLM's, unless it turned a provider's specific 5xx into a plain 500.
+
+    LiteLLM reports an Anthropic 529 (overloaded) or a provider's 503 as InternalServerError(500); the
+    provider's own status is still on the exception LiteLLM was handling when it raised.
+    """
+    status = getattr(exc, "status_code", None)
+    if status == 500:
+        for cause in _chain(exc)[1:]:
+            original = getattr(cause, "status_code", None)
+            if isinstance(original, int) and original > 500:
+                return original
+    return status
+
+
+def to_proxy_error(exc: BaseException) -> ProxyError:
+    """Map any exception to the :class:`ProxyError` a client should see."""
+    if isinstance(exc, ProxyError):
+        return exc
+    import litellm
+    import openai
+
+    message = _clean_message(exc)
+    retry_after = _retry_after(exc)
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        return ContextLengthExceeded(message, param="messages")
+    if isinstance(exc, (litellm.Timeout, openai.APITimeoutError, httpx.TimeoutException)):
+        return UpstreamTimeout(message)
+    if isinstance(exc, (litellm.APIConnectionError, openai.APIConnectionError, httpx.TransportError)) or (
+        isinstance(exc, openai.APIError) and _caused_by_transport_failure(exc)
+    ):
+        return UpstreamUnreachable(f"The provider could not be reached or sent an invalid answer: {message}")
+    status = _provider_status(exc)
+    if isinstance(status, int) and 400 <= status < 600:
+        cls = _BY_STATUS.get(status)
+        if cls is not None:
+            return cls(message, retry_after=retry_after, status=status if cls is UpstreamError else None)
+        if status >= 500:
+            return UpstreamError(message, status=status)
+        return InvalidRequest(message, status=status)
+    logger.error("unexpected error: %s", redact(repr(exc)), exc_info=exc)
+    return InternalError("The proxy failed unexpectedly; see its log for details.")
+
+
+def openai_envelope(error: ProxyError) -> dict[str, Any]:
+    return {"error": {"message": error.message, "type": error.type, "param": error.param, "code": error.code}}
+
+
+_ANTHROPIC_TYPES = {
+    "invalid_request_error": "invalid_request_error",
+    "authentication_error": "authentication_error",
+    "permission_error": "permission_error",
+    "not_found_error": "not_found_error",
+    "rate_limit_error": "rate_limit_error",
+    "service_unavailable": "overloaded_error",
+    "timeout_error": "api_error",
+    "api_connection_error": "api_error",
+    "api_error": "api_error",
+}
+
+
+def anthropic_envelope(error: ProxyError) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": _ANTHROPIC_TYPES[error.type], "message": error.message}}

@@ -1,0 +1,90 @@
+"""Who is calling: map request headers to a memory namespace (``user_id``).
+
+The custom header wins, then the ordered User-Agent patterns (first match), then the default. The
+built-in patterns match the strings real clients send (see DESIGN.md) as well as the seed's test strings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.config import HeaderPattern, UserIdMappings
+from proxy.errors import InvalidRequest
+
+__all__ = ["DEFAULT_HEADER_PATTERNS", "USER_ID_RE", "MemoryRouter", "Route", "validate_user_id"]
+
+USER_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+DEFAULT_HEADER_PATTERNS: tuple[HeaderPattern, ...] = (
+    # JetBrains AI Assistant talks through the openai-java client.
+    HeaderPattern(header="user-agent", pattern=r"^OpenAIClient(Async)?Impl/Java", user_id="pycharm-ai"),
+    # "claude-cli/2.1.197 (external, cli)", "claude-code/2.1.45", and the seed's "Claude Code CLI".
+    HeaderPattern(header="user-agent", pattern=r"\bclaude[- ](cli|code)\b", user_id="claude-code"),
+    # "Anthropic/Python 0.69.0", "AsyncAnthropic/Python 0.69.0", and the seed's "anthropic-sdk-python/1.0".
+    HeaderPattern(
+        header="user-agent",
+        pattern=r"^(Async)?Anthropic/Python|anthropic-sdk-python",
+        user_id="anthropic-python",
+    ),
+    HeaderPattern(header="user-agent", pattern=r"^(Async)?OpenAI/Python", user_id="openai-python"),
+)
+
+
+def validate_user_id(value: str, *, source: str) -> str:
+    """Return ``value`` if it may name a memory namespace, else raise a 400 naming ``source``."""
+    if not USER_ID_RE.fullmatch(value):
+        raise InvalidRequest(
+            f"Invalid {source}: a user id is 1-128 characters of letters, digits, '.', '_', ':' or '-'.",
+            param=source,
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The outcome of routing one request; ``as_info()`` is the flat /memory-routing/info body."""
+
+    user_id: str
+    matched_pattern: HeaderPattern | None = None
+    custom_header_present: bool = False
+    is_default: bool = False
+
+    def as_info(self) -> dict[str, Any]:
+        pattern = self.matched_pattern
+        return {
+            "user_id": self.user_id,
+            "matched_pattern": pattern.model_dump(include={"header", "pattern", "user_id"})
+            if pattern
+            else None,
+            "custom_header_present": self.custom_header_present,
+            "is_default": self.is_default,
+        }
+
+
+class MemoryRouter:
+    """Routes headers to a :class:`Route`; built once per app from ``user_id_mappings``."""
+
+    def __init__(self, mappings: UserIdMappings) -> None:
+        self.custom_header = mappings.custom_header.lower()
+        self.default_user_id = mappings.default_user_id
+        patterns = mappings.header_patterns
+        self.patterns: tuple[HeaderPattern, ...] = (
+            DEFAULT_HEADER_PATTERNS if patterns is None else tuple(patterns)
+        )
+
+    def route(self, headers: Mapping[str, str]) -> Route:
+        """Route a request by its headers (``headers`` must be case-insensitive, as Starlette's are)."""
+        custom = headers.get(self.custom_header)
+        if custom is not None:
+            return Route(
+                user_id=validate_user_id(custom.strip(), source=self.custom_header),
+                custom_header_present=True,
+            )
+        for pattern in self.patterns:
+            value = headers.get(pattern.header)
+            if value is not None and pattern.regex.search(value):
+                return Route(user_id=pattern.user_id, matched_pattern=pattern)
+        return Route(user_id=self.default_user_id, is_default=True)

@@ -1,0 +1,51 @@
+"""The one persistent HTTP session every provider call goes through.
+
+Cloudflare answers a client it does not trust with a ``cf_clearance`` cookie and rejects later calls that
+do not carry it back; a fresh client per call (what LiteLLM does by default, with cookies blocked) never
+gets past that. So the app's lifespan creates one ``httpx.AsyncClient`` with one cookie jar, every
+provider call shares it (including concurrent ones), and shutdown closes it.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+__all__ = ["SessionManager"]
+
+DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
+DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=30.0)
+
+
+class SessionManager:
+    """Owns the shared ``httpx.AsyncClient``; ``transport`` is the seam tests use to fake the network."""
+
+    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self) -> httpx.AsyncClient:
+        if self._client is None or self._client.is_closed:
+            self._client = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=DEFAULT_TIMEOUT,
+                limits=DEFAULT_LIMITS,
+                follow_redirects=True,
+                trust_env=True,
+            )
+        return self._client
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The live client; only valid between :meth:`start` and :meth:`close`."""
+        if self._client is None or self._client.is_closed:
+            raise RuntimeError("the HTTP session is not started (the app's lifespan starts it)")
+        return self._client
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self.client.cookies
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

@@ -1,0 +1,94 @@
+"""Server-sent events: relay chunks as the provider sends them, never buffered.
+
+The first chunk is awaited before the response starts, so a failure the provider reports up front (a 429,
+an unknown model) is still an ordinary JSON error with its status. After that, a failure becomes one SSE
+error event in the protocol's envelope and the stream ends. A client that goes away cancels the relay,
+and closing the chunk iterator closes the provider's response: nothing keeps generating for nobody.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from proxy.errors import ProxyError, to_proxy_error
+
+__all__ = ["SSEResponse", "open_sse", "sse_event"]
+
+_DONE = b"data: [DONE]\n\n"
+
+
+def sse_event(data: Any, event: str | None = None) -> bytes:
+    """One SSE frame; compact JSON, as OpenAI and Anthropic send it."""
+    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {payload}\n\n".encode()
+
+
+class SSEResponse(StreamingResponse):
+    """A StreamingResponse that always notices a disconnect and always closes its iterator.
+
+    Starlette only watches for ``http.disconnect`` under older ASGI spec versions; under 2.4 it learns of a
+    gone client from the next failed send, and never closes the body iterator. Here both happen for every
+    server, so the upstream request is released as soon as the client leaves.
+    """
+
+    media_type = "text/event-stream"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def stream_then_stop() -> None:
+                    with contextlib.suppress(OSError):  # the client is gone; the listener sees it too
+                        await self.stream_response(send)
+                    group.cancel_scope.cancel()
+
+                group.start_soon(stream_then_stop)
+                await self.listen_for_disconnect(receive)
+                group.cancel_scope.cancel()
+        finally:
+            closer = getattr(self.body_iterator, "aclose", None)
+            if closer is not None:
+                with anyio.CancelScope(shield=True):
+                    await closer()
+
+
+async def open_sse(
+    chunks: AsyncIterator[dict[str, Any]],
+    *,
+    envelope: Callable[[ProxyError], dict[str, Any]],
+    headers: dict[str, str],
+) -> SSEResponse:
+    """Await the first chunk (errors so far are raised), then relay the rest as OpenAI-style SSE."""
+    try:
+        first: dict[str, Any] | None = await anext(chunks)
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        await chunks.aclose()  # type: ignore[attr-defined]
+        raise
+
+    async def relay() -> AsyncIterator[bytes]:
+        try:
+            if first is not None:
+                yield sse_event(first)
+                async for chunk in chunks:
+                    yield sse_event(chunk)
+            yield _DONE
+        except Exception as exc:
+            yield sse_event(envelope(to_proxy_error(exc)))
+        finally:
+            with anyio.CancelScope(shield=True):
+                await chunks.aclose()  # type: ignore[attr-defined]
+
+    return SSEResponse(
+        relay(),
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers},
+    )
