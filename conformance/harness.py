@@ -56,7 +56,7 @@ def conformance_config(provider_url: str, unreachable_url: str, **overrides: Any
 
 @contextmanager
 def closed_port_url() -> Iterator[str]:
-    """A loopback URL that refuses connections: the port is bound (so nobody else gets it) but not listening."""
+    """A loopback URL that refuses connections: the port is bound (nobody else gets it), not listening."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.bind(("127.0.0.1", 0))

@@ -55,7 +55,8 @@ def _selected_backends(config: pytest.Config) -> list[BackendUnderTest]:
     unknown = [name for name in wanted if name not in REGISTRY]
     if unknown:
         raise pytest.UsageError(
-            f"--backend {', '.join(unknown)}: no such conformance backend; registered: {', '.join(REGISTRY) or 'none'}"
+            f"--backend {', '.join(unknown)}: no such conformance backend; "
+            f"registered: {', '.join(REGISTRY) or 'none'}"
         )
     return [REGISTRY[name] for name in wanted] if wanted else list(REGISTRY.values())
 

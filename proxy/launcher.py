@@ -102,7 +102,8 @@ def run(
     banner = "\n".join(
         [
             "",
-            f"[bold green]memory proxy ready[/bold green] at {base_url}  (backend: sdk, config: {config.source})",
+            f"[bold green]memory proxy ready[/bold green] at {base_url}"
+            f"  (backend: sdk, config: {config.source})",
             *(
                 ["demo mode: the model 'demo' echoes what it receives; no key, no network needed."]
                 if demo

@@ -1,4 +1,4 @@
-"""Error parity: each row of DESIGN.md's error table, triggered by its real cause through the fake provider."""
+"""Error parity: each row of DESIGN.md's error table, triggered by its real cause at the fake provider."""
 
 from __future__ import annotations
 

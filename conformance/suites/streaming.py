@@ -14,7 +14,7 @@ __all__ = ["StreamingSuite"]
 class StreamingSuite:
     @pytest.mark.parametrize("model", ["gpt-fake", "claude-fake"])
     def test_stream_relays_the_answer_then_done(self, proxy, fake_provider, model):
-        """A stream carries the provider's text as chat.completion.chunk events, then [DONE], from one call."""
+        """A stream carries the provider's text as chat.completion.chunk events, then [DONE]; one call."""
         text = unique("tell me a story")
         with (
             proxy.client() as http,
@@ -48,7 +48,7 @@ class StreamingSuite:
         assert fake_provider.last().stream_completed
 
     def test_mid_stream_failure_is_one_error_event_then_the_end(self, proxy, fake_provider):
-        """A provider that dies mid-stream yields its chunks, then one error event in the envelope, then EOF."""
+        """A provider dying mid-stream yields its chunks, one error event in the envelope, then EOF."""
         body = chat_body(unique(fake_directive("cut", after=3)), stream=True)
         with proxy.client() as http, http.stream("POST", "/v1/chat/completions", json=body) as response:
             assert response.status_code == 200
