@@ -7,8 +7,8 @@ disconnects and the backend's startup and shutdown are exercised as a user's cli
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from proxy.config import Config, parse_config
 __all__ = [
     "FIXTURES",
     "ProxyUnderTest",
+    "app_client",
     "closed_port_url",
     "conformance_config",
     "deep_merge",
@@ -99,3 +100,17 @@ def serve_proxy(
     app = backend.build_app(config)
     with LoopbackServer(app, lifespan="on") as server:
         yield ProxyUnderTest(url=server.url, backend=backend, config=config, provider=provider, app=app)
+
+
+@asynccontextmanager
+async def app_client(app: Any, base_url: str = "http://proxy.test") -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client for unit tests, with the app's lifespan run around it.
+
+    ``httpx.ASGITransport`` buffers whole responses and runs no lifespan; use it only where neither chunk
+    timing nor a real socket matters (the suites serve the app on loopback instead).
+    """
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as client,
+    ):
+        yield client

@@ -10,14 +10,19 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from conformance.backends import REGISTRY, BackendUnderTest, register_backend, sdk_backend
 from conformance.capabilities import Capability
 from conformance.fakes import FakeProvider, LoopbackServer
-from conformance.harness import ProxyUnderTest, closed_port_url, conformance_config, serve_proxy
+
+if TYPE_CHECKING:
+    from conformance.harness import ProxyUnderTest
+
+# conformance.harness (and through it the proxy package) is imported inside the fixtures: this module is
+# loaded at pytest startup, before coverage starts measuring the proxy's modules.
 
 MARKERS = {
     "parity": "a conformance rule every backend must pass; runs once per registered backend",
@@ -30,6 +35,10 @@ MARKERS = {
 # Variables that would let a developer's environment leak into a test (keys, endpoints, proxies).
 _LEAKY_PREFIXES = ("OPENAI_", "ANTHROPIC_", "SUPERMEMORY_", "MEMORY_PROXY_", "AZURE_", "LITELLM_MASTER_KEY")
 _LEAKY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+# What pytest_configure removed from the environment: restored at the end of the run, and available to
+# tests that need real keys (``real_api``) through ``developer_environment(config)``.
+_REMOVED_ENVIRONMENT = pytest.StashKey[dict[str, str]]()
 
 register_backend(sdk_backend)
 
@@ -48,17 +57,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, meaning in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {meaning}")
+    # Before collection imports anything: litellm must not fetch its cost map, and no developer key,
+    # endpoint or proxy setting may reach module-level code or session fixtures either.
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    config.stash[_REMOVED_ENVIRONMENT] = {name: os.environ.pop(name) for name in _leaky_names()}
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    os.environ.update(developer_environment(config))  # leave the environment as the run found it
+
+
+def developer_environment(config: pytest.Config) -> dict[str, str]:
+    """The keys and settings the run removed from the environment (for ``real_api`` tests)."""
+    return dict(config.stash.get(_REMOVED_ENVIRONMENT, {}))
+
+
+def _leaky_names() -> list[str]:
+    return [name for name in os.environ if name.startswith(_LEAKY_PREFIXES) or name in _LEAKY_NAMES]
 
 
 def _selected_backends(config: pytest.Config) -> list[BackendUnderTest]:
+    """The backends ``--backend`` names (all registered ones by default); unknown names are left out
+    here and reported by :func:`pytest_collection_finish`, once every conftest has registered its own."""
     wanted: list[str] = config.getoption("--backend")
-    unknown = [name for name in wanted if name not in REGISTRY]
+    if not wanted:
+        return list(REGISTRY.values())
+    return [REGISTRY[name] for name in wanted if name in REGISTRY]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    unknown = [name for name in session.config.getoption("--backend") if name not in REGISTRY]
     if unknown:
         raise pytest.UsageError(
             f"--backend {', '.join(unknown)}: no such conformance backend; "
             f"registered: {', '.join(REGISTRY) or 'none'}"
         )
-    return [REGISTRY[name] for name in wanted] if wanted else list(REGISTRY.values())
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -82,10 +115,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No developer key, endpoint or proxy setting reaches a test."""
-    for name in list(os.environ):
-        if name.startswith(_LEAKY_PREFIXES) or name in _LEAKY_NAMES:
-            monkeypatch.delenv(name)
+    """No developer key, endpoint or proxy setting reaches a test, even one an earlier test set."""
+    for name in _leaky_names():
+        monkeypatch.delenv(name)
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
@@ -127,6 +159,8 @@ def fake_provider_url(fake_provider_server: tuple[FakeProvider, str]) -> str:
 
 @pytest.fixture(scope="session")
 def unreachable_url() -> Iterator[str]:
+    from conformance.harness import closed_port_url
+
     with closed_port_url() as url:
         yield url
 
@@ -136,6 +170,8 @@ def make_proxy(
     backend: BackendUnderTest, fake_provider: FakeProvider, fake_provider_url: str, unreachable_url: str
 ) -> Iterator[Callable[..., ProxyUnderTest]]:
     """Factory: ``make_proxy(memory_proxy={"auth_key": ...})`` serves ``backend`` with that config."""
+    from conformance.harness import conformance_config, serve_proxy
+
     with ExitStack() as stack:
 
         def make(**overrides: Any) -> ProxyUnderTest:

@@ -17,12 +17,14 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 
 from proxy.config import Config, ConfigError, load_config
 
 __all__ = ["curl_example", "main", "port_problem"]
 
-console = Console(stderr=True, highlight=False)
+# soft_wrap: the curl line must stay one line, whatever the terminal width, so it can be pasted.
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -111,7 +113,7 @@ def run(
             ),
             f"models: {', '.join(config.model_names) or '(none configured)'}",
             "try it:",
-            f"  {curl_example(config, base_url)}",
+            f"  {escape(curl_example(config, base_url))}",
             "",
         ]
     )

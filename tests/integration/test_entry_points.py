@@ -1,0 +1,99 @@
+"""The README's entry points, run as a user runs them: real processes, real sockets, loopback only."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+import httpx
+import pytest
+import yaml
+
+from conformance.fakes import echo_reply
+from conformance.harness import conformance_raw_config
+from conformance.processes import ManagedProcess, free_port
+from conformance.suites.routing import CLIENT_STRINGS
+from conformance.suites.support import content_of, read_sse, unique
+
+pytestmark = pytest.mark.e2e
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("MEMORY_PROXY_", "OPENAI_", "ANTHROPIC_"))
+    }
+    return {**env, "LITELLM_LOCAL_MODEL_COST_MAP": "True", **extra}
+
+
+def test_start_proxies_demo_answers_its_printed_curl(tmp_path):
+    """With no config, start-proxies serves the echoing demo model and prints a curl that works."""
+    port = free_port()
+    with ManagedProcess(
+        [sys.executable, "-m", "proxy.launcher", "--port", str(port)], env=child_env(), cwd=tmp_path
+    ) as launcher:
+        launcher.wait_for_line(r"memory proxy ready", timeout=90)
+        assert "demo mode" in launcher.tail()
+        curl = launcher.wait_for_line(r"^\s+(curl .*)$").group(1)
+        result = subprocess.run(shlex.split(curl), capture_output=True, text=True, timeout=30, check=True)
+    answer = json.loads(result.stdout)
+    content = answer["choices"][0]["message"]["content"]
+    assert content.startswith("[demo model, no provider called]")
+    assert "user: Hello! What do you remember?" in content
+
+
+def test_start_proxies_refuses_a_busy_port_and_a_bad_config(tmp_path):
+    """A taken port and an invalid config each end start-proxies at once with one clear line."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = subprocess.run(
+            [sys.executable, "-m", "proxy.launcher", "--port", str(port)],
+            env=child_env(),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert busy.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in busy.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("memory_proxy: {portt: 1}\n")
+    invalid = subprocess.run(
+        [sys.executable, "-m", "proxy.launcher", "--config", str(bad)],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert invalid.returncode == 2
+    assert "memory_proxy.portt" in invalid.stderr
+    assert "Traceback" not in invalid.stderr
+
+
+def test_uvicorn_proxy_sdk_app_serves_a_config_file(
+    tmp_path, fake_provider, fake_provider_url, unreachable_url
+):
+    """`uvicorn proxy.sdk:app` with MEMORY_PROXY_CONFIG answers, streams and routes every client string."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(conformance_raw_config(fake_provider_url, unreachable_url)))
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "proxy.sdk:app", "--host", "127.0.0.1", "--port", str(port)]
+    with ManagedProcess(command, env=child_env(MEMORY_PROXY_CONFIG=str(config)), cwd=tmp_path) as server:
+        server.wait_for_line("Application startup complete", timeout=90)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            text = unique()
+            body = {"model": "gpt-fake", "messages": [{"role": "user", "content": text}]}
+            answer = http.post("/v1/chat/completions", json=body)
+            assert answer.json()["choices"][0]["message"]["content"] == echo_reply(text)
+            with http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as stream:
+                assert content_of(read_sse(stream)) == echo_reply(text)
+            for client in CLIENT_STRINGS:
+                info = http.get("/memory-routing/info", headers={"user-agent": client["user_agent"]}).json()
+                assert info["user_id"] == client["user_id"], client
+    assert len(fake_provider.records) == 2

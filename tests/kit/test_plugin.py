@@ -1,0 +1,269 @@
+"""The conformance pytest plugin: markers, ``backend`` parametrization, ``requires``, header, fixtures.
+
+Inner runs use ``pytester``. Most run in process (fast); each restores the plugin's module-level backend
+registry afterwards, since an inner ``conftest.py`` registers into the same dict. The run that serves a
+real proxy (and so imports litellm) runs in a subprocess, so the outer process's modules stay untouched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from respx.models import AllMockedAssertionError
+
+from conformance.backends import REGISTRY
+from conformance.plugin import MARKERS
+from proxy.session import SessionManager
+
+pytest_plugins = ["pytester"]
+
+# The project's strict settings, for every inner run.
+STRICT_CONFIG = """
+[tool.pytest.ini_options]
+strict_markers = true
+xfail_strict = true
+asyncio_mode = "auto"
+asyncio_default_fixture_loop_scope = "function"
+"""
+
+OTHER_BACKEND_CONFTEST = """
+from conformance.backends import BackendUnderTest, register_backend
+
+
+def _never_built(config):
+    raise AssertionError("no test here serves a proxy")
+
+
+register_backend(BackendUnderTest(name="other", build_app=_never_built, capabilities=frozenset()))
+"""
+
+BACKEND_TESTS = """
+import pytest
+
+from conformance.backends import BackendUnderTest
+from conformance.capabilities import Capability
+
+
+def test_uses_backend(backend):
+    assert isinstance(backend, BackendUnderTest)
+
+
+@pytest.mark.requires(Capability.COOKIE_JAR)
+def test_needs_cookie_jar(backend):
+    assert backend.has(Capability.COOKIE_JAR)
+"""
+
+
+@pytest.fixture
+def kit(pytester: pytest.Pytester) -> Iterator[pytest.Pytester]:
+    """A pytester project with the project's strict config; the backend registry is restored afterwards."""
+    pytester.makepyprojecttoml(STRICT_CONFIG)
+    saved = dict(REGISTRY)
+    try:
+        yield pytester
+    finally:
+        REGISTRY.clear()
+        REGISTRY.update(saved)
+
+
+def test_markers_are_registered_and_a_typo_fails(kit: pytest.Pytester) -> None:
+    """parity, e2e, real_api, slow and requires are registered; a typo'd marker fails under strict markers."""
+    listed = kit.runpytest("--markers")
+    listed.stdout.fnmatch_lines([f"@pytest.mark.{name}: {meaning}" for name, meaning in MARKERS.items()])
+    assert {"parity", "e2e", "real_api", "slow", "requires(*capabilities)"} <= set(MARKERS)
+
+    kit.makepyfile(
+        test_known="""
+        import pytest
+
+        @pytest.mark.parity
+        @pytest.mark.e2e
+        @pytest.mark.real_api
+        @pytest.mark.slow
+        @pytest.mark.requires("cookie_jar")
+        def test_all_markers(backend):
+            pass
+        """,
+        test_typo="""
+        import pytest
+
+        @pytest.mark.parityy
+        def test_typo():
+            pass
+        """,
+    )
+    result = kit.runpytest("--continue-on-collection-errors")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*'parityy' not found in `markers` configuration option*"])
+
+
+def test_backend_defaults_to_sdk_and_header_lists_capabilities(kit: pytest.Pytester) -> None:
+    """With only the built-in backend, ``backend`` runs once as [sdk]; the header shows its capabilities."""
+    kit.makepyfile(BACKEND_TESTS)
+    result = kit.runpytest("-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "conformance backends (capabilities):",
+            "  sdk: cookie_jar, in_process_litellm",
+            "*::test_uses_backend[[]sdk[]] PASSED*",
+            "*::test_needs_cookie_jar[[]sdk[]] PASSED*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*other*")
+
+
+def test_registered_backend_is_parametrized_and_requires_skips_it(kit: pytest.Pytester) -> None:
+    """A backend registered in conftest.py adds a run per test; ``requires`` skips it, naming the lack."""
+    kit.makeconftest(OTHER_BACKEND_CONFTEST)
+    kit.makepyfile(BACKEND_TESTS)
+    result = kit.runpytest("-v", "-rs")
+    result.assert_outcomes(passed=3, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "conformance backends (capabilities):",
+            "  sdk: cookie_jar, in_process_litellm",
+            "  other: none",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            # Session-scoped: every test runs on one backend before the next backend starts.
+            "*::test_uses_backend[[]sdk[]] PASSED*",
+            "*::test_needs_cookie_jar[[]sdk[]] PASSED*",
+            "*::test_uses_backend[[]other[]] PASSED*",
+            "*::test_needs_cookie_jar[[]other[]] SKIPPED*",
+            "SKIPPED [[]1[]] *: other: missing capability cookie_jar",
+        ]
+    )
+
+
+def test_backend_option_selects_one_backend(kit: pytest.Pytester) -> None:
+    """``--backend other`` runs only that backend, and the header shows only it."""
+    kit.makeconftest(OTHER_BACKEND_CONFTEST)
+    kit.makepyfile(BACKEND_TESTS)
+    result = kit.runpytest("-v", "-rs", "--backend", "other")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "conformance backends (capabilities):",
+            "  other: none",
+            "*::test_uses_backend[[]other[]] PASSED*",
+            "*::test_needs_cookie_jar[[]other[]] SKIPPED*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*[[]sdk[]]*")
+    result.stdout.no_fnmatch_line("  sdk: *")
+
+
+def test_unknown_backend_is_a_usage_error(kit: pytest.Pytester) -> None:
+    """``--backend nope`` stops the run with a usage error naming the registered backends."""
+    kit.makeconftest(OTHER_BACKEND_CONFTEST)
+    kit.makepyfile(BACKEND_TESTS)
+    result = kit.runpytest("--backend", "nope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--backend nope: no such conformance backend; registered: sdk, other"])
+
+
+def test_unknown_backend_is_a_usage_error_when_quiet(kit: pytest.Pytester) -> None:
+    """``--backend nope`` is a usage error under ``-q`` too, even when no test uses ``backend``."""
+    kit.makepyfile("def test_plain():\n    pass\n")
+    result = kit.runpytest("-q", "--backend", "nope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_requires_without_backend_is_an_error(kit: pytest.Pytester) -> None:
+    """``@requires`` on a test that does not use ``backend`` errors, saying it needs the fixture."""
+    kit.makepyfile(
+        """
+        import pytest
+
+        from conformance.capabilities import Capability
+
+        @pytest.mark.requires(Capability.COOKIE_JAR)
+        def test_no_backend():
+            pass
+        """
+    )
+    result = kit.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*test_no_backend: @requires needs the test to use the 'backend' fixture*"])
+
+
+def test_environment_is_isolated(kit: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys, proxy endpoints and proxy settings never reach a test; litellm's cost map is local-only."""
+    leaky = {
+        "OPENAI_API_KEY": "sk-dev-openai",
+        "ANTHROPIC_API_KEY": "sk-ant-dev",
+        "SUPERMEMORY_API_KEY": "sm-dev",
+        "MEMORY_PROXY_AUTH_KEY": "dev-proxy-key",
+        "AZURE_API_KEY": "azure-dev",
+        "LITELLM_MASTER_KEY": "sk-master",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "http_proxy": "http://127.0.0.1:9",
+    }
+    for name, value in leaky.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "False")
+    monkeypatch.setenv("CONFORMANCE_KIT_UNRELATED", "kept")
+    kit.makepyfile(
+        f"""
+        import os
+
+        def test_sees_no_developer_settings():
+            leaked = sorted(name for name in {sorted(leaky)!r} if name in os.environ)
+            assert leaked == []
+            assert os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
+            assert os.environ["CONFORMANCE_KIT_UNRELATED"] == "kept"
+        """
+    )
+    kit.runpytest().assert_outcomes(passed=1)
+    assert os.environ["OPENAI_API_KEY"] == "sk-dev-openai"  # the inner run restored what it removed
+
+
+def test_suite_subclass_is_collected_and_passes_as_parity(kit: pytest.Pytester) -> None:
+    """A one-line ``HealthSuite`` subclass runs per backend, marked parity; the base is not collected."""
+    kit.makepyfile(
+        test_health="""
+        from conformance.suites import HealthSuite
+
+
+        class TestHealth(HealthSuite):
+            pass
+
+
+        def test_plain():
+            pass
+        """
+    )
+    collected = kit.runpytest("--collect-only", "-q")
+    collected.stdout.fnmatch_lines(["test_health.py::TestHealth::*[[]sdk[]]", "6 tests collected*"])
+    collected.stdout.no_fnmatch_line("*::HealthSuite::*")
+
+    not_parity = kit.runpytest("--collect-only", "-q", "-m", "not parity")
+    not_parity.stdout.fnmatch_lines(["test_health.py::test_plain", "1/6 tests collected (5 deselected)*"])
+
+    # Serving the proxy imports litellm: keep that out of this process.
+    parity = kit.runpytest_subprocess("-v", "-m", "parity", "-p", "no:cacheprovider")
+    parity.assert_outcomes(passed=5, deselected=1)
+    parity.stdout.fnmatch_lines(["*::TestHealth::test_liveness_and_readiness[[]sdk[]] PASSED*"])
+
+
+async def test_mock_litellm_session_reaches_the_fake_provider(mock_litellm_session: SessionManager) -> None:
+    """``mock_litellm_session`` is started; its real AsyncClient reaches the fake provider in process."""
+    assert isinstance(mock_litellm_session, SessionManager)
+    client = mock_litellm_session.client
+    assert isinstance(client, httpx.AsyncClient)
+    response = await client.get("http://fake-provider.test/v1/models")
+    assert isinstance(response, httpx.Response)
+    assert response.status_code == 200
+    assert response.json()["data"][0]["id"] == "fake-model"
+
+
+async def test_mock_litellm_session_router_is_strict(mock_litellm_session: SessionManager) -> None:
+    """A request to any host other than the fake provider fails, listing the routes it could have matched."""
+    with pytest.raises(AllMockedAssertionError, match="routes:"):
+        await mock_litellm_session.client.get("http://api.openai.com/v1/models")
