@@ -26,6 +26,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
+import traceback
 from typing import Any, ClassVar
 
 import httpx
@@ -190,20 +192,25 @@ def _retry_after(exc: BaseException) -> str | None:
 _TRANSPORT_FAILURES: tuple[type[BaseException], ...] = (httpx.TransportError, json.JSONDecodeError)
 
 
-def _caused_by_transport_failure(exc: BaseException) -> bool:
+def _caused_by_transport_failure(exc: BaseException, openai: Any) -> bool:
     """True when, somewhere in the chain, the provider could not be reached or did not speak HTTP/JSON."""
-    import openai
+    failures = _TRANSPORT_FAILURES
+    timeouts: tuple[type[BaseException], ...] = ()
+    if openai is not None:
+        failures = (*failures, openai.APIConnectionError, openai.APIResponseValidationError)
+        timeouts = (openai.APITimeoutError,)
+    return any(isinstance(cause, failures) and not isinstance(cause, timeouts) for cause in _chain(exc))
 
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(
-            current, (*_TRANSPORT_FAILURES, openai.APIConnectionError, openai.APIResponseValidationError)
-        ):
-            return not isinstance(current, openai.APITimeoutError)
-        current = current.__cause__ or current.__context__
-    return False
+
+class _Absent:
+    """Stands in for a library that is not loaded: no exception is an instance of its classes."""
+
+    def __getattr__(self, name: str) -> type:
+        return _Never
+
+
+class _Never(Exception):
+    pass
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -234,17 +241,19 @@ def to_proxy_error(exc: BaseException) -> ProxyError:
     """Map any exception to the :class:`ProxyError` a client should see."""
     if isinstance(exc, ProxyError):
         return exc
-    import litellm
-    import openai
+    # Only what is already loaded can have raised: never import litellm (~5 s) just to map an error.
+    litellm = sys.modules.get("litellm") or _Absent()
+    openai = sys.modules.get("openai")
+    sdk = openai or _Absent()
 
     message = _clean_message(exc)
     retry_after = _retry_after(exc)
     if isinstance(exc, litellm.ContextWindowExceededError):
         return ContextLengthExceeded(message, param="messages")
-    if isinstance(exc, (litellm.Timeout, openai.APITimeoutError, httpx.TimeoutException)):
+    if isinstance(exc, (litellm.Timeout, sdk.APITimeoutError, httpx.TimeoutException)):
         return UpstreamTimeout(message)
-    if isinstance(exc, (litellm.APIConnectionError, openai.APIConnectionError, httpx.TransportError)) or (
-        isinstance(exc, openai.APIError) and _caused_by_transport_failure(exc)
+    if isinstance(exc, (litellm.APIConnectionError, sdk.APIConnectionError, httpx.TransportError)) or (
+        isinstance(exc, sdk.APIError) and _caused_by_transport_failure(exc, openai)
     ):
         return UpstreamUnreachable(f"The provider could not be reached or sent an invalid answer: {message}")
     status = _provider_status(exc)
@@ -255,7 +264,13 @@ def to_proxy_error(exc: BaseException) -> ProxyError:
         if status >= 500:
             return UpstreamError(message, status=status)
         return InvalidRequest(message, status=status)
-    logger.error("unexpected error: %s", redact(repr(exc)), exc_info=exc)
+    # The frames, but the message only redacted: a traceback's last line could carry a credential.
+    logger.error(
+        "unexpected %s: %s\n%s",
+        type(exc).__name__,
+        redact(str(exc)),
+        "".join(traceback.format_tb(exc.__traceback__)),
+    )
     return InternalError("The proxy failed unexpectedly; see its log for details.")
 
 
