@@ -26,6 +26,7 @@ from proxy.errors import (
     InvalidRequest,
     ModelNotFound,
     ProxyError,
+    RouteNotFound,
     anthropic_envelope,
     openai_envelope,
     to_proxy_error,
@@ -89,15 +90,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 404:
-            error: ProxyError = ProxyError(f"No route for {request.method} {request.url.path}.", status=404)
-            error.type, error.code = "not_found_error", "not_found"  # type: ignore[misc]
-        else:
-            error = InvalidRequest(
-                str(exc.detail),
-                status=exc.status_code,
-                code="method_not_allowed" if exc.status_code == 405 else None,
+            return error_response(
+                request, RouteNotFound(f"No route for {request.method} {request.url.path}.")
             )
-        return error_response(request, error)
+        code = "method_not_allowed" if exc.status_code == 405 else None
+        return error_response(request, InvalidRequest(str(exc.detail), status=exc.status_code, code=code))
 
     app.add_exception_handler(ProxyError, on_proxy_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
@@ -127,6 +124,7 @@ def create_app(config: Config, backend: Backend) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
+    app.router.route_class = _ProxyRoute
     app.state.config = config
     app.state.backend = backend
     app.state.memory_router = memory_router

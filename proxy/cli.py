@@ -7,18 +7,28 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from starlette.datastructures import Headers
 
 from proxy import __version__
-from proxy.config import ConfigError, load_config
+from proxy.config import Config, ConfigError, load_config
 from proxy.errors import ProxyError
 from proxy.routing import MemoryRouter
 
-__all__ = ["app", "main"]
+__all__ = ["app", "load_config_or_exit", "main"]
 
 app = typer.Typer(help="litellm-memory-proxy: tools for the memory proxy.", no_args_is_help=True)
 console = Console(highlight=False)
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Config file")]
+
+
+def load_config_or_exit(path: Path | None, console: Console) -> Config:
+    """The config, or one clear line (key paths and reasons) and exit code 2: never a traceback."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        console.print(f"[red]invalid config:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -30,11 +40,7 @@ def version() -> None:
 @app.command("check-config")
 def check_config(config_file: ConfigOption = None) -> None:
     """Validate the config file and summarise it (exit 2 when it is invalid)."""
-    try:
-        config = load_config(config_file)
-    except ConfigError as exc:
-        console.print(f"[red]invalid:[/red] {exc}")
-        raise typer.Exit(2) from None
+    config = load_config_or_exit(config_file, console)
     settings = config.memory_proxy
     console.print(f"config: {config.source}")
     console.print(f"models: {', '.join(config.model_names) or '(none)'}")
@@ -56,7 +62,7 @@ def route(
         if not sep:
             raise typer.BadParameter(f"expected 'NAME: VALUE', got {item!r}", param_hint="--header")
         pairs.append((name.strip().lower().encode(), value.strip().encode()))
-    router = MemoryRouter(load_config(config_file).user_id_mappings)
+    router = MemoryRouter(load_config_or_exit(config_file, console).user_id_mappings)
     try:
         result = router.route(Headers(raw=pairs))
     except ProxyError as exc:

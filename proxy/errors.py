@@ -8,6 +8,7 @@ The hierarchy (status, ``type``, ``code``)::
     ├── AuthenticationFailed    401 authentication_error   invalid_api_key
     ├── PermissionDenied        403 permission_error       permission_denied
     ├── ModelNotFound           404 not_found_error        model_not_found
+    ├── RouteNotFound           404 not_found_error        not_found             (no such path)
     ├── RequestTooLarge         413 invalid_request_error  request_too_large
     ├── RateLimited             429 rate_limit_error       rate_limit_exceeded   (+Retry-After)
     ├── UpstreamError           5xx api_error              upstream_error        (the provider's status)
@@ -42,6 +43,7 @@ __all__ = [
     "ProxyError",
     "RateLimited",
     "RequestTooLarge",
+    "RouteNotFound",
     "ServiceUnavailable",
     "UpstreamError",
     "UpstreamTimeout",
@@ -103,6 +105,10 @@ class PermissionDenied(ProxyError):
 
 class ModelNotFound(ProxyError):
     status, type, code = 404, "not_found_error", "model_not_found"
+
+
+class RouteNotFound(ProxyError):
+    status, type, code = 404, "not_found_error", "not_found"
 
 
 class RequestTooLarge(ProxyError):

@@ -19,7 +19,8 @@ import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
-from proxy.config import Config, ConfigError, load_config
+from proxy.cli import load_config_or_exit
+from proxy.config import Config
 
 __all__ = ["curl_example", "main", "port_problem"]
 
@@ -76,11 +77,7 @@ def run(
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Start the memory proxy (and, for the binary backend, the LiteLLM proxy behind it)."""
-    try:
-        config = load_config(config_file)
-    except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    config = load_config_or_exit(config_file, console)
     settings = config.memory_proxy
     chosen = backend or settings.backend
     if chosen != "sdk":

@@ -24,7 +24,7 @@ class SessionManager:
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> httpx.AsyncClient:
-        if self._client is None or self._client.is_closed:
+        if not self.is_open:
             self._client = httpx.AsyncClient(
                 transport=self._transport,
                 timeout=DEFAULT_TIMEOUT,
@@ -37,9 +37,13 @@ class SessionManager:
     @property
     def client(self) -> httpx.AsyncClient:
         """The live client; only valid between :meth:`start` and :meth:`close`."""
-        if self._client is None or self._client.is_closed:
+        if not self.is_open:
             raise RuntimeError("the HTTP session is not started (the app's lifespan starts it)")
         return self._client
+
+    @property
+    def is_open(self) -> bool:
+        return self._client is not None and not self._client.is_closed
 
     @property
     def cookies(self) -> httpx.Cookies:

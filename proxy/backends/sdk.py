@@ -196,7 +196,7 @@ class SdkBackend:
         ]
 
     async def ready(self) -> bool:
-        return self._router is not None and not self.session.client.is_closed
+        return self._router is not None and self.session.is_open
 
     def _call_kwargs(self, call: ChatCall) -> dict[str, Any]:
         kwargs = _client_fields(call.payload)

@@ -64,6 +64,12 @@ def test_route_command_shows_the_namespace(tmp_path, monkeypatch):
     assert "rejected" in rejected.output
     malformed = runner.invoke(cli, ["route", "-H", "no-colon"])
     assert malformed.exit_code == 2
+    (tmp_path / "config.yaml").write_text(
+        "user_id_mappings: {header_patterns: [{pattern: '[', user_id: x}]}\n"
+    )
+    invalid = runner.invoke(cli, ["route", "-H", "User-Agent: x"])
+    assert invalid.exit_code == 2
+    assert "user_id_mappings.header_patterns.0.pattern" in invalid.output
 
 
 def test_version():
