@@ -13,7 +13,7 @@ from typing import Any
 
 from conformance.capabilities import Capability
 
-__all__ = ["REGISTRY", "BackendUnderTest", "register_backend", "sdk_backend"]
+__all__ = ["REGISTRY", "BackendUnderTest", "binary_backend", "register_backend", "sdk_backend"]
 
 AppFactory = Callable[[Any], Any]  # Config -> ASGI app
 
@@ -25,6 +25,9 @@ class BackendUnderTest:
     name: str
     build_app: AppFactory
     capabilities: frozenset[Capability] = field(default_factory=frozenset)
+    config_fixture: str | None = None
+    """A fixture whose value (a dict) is merged into the config before ``build_app``: where this backend's
+    external parts listen, started once by that (usually session-scoped) fixture."""
 
     def has(self, capability: Capability) -> bool:
         return capability in self.capabilities
@@ -53,4 +56,20 @@ sdk_backend = BackendUnderTest(
     name="sdk",
     build_app=_build_sdk_app,
     capabilities=frozenset({Capability.COOKIE_JAR, Capability.IN_PROCESS_LITELLM}),
+)
+
+
+def _build_binary_app(config: Any) -> Any:
+    from proxy.app import create_app
+    from proxy.backends.binary import BinaryBackend
+
+    return create_app(config, BinaryBackend(config))
+
+
+binary_backend = BackendUnderTest(
+    name="binary",
+    build_app=_build_binary_app,
+    # No COOKIE_JAR: the cookie jar between LiteLLM and the provider lives in the LiteLLM process.
+    capabilities=frozenset(),
+    config_fixture="litellm_proxy_config",
 )

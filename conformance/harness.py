@@ -6,6 +6,7 @@ disconnects and the backend's startup and shutdown are exercised as a user's cli
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -18,15 +19,19 @@ import yaml
 
 from conformance.backends import BackendUnderTest
 from conformance.fakes import FakeProvider, LoopbackServer
+from conformance.processes import ManagedProcess, free_port
 from proxy.config import Config, parse_config
+from proxy.litellm_process import generate_master_key, litellm_command, litellm_environment
 
 __all__ = [
     "FIXTURES",
+    "LiteLLMProxyUnderTest",
     "ProxyUnderTest",
     "app_client",
     "closed_port_url",
     "conformance_config",
     "deep_merge",
+    "litellm_proxy_process",
     "serve_proxy",
 ]
 
@@ -114,3 +119,36 @@ async def app_client(app: Any, base_url: str = "http://proxy.test") -> AsyncIter
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as client,
     ):
         yield client
+
+
+@dataclass
+class LiteLLMProxyUnderTest:
+    """A real ``litellm --config`` process on loopback, as the binary backend's suites use it."""
+
+    url: str
+    master_key: str
+    process: ManagedProcess
+
+    def config_overrides(self) -> dict[str, Any]:
+        return {
+            "memory_proxy": {"litellm_base_url": self.url},
+            "general_settings": {"master_key": self.master_key},
+        }
+
+
+@contextmanager
+def litellm_proxy_process(
+    raw_config: dict[str, Any], workdir: Path, *, startup_timeout: float = 180.0
+) -> Iterator[LiteLLMProxyUnderTest]:
+    """Start the LiteLLM proxy on ``raw_config`` (written to ``workdir``), ready when it says so."""
+    config_file = workdir / "litellm-config.yaml"
+    config_file.write_text(yaml.safe_dump(raw_config), encoding="utf-8")
+    port = free_port()
+    master_key = generate_master_key()
+    base_env = {key: value for key, value in os.environ.items() if not key.startswith("LITELLM_")}
+    process = ManagedProcess(
+        litellm_command(config_file, port=port), env=litellm_environment(base_env, master_key), cwd=workdir
+    )
+    with process:
+        process.wait_for_line(r"Application startup complete", timeout=startup_timeout)
+        yield LiteLLMProxyUnderTest(url=f"http://127.0.0.1:{port}", master_key=master_key, process=process)

@@ -12,8 +12,12 @@ They never replace the end-to-end path: the parity suites use the loopback fake 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+
+import httpx
+import openai
 
 from conformance.fakes import FakeProvider, fake_provider_transport
 from proxy.session import SessionManager
@@ -51,16 +55,26 @@ def model_response(text: str, *, model: str = "mock-model", **fields: Any) -> An
     )
 
 
-def _scripted_llm(pieces: Sequence[str], fail_after: int | None) -> Any:
+_SCRIPTS: dict[str, tuple[Sequence[str], int | None]] = {}
+
+
+def _scripted_provider() -> str:
+    """Register, once, a LiteLLM provider that streams the script its model name points to."""
     litellm = _litellm()
+    if any(entry["provider"] == MOCK_PROVIDER for entry in litellm.custom_provider_map):
+        return MOCK_PROVIDER
     from litellm.types.utils import GenericStreamingChunk
 
     class ScriptedStream(litellm.CustomLLM):
-        async def astreaming(self, *args: Any, **kwargs: Any) -> AsyncIterator[GenericStreamingChunk]:  # type: ignore[override]
+        async def astreaming(  # type: ignore[override]
+            self, model: str, *args: Any, **kwargs: Any
+        ) -> AsyncIterator[GenericStreamingChunk]:
+            pieces, fail_after = _SCRIPTS.pop(model.rpartition("/")[2])
             for index, piece in enumerate(pieces):
                 if fail_after is not None and index == fail_after:
-                    raise litellm.APIConnectionError(
-                        message="scripted mid-stream failure", llm_provider=MOCK_PROVIDER, model="mock-model"
+                    # What the openai SDK raises when a provider drops the connection mid-stream.
+                    raise openai.APIConnectionError(
+                        request=httpx.Request("POST", f"{MOCK_PROVIDER_URL}/v1/chat/completions")
                     )
                 last = index == len(pieces) - 1
                 yield GenericStreamingChunk(
@@ -72,22 +86,18 @@ def _scripted_llm(pieces: Sequence[str], fail_after: int | None) -> Any:
                     tool_use=None,
                 )
 
-    return ScriptedStream()
+    litellm.custom_provider_map.append({"provider": MOCK_PROVIDER, "custom_handler": ScriptedStream()})
+    litellm.utils.custom_llm_setup()
+    return MOCK_PROVIDER
 
 
 async def streaming_response(pieces: Sequence[str], *, fail_after: int | None = None) -> Any:
-    """A real ``CustomStreamWrapper`` yielding ``pieces`` (raising after ``fail_after`` pieces, if set)."""
-    litellm = _litellm()
+    """A real ``CustomStreamWrapper`` yielding ``pieces`` (dropping the connection after ``fail_after``)."""
     from litellm.main import acompletion  # the real one, even while a test has patched litellm.acompletion
 
-    provider = f"{MOCK_PROVIDER}-{id(pieces)}"
-    litellm.custom_provider_map.append(
-        {"provider": provider, "custom_handler": _scripted_llm(pieces, fail_after)}
+    provider = _scripted_provider()
+    script = uuid.uuid4().hex
+    _SCRIPTS[script] = (pieces, fail_after)
+    return await acompletion(
+        model=f"{provider}/{script}", messages=[{"role": "user", "content": "hi"}], stream=True
     )
-    litellm.utils.custom_llm_setup()
-    try:
-        return await acompletion(
-            model=f"{provider}/mock-model", messages=[{"role": "user", "content": "hi"}], stream=True
-        )
-    finally:
-        litellm.custom_provider_map[:] = [e for e in litellm.custom_provider_map if e["provider"] != provider]

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance.backends import REGISTRY, BackendUnderTest, register_backend, sdk_backend
+from conformance.backends import REGISTRY, BackendUnderTest, binary_backend, register_backend, sdk_backend
 from conformance.capabilities import Capability
 from conformance.fakes import FakeProvider, LoopbackServer
 
 if TYPE_CHECKING:
-    from conformance.harness import ProxyUnderTest
+    from conformance.harness import LiteLLMProxyUnderTest, ProxyUnderTest
 
 # conformance.harness (and through it the proxy package) is imported inside the fixtures: this module is
 # loaded at pytest startup, before coverage starts measuring the proxy's modules.
@@ -41,6 +41,7 @@ _LEAKY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_p
 _REMOVED_ENVIRONMENT = pytest.StashKey[dict[str, str]]()
 
 register_backend(sdk_backend)
+register_backend(binary_backend)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -167,18 +168,47 @@ def unreachable_url() -> Iterator[str]:
 
 @pytest.fixture
 def make_proxy(
-    backend: BackendUnderTest, fake_provider: FakeProvider, fake_provider_url: str, unreachable_url: str
+    request: pytest.FixtureRequest,
+    backend: BackendUnderTest,
+    fake_provider: FakeProvider,
+    fake_provider_url: str,
+    unreachable_url: str,
 ) -> Iterator[Callable[..., ProxyUnderTest]]:
     """Factory: ``make_proxy(memory_proxy={"auth_key": ...})`` serves ``backend`` with that config."""
-    from conformance.harness import conformance_config, serve_proxy
+    from conformance.harness import conformance_config, deep_merge, serve_proxy
 
+    backend_overrides = request.getfixturevalue(backend.config_fixture) if backend.config_fixture else {}
     with ExitStack() as stack:
 
         def make(**overrides: Any) -> ProxyUnderTest:
-            config = conformance_config(fake_provider_url, unreachable_url, **overrides)
+            config = conformance_config(
+                fake_provider_url, unreachable_url, **deep_merge(backend_overrides, overrides)
+            )
             return stack.enter_context(serve_proxy(backend, config, fake_provider))
 
         yield make
+
+
+@pytest.fixture(scope="session")
+def litellm_proxy(
+    fake_provider_server: tuple[FakeProvider, str],
+    unreachable_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiteLLMProxyUnderTest]:
+    """One real LiteLLM proxy process per test session (per xdist worker), on the conformance config."""
+    from conformance.harness import conformance_raw_config, litellm_proxy_process
+
+    raw = conformance_raw_config(fake_provider_server[1], unreachable_url)
+    # The LiteLLM proxy's cooldowns would turn every fault after the first few into 429s.
+    raw["router_settings"] = {**raw.get("router_settings", {}), "disable_cooldowns": True}
+    with litellm_proxy_process(raw, tmp_path_factory.mktemp("litellm")) as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def litellm_proxy_config(litellm_proxy: LiteLLMProxyUnderTest) -> dict[str, Any]:
+    """Config overrides that point the binary backend at the session's LiteLLM proxy."""
+    return litellm_proxy.config_overrides()
 
 
 @pytest.fixture

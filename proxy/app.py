@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from proxy import __version__
 from proxy.backends.base import Backend
-from proxy.config import Config
+from proxy.config import Config, ConfigError, load_config
 from proxy.errors import (
     AuthenticationFailed,
     InvalidRequest,
@@ -29,13 +30,14 @@ from proxy.errors import (
     RouteNotFound,
     anthropic_envelope,
     openai_envelope,
+    register_secrets,
     to_proxy_error,
 )
 from proxy.requests import parse_chat_completion, read_json_object
 from proxy.routing import MemoryRouter, Route
 from proxy.streaming import open_sse
 
-__all__ = ["USER_ID_HEADER", "create_app"]
+__all__ = ["USER_ID_HEADER", "app_from_environment", "create_app"]
 
 logger = logging.getLogger("proxy.app")
 
@@ -105,6 +107,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_app(config: Config, backend: Backend) -> FastAPI:
     """Build the app; the backend is started and closed by the app's lifespan."""
     memory_router = MemoryRouter(config.user_id_mappings)
+    register_secrets(*config.secrets)
     settings = config.memory_proxy
     auth_key = settings.auth_key
 
@@ -125,9 +128,6 @@ def create_app(config: Config, backend: Backend) -> FastAPI:
         openapi_url=None,
     )
     app.router.route_class = _ProxyRoute
-    app.state.config = config
-    app.state.backend = backend
-    app.state.memory_router = memory_router
     _install_error_handlers(app)
 
     async def require_proxy_key(request: Request) -> None:
@@ -152,8 +152,8 @@ def create_app(config: Config, backend: Backend) -> FastAPI:
     @api.post("/v1/chat/completions")
     @api.post("/chat/completions")
     async def chat_completions(request: Request) -> Any:
+        route = route_request(request)  # first, so even a rejected body is answered with the user id
         body = await read_json_object(request, max_bytes=settings.max_body_bytes)
-        route = route_request(request)
         call = parse_chat_completion(body, user_id=route.user_id)
         if not backend.has_model(call.model):
             raise ModelNotFound(
@@ -169,7 +169,7 @@ def create_app(config: Config, backend: Backend) -> FastAPI:
     @api.get("/v1/models")
     @api.get("/models")
     async def models() -> dict[str, Any]:
-        return {"object": "list", "data": backend.list_models()}
+        return {"object": "list", "data": await backend.list_models()}
 
     @api.get("/memory-routing/info")
     async def memory_routing_info(request: Request) -> JSONResponse:
@@ -191,3 +191,14 @@ def create_app(config: Config, backend: Backend) -> FastAPI:
         )
 
     return app
+
+
+def app_from_environment(backend_type: Callable[[Config], Backend]) -> FastAPI:
+    """The app for ``uvicorn proxy.sdk:app`` / ``proxy.binary:app``: config from the environment, and a
+    bad config reported in one line and exit code 2 rather than an import traceback."""
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"invalid config: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return create_app(config, backend_type(config))

@@ -26,6 +26,7 @@ from pydantic import (
 
 __all__ = [
     "CONFIG_ENV_VAR",
+    "USER_ID_PATTERN",
     "Config",
     "ConfigError",
     "ContextRetrieval",
@@ -39,7 +40,8 @@ __all__ = [
 
 CONFIG_ENV_VAR = "MEMORY_PROXY_CONFIG"
 ENV_PREFIX = "os.environ/"
-_USER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+USER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+"""What may name a memory namespace (it ends up in storage keys and URLs)."""
 
 
 class ConfigError(ValueError):
@@ -55,7 +57,7 @@ class HeaderPattern(_Section):
 
     header: str = "user-agent"
     pattern: str
-    user_id: str = Field(pattern=_USER_ID_PATTERN)
+    user_id: str = Field(pattern=USER_ID_PATTERN)
     _regex: re.Pattern[str] = PrivateAttr()
 
     @field_validator("pattern")
@@ -84,7 +86,7 @@ class UserIdMappings(_Section):
     custom_header: str = "x-memory-user-id"
     # None means "use the built-in patterns for the known clients"; [] means "no patterns at all".
     header_patterns: list[HeaderPattern] | None = None
-    default_user_id: str = Field(default="default-dev", pattern=_USER_ID_PATTERN)
+    default_user_id: str = Field(default="default-dev", pattern=USER_ID_PATTERN)
 
 
 class ContextRetrieval(_Section):
@@ -113,7 +115,7 @@ class MemoryProxySettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8764, ge=0, le=65535)
     litellm_base_url: str = "http://127.0.0.1:4000"
-    auth_key: str | None = None
+    auth_key: str | None = Field(default=None, min_length=8)
     max_body_mb: float = Field(default=32, gt=0)
 
     @property
@@ -154,6 +156,17 @@ class Config(BaseModel):
         return value if isinstance(value, str) and value else None
 
     @property
+    def secrets(self) -> list[str]:
+        """Every credential the config holds (resolved), so that errors and logs can mask them."""
+        found = [self.master_key, self.memory_proxy.auth_key, self.context_retrieval.api_key]
+        for entry in self.model_list:
+            params = resolve_env(entry["litellm_params"])
+            found += [
+                value for key, value in params.items() if "key" in key or "secret" in key or "token" in key
+            ]
+        return [value for value in found if isinstance(value, str) and value]
+
+    @property
     def model_names(self) -> list[str]:
         return list(dict.fromkeys(entry["model_name"] for entry in self.model_list))
 
@@ -181,6 +194,17 @@ def parse_config(raw: Any, *, source: str) -> Config:
             f"{source}: the config must be a mapping at the top level, not {type(raw).__name__}"
         )
     data = dict(raw)
+    auth_key = (
+        (data.get("memory_proxy") or {}).get("auth_key")
+        if isinstance(data.get("memory_proxy"), dict)
+        else None
+    )
+    if isinstance(auth_key, str) and auth_key.startswith(ENV_PREFIX) and not resolve_env(auth_key):
+        # Silently running without the proxy key the user asked for would expose the proxy.
+        raise ConfigError(
+            f"{source}: invalid config\n  memory_proxy.auth_key: environment variable "
+            f"{auth_key.removeprefix(ENV_PREFIX)} is not set"
+        )
     for section in _OUR_SECTIONS:
         if data.get(section) is not None:
             data[section] = resolve_env(data[section])

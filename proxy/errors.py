@@ -49,8 +49,11 @@ __all__ = [
     "UpstreamTimeout",
     "UpstreamUnreachable",
     "anthropic_envelope",
+    "clean_litellm_message",
+    "for_status",
     "openai_envelope",
     "redact",
+    "register_secrets",
     "to_proxy_error",
 ]
 
@@ -156,6 +159,7 @@ _BY_STATUS: dict[int, type[ProxyError]] = {
 }
 
 _SECRET_PATTERNS = (
+    re.compile(r"([?&](?:key|api_key|token|access_token)=)[^&\s\"']{6,}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}"),
     re.compile(
         r"(?i)((?:api[_-]?key|x-api-key|authorization|master[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"
@@ -164,8 +168,19 @@ _SECRET_PATTERNS = (
 )
 
 
+_KNOWN_SECRETS: set[str] = set()
+
+
+def register_secrets(*values: object) -> None:
+    """Credentials from the config (provider keys, master key, proxy key): masked wherever they appear."""
+    _KNOWN_SECRETS.update(v for v in values if isinstance(v, str) and len(v) >= 6)
+
+
 def redact(text: str) -> str:
-    """Mask anything in ``text`` that looks like a credential (keys, bearer tokens)."""
+    """Mask every known credential and anything that looks like one (keys, bearer tokens, key= params)."""
+    for secret in _KNOWN_SECRETS:
+        if secret in text:
+            text = text.replace(secret, "[REDACTED]")
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(r"\1[REDACTED]", text)
     return text
@@ -175,11 +190,25 @@ _LITELLM_PREFIX = re.compile(r"^(litellm\.\w+:\s*)+(\w+Error:\s*)?")
 _LITELLM_SUFFIX = re.compile(r"\s*(Received Model Group=|LiteLLM: model group|LiteLLM Retried:).*$", re.S)
 
 
-def _clean_message(exc: BaseException) -> str:
-    """LiteLLM's message without its class-name prefix and its router trailer."""
-    text = str(getattr(exc, "message", None) or exc) or type(exc).__name__
+def clean_litellm_message(text: str) -> str:
+    """LiteLLM's message without its class-name prefixes and its router trailer."""
     text = _LITELLM_PREFIX.sub("", text.strip())
-    return _LITELLM_SUFFIX.sub("", text).strip() or type(exc).__name__
+    return _LITELLM_SUFFIX.sub("", text).strip()
+
+
+def _clean_message(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", None) or exc)
+    return clean_litellm_message(text) or type(exc).__name__
+
+
+def for_status(status: int, message: str, *, retry_after: str | None = None) -> ProxyError:
+    """The error for a provider (or LiteLLM) status that no more specific signal explains."""
+    cls = _BY_STATUS.get(status)
+    if cls is not None:
+        return cls(message, retry_after=retry_after, status=status if cls is UpstreamError else None)
+    if status >= 500:
+        return UpstreamError(message, status=status)
+    return InvalidRequest(message, status=status)
 
 
 def _retry_after(exc: BaseException) -> str | None:
@@ -258,18 +287,16 @@ def to_proxy_error(exc: BaseException) -> ProxyError:
         return ContextLengthExceeded(message, param="messages")
     if isinstance(exc, (litellm.Timeout, sdk.APITimeoutError, httpx.TimeoutException)):
         return UpstreamTimeout(message)
-    if isinstance(exc, (litellm.APIConnectionError, sdk.APIConnectionError, httpx.TransportError)) or (
-        isinstance(exc, sdk.APIError) and _caused_by_transport_failure(exc, openai)
+    # LiteLLM also wraps its own failures in APIConnectionError: only a transport failure in the chain (or
+    # the openai SDK's "Connection error.") means the provider could not be reached.
+    if isinstance(exc, (sdk.APIConnectionError, httpx.TransportError)) or (
+        isinstance(exc, (sdk.APIError, litellm.APIConnectionError))
+        and (_caused_by_transport_failure(exc, openai) or "Connection error." in message)
     ):
         return UpstreamUnreachable(f"The provider could not be reached or sent an invalid answer: {message}")
     status = _provider_status(exc)
     if isinstance(status, int) and 400 <= status < 600:
-        cls = _BY_STATUS.get(status)
-        if cls is not None:
-            return cls(message, retry_after=retry_after, status=status if cls is UpstreamError else None)
-        if status >= 500:
-            return UpstreamError(message, status=status)
-        return InvalidRequest(message, status=status)
+        return for_status(status, message, retry_after=retry_after)
     # The frames, but the message only redacted: a traceback's last line could carry a credential.
     logger.error(
         "unexpected %s: %s\n%s",

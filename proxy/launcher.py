@@ -31,6 +31,8 @@ console = Console(stderr=True, highlight=False, soft_wrap=True)
 def port_problem(host: str, port: int) -> str | None:
     """Why ``host:port`` cannot be listened on, or None if it can (port 0 always can)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: a port whose last connection is still in TIME_WAIT is free to listen on.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:

@@ -15,7 +15,59 @@ from starlette.requests import Request
 
 from proxy.errors import InvalidRequest, RequestTooLarge
 
-__all__ = ["ChatCompletionCall", "parse_chat_completion", "read_json_object"]
+__all__ = ["ChatCompletionCall", "forwardable_fields", "parse_chat_completion", "read_json_object"]
+
+# Request fields that steer LiteLLM itself (where to send, with which credentials, how to log) rather than
+# the model. A client must not set them: "api_base" alone would send our provider key to its own server.
+_CONTROL_FIELDS = frozenset(
+    {
+        "api_key",
+        "api_base",
+        "base_url",
+        "api_version",
+        "api_type",
+        "organization",
+        "client",
+        "custom_llm_provider",
+        "extra_headers",
+        "headers",
+        "mock_response",
+        "mock_tool_calls",
+        "model_list",
+        "fallbacks",
+        "context_window_fallbacks",
+        "content_policy_fallbacks",
+        "num_retries",
+        "max_retries",
+        "specific_deployment",
+        "deployment_id",
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "input_cost_per_second",
+        "output_cost_per_second",
+        "proxy_server_request",
+        "secret_fields",
+        "caching",
+        "cache",
+        "no-log",
+        "logger_fn",
+        "callbacks",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+    }
+)
+_CONTROL_PREFIXES = ("litellm_", "aws_", "vertex_", "azure_", "mock_")
+
+
+def forwardable_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    """What of the client's body goes to LiteLLM: everything but ``model``, ``stream`` and control fields."""
+    return {
+        key: value
+        for key, value in payload.items()
+        if key not in _CONTROL_FIELDS
+        and not key.startswith(_CONTROL_PREFIXES)
+        and key not in {"model", "stream"}
+    }
 
 
 async def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any]:
@@ -34,6 +86,8 @@ async def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidRequest("The request body is nested too deeply to parse.") from None
     if not isinstance(data, dict):
         raise InvalidRequest(f"The request body must be a JSON object, not a JSON {type(data).__name__}.")
     return data
@@ -46,6 +100,8 @@ def _too_large(max_bytes: int) -> str:
 class _Message(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: str = Field(min_length=1)
+    # A string or content parts; null for an assistant turn that only calls tools.
+    content: str | list[dict[str, Any]] | None = None
 
 
 class _ChatCompletionShape(BaseModel):
@@ -53,6 +109,8 @@ class _ChatCompletionShape(BaseModel):
     model: str = Field(min_length=1)
     messages: list[_Message] = Field(min_length=1)
     stream: StrictBool = False
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
 
 
 def invalid_from(exc: ValidationError) -> InvalidRequest:

@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.config import HeaderPattern, UserIdMappings
+from proxy.config import USER_ID_PATTERN, HeaderPattern, UserIdMappings
 from proxy.errors import InvalidRequest
 
 __all__ = ["DEFAULT_HEADER_PATTERNS", "USER_ID_RE", "MemoryRouter", "Route", "validate_user_id"]
 
-USER_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+USER_ID_RE = re.compile(USER_ID_PATTERN)
 
 DEFAULT_HEADER_PATTERNS: tuple[HeaderPattern, ...] = (
     # JetBrains AI Assistant talks through the openai-java client.

@@ -24,6 +24,14 @@ __all__ = ["SSEResponse", "open_sse", "sse_event"]
 _DONE = b"data: [DONE]\n\n"
 
 
+def openai_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI sends ``finish_reason`` on every choice of every chunk, null until the end; LiteLLM drops
+    the nulls. Clients that index it (rather than ``.get`` it) need it back."""
+    for choice in chunk.get("choices", ()):
+        choice.setdefault("finish_reason", None)
+    return chunk
+
+
 def sse_event(data: Any, event: str | None = None) -> bytes:
     """One SSE frame; compact JSON, as OpenAI and Anthropic send it."""
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
@@ -58,6 +66,8 @@ class SSEResponse(StreamingResponse):
             if closer is not None:
                 with anyio.CancelScope(shield=True):
                     await closer()
+        if self.background is not None:
+            await self.background()
 
 
 async def open_sse(
@@ -78,9 +88,9 @@ async def open_sse(
     async def relay() -> AsyncIterator[bytes]:
         try:
             if first is not None:
-                yield sse_event(first)
+                yield sse_event(openai_chunk(first))
                 async for chunk in chunks:
-                    yield sse_event(chunk)
+                    yield sse_event(openai_chunk(chunk))
             yield _DONE
         except Exception as exc:
             yield sse_event(envelope(to_proxy_error(exc)))

@@ -9,7 +9,7 @@ import pytest
 
 from conformance.capabilities import Capability
 from conformance.fakes import echo_reply, fake_directive
-from conformance.suites.support import chat_body, unique
+from conformance.suites.support import chat_body, last_call, model_calls, unique
 
 __all__ = ["ChatSuite"]
 
@@ -36,10 +36,11 @@ class ChatSuite:
         assert response.status_code == 200
         body = response.json()
         assert body["object"] == "chat.completion"
-        assert body["choices"][0]["message"] == {"role": "assistant", "content": echo_reply(text)}
+        message = body["choices"][0]["message"]
+        assert (message["role"], message["content"]) == ("assistant", echo_reply(text))
         assert body["choices"][0]["finish_reason"] == "stop"
         assert body["usage"]["total_tokens"] > 0
-        [upstream] = fake_provider.records
+        [upstream] = model_calls(fake_provider)
         assert upstream.endpoint == "/chat/completions"
         assert upstream.json["model"] == "gpt-4o-mini"
         assert upstream.json["messages"] == [{"role": "user", "content": text}]
@@ -60,7 +61,7 @@ class ChatSuite:
         with proxy.client() as http:
             response = http.post("/v1/chat/completions", json=chat_body(unique("json please"), **fields))
         assert response.status_code == 200
-        sent = fake_provider.last().json
+        sent = last_call(fake_provider).json
         for key, value in fields.items():
             assert sent[key] == value, key
 
@@ -68,7 +69,7 @@ class ChatSuite:
         """The provider sees the key from the config; the client's own Authorization never goes upstream."""
         with proxy.client(headers={"authorization": "Bearer client-secret-key-123"}) as http:
             assert http.post("/v1/chat/completions", json=chat_body(unique())).status_code == 200
-        upstream = fake_provider.last()
+        upstream = last_call(fake_provider)
         assert upstream.headers["authorization"] == "Bearer sk-fake-provider-key-0123456789"
         assert "client-secret-key-123" not in str(upstream.headers)
 
@@ -80,7 +81,7 @@ class ChatSuite:
             response = http.post("/v1/chat/completions", json=body)
         assert response.status_code == 200
         assert response.json()["choices"][0]["message"]["content"] == echo_reply(text)
-        assert fake_provider.last().headers["authorization"] == "Bearer sk-fake-provider-key-0123456789"
+        assert last_call(fake_provider).headers["authorization"] == "Bearer sk-fake-provider-key-0123456789"
 
     def test_anthropic_format_model_is_called_natively(self, proxy, fake_provider):
         """A chat completion for an anthropic/ model reaches the provider as Anthropic Messages."""
@@ -91,7 +92,7 @@ class ChatSuite:
             )
         assert response.status_code == 200
         assert response.json()["choices"][0]["message"]["content"] == echo_reply(text)
-        upstream = fake_provider.last()
+        upstream = last_call(fake_provider)
         assert upstream.endpoint == "/messages"
         assert upstream.headers["x-api-key"] == "sk-ant-fake-provider-key-0123456789"
 
@@ -118,8 +119,17 @@ class ChatSuite:
         ]
         second = client.chat.completions.create(model="gpt-fake", messages=messages, tools=TOOLS)
         assert second.choices[0].finish_reason == "tool_calls"  # the directive is still in the history
-        sent = fake_provider.last().json["messages"]
+        sent = last_call(fake_provider).json["messages"]
         assert sent[-1] == {"role": "tool", "tool_call_id": call.id, "content": "found"}
+
+    def test_tool_call_answer_keeps_null_content(self, proxy):
+        """A tool-call answer carries message.content null, as OpenAI sends it (strict clients need it)."""
+        body = chat_body(unique(fake_directive("tool_call")), tools=TOOLS)
+        with proxy.client() as http:
+            message = http.post("/v1/chat/completions", json=body).json()["choices"][0]["message"]
+        assert "content" in message
+        assert message["content"] is None
+        assert message["tool_calls"][0]["function"]["name"] == "lookup"
 
     def test_concurrent_requests_each_get_their_own_answer(self, proxy):
         """Sixteen concurrent requests are each answered with their own prompt's reply."""
@@ -150,6 +160,6 @@ class ChatSuite:
                     )
                 )
         assert [r.status_code for r in later] == [200] * 6
-        assert "cf_clearance" not in fake_provider.records[0].headers.get("cookie", "")
-        for record in fake_provider.records[1:]:
+        assert "cf_clearance" not in model_calls(fake_provider)[0].headers.get("cookie", "")
+        for record in model_calls(fake_provider)[1:]:
             assert f"cf_clearance={fake_provider.cookie_value}" in record.headers["cookie"]

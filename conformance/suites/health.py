@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.suites.support import chat_body, unique
+from conformance.suites.support import chat_body, last_call, model_calls, unique
 
 __all__ = ["HealthSuite"]
 
@@ -45,7 +45,7 @@ class HealthSuite:
         with proxy.client(headers=headers) as http:
             response = http.post("/v1/chat/completions", json=chat_body(unique()))
         assert response.status_code == 200
-        upstream = fake_provider.last()
+        upstream = last_call(fake_provider)
         assert PROXY_KEY not in str(upstream.headers)
 
     def test_wrong_proxy_key_is_401(self, make_proxy, fake_provider):
@@ -55,4 +55,4 @@ class HealthSuite:
             response = http.post("/v1/chat/completions", json=chat_body(unique()))
         assert response.status_code == 401
         assert response.json()["error"]["type"] == "authentication_error"
-        assert fake_provider.records == []
+        assert model_calls(fake_provider) == []

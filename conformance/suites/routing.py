@@ -8,7 +8,7 @@ import pytest
 
 from conformance.fakes import fake_directive
 from conformance.harness import FIXTURES
-from conformance.suites.support import chat_body, unique
+from conformance.suites.support import chat_body, model_calls, unique
 
 __all__ = ["CLIENT_STRINGS", "RoutingSuite"]
 
@@ -56,18 +56,24 @@ class RoutingSuite:
             )
         assert response.status_code == 400
         assert response.json()["error"]["param"] == "x-memory-user-id"
-        assert fake_provider.records == []
+        assert model_calls(fake_provider) == []
 
     def test_every_proxied_response_carries_the_user_id(self, proxy):
-        """JSON answers, streams and provider errors all carry x-memory-user-id."""
+        """JSON answers, streams, provider errors and rejected bodies all carry x-memory-user-id."""
         headers = {"user-agent": "claude-cli/2.1.197 (external, cli)"}
         with proxy.client(headers=headers) as http:
             answer = http.post("/v1/chat/completions", json=chat_body(unique()))
             with http.stream("POST", "/v1/chat/completions", json=chat_body(unique(), stream=True)) as stream:
                 stream.read()
             failure = http.post("/v1/chat/completions", json=chat_body(fake_directive("rate_limit")))
-        assert answer.status_code == 200
-        assert stream.status_code == 200
-        assert failure.status_code == 429
-        for response in (answer, stream, failure):
+            rejected = http.post("/v1/chat/completions", content=b"not json")
+            unknown = http.post("/v1/chat/completions", json=chat_body(unique(), model="no-such-model"))
+        assert [r.status_code for r in (answer, stream, failure, rejected, unknown)] == [
+            200,
+            200,
+            429,
+            400,
+            404,
+        ]
+        for response in (answer, stream, failure, rejected, unknown):
             assert response.headers["x-memory-user-id"] == "claude-code"

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from conformance.fakes import echo_reply, fake_directive
-from conformance.suites.support import chat_body, content_of, iter_sse, read_sse, unique
+from conformance.suites.support import (
+    chat_body,
+    content_of,
+    iter_sse,
+    last_call,
+    model_calls,
+    read_sse,
+    unique,
+)
 
 __all__ = ["StreamingSuite"]
 
@@ -31,7 +39,7 @@ class StreamingSuite:
         assert len([c for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")]) >= 2
         assert content_of(events) == echo_reply(text)
         assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
-        [upstream] = fake_provider.records  # exactly one upstream request per stream
+        [upstream] = model_calls(fake_provider)  # exactly one upstream request per stream
         assert upstream.json["stream"] is True
 
     def test_first_chunk_arrives_before_the_provider_finishes(self, proxy, fake_provider):
@@ -42,10 +50,10 @@ class StreamingSuite:
             for event in events:
                 if isinstance(event.data, dict) and content_of([event]):
                     break
-            assert not fake_provider.last().stream_completed
+            assert not last_call(fake_provider).stream_completed
             rest = list(events)
         assert rest[-1].raw == "[DONE]"
-        assert fake_provider.last().stream_completed
+        assert last_call(fake_provider).stream_completed
 
     def test_mid_stream_failure_is_one_error_event_then_the_end(self, proxy, fake_provider):
         """A provider dying mid-stream yields its chunks, one error event in the envelope, then EOF."""
@@ -65,15 +73,15 @@ class StreamingSuite:
         body = chat_body(unique(fake_directive("slow_stream", delay=0.1, chunks=100)), stream=True)
         with proxy.client() as http, http.stream("POST", "/v1/chat/completions", json=body) as response:
             next(iter_sse(response))
-        fake_provider.wait_for(lambda: fake_provider.last().stream_cancelled, timeout=5)
-        assert not fake_provider.last().stream_completed
+        fake_provider.wait_for(lambda: last_call(fake_provider).stream_cancelled, timeout=5)
+        assert not last_call(fake_provider).stream_completed
 
     def test_include_usage_adds_a_usage_chunk(self, proxy, fake_provider):
         """stream_options.include_usage reaches the provider and its usage chunk reaches the client."""
         body = chat_body(unique(), stream=True, stream_options={"include_usage": True})
         with proxy.client() as http, http.stream("POST", "/v1/chat/completions", json=body) as response:
             events = read_sse(response)
-        assert fake_provider.last().json["stream_options"] == {"include_usage": True}
+        assert last_call(fake_provider).json["stream_options"] == {"include_usage": True}
         usage = [e.data["usage"] for e in events[:-1] if e.data.get("usage")]
         assert usage
         assert usage[-1]["total_tokens"] > 0

@@ -9,7 +9,18 @@ from typing import Any
 
 import httpx
 
-__all__ = ["SSEEvent", "chat_body", "content_of", "iter_sse", "read_sse", "unique"]
+from conformance.fakes import FakeProvider, RecordedRequest
+
+__all__ = [
+    "SSEEvent",
+    "chat_body",
+    "content_of",
+    "iter_sse",
+    "last_call",
+    "model_calls",
+    "read_sse",
+    "unique",
+]
 
 
 def unique(text: str = "hello") -> str:
@@ -65,3 +76,22 @@ def content_of(events: list[SSEEvent]) -> str:
         if isinstance(event.data, dict)
         for choice in event.data.get("choices", [])
     )
+
+
+MODEL_ENDPOINTS = frozenset({"/chat/completions", "/messages", "/responses"})
+
+
+def model_calls(provider: FakeProvider) -> list[RecordedRequest]:
+    """The model calls that reached the provider, leaving out what LiteLLM sends on its own account
+    (the LiteLLM proxy lists the provider's models after some errors, at its own pace)."""
+    return [
+        record
+        for record in provider.records
+        if record.method == "POST" and record.endpoint in MODEL_ENDPOINTS
+    ]
+
+
+def last_call(provider: FakeProvider) -> RecordedRequest:
+    calls = model_calls(provider)
+    assert calls, f"no model call reached the provider; it recorded {[r.path for r in provider.records]}"
+    return calls[-1]

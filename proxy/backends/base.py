@@ -30,7 +30,9 @@ class Backend(Protocol):
         """Whether ``model`` names a configured model group (aliases and wildcards included)."""
         ...
 
-    def list_models(self) -> list[dict[str, Any]]: ...
+    async def list_models(self) -> list[dict[str, Any]]:
+        """The models the backend serves, in OpenAI's model object shape."""
+        ...
 
     async def ready(self) -> bool:
         """Whether the backend can serve requests now (readiness, not liveness)."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from proxy.backends.base import ChatCall
 from proxy.config import Config
+from proxy.requests import forwardable_fields
 from proxy.session import SessionManager
 
 if TYPE_CHECKING:
@@ -30,47 +31,6 @@ logger = logging.getLogger("proxy.backends.sdk")
 
 SUPERMEMORY_ROUTER_BASE = "https://api.supermemory.ai/v3/"
 
-# Request fields that steer LiteLLM itself (where to send, with which credentials, how to log) rather than
-# the model. A client must not set them: "api_base" alone would send our provider key to its own server.
-_CONTROL_FIELDS = frozenset(
-    {
-        "api_key",
-        "api_base",
-        "base_url",
-        "api_version",
-        "api_type",
-        "organization",
-        "client",
-        "custom_llm_provider",
-        "extra_headers",
-        "headers",
-        "mock_response",
-        "mock_tool_calls",
-        "model_list",
-        "fallbacks",
-        "context_window_fallbacks",
-        "content_policy_fallbacks",
-        "num_retries",
-        "max_retries",
-        "specific_deployment",
-        "deployment_id",
-        "input_cost_per_token",
-        "output_cost_per_token",
-        "input_cost_per_second",
-        "output_cost_per_second",
-        "proxy_server_request",
-        "secret_fields",
-        "caching",
-        "cache",
-        "no-log",
-        "logger_fn",
-        "callbacks",
-        "aws_access_key_id",
-        "aws_secret_access_key",
-    }
-)
-_CONTROL_PREFIXES = ("litellm_", "aws_", "vertex_", "azure_", "mock_")
-
 
 def is_memory_router_base(api_base: str | None, supermemory_base_url: str) -> bool:
     """Whether ``api_base`` is a provider URL behind Supermemory's Memory Router."""
@@ -78,16 +38,6 @@ def is_memory_router_base(api_base: str | None, supermemory_base_url: str) -> bo
         return False
     own = supermemory_base_url.rstrip("/") + "/v3/"
     return api_base.startswith((SUPERMEMORY_ROUTER_BASE, own))
-
-
-def _client_fields(payload: dict[str, Any]) -> dict[str, Any]:
-    return {
-        key: value
-        for key, value in payload.items()
-        if key not in _CONTROL_FIELDS
-        and not key.startswith(_CONTROL_PREFIXES)
-        and key not in {"model", "stream"}
-    }
 
 
 def _import_litellm() -> Any:
@@ -146,6 +96,7 @@ class SdkBackend:
         self._router: litellm.Router | None = None
         self._session_clients: dict[str, Any] = {}
         self._memory_router_models: frozenset[str] = frozenset()
+        self._model_names: frozenset[str] = frozenset()
         self._drop_params = config.litellm_settings.get("drop_params")
 
     @property
@@ -156,6 +107,11 @@ class SdkBackend:
 
     async def start(self) -> None:
         litellm = _import_litellm()
+        # The LiteLLM proxy's own serializer: drops LiteLLM's empty extras but keeps the nulls OpenAI
+        # always sends (message.content on a tool call, refusal), so both backends answer alike.
+        from litellm.proxy.utils import model_dump_with_preserved_fields
+
+        self._serialize = lambda response: model_dump_with_preserved_fields(response, exclude_unset=True)
         http = await self.session.start()
         _register_custom_providers(litellm, self.config.litellm_settings.get("custom_provider_map") or [])
         router_cls = _session_router_class(litellm)
@@ -168,12 +124,22 @@ class SdkBackend:
             client = await _session_client_for(litellm, deployment["litellm_params"], http)
             if client is not None:
                 self._session_clients[deployment["model_info"]["id"]] = client
+        deployments = self._router.get_model_list() or []  # api_base values resolved by the Router
         base_url = self.config.context_retrieval.base_url
+        remembered = {
+            d["model_name"]
+            for d in deployments
+            if is_memory_router_base(d["litellm_params"].get("api_base"), base_url)
+        }
+        aliases = self._router.model_group_alias or {}
+        alias_targets = {
+            alias: target if isinstance(target, str) else target.get("model")
+            for alias, target in aliases.items()
+        }
         self._memory_router_models = frozenset(
-            entry["model_name"]
-            for entry in self.config.model_list
-            if is_memory_router_base(entry["litellm_params"].get("api_base"), base_url)
+            remembered | {alias for alias, target in alias_targets.items() if target in remembered}
         )
+        self._model_names = frozenset([*self._router.get_model_names(), *aliases])
 
     async def close(self) -> None:
         self._session_clients.clear()
@@ -182,13 +148,9 @@ class SdkBackend:
 
     def has_model(self, model: str) -> bool:
         router = self.router
-        return (
-            model in router.get_model_names()
-            or model in (router.model_group_alias or {})
-            or bool(router.pattern_router.route(model))
-        )
+        return model in self._model_names or bool(router.pattern_router.route(model))
 
-    def list_models(self) -> list[dict[str, Any]]:
+    async def list_models(self) -> list[dict[str, Any]]:
         names = [*self.config.model_names, *(self.router.model_group_alias or {})]
         return [
             {"id": name, "object": "model", "created": 0, "owned_by": "litellm-memory-proxy"}
@@ -199,7 +161,7 @@ class SdkBackend:
         return self._router is not None and self.session.is_open
 
     def _call_kwargs(self, call: ChatCall) -> dict[str, Any]:
-        kwargs = _client_fields(call.payload)
+        kwargs = forwardable_fields(call.payload)
         if self._drop_params is not None:
             kwargs["drop_params"] = self._drop_params
         if call.model in self._memory_router_models:
@@ -211,7 +173,7 @@ class SdkBackend:
 
     async def chat(self, call: ChatCall) -> dict[str, Any]:
         response = await self.router.acompletion(model=call.model, **self._call_kwargs(call))
-        return response.model_dump(mode="json", exclude_none=True)
+        return self._serialize(response)
 
     async def chat_stream(self, call: ChatCall) -> AsyncIterator[dict[str, Any]]:
         stream = await self.router.acompletion(model=call.model, stream=True, **self._call_kwargs(call))
@@ -221,10 +183,8 @@ class SdkBackend:
 async def _chunks(stream: Any) -> AsyncIterator[dict[str, Any]]:
     try:
         async for chunk in stream:
-            data = chunk.model_dump(mode="json", exclude_none=True)
-            for choice in data.get("choices", ()):
-                choice.setdefault("finish_reason", None)  # OpenAI sends it on every chunk, null until the end
-            yield data
+            # As the LiteLLM proxy serializes a chunk, so both backends send the same fields.
+            yield chunk.model_dump(mode="json", exclude_none=True, exclude_unset=True)
     finally:
         # Also runs when the client went away: closing the wrapper closes the provider's response.
         await stream.aclose()

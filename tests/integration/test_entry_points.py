@@ -16,7 +16,7 @@ from conformance.fakes import echo_reply
 from conformance.harness import conformance_raw_config
 from conformance.processes import ManagedProcess, free_port
 from conformance.suites.routing import CLIENT_STRINGS
-from conformance.suites.support import content_of, read_sse, unique
+from conformance.suites.support import content_of, model_calls, read_sse, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -96,4 +96,4 @@ def test_uvicorn_proxy_sdk_app_serves_a_config_file(
             for client in CLIENT_STRINGS:
                 info = http.get("/memory-routing/info", headers={"user-agent": client["user_agent"]}).json()
                 assert info["user_id"] == client["user_id"], client
-    assert len(fake_provider.records) == 2
+    assert len(model_calls(fake_provider)) == 2

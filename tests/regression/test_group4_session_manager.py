@@ -16,7 +16,7 @@ import pytest
 from conformance.fakes import echo_reply, fake_directive
 from conformance.harness import conformance_config
 from conformance.mocks import MOCK_PROVIDER_URL
-from conformance.suites.support import unique
+from conformance.suites.support import model_calls, unique
 from proxy.backends.sdk import SdkBackend
 from proxy.requests import ChatCompletionCall
 
@@ -55,7 +55,7 @@ async def test_litellm_sdk_call_goes_through_the_session(backend_on_mock_session
     answer = await backend_on_mock_session.chat(call(text, model))
     assert answer["choices"][0]["message"]["content"] == echo_reply(text)
     # The fake is reachable only through the session's transport: a call that bypassed it would fail.
-    assert len(fake_provider.records) == 1
+    assert len(model_calls(fake_provider)) == 1
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -64,7 +64,7 @@ async def test_cookies_persist_across_calls(backend_on_mock_session, fake_provid
     await backend_on_mock_session.chat(call(unique(challenge), model))
     assert backend_on_mock_session.session.cookies.get("cf_clearance") == fake_provider.cookie_value
     await backend_on_mock_session.chat(call(unique(challenge), model))
-    assert f"cf_clearance={fake_provider.cookie_value}" in fake_provider.records[-1].headers["cookie"]
+    assert f"cf_clearance={fake_provider.cookie_value}" in model_calls(fake_provider)[-1].headers["cookie"]
 
 
 async def test_concurrent_requests_share_session(backend_on_mock_session, fake_provider):
@@ -74,7 +74,7 @@ async def test_concurrent_requests_share_session(backend_on_mock_session, fake_p
         *(backend_on_mock_session.chat(call(unique(challenge), MODELS[i % 2])) for i in range(8))
     )
     assert len(answers) == 8
-    for record in fake_provider.records[1:]:
+    for record in model_calls(fake_provider)[1:]:
         assert record.status == 200
         assert f"cf_clearance={fake_provider.cookie_value}" in record.headers["cookie"]
 

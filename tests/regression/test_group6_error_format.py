@@ -34,7 +34,7 @@ class RaisingBackend:
     def has_model(self, model: str) -> bool:
         return model == "m"
 
-    def list_models(self) -> list[dict[str, Any]]:
+    async def list_models(self) -> list[dict[str, Any]]:
         return [{"id": "m", "object": "model"}]
 
     async def ready(self) -> bool:

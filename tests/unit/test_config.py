@@ -108,8 +108,39 @@ def test_lookup_order_env_var_then_cwd_then_demo(tmp_path, monkeypatch):
 def test_unset_env_reference_becomes_none(monkeypatch):
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
     assert resolve_env({"a": ["os.environ/NOT_SET_ANYWHERE", "plain"]}) == {"a": [None, "plain"]}
-    config = parse_config({"memory_proxy": {"auth_key": "os.environ/NOT_SET_ANYWHERE"}}, source="t")
-    assert config.memory_proxy.auth_key is None
+    config = parse_config({"context_retrieval": {"api_key": "os.environ/NOT_SET_ANYWHERE"}}, source="t")
+    assert config.context_retrieval.api_key is None
+
+
+def test_unset_proxy_key_variable_refuses_to_start_open(monkeypatch):
+    """A proxy key from an unset variable would silently leave the proxy open: that is a config error."""
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    with pytest.raises(ConfigError, match=r"memory_proxy\.auth_key: environment variable NOT_SET_ANYWHERE"):
+        parse_config({"memory_proxy": {"auth_key": "os.environ/NOT_SET_ANYWHERE"}}, source="t")
+    with pytest.raises(ConfigError, match=r"memory_proxy\.auth_key"):
+        parse_config({"memory_proxy": {"auth_key": ""}}, source="t")
+
+
+def test_secrets_lists_every_resolved_credential(monkeypatch):
+    monkeypatch.setenv("PROVIDER_KEY", "sk-from-env-123456")
+    config = parse_config(
+        {
+            "model_list": [
+                {
+                    "model_name": "m",
+                    "litellm_params": {"model": "openai/x", "api_key": "os.environ/PROVIDER_KEY"},
+                },
+                {
+                    "model_name": "b",
+                    "litellm_params": {"model": "bedrock/x", "aws_secret_access_key": "aws-secret"},
+                },
+            ],
+            "general_settings": {"master_key": "sk-master-123456"},
+            "memory_proxy": {"auth_key": "proxy-key-123456"},
+        },
+        source="t",
+    )
+    assert set(config.secrets) == {"sk-from-env-123456", "aws-secret", "sk-master-123456", "proxy-key-123456"}
 
 
 def test_empty_file_is_all_defaults(tmp_path):

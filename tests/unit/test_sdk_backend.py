@@ -121,7 +121,7 @@ async def test_models_aliases_and_wildcards():
         assert backend.has_model("alias")
         assert backend.has_model("claude/claude-3-5-haiku")
         assert not backend.has_model("missing")
-        assert [m["id"] for m in backend.list_models()] == ["plain", "remembered", "claude/*", "alias"]
+        assert [m["id"] for m in await backend.list_models()] == ["plain", "remembered", "claude/*", "alias"]
         assert await backend.ready()
     finally:
         await backend.close()

@@ -1,0 +1,122 @@
+"""The binary backend: forwards to a separate LiteLLM proxy process (``litellm --config …``).
+
+Same app, routing, errors and streaming as the sdk backend; only the call differs. Every call goes
+through the one persistent session with the LiteLLM master key. A stream is one upstream request whose
+SSE lines are relayed as they arrive. Only connection failures (nothing reached the LiteLLM proxy) are
+retried, a bounded number of times; anything else is answered as the LiteLLM proxy answered it, mapped
+back to the errors the sdk backend gives for the same fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from proxy.backends.base import ChatCall
+from proxy.backends.litellm_proxy_errors import error_from_event, error_from_response
+from proxy.config import Config
+from proxy.requests import forwardable_fields
+from proxy.session import SessionManager
+
+__all__ = ["BinaryBackend"]
+
+CHAT_PATH = "/v1/chat/completions"
+CONNECT_ATTEMPTS = 3
+CONNECT_BACKOFF_SECONDS = 0.1
+
+
+class BinaryBackend:
+    """A LiteLLM proxy at ``memory_proxy.litellm_base_url``, reached through one persistent session."""
+
+    name = "binary"
+
+    def __init__(self, config: Config, *, session: SessionManager | None = None) -> None:
+        self.config = config
+        self.session = session or SessionManager()
+        self.base_url = config.memory_proxy.litellm_base_url.rstrip("/")
+        master_key = config.master_key or os.environ.get("LITELLM_MASTER_KEY")
+        self._headers = {"authorization": f"Bearer {master_key}"} if master_key else {}
+        aliases = config.router_settings.get("model_group_alias") or {}
+        self._names = frozenset([*config.model_names, *aliases])
+        self._patterns = tuple(name for name in config.model_names if "*" in name)
+
+    async def start(self) -> None:
+        await self.session.start()
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    def has_model(self, model: str) -> bool:
+        return model in self._names or any(fnmatch.fnmatchcase(model, pattern) for pattern in self._patterns)
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        response = await self._request("GET", "/v1/models")
+        if response.status_code >= 400:
+            raise error_from_response(response.status_code, response.content, response.headers)
+        return response.json()["data"]
+
+    async def ready(self) -> bool:
+        if not self.session.is_open:
+            return False
+        try:
+            response = await self.session.client.get(f"{self.base_url}/health/liveliness", timeout=5.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    def _body(self, call: ChatCall, *, stream: bool) -> dict[str, Any]:
+        return {"model": call.model, **forwardable_fields(call.payload), "stream": stream}
+
+    async def _request(
+        self, method: str, path: str, *, json: dict[str, Any] | None = None, stream: bool = False
+    ) -> httpx.Response:
+        """Call the LiteLLM proxy, retrying only when the connection itself could not be made."""
+        client = self.session.client
+        request = client.build_request(method, f"{self.base_url}{path}", json=json, headers=self._headers)
+        for attempt in range(1, CONNECT_ATTEMPTS + 1):
+            try:
+                return await client.send(request, stream=stream)
+            except httpx.ConnectError:
+                if attempt == CONNECT_ATTEMPTS:
+                    raise
+                await asyncio.sleep(CONNECT_BACKOFF_SECONDS * attempt)
+        raise AssertionError("unreachable")
+
+    async def chat(self, call: ChatCall) -> dict[str, Any]:
+        response = await self._request("POST", CHAT_PATH, json=self._body(call, stream=False))
+        if response.status_code >= 400:
+            raise error_from_response(response.status_code, response.content, response.headers)
+        return response.json()
+
+    async def chat_stream(self, call: ChatCall) -> AsyncIterator[dict[str, Any]]:
+        response = await self._request("POST", CHAT_PATH, json=self._body(call, stream=True), stream=True)
+        if response.status_code >= 400:
+            try:
+                content = await response.aread()
+            finally:
+                await response.aclose()
+            raise error_from_response(response.status_code, content, response.headers)
+        return _events(response)
+
+
+async def _events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """The chunks of the LiteLLM proxy's SSE stream, as they arrive, until ``[DONE]``."""
+    try:
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return
+            chunk = json.loads(data)
+            if isinstance(chunk, dict) and "error" in chunk:
+                raise error_from_event(chunk)
+            yield chunk
+    finally:
+        await response.aclose()
