@@ -19,9 +19,9 @@ import yaml
 
 from conformance.backends import BackendUnderTest
 from conformance.fakes import FakeProvider, LoopbackServer
-from conformance.processes import ManagedProcess, free_port
 from proxy.config import Config, parse_config
 from proxy.litellm_process import generate_master_key, litellm_command, litellm_environment
+from proxy.processes import ManagedProcess, free_port
 
 __all__ = [
     "FIXTURES",

@@ -149,6 +149,10 @@ class Config(BaseModel):
                 raise ValueError(f"entry {index} ({entry['model_name']}) needs litellm_params.model")
         return value
 
+    def litellm_view(self) -> dict[str, Any]:
+        """The config as a LiteLLM proxy reads it (for the demo, which has no file of its own)."""
+        return self.model_dump(mode="json", exclude={"user_id_mappings", "context_retrieval", "memory_proxy"})
+
     @property
     def master_key(self) -> str | None:
         """The LiteLLM proxy's master key (``general_settings.master_key``), resolved from the environment."""

@@ -1,26 +1,40 @@
 """``start-proxies``: run the memory proxy from one config file, or a demo when there is none.
 
-It checks the config and the port before anything starts, so a mistake is one clear line rather than a
-stack trace, and prints the URL and a ready-to-paste curl once the proxy is actually serving.
+It checks the config and the ports before anything starts, so a mistake is one clear line rather than a
+stack trace, and prints the URL and a ready-to-paste curl once the proxy is actually serving. With the
+binary backend it first starts ``litellm --config`` (same file, a master key shared with the memory
+proxy), waits for its liveliness with a visible progress line, and stops it again on Ctrl-C or SIGTERM;
+a LiteLLM proxy that dies ends the whole stack with its last log lines and a non-zero exit.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import os
 import shlex
+import signal
 import socket
 import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 import uvicorn
+import yaml
 from rich.console import Console
 from rich.markup import escape
 
 from proxy.cli import load_config_or_exit
 from proxy.config import Config
+from proxy.litellm_process import generate_master_key, litellm_command, litellm_environment
+from proxy.processes import ManagedProcess
 
 __all__ = ["curl_example", "main", "port_problem"]
 
@@ -73,56 +87,155 @@ def run(
         Path | None,
         typer.Option("--config", "-c", help="Config file (default: $MEMORY_PROXY_CONFIG, ./config.yaml)"),
     ] = None,
-    backend: Annotated[str, typer.Option(help="Backend: sdk (LiteLLM in-process)")] = "",
-    host: Annotated[str, typer.Option(help="Address to listen on")] = "",
+    backend: Annotated[
+        str,
+        typer.Option(help="sdk (LiteLLM in-process) or binary (a LiteLLM proxy process); default: config"),
+    ] = "",
+    host: Annotated[str, typer.Option(help="Address to listen on (default 127.0.0.1)")] = "",
     port: Annotated[int | None, typer.Option(help="Port for the memory proxy (default 8764)")] = None,
+    litellm_port: Annotated[int, typer.Option(help="Port for the LiteLLM proxy (binary backend)")] = 4000,
+    startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for the LiteLLM proxy")] = 180.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Start the memory proxy (and, for the binary backend, the LiteLLM proxy behind it)."""
     config = load_config_or_exit(config_file, console)
     settings = config.memory_proxy
     chosen = backend or settings.backend
-    if chosen != "sdk":
-        console.print(
-            f"[red]error:[/red] backend {chosen!r} is not available in this version; use --backend sdk"
-        )
+    if chosen not in ("sdk", "binary"):
+        console.print(f"[red]error:[/red] unknown backend {chosen!r}; choose sdk or binary")
         raise typer.Exit(2)
     host = host or settings.host
     port = settings.port if port is None else port
-    problem = port_problem(host, port)
-    if problem:
-        console.print(f"[red]error:[/red] {problem}")
-        raise typer.Exit(1)
+    for wanted_port in (port, litellm_port) if chosen == "binary" else (port,):
+        problem = port_problem(host if wanted_port == port else "127.0.0.1", wanted_port)
+        if problem:
+            console.print(f"[red]error:[/red] {problem}")
+            raise typer.Exit(1)
+    if chosen == "sdk":
+        _serve(config, "sdk", host, port, log_level)
+        return
+    with _litellm_proxy(config, litellm_port, startup_timeout) as (litellm_url, master_key, child):
+        updated = config.model_copy(
+            update={
+                "memory_proxy": settings.model_copy(update={"litellm_base_url": litellm_url}),
+                "general_settings": {**config.general_settings, "master_key": master_key},
+            }
+        )
+        _serve(updated, "binary", host, port, log_level, watched=child)
 
+
+def _serve(
+    config: Config,
+    backend: str,
+    host: str,
+    port: int,
+    log_level: str,
+    *,
+    watched: ManagedProcess | None = None,
+) -> None:
     from proxy.app import create_app
-    from proxy.backends.sdk import SdkBackend
 
-    app = create_app(config, SdkBackend(config))
+    if backend == "sdk":
+        from proxy.backends.sdk import SdkBackend
+
+        app = create_app(config, SdkBackend(config))
+    else:
+        from proxy.backends.binary import BinaryBackend
+
+        app = create_app(config, BinaryBackend(config))
     base_url = f"http://{host}:{port}"
     demo = config.source == "<built-in demo>"
-    banner = "\n".join(
-        [
-            "",
-            f"[bold green]memory proxy ready[/bold green] at {base_url}"
-            f"  (backend: sdk, config: {config.source})",
-            *(
-                ["demo mode: the model 'demo' echoes what it receives; no key, no network needed."]
-                if demo
-                else []
-            ),
-            f"models: {', '.join(config.model_names) or '(none configured)'}",
-            "try it:",
-            f"  {escape(curl_example(config, base_url))}",
-            "",
-        ]
-    )
+    lines = [
+        "",
+        f"[bold green]memory proxy ready[/bold green] at {base_url}"
+        f"  (backend: {backend}, config: {config.source})",
+    ]
+    if backend == "binary":
+        lines.append(f"LiteLLM proxy at {config.memory_proxy.litellm_base_url}")
+    if demo:
+        lines.append("demo mode: the model 'demo' echoes what it receives; no key, no network needed.")
+    lines += [
+        f"models: {', '.join(config.model_names) or '(none configured)'}",
+        "try it:",
+        f"  {escape(curl_example(config, base_url))}",
+        "",
+    ]
     server = _AnnouncingServer(
         uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False),
-        banner,
+        "\n".join(lines),
     )
+    # uvicorn stops on SIGTERM, then re-raises it; by default that kills this process on the spot, before
+    # the LiteLLM child is stopped. Turned into SystemExit, it unwinds through the cleanup like Ctrl-C.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    died = threading.Event()
+    if watched is not None:
+        threading.Thread(target=_stop_when_dead, args=(watched, server, died), daemon=True).start()
     server.run()
+    if died.is_set():
+        console.print(
+            f"[red]error:[/red] the LiteLLM proxy exited; its last lines:\n{escape(watched.tail())}"
+        )
+        raise typer.Exit(1)
     if not server.started:
         raise typer.Exit(1)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _stop_when_dead(child: ManagedProcess, server: uvicorn.Server, died: threading.Event) -> None:
+    child.process.wait()
+    if not server.should_exit:
+        died.set()
+        server.should_exit = True
+
+
+@contextmanager
+def _litellm_proxy(config: Config, port: int, timeout: float) -> Iterator[tuple[str, str, ManagedProcess]]:
+    """Start the LiteLLM proxy on the same config, wait until it is alive, and always stop it again."""
+    master_key = config.master_key or os.environ.get("LITELLM_MASTER_KEY") or generate_master_key()
+    with tempfile.TemporaryDirectory(prefix="memory-proxy-") as scratch:
+        if config.source.startswith("<"):  # the built-in demo has no file for LiteLLM to read
+            config_file = Path(scratch) / "demo-config.yaml"
+            config_file.write_text(yaml.safe_dump(config.litellm_view()), encoding="utf-8")
+        else:
+            config_file = Path(config.source)
+        url = f"http://127.0.0.1:{port}"
+        console.print(f"starting the LiteLLM proxy on {url} (config: {config_file}) ...")
+        child = ManagedProcess(
+            litellm_command(config_file, port=port), env=litellm_environment(dict(os.environ), master_key)
+        )
+        try:
+            _wait_until_alive(child, url, timeout)
+            yield url, master_key, child
+        finally:
+            child.stop(timeout=10.0)
+
+
+def _wait_until_alive(child: ManagedProcess, url: str, timeout: float) -> None:
+    started = time.monotonic()
+    with console.status("waiting for the LiteLLM proxy ...") as status, httpx.Client(timeout=2.0) as http:
+        while True:
+            if child.process.poll() is not None:
+                console.print("[red]error:[/red] the LiteLLM proxy exited at start; its last lines:")
+                console.print(escape(child.tail()), markup=False)
+                raise typer.Exit(1)
+            try:
+                if http.get(f"{url}/health/liveliness").status_code == 200:
+                    console.print(f"LiteLLM proxy alive after {time.monotonic() - started:.1f}s")
+                    return
+            except httpx.HTTPError:
+                pass
+            elapsed = time.monotonic() - started
+            if elapsed > timeout:
+                console.print(
+                    f"[red]error:[/red] the LiteLLM proxy was not alive after {timeout:.0f}s; last lines:"
+                )
+                console.print(escape(child.tail()), markup=False)
+                raise typer.Exit(1)
+            status.update(f"waiting for the LiteLLM proxy ... {elapsed:.0f}s")
+            time.sleep(0.25)
 
 
 def main() -> None:

@@ -14,9 +14,9 @@ import yaml
 
 from conformance.fakes import echo_reply
 from conformance.harness import conformance_raw_config
-from conformance.processes import ManagedProcess, free_port
 from conformance.suites.routing import CLIENT_STRINGS
 from conformance.suites.support import content_of, model_calls, read_sse, unique
+from proxy.processes import ManagedProcess, free_port
 
 pytestmark = pytest.mark.e2e
 

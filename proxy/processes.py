@@ -1,4 +1,4 @@
-"""Child processes for end-to-end tests: started, watched line by line, and stopped by their own handle.
+"""Child processes (the LiteLLM proxy, servers under test): started, watched line by line, stopped by handle.
 
 Waiting is on output (a "ready" line) through a condition variable, never on sleeps; a process that exits
 early fails the wait with its last lines, so a broken start is diagnosable from the test report.

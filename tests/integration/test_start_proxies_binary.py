@@ -1,0 +1,116 @@
+"""start-proxies with the binary backend: the whole stack from one command, stopped by one Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+import openai
+import pytest
+import yaml
+
+from conformance.fakes import echo_reply
+from conformance.harness import conformance_raw_config
+from conformance.suites.support import unique
+from proxy.launcher import port_problem
+from proxy.processes import ManagedProcess, free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def launcher_env() -> dict[str, str]:
+    drop = ("MEMORY_PROXY_", "OPENAI_", "ANTHROPIC_", "LITELLM_MASTER_KEY")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    return {**env, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+
+
+@pytest.mark.parametrize(
+    ("stop_signal", "exit_codes"), [(signal.SIGINT, {0, 130}), (signal.SIGTERM, {0, 143})]
+)
+def test_binary_stack_serves_the_openai_sdk_and_stops_on_a_signal(
+    tmp_path, fake_provider, fake_provider_url, unreachable_url, stop_signal, exit_codes
+):
+    """The stack answers and streams for the openai SDK; Ctrl-C or SIGTERM stops both processes."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(conformance_raw_config(fake_provider_url, unreachable_url)))
+    port, litellm_port = free_port(), free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "proxy.launcher",
+        "--config",
+        str(config),
+        "--backend",
+        "binary",
+        "--port",
+        str(port),
+        "--litellm-port",
+        str(litellm_port),
+    ]
+    with ManagedProcess(command, env=launcher_env(), cwd=tmp_path) as stack:
+        stack.wait_for_line(r"memory proxy ready", timeout=180)
+        assert f"LiteLLM proxy at http://127.0.0.1:{litellm_port}" in stack.tail()
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
+        text = unique()
+        answer = client.chat.completions.create(
+            model="gpt-fake", messages=[{"role": "user", "content": text}]
+        )
+        assert answer.choices[0].message.content == echo_reply(text)
+        stream = client.chat.completions.create(
+            model="gpt-fake", messages=[{"role": "user", "content": text}], stream=True
+        )
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == echo_reply(text)
+        # The provider was reached through the LiteLLM proxy (its user agent), with the configured key.
+        assert all(
+            r.headers["authorization"].endswith("0123456789")
+            for r in fake_provider.records
+            if r.method == "POST"
+        )
+        os.killpg(stack.process.pid, stop_signal)  # SIGINT is what Ctrl-C in a terminal sends
+        assert stack.process.wait(timeout=20) in exit_codes
+    assert port_problem("127.0.0.1", port) is None
+    assert port_problem("127.0.0.1", litellm_port) is None
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{litellm_port}/health/liveliness", timeout=2)
+
+
+def test_a_litellm_proxy_that_cannot_start_is_reported_with_its_last_lines(tmp_path):
+    """A LiteLLM proxy that exits at start ends start-proxies with exit 1 and the proxy's own last lines."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model_list": [
+                    {"model_name": "m", "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": "k"}}
+                ],
+                "litellm_settings": {"callbacks": "no_such_module.handler"},
+            }
+        )
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "proxy.launcher",
+            "--config",
+            str(config),
+            "--backend",
+            "binary",
+            "--port",
+            str(free_port()),
+            "--litellm-port",
+            str(free_port()),
+        ],
+        env=launcher_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 1
+    # At start, or (if it answered liveliness first) right after: either way, with its own last lines.
+    assert "the LiteLLM proxy exited" in result.stderr
+    assert "its last lines:" in result.stderr
+    assert "no_such_module" in result.stderr
