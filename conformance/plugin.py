@@ -104,13 +104,15 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" in metafunc.fixturenames:
-        backends = _selected_backends(metafunc.config)
-        if not backends:
-            raise pytest.UsageError(
-                "no conformance backend is registered: call conformance.backends.register_backend(...) "
-                "in your conftest.py"
-            )
+    if "backend" not in metafunc.fixturenames:
+        return
+    if not REGISTRY:
+        raise pytest.UsageError(
+            "no conformance backend is registered: call conformance.backends.register_backend(...) "
+            "in your conftest.py"
+        )
+    backends = _selected_backends(metafunc.config)
+    if backends:  # none selected means an unknown --backend name: pytest_collection_finish reports it
         metafunc.parametrize("backend", backends, ids=[b.name for b in backends], scope="session")
 
 

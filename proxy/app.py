@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,13 +36,15 @@ from proxy.errors import (
 )
 from proxy.requests import parse_chat_completion, read_json_object
 from proxy.routing import MemoryRouter, Route
-from proxy.streaming import open_sse
+from proxy.streaming import peek, sse_response
 
-__all__ = ["USER_ID_HEADER", "app_from_environment", "create_app"]
+__all__ = ["OVERHEAD_HEADER", "UPSTREAM_HEADER", "USER_ID_HEADER", "app_from_environment", "create_app"]
 
 logger = logging.getLogger("proxy.app")
 
 USER_ID_HEADER = "x-memory-user-id"
+OVERHEAD_HEADER = "x-memory-proxy-overhead-ms"
+UPSTREAM_HEADER = "x-memory-proxy-upstream-ms"
 
 
 def _envelope_for(request: Request) -> Any:
@@ -152,6 +155,7 @@ def create_app(config: Config, backend: Backend) -> FastAPI:
     @api.post("/v1/chat/completions")
     @api.post("/chat/completions")
     async def chat_completions(request: Request) -> Any:
+        started = time.perf_counter()
         route = route_request(request)  # first, so even a rejected body is answered with the user id
         body = await read_json_object(request, max_bytes=settings.max_body_bytes)
         call = parse_chat_completion(body, user_id=route.user_id)
@@ -160,11 +164,22 @@ def create_app(config: Config, backend: Backend) -> FastAPI:
                 f"The model '{call.model}' does not exist; GET /v1/models lists the available ones.",
                 param="model",
             )
-        headers = {USER_ID_HEADER: route.user_id}
+        upstream_started = time.perf_counter()
         if call.stream:
             chunks = await backend.chat_stream(call)
-            return await open_sse(chunks, envelope=openai_envelope, headers=headers)
-        return JSONResponse(await backend.chat(call), headers=headers)
+            first_chunk = await peek(chunks)  # up to here, the time is the backend's (or the provider's)
+        else:
+            answer = await backend.chat(call)
+        finished = time.perf_counter()
+        headers = {
+            USER_ID_HEADER: route.user_id,
+            # The proxy's own time before the answer starts, without the backend's: what the proxy adds.
+            OVERHEAD_HEADER: f"{(upstream_started - started) * 1000:.2f}",
+            UPSTREAM_HEADER: f"{(finished - upstream_started) * 1000:.2f}",
+        }
+        if call.stream:
+            return sse_response(first_chunk, chunks, envelope=openai_envelope, headers=headers)
+        return JSONResponse(answer, headers=headers)
 
     @api.get("/v1/models")
     @api.get("/models")

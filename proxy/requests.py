@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 from starlette.requests import Request
 
 from proxy.errors import InvalidRequest, RequestTooLarge
@@ -100,8 +100,17 @@ def _too_large(max_bytes: int) -> str:
 class _Message(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: str = Field(min_length=1)
-    # A string or content parts; null for an assistant turn that only calls tools.
-    content: str | list[dict[str, Any]] | None = None
+    content: Any = None
+
+    @field_validator("content")
+    @classmethod
+    def _text_or_parts(cls, value: Any) -> Any:
+        # A string or content parts; null for an assistant turn that only calls tools.
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(part, dict) for part in value):
+            return value
+        raise ValueError("must be a string, a list of content parts, or null")
 
 
 class _ChatCompletionShape(BaseModel):

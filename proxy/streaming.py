@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from proxy.errors import ProxyError, to_proxy_error
 
-__all__ = ["SSEResponse", "open_sse", "sse_event"]
+__all__ = ["SSEResponse", "openai_chunk", "peek", "sse_event", "sse_response"]
 
 _DONE = b"data: [DONE]\n\n"
 
@@ -70,20 +70,25 @@ class SSEResponse(StreamingResponse):
             await self.background()
 
 
-async def open_sse(
+async def peek(chunks: AsyncIterator[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first chunk (None for an empty stream); a failure so far is raised, with the stream closed."""
+    try:
+        return await anext(chunks)
+    except StopAsyncIteration:
+        return None
+    except BaseException:
+        await chunks.aclose()  # type: ignore[attr-defined]
+        raise
+
+
+def sse_response(
+    first: dict[str, Any] | None,
     chunks: AsyncIterator[dict[str, Any]],
     *,
     envelope: Callable[[ProxyError], dict[str, Any]],
     headers: dict[str, str],
 ) -> SSEResponse:
-    """Await the first chunk (errors so far are raised), then relay the rest as OpenAI-style SSE."""
-    try:
-        first: dict[str, Any] | None = await anext(chunks)
-    except StopAsyncIteration:
-        first = None
-    except BaseException:
-        await chunks.aclose()  # type: ignore[attr-defined]
-        raise
+    """Relay ``first`` and the rest of ``chunks`` as OpenAI-style SSE, ending in ``[DONE]``."""
 
     async def relay() -> AsyncIterator[bytes]:
         try:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conformance.fakes import echo_reply
-from conformance.harness import conformance_raw_config
+from conformance.harness import conformance_raw_config, deep_merge
 from conformance.suites.routing import CLIENT_STRINGS
 from conformance.suites.support import content_of, model_calls, read_sse, unique
 from proxy.processes import ManagedProcess, free_port
@@ -97,3 +97,54 @@ def test_uvicorn_proxy_sdk_app_serves_a_config_file(
                 info = http.get("/memory-routing/info", headers={"user-agent": client["user_agent"]}).json()
                 assert info["user_id"] == client["user_id"], client
     assert len(model_calls(fake_provider)) == 2
+
+
+def test_uvicorn_proxy_binary_app_serves_through_a_litellm_proxy(
+    tmp_path, fake_provider, fake_provider_url, unreachable_url, litellm_proxy
+):
+    """`uvicorn proxy.binary:app` forwards to the LiteLLM proxy named in the config, JSON and stream."""
+    raw = deep_merge(
+        conformance_raw_config(fake_provider_url, unreachable_url), litellm_proxy.config_overrides()
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "proxy.binary:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with ManagedProcess(command, env=child_env(MEMORY_PROXY_CONFIG=str(config)), cwd=tmp_path) as server:
+        server.wait_for_line("Application startup complete", timeout=90)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            text = unique()
+            body = {"model": "gpt-fake", "messages": [{"role": "user", "content": text}]}
+            assert http.post("/v1/chat/completions", json=body).json()["choices"][0]["message"][
+                "content"
+            ] == (echo_reply(text))
+            with http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as stream:
+                assert content_of(read_sse(stream)) == echo_reply(text)
+            assert http.get("/health/readiness").json()["status"] == "ready"
+    assert len(model_calls(fake_provider)) == 2
+
+
+def test_uvicorn_app_with_a_bad_config_exits_with_one_line(tmp_path):
+    """A bad config under uvicorn is one 'invalid config' line naming the key, not an import traceback."""
+    config = tmp_path / "config.yaml"
+    config.write_text("memory_proxy: {prot: 1}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "proxy.sdk:app", "--port", "0"],
+        env=child_env(MEMORY_PROXY_CONFIG=str(config)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "invalid config" in result.stderr
+    assert "memory_proxy.prot" in result.stderr
+    assert "Traceback" not in result.stderr

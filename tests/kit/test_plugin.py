@@ -96,21 +96,33 @@ def test_markers_are_registered_and_a_typo_fails(kit: pytest.Pytester) -> None:
         """,
     )
     result = kit.runpytest("--continue-on-collection-errors")
-    result.assert_outcomes(passed=1, errors=1)
+    # test_all_markers runs on sdk (passes) and on binary (skipped: it has no cookie_jar).
+    result.assert_outcomes(passed=1, skipped=1, errors=1)
     result.stdout.fnmatch_lines(["*'parityy' not found in `markers` configuration option*"])
 
 
-def test_backend_defaults_to_sdk_and_header_lists_capabilities(kit: pytest.Pytester) -> None:
-    """With only the built-in backend, ``backend`` runs once as [sdk]; the header shows its capabilities."""
+def test_backends_default_to_sdk_and_binary_and_header_lists_capabilities(kit: pytest.Pytester) -> None:
+    """By default ``backend`` runs as [sdk] and [binary]; the header lists their capabilities.
+
+    No test here uses ``proxy``, so the binary backend's LiteLLM process is never started.
+    """
     kit.makepyfile(BACKEND_TESTS)
-    result = kit.runpytest("-v")
-    result.assert_outcomes(passed=2)
+    result = kit.runpytest("-v", "-rs")
+    result.assert_outcomes(passed=3, skipped=1)
     result.stdout.fnmatch_lines(
         [
             "conformance backends (capabilities):",
             "  sdk: cookie_jar, in_process_litellm",
+            "  binary: none",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
             "*::test_uses_backend[[]sdk[]] PASSED*",
             "*::test_needs_cookie_jar[[]sdk[]] PASSED*",
+            "*::test_uses_backend[[]binary[]] PASSED*",
+            "*::test_needs_cookie_jar[[]binary[]] SKIPPED*",
+            "SKIPPED [[]1[]] *: binary: missing capability cookie_jar",
         ]
     )
     result.stdout.no_fnmatch_line("*other*")
@@ -121,11 +133,12 @@ def test_registered_backend_is_parametrized_and_requires_skips_it(kit: pytest.Py
     kit.makeconftest(OTHER_BACKEND_CONFTEST)
     kit.makepyfile(BACKEND_TESTS)
     result = kit.runpytest("-v", "-rs")
-    result.assert_outcomes(passed=3, skipped=1)
+    result.assert_outcomes(passed=4, skipped=2)
     result.stdout.fnmatch_lines(
         [
             "conformance backends (capabilities):",
             "  sdk: cookie_jar, in_process_litellm",
+            "  binary: none",
             "  other: none",
         ]
     )
@@ -134,8 +147,15 @@ def test_registered_backend_is_parametrized_and_requires_skips_it(kit: pytest.Py
             # Session-scoped: every test runs on one backend before the next backend starts.
             "*::test_uses_backend[[]sdk[]] PASSED*",
             "*::test_needs_cookie_jar[[]sdk[]] PASSED*",
+            "*::test_uses_backend[[]binary[]] PASSED*",
+            "*::test_needs_cookie_jar[[]binary[]] SKIPPED*",
             "*::test_uses_backend[[]other[]] PASSED*",
             "*::test_needs_cookie_jar[[]other[]] SKIPPED*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED [[]1[]] *: binary: missing capability cookie_jar",
             "SKIPPED [[]1[]] *: other: missing capability cookie_jar",
         ]
     )
@@ -155,17 +175,23 @@ def test_backend_option_selects_one_backend(kit: pytest.Pytester) -> None:
             "*::test_needs_cookie_jar[[]other[]] SKIPPED*",
         ]
     )
-    result.stdout.no_fnmatch_line("*[[]sdk[]]*")
-    result.stdout.no_fnmatch_line("  sdk: *")
+    for name in ("sdk", "binary"):
+        result.stdout.no_fnmatch_line(f"*[[]{name}[]]*")
+        result.stdout.no_fnmatch_line(f"  {name}: *")
 
 
 def test_unknown_backend_is_a_usage_error(kit: pytest.Pytester) -> None:
-    """``--backend nope`` stops the run with a usage error naming the registered backends."""
+    """``--backend nope`` stops the run with a usage error naming the registered backends, in order.
+
+    The error comes after collection, once the conftest.py has registered ``other`` too.
+    """
     kit.makeconftest(OTHER_BACKEND_CONFTEST)
     kit.makepyfile(BACKEND_TESTS)
     result = kit.runpytest("--backend", "nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--backend nope: no such conformance backend; registered: sdk, other"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: --backend nope: no such conformance backend; registered: sdk, binary, other"]
+    )
 
 
 def test_unknown_backend_is_a_usage_error_when_quiet(kit: pytest.Pytester) -> None:
@@ -225,7 +251,10 @@ def test_environment_is_isolated(kit: pytest.Pytester, monkeypatch: pytest.Monke
 
 
 def test_suite_subclass_is_collected_and_passes_as_parity(kit: pytest.Pytester) -> None:
-    """A one-line ``HealthSuite`` subclass runs per backend, marked parity; the base is not collected."""
+    """A one-line ``HealthSuite`` subclass runs per backend, marked parity; the base is not collected.
+
+    It is collected for both default backends, but run only on sdk: binary would start a LiteLLM process.
+    """
     kit.makepyfile(
         test_health="""
         from conformance.suites import HealthSuite
@@ -240,16 +269,24 @@ def test_suite_subclass_is_collected_and_passes_as_parity(kit: pytest.Pytester) 
         """
     )
     collected = kit.runpytest("--collect-only", "-q")
-    collected.stdout.fnmatch_lines(["test_health.py::TestHealth::*[[]sdk[]]", "6 tests collected*"])
+    collected.stdout.fnmatch_lines(
+        [
+            "test_health.py::TestHealth::test_liveness_and_readiness[[]sdk[]]",
+            "test_health.py::TestHealth::test_liveness_and_readiness[[]binary[]]",
+            "test_health.py::test_plain",
+            "11 tests collected*",
+        ]
+    )
     collected.stdout.no_fnmatch_line("*::HealthSuite::*")
 
     not_parity = kit.runpytest("--collect-only", "-q", "-m", "not parity")
-    not_parity.stdout.fnmatch_lines(["test_health.py::test_plain", "1/6 tests collected (5 deselected)*"])
+    not_parity.stdout.fnmatch_lines(["test_health.py::test_plain", "1/11 tests collected (10 deselected)*"])
 
-    # Serving the proxy imports litellm: keep that out of this process.
-    parity = kit.runpytest_subprocess("-v", "-m", "parity", "-p", "no:cacheprovider")
+    # Serving the proxy imports litellm: keep that out of this process. Only sdk: binary would start LiteLLM.
+    parity = kit.runpytest_subprocess("-v", "-m", "parity", "-p", "no:cacheprovider", "--backend", "sdk")
     parity.assert_outcomes(passed=5, deselected=1)
     parity.stdout.fnmatch_lines(["*::TestHealth::test_liveness_and_readiness[[]sdk[]] PASSED*"])
+    parity.stdout.no_fnmatch_line("*[[]binary[]]*")
 
 
 async def test_mock_litellm_session_reaches_the_fake_provider(mock_litellm_session: SessionManager) -> None:
