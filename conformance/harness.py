@@ -103,7 +103,8 @@ def serve_proxy(
     backend: BackendUnderTest, config: Config, provider: FakeProvider
 ) -> Iterator[ProxyUnderTest]:
     app = backend.build_app(config)
-    with LoopbackServer(app, lifespan="on") as server:
+    # Generous: a loaded 2-core CI machine can take seconds to run a backend's startup.
+    with LoopbackServer(app, lifespan="on", startup_timeout=60.0) as server:
         yield ProxyUnderTest(url=server.url, backend=backend, config=config, provider=provider, app=app)
 
 
