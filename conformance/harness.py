@@ -139,14 +139,22 @@ class LiteLLMProxyUnderTest:
 
 @contextmanager
 def litellm_proxy_process(
-    raw_config: dict[str, Any], workdir: Path, *, startup_timeout: float = 180.0
+    raw_config: dict[str, Any],
+    workdir: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    startup_timeout: float = 180.0,
 ) -> Iterator[LiteLLMProxyUnderTest]:
-    """Start the LiteLLM proxy on ``raw_config`` (written to ``workdir``), ready when it says so."""
+    """Start the LiteLLM proxy on ``raw_config`` (written to ``workdir``), ready when it says so.
+
+    Credentials belong in ``extra_env`` (referenced as ``os.environ/NAME`` in the config), never in the file.
+    """
     config_file = workdir / "litellm-config.yaml"
     config_file.write_text(yaml.safe_dump(raw_config), encoding="utf-8")
     port = free_port()
     master_key = generate_master_key()
     base_env = {key: value for key, value in os.environ.items() if not key.startswith("LITELLM_")}
+    base_env.update(extra_env or {})
     process = ManagedProcess(
         litellm_command(config_file, port=port), env=litellm_environment(base_env, master_key), cwd=workdir
     )

@@ -114,3 +114,39 @@ def test_a_litellm_proxy_that_cannot_start_is_reported_with_its_last_lines(tmp_p
     assert "the LiteLLM proxy exited" in result.stderr
     assert "its last lines:" in result.stderr
     assert "no_such_module" in result.stderr
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux /proc), to reach the LiteLLM proxy start-proxies started."""
+    children: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as listing:
+            children += [int(child) for child in listing.read().split()]
+    return children
+
+
+def test_a_litellm_proxy_that_dies_while_serving_stops_the_stack(
+    tmp_path, fake_provider_url, unreachable_url
+):
+    """When the LiteLLM proxy dies under a running stack, start-proxies exits 1 and shows its last lines."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(conformance_raw_config(fake_provider_url, unreachable_url)))
+    command = [
+        sys.executable,
+        "-m",
+        "proxy.launcher",
+        "--config",
+        str(config),
+        "--backend",
+        "binary",
+        "--port",
+        str(free_port()),
+        "--litellm-port",
+        str(free_port()),
+    ]
+    with ManagedProcess(command, env=launcher_env(), cwd=tmp_path) as stack:
+        stack.wait_for_line(r"memory proxy ready", timeout=180)
+        [litellm] = child_pids(stack.process.pid)
+        os.kill(litellm, signal.SIGKILL)
+        assert stack.process.wait(timeout=30) == 1
+        stack.wait_for_line(r"the LiteLLM proxy exited; its last lines:", timeout=10)
