@@ -1,0 +1,157 @@
+"""The binary backend's own hop: retries only where nothing was sent, and LiteLLM's errors read back."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from conformance.backends import binary_backend
+from conformance.fakes import echo_reply, fake_directive
+from conformance.harness import app_client, conformance_config, serve_proxy
+from proxy.app import create_app
+from proxy.backends.binary import CONNECT_ATTEMPTS, BinaryBackend
+from proxy.backends.litellm_proxy_errors import error_from_event, error_from_response
+from proxy.config import parse_config
+from proxy.session import SessionManager
+
+
+def binary_config(base_url: str):
+    return parse_config(
+        {
+            "model_list": [{"model_name": "m", "litellm_params": {"model": "openai/gpt-4o-mini"}}],
+            "memory_proxy": {"litellm_base_url": base_url},
+            "general_settings": {"master_key": "sk-master-for-tests-123"},
+        },
+        source="test",
+    )
+
+
+BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def test_connect_errors_are_retried_a_bounded_number_of_times_then_502():
+    attempts = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        attempts.append(request)
+        raise httpx.ConnectError("connection refused", request=request)
+
+    config = binary_config("http://litellm.test")
+    backend = BinaryBackend(config, session=SessionManager(transport=httpx.MockTransport(refuse)))
+    async with app_client(create_app(config, backend)) as client:
+        response = await client.post("/v1/chat/completions", json=BODY)
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "upstream_unreachable"
+    assert len(attempts) == CONNECT_ATTEMPTS
+    assert attempts[0].headers["authorization"] == "Bearer sk-master-for-tests-123"
+
+
+async def test_a_request_that_reached_litellm_is_never_retried():
+    attempts = []
+
+    def drop(request: httpx.Request) -> httpx.Response:
+        attempts.append(request)
+        raise httpx.RemoteProtocolError("server disconnected", request=request)
+
+    config = binary_config("http://litellm.test")
+    backend = BinaryBackend(config, session=SessionManager(transport=httpx.MockTransport(drop)))
+    async with app_client(create_app(config, backend)) as client:
+        response = await client.post("/v1/chat/completions", json=BODY)
+    assert response.status_code == 502
+    assert len(attempts) == 1
+
+
+def test_litellm_dying_mid_stream_is_one_502_error_event(fake_provider, fake_provider_url):
+    """Pointed straight at an OpenAI-compatible server that drops the stream, the client gets a 502 event."""
+    config = conformance_config(
+        fake_provider_url, "http://127.0.0.1:9", memory_proxy={"litellm_base_url": fake_provider_url}
+    )
+    with serve_proxy(binary_backend, config, fake_provider) as proxy, proxy.client() as http:
+        body = {
+            "model": "gpt-fake",
+            "stream": True,
+            "messages": [{"role": "user", "content": fake_directive("cut")}],
+        }
+        with http.stream("POST", "/v1/chat/completions", json=body) as response:
+            text = response.read().decode()
+        ok = http.post(
+            "/v1/chat/completions",
+            json={**body, "stream": False, "messages": [{"role": "user", "content": "hi"}]},
+        )
+    assert response.status_code == 200
+    assert text.rstrip().splitlines()[-1].startswith('data: {"error"')
+    assert "upstream_unreachable" in text.rstrip().splitlines()[-1]
+    assert ok.json()["choices"][0]["message"]["content"] == echo_reply("hi")
+
+
+async def test_readiness_follows_the_litellm_proxys_liveliness():
+    alive = {"ok": True}
+
+    def liveliness(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200 if alive["ok"] else 503, json="I'm alive!")
+
+    config = binary_config("http://litellm.test")
+    backend = BinaryBackend(config, session=SessionManager(transport=httpx.MockTransport(liveliness)))
+    async with app_client(create_app(config, backend)) as client:
+        assert (await client.get("/health/readiness")).status_code == 200
+        alive["ok"] = False
+        assert (await client.get("/health/readiness")).status_code == 503
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "headers", "expected"),
+    [
+        (
+            400,
+            "litellm.ContextWindowExceededError: litellm.BadRequestError: too long",
+            {},
+            (400, "context_length_exceeded"),
+        ),
+        (408, "litellm.Timeout: APITimeoutError - Request timed out.", {}, (504, "request_timeout")),
+        (
+            500,
+            "litellm.InternalServerError: OpenAIException - Connection error.",
+            {},
+            (502, "upstream_unreachable"),
+        ),
+        (
+            500,
+            "litellm.InternalServerError: Expecting value: line 1 column 1 (char 0)",
+            {},
+            (502, "upstream_unreachable"),
+        ),
+        (
+            500,
+            'litellm.InternalServerError: AnthropicError - {"type": "overloaded_error"}',
+            {"llm_provider-retry-after": "2"},
+            (503, "service_unavailable"),
+        ),
+        (
+            429,
+            "litellm.RateLimitError: slow down",
+            {"llm_provider-retry-after": "7"},
+            (429, "rate_limit_exceeded"),
+        ),
+        (500, "litellm.InternalServerError: boom", {}, (500, "upstream_error")),
+        (401, "Authentication Error, invalid master key", {}, (401, "invalid_api_key")),
+    ],
+)
+def test_litellm_proxy_errors_read_back(status, message, headers, expected):
+    import json
+
+    error = error_from_response(
+        status, json.dumps({"error": {"message": message}}).encode(), httpx.Headers(headers)
+    )
+    assert (error.status, error.code) == expected
+    if "llm_provider-retry-after" in headers:
+        assert error.retry_after == headers["llm_provider-retry-after"]
+    assert "litellm." not in error.message
+
+
+def test_non_json_error_body_and_stream_error_event():
+    assert error_from_response(502, b"<html>bad gateway</html>", httpx.Headers()).status == 502
+    event = {
+        "error": {"message": "litellm.APIConnectionError: OpenAIException - Connection error.", "code": "500"}
+    }
+    assert error_from_event(event).code == "upstream_unreachable"
+    assert error_from_event({"error": {"message": "litellm.RateLimitError: x", "code": "429"}}).status == 429
