@@ -49,14 +49,32 @@ def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-def conformance_raw_config(provider_url: str, unreachable_url: str) -> dict[str, Any]:
+UNUSED_SUPERMEMORY_URL = "http://127.0.0.1:9"
+"""Where the config points Supermemory when a test has no fake Supermemory (nothing listens there)."""
+
+
+def conformance_raw_config(
+    provider_url: str, unreachable_url: str, supermemory_url: str = UNUSED_SUPERMEMORY_URL
+) -> dict[str, Any]:
     text = CONFORMANCE_CONFIG.read_text(encoding="utf-8")
-    return yaml.safe_load(text.replace("{provider}", provider_url).replace("{unreachable}", unreachable_url))
+    for placeholder, url in (
+        ("{provider}", provider_url),
+        ("{unreachable}", unreachable_url),
+        ("{supermemory}", supermemory_url),
+    ):
+        text = text.replace(placeholder, url)
+    return yaml.safe_load(text)
 
 
-def conformance_config(provider_url: str, unreachable_url: str, **overrides: Any) -> Config:
+def conformance_config(
+    provider_url: str,
+    unreachable_url: str,
+    *,
+    supermemory_url: str = UNUSED_SUPERMEMORY_URL,
+    **overrides: Any,
+) -> Config:
     """The suites' config, with ``overrides`` merged section by section (e.g. ``memory_proxy={...}``)."""
-    raw = deep_merge(conformance_raw_config(provider_url, unreachable_url), overrides)
+    raw = deep_merge(conformance_raw_config(provider_url, unreachable_url, supermemory_url), overrides)
     return parse_config(raw, source=str(CONFORMANCE_CONFIG))
 
 

@@ -8,15 +8,17 @@ logic lives in :mod:`conformance.backends`, :mod:`conformance.harness`, :mod:`co
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from conformance.backends import REGISTRY, BackendUnderTest, binary_backend, register_backend, sdk_backend
 from conformance.capabilities import Capability
-from conformance.fakes import FakeProvider, LoopbackServer
+from conformance.fakes import FakeProvider, FakeSupermemory, LoopbackServer
 
 if TYPE_CHECKING:
     from conformance.harness import LiteLLMProxyUnderTest, ProxyUnderTest
@@ -39,6 +41,8 @@ _LEAKY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_p
 # What pytest_configure removed from the environment: restored at the end of the run, and available to
 # tests that need real keys (``real_api``) through ``developer_environment(config)``.
 _REMOVED_ENVIRONMENT = pytest.StashKey[dict[str, str]]()
+_SCRATCH_HOME = pytest.StashKey[tuple[str, dict[str, str | None]]]()
+_XDG_NAMES = ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")
 
 register_backend(sdk_backend)
 register_backend(binary_backend)
@@ -62,10 +66,23 @@ def pytest_configure(config: pytest.Config) -> None:
     # endpoint or proxy setting may reach module-level code or session fixtures either.
     os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     config.stash[_REMOVED_ENVIRONMENT] = {name: os.environ.pop(name) for name in _leaky_names()}
+    # The user's data and config folders (the local memory store, the port registry) are not the tests'.
+    scratch = tempfile.mkdtemp(prefix="conformance-home-")
+    config.stash[_SCRATCH_HOME] = (scratch, {name: os.environ.get(name) for name in _XDG_NAMES})
+    for name in _XDG_NAMES:
+        os.environ[name] = os.path.join(scratch, name.lower())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     os.environ.update(developer_environment(config))  # leave the environment as the run found it
+    scratch, previous = config.stash.get(_SCRATCH_HOME, (None, {}))
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def developer_environment(config: pytest.Config) -> dict[str, str]:
@@ -168,39 +185,74 @@ def unreachable_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def fake_supermemory_server() -> Iterator[tuple[FakeSupermemory, str]]:
+    """One fake Supermemory (memory API and Memory Router) on loopback per test session."""
+    supermemory = FakeSupermemory()
+    with LoopbackServer(supermemory.app) as server:
+        yield supermemory, server.url
+
+
 @pytest.fixture
-def make_proxy(
+def fake_supermemory(fake_supermemory_server: tuple[FakeSupermemory, str]) -> FakeSupermemory:
+    """The session's fake Supermemory, emptied, with no fault or delay, for this test."""
+    supermemory, _ = fake_supermemory_server
+    supermemory.reset()
+    return supermemory
+
+
+@pytest.fixture
+def fake_supermemory_url(fake_supermemory_server: tuple[FakeSupermemory, str]) -> str:
+    return fake_supermemory_server[1]
+
+
+@pytest.fixture
+def open_proxy(
     request: pytest.FixtureRequest,
     backend: BackendUnderTest,
     fake_provider: FakeProvider,
     fake_provider_url: str,
     unreachable_url: str,
-) -> Iterator[Callable[..., ProxyUnderTest]]:
-    """Factory: ``make_proxy(memory_proxy={"auth_key": ...})`` serves ``backend`` with that config."""
+    fake_supermemory_url: str,
+) -> Callable[..., AbstractContextManager[ProxyUnderTest]]:
+    """Factory of context managers: ``with open_proxy(**overrides) as proxy:`` serves ``backend`` until
+    the block ends (the app's shutdown, with its flush of pending memory writes, runs at the exit)."""
     from conformance.harness import conformance_config, deep_merge, serve_proxy
 
     backend_overrides = request.getfixturevalue(backend.config_fixture) if backend.config_fixture else {}
+
+    def open_one(**overrides: Any) -> AbstractContextManager[ProxyUnderTest]:
+        config = conformance_config(
+            fake_provider_url,
+            unreachable_url,
+            supermemory_url=fake_supermemory_url,
+            **deep_merge(backend_overrides, overrides),
+        )
+        return serve_proxy(backend, config, fake_provider)
+
+    return open_one
+
+
+@pytest.fixture
+def make_proxy(
+    open_proxy: Callable[..., AbstractContextManager[ProxyUnderTest]],
+) -> Iterator[Callable[..., ProxyUnderTest]]:
+    """Factory: ``make_proxy(memory_proxy={"auth_key": ...})`` serves ``backend`` until the test ends."""
     with ExitStack() as stack:
-
-        def make(**overrides: Any) -> ProxyUnderTest:
-            config = conformance_config(
-                fake_provider_url, unreachable_url, **deep_merge(backend_overrides, overrides)
-            )
-            return stack.enter_context(serve_proxy(backend, config, fake_provider))
-
-        yield make
+        yield lambda **overrides: stack.enter_context(open_proxy(**overrides))
 
 
 @pytest.fixture(scope="session")
 def litellm_proxy(
     fake_provider_server: tuple[FakeProvider, str],
+    fake_supermemory_server: tuple[FakeSupermemory, str],
     unreachable_url: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiteLLMProxyUnderTest]:
     """One real LiteLLM proxy process per test session (per xdist worker), on the conformance config."""
     from conformance.harness import conformance_raw_config, litellm_proxy_process
 
-    raw = conformance_raw_config(fake_provider_server[1], unreachable_url)
+    raw = conformance_raw_config(fake_provider_server[1], unreachable_url, fake_supermemory_server[1])
     # The LiteLLM proxy's cooldowns would turn every fault after the first few into 429s.
     raw["router_settings"] = {**raw.get("router_settings", {}), "disable_cooldowns": True}
     with litellm_proxy_process(raw, tmp_path_factory.mktemp("litellm")) as process:

@@ -34,17 +34,27 @@ from proxy.errors import (
     register_secrets,
     to_proxy_error,
 )
+from proxy.memory.router_mode import MemoryRouterMode
+from proxy.memory.service import MemoryService, Recall
 from proxy.requests import parse_chat_completion, read_json_object
 from proxy.routing import MemoryRouter, Route
-from proxy.streaming import peek, sse_response
+from proxy.streaming import answer_content, peek, sse_response, tap_content
 
-__all__ = ["OVERHEAD_HEADER", "UPSTREAM_HEADER", "USER_ID_HEADER", "app_from_environment", "create_app"]
+__all__ = [
+    "OVERHEAD_HEADER",
+    "RECALL_HEADER",
+    "UPSTREAM_HEADER",
+    "USER_ID_HEADER",
+    "app_from_environment",
+    "create_app",
+]
 
 logger = logging.getLogger("proxy.app")
 
 USER_ID_HEADER = "x-memory-user-id"
 OVERHEAD_HEADER = "x-memory-proxy-overhead-ms"
 UPSTREAM_HEADER = "x-memory-proxy-upstream-ms"
+RECALL_HEADER = "x-memory-proxy-recall-ms"
 
 
 def _envelope_for(request: Request) -> Any:
@@ -107,20 +117,26 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_proxy_error)
 
 
-def create_app(config: Config, backend: Backend) -> FastAPI:
-    """Build the app; the backend is started and closed by the app's lifespan."""
+def create_app(config: Config, backend: Backend, *, memory: MemoryService | None = None) -> FastAPI:
+    """Build the app; the backend and the memory service are started and closed by its lifespan."""
     memory_router = MemoryRouter(config.user_id_mappings)
+    memory = memory or MemoryService(config.context_retrieval)
+    router_mode = MemoryRouterMode(config)
     register_secrets(*config.secrets)
     settings = config.memory_proxy
     auth_key = settings.auth_key
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await backend.start()
+        await memory.start()
         try:
-            yield
+            await backend.start()
+            try:
+                yield
+            finally:
+                await backend.close()
         finally:
-            await backend.close()
+            await memory.close()  # after the backend: answers still in flight get their write-back queued
 
     app = FastAPI(
         title="litellm-memory-proxy",
@@ -164,17 +180,31 @@ def create_app(config: Config, backend: Backend) -> FastAPI:
                 f"The model '{call.model}' does not exist; GET /v1/models lists the available ones.",
                 param="model",
             )
+        messages = call.payload["messages"]
+        recall_started = time.perf_counter()
+        if call.model in router_mode.models:
+            recall = Recall("skipped", "the Supermemory Memory Router handles memory for this model")
+        else:
+            recall = await memory.recall(route.user_id, call.model, messages)
+            call.payload = {**call.payload, "messages": memory.inject(messages, recall)}
+
+        def remember(answer_text: str) -> None:
+            memory.remember_later(route.user_id, call.model, messages, answer_text)
+
         upstream_started = time.perf_counter()
         if call.stream:
-            chunks = await backend.chat_stream(call)
+            chunks = tap_content(await backend.chat_stream(call), on_complete=remember)
             first_chunk = await peek(chunks)  # up to here, the time is the backend's (or the provider's)
         else:
             answer = await backend.chat(call)
+            remember(answer_content(answer))
         finished = time.perf_counter()
         headers = {
             USER_ID_HEADER: route.user_id,
-            # The proxy's own time before the answer starts, without the backend's: what the proxy adds.
+            **recall.headers,
+            # The proxy's own time before the answer starts (recall included), without the provider's.
             OVERHEAD_HEADER: f"{(upstream_started - started) * 1000:.2f}",
+            RECALL_HEADER: f"{(upstream_started - recall_started) * 1000:.2f}",
             UPSTREAM_HEADER: f"{(finished - upstream_started) * 1000:.2f}",
         }
         if call.stream:

@@ -1,19 +1,25 @@
-"""``memory-proxy``: inspect what the proxy would do without running it."""
+"""``memory-proxy``: inspect what the proxy would do, and what it remembers, without running it."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 from starlette.datastructures import Headers
 
 from proxy import __version__
 from proxy.config import Config, ConfigError, load_config
 from proxy.errors import ProxyError
-from proxy.routing import MemoryRouter
+from proxy.memory.base import MemoryRecord, MemoryServiceError, MemoryStore
+from proxy.memory.service import open_store
+from proxy.routing import MemoryRouter, validate_user_id
 
 __all__ = ["app", "load_config_or_exit", "main"]
 
@@ -69,6 +75,87 @@ def route(
         console.print(f"[red]rejected:[/red] {exc.message}")
         raise typer.Exit(1) from None
     console.print_json(data=result.as_info())
+
+
+memories = typer.Typer(
+    help="See and delete what is remembered about a client (its user_id).", no_args_is_help=True
+)
+app.add_typer(memories, name="memories")
+UserOption = Annotated[str, typer.Option("--user", "-u", help="The client's user_id, e.g. pycharm-ai")]
+
+
+def _with_store(config_file: Path | None, action: Callable[[MemoryStore], Awaitable[Any]]) -> Any:
+    settings = load_config_or_exit(config_file, console).context_retrieval
+
+    async def run() -> Any:
+        store = open_store(settings)
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except MemoryServiceError as exc:
+        console.print(f"[red]memory service error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    except ProxyError as exc:  # an invalid --user
+        console.print(f"[red]rejected:[/red] {escape(exc.message)}")
+        raise typer.Exit(2) from None
+
+
+def _print_records(records: list[MemoryRecord], empty: str) -> None:
+    if not records:
+        console.print(empty)
+        return
+    table = Table("id", "when", "memory", show_lines=False)
+    for record in records:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created_at)) if record.created_at else ""
+        table.add_row(record.id, when, escape(record.content))
+    console.print(table)
+
+
+@memories.command("list")
+def memories_list(
+    user: UserOption,
+    limit: Annotated[int, typer.Option(help="At most this many")] = 50,
+    config_file: ConfigOption = None,
+) -> None:
+    """List a client's memories, newest first."""
+    records = _with_store(
+        config_file, lambda store: store.list(validate_user_id(user, source="--user"), limit=limit)
+    )
+    _print_records(records, f"no memories for {user}")
+
+
+@memories.command("search")
+def memories_search(
+    query: Annotated[str, typer.Argument(help="What to look for")],
+    user: UserOption,
+    limit: Annotated[int, typer.Option(help="At most this many")] = 10,
+    config_file: ConfigOption = None,
+) -> None:
+    """Search a client's memories as recall would."""
+    records = _with_store(
+        config_file, lambda store: store.search(validate_user_id(user, source="--user"), query, limit=limit)
+    )
+    _print_records(records, f"no memories of {user} match {query!r}")
+
+
+@memories.command("forget")
+def memories_forget(
+    user: UserOption,
+    memory_id: Annotated[str | None, typer.Option("--id", help="Forget only this memory")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before forgetting everything")] = False,
+    config_file: ConfigOption = None,
+) -> None:
+    """Forget one memory (--id) or everything remembered about a client."""
+    if memory_id is None and not yes:
+        typer.confirm(f"Forget everything remembered about {user}?", abort=True)
+    count = _with_store(
+        config_file, lambda store: store.forget(validate_user_id(user, source="--user"), memory_id)
+    )
+    console.print(f"forgot {count} memor{'y' if count == 1 else 'ies'} of {user}")
 
 
 def main() -> None:

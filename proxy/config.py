@@ -102,6 +102,8 @@ class ContextRetrieval(_Section):
     enabled_for_models: list[str] = Field(default_factory=list)
     disabled_for_models: list[str] = Field(default_factory=list)
     store_conversations: bool = True
+    # The local store's SQLite file (default: $XDG_DATA_HOME/litellm-memory-proxy/memory.sqlite3).
+    local_store_path: str | None = None
 
     @model_validator(mode="after")
     def _one_model_filter(self) -> ContextRetrieval:

@@ -36,7 +36,7 @@ from proxy.config import Config
 from proxy.litellm_process import generate_master_key, litellm_command, litellm_environment
 from proxy.processes import ManagedProcess
 
-__all__ = ["curl_example", "main", "port_problem"]
+__all__ = ["curl_example", "main", "memory_summary", "port_problem"]
 
 # soft_wrap: the curl line must stay one line, whatever the terminal width, so it can be pasted.
 console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -54,6 +54,17 @@ def port_problem(host: str, port: int) -> str | None:
                 return f"port {port} on {host} is already in use (choose another with --port)"
             return f"cannot listen on {host}:{port}: {exc.strerror}"
     return None
+
+
+def memory_summary(config: Config) -> str:
+    settings = config.context_retrieval
+    if not settings.enabled:
+        return "off (context_retrieval.enabled: false)"
+    if settings.provider == "supermemory":
+        return f"Supermemory at {settings.base_url}"
+    from proxy.memory.local_store import default_path
+
+    return f"local store at {settings.local_store_path or default_path()}"
 
 
 def curl_example(config: Config, base_url: str) -> str:
@@ -152,8 +163,10 @@ def _serve(
     ]
     if backend == "binary":
         lines.append(f"LiteLLM proxy at {config.memory_proxy.litellm_base_url}")
+    lines.append(f"memory: {memory_summary(config)}")
     if demo:
         lines.append("demo mode: the model 'demo' echoes what it receives; no key, no network needed.")
+        lines.append("send the curl below twice: the second answer shows the first exchange recalled.")
     lines += [
         f"models: {', '.join(config.model_names) or '(none configured)'}",
         "try it:",

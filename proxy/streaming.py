@@ -19,7 +19,15 @@ from starlette.types import Receive, Scope, Send
 
 from proxy.errors import ProxyError, to_proxy_error
 
-__all__ = ["SSEResponse", "openai_chunk", "peek", "sse_event", "sse_response"]
+__all__ = [
+    "SSEResponse",
+    "answer_content",
+    "openai_chunk",
+    "peek",
+    "sse_event",
+    "sse_response",
+    "tap_content",
+]
 
 _DONE = b"data: [DONE]\n\n"
 
@@ -68,6 +76,31 @@ class SSEResponse(StreamingResponse):
                     await closer()
         if self.background is not None:
             await self.background()
+
+
+def answer_content(completion: dict[str, Any]) -> str:
+    """The assistant's text in a chat completion (empty for a tool call)."""
+    choices = completion.get("choices") or [{}]
+    content = (choices[0].get("message") or {}).get("content")
+    return content if isinstance(content, str) else ""
+
+
+async def tap_content(
+    chunks: AsyncIterator[dict[str, Any]], *, on_complete: Callable[[str], None]
+) -> AsyncIterator[dict[str, Any]]:
+    """Pass ``chunks`` through, collecting the assistant's text; ``on_complete(text)`` runs only if the
+    stream ended normally (not when it failed or the client left)."""
+    parts: list[str] = []
+    try:
+        async for chunk in chunks:
+            for choice in chunk.get("choices") or ():
+                content = (choice.get("delta") or {}).get("content")
+                if isinstance(content, str):
+                    parts.append(content)
+            yield chunk
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    on_complete("".join(parts))
 
 
 async def peek(chunks: AsyncIterator[dict[str, Any]]) -> dict[str, Any] | None:

@@ -18,20 +18,38 @@ from conformance.fakes.respx_router import (
     fake_provider_router,
     fake_provider_transport,
 )
+from conformance.fakes.supermemory import (
+    DEFAULT_SUPERMEMORY_API_KEY,
+    DEFAULT_SUPERMEMORY_BASE_URL,
+    SUPERMEMORY_ERRORS,
+    FakeSupermemory,
+    StoredDocument,
+    SupermemoryRecord,
+    fake_supermemory_router,
+    fake_supermemory_transport,
+)
 
 __all__ = [
+    "DEFAULT_SUPERMEMORY_API_KEY",
+    "DEFAULT_SUPERMEMORY_BASE_URL",
     "DIRECTIVES",
     "REPLY_PREFIX",
+    "SUPERMEMORY_ERRORS",
     "Directive",
     "DirectiveError",
     "FakeProvider",
     "FakeProviderTransport",
     "FakeRequest",
     "FakeResponse",
+    "FakeSupermemory",
     "LoopbackServer",
     "RecordedRequest",
+    "StoredDocument",
+    "SupermemoryRecord",
     "echo_reply",
     "fake_directive",
     "fake_provider_router",
     "fake_provider_transport",
+    "fake_supermemory_router",
+    "fake_supermemory_transport",
 ]

@@ -12,8 +12,18 @@ registered backend. Each test's docstring states its rule in one sentence.
 from conformance.suites.chat import ChatSuite
 from conformance.suites.errors import ErrorsSuite
 from conformance.suites.health import HealthSuite
+from conformance.suites.memory import MemoryFailureSuite, MemorySuite
 from conformance.suites.models import ModelsSuite
 from conformance.suites.routing import RoutingSuite
 from conformance.suites.streaming import StreamingSuite
 
-__all__ = ["ChatSuite", "ErrorsSuite", "HealthSuite", "ModelsSuite", "RoutingSuite", "StreamingSuite"]
+__all__ = [
+    "ChatSuite",
+    "ErrorsSuite",
+    "HealthSuite",
+    "MemoryFailureSuite",
+    "MemorySuite",
+    "ModelsSuite",
+    "RoutingSuite",
+    "StreamingSuite",
+]

@@ -21,6 +21,7 @@ import httpx
 from proxy.backends.base import ChatCall
 from proxy.backends.litellm_proxy_errors import error_from_event, error_from_response
 from proxy.config import Config
+from proxy.memory.router_mode import MemoryRouterMode
 from proxy.requests import forwardable_fields
 from proxy.session import SessionManager
 
@@ -45,6 +46,7 @@ class BinaryBackend:
         aliases = config.router_settings.get("model_group_alias") or {}
         self._names = frozenset([*config.model_names, *aliases])
         self._patterns = tuple(name for name in config.model_names if "*" in name)
+        self._memory_router = MemoryRouterMode(config)
 
     async def start(self) -> None:
         await self.session.start()
@@ -71,7 +73,11 @@ class BinaryBackend:
         return response.status_code == 200
 
     def _body(self, call: ChatCall, *, stream: bool) -> dict[str, Any]:
-        return {"model": call.model, **forwardable_fields(call.payload), "stream": stream}
+        body = {"model": call.model, **forwardable_fields(call.payload), "stream": stream}
+        headers = self._memory_router.headers_for(call.model, call.user_id)
+        if headers:
+            body["extra_headers"] = headers  # the LiteLLM proxy passes these on to the provider call
+        return body
 
     async def _request(
         self, method: str, path: str, *, json: dict[str, Any] | None = None, stream: bool = False

@@ -19,25 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 from proxy.backends.base import ChatCall
 from proxy.config import Config
+from proxy.memory.router_mode import MemoryRouterMode
 from proxy.requests import forwardable_fields
 from proxy.session import SessionManager
 
 if TYPE_CHECKING:
     import litellm
 
-__all__ = ["SdkBackend", "is_memory_router_base"]
+__all__ = ["SdkBackend"]
 
 logger = logging.getLogger("proxy.backends.sdk")
-
-SUPERMEMORY_ROUTER_BASE = "https://api.supermemory.ai/v3/"
-
-
-def is_memory_router_base(api_base: str | None, supermemory_base_url: str) -> bool:
-    """Whether ``api_base`` is a provider URL behind Supermemory's Memory Router."""
-    if not api_base:
-        return False
-    own = supermemory_base_url.rstrip("/") + "/v3/"
-    return api_base.startswith((SUPERMEMORY_ROUTER_BASE, own))
 
 
 def _import_litellm() -> Any:
@@ -95,7 +86,7 @@ class SdkBackend:
         self.session = session or SessionManager()
         self._router: litellm.Router | None = None
         self._session_clients: dict[str, Any] = {}
-        self._memory_router_models: frozenset[str] = frozenset()
+        self._memory_router = MemoryRouterMode(config)
         self._model_names: frozenset[str] = frozenset()
         self._drop_params = config.litellm_settings.get("drop_params")
 
@@ -124,21 +115,7 @@ class SdkBackend:
             client = await _session_client_for(litellm, deployment["litellm_params"], http)
             if client is not None:
                 self._session_clients[deployment["model_info"]["id"]] = client
-        deployments = self._router.get_model_list() or []  # api_base values resolved by the Router
-        base_url = self.config.context_retrieval.base_url
-        remembered = {
-            d["model_name"]
-            for d in deployments
-            if is_memory_router_base(d["litellm_params"].get("api_base"), base_url)
-        }
         aliases = self._router.model_group_alias or {}
-        alias_targets = {
-            alias: target if isinstance(target, str) else target.get("model")
-            for alias, target in aliases.items()
-        }
-        self._memory_router_models = frozenset(
-            remembered | {alias for alias, target in alias_targets.items() if target in remembered}
-        )
         self._model_names = frozenset([*self._router.get_model_names(), *aliases])
 
     async def close(self) -> None:
@@ -164,10 +141,8 @@ class SdkBackend:
         kwargs = forwardable_fields(call.payload)
         if self._drop_params is not None:
             kwargs["drop_params"] = self._drop_params
-        if call.model in self._memory_router_models:
-            headers = {"x-sm-user-id": call.user_id}
-            if self.config.context_retrieval.api_key:
-                headers["x-supermemory-api-key"] = self.config.context_retrieval.api_key
+        headers = self._memory_router.headers_for(call.model, call.user_id)
+        if headers:
             kwargs["extra_headers"] = headers
         return kwargs
 

@@ -7,6 +7,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -28,20 +29,38 @@ def child_env(**extra: str) -> dict[str, str]:
     return {**env, "LITELLM_LOCAL_MODEL_COST_MAP": "True", **extra}
 
 
+def recall_when_stored(base_url: str, body: dict, attempts: int = 50) -> str:
+    """The answer to ``body`` once memory is used: write-back is off the request path, so it may lag."""
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        for _ in range(attempts):
+            response = http.post("/v1/chat/completions", json=body)
+            if response.headers["x-memory-status"] == "used":
+                return response.json()["choices"][0]["message"]["content"]
+            time.sleep(0.1)
+    raise AssertionError(f"memory was not used after {attempts} tries: {response.headers}")
+
+
 def test_start_proxies_demo_answers_its_printed_curl(tmp_path):
     """With no config, start-proxies serves the echoing demo model and prints a curl that works."""
     port = free_port()
     with ManagedProcess(
-        [sys.executable, "-m", "proxy.launcher", "--port", str(port)], env=child_env(), cwd=tmp_path
+        [sys.executable, "-m", "proxy.launcher", "--port", str(port)],
+        env=child_env(XDG_DATA_HOME=str(tmp_path / "data")),
+        cwd=tmp_path,
     ) as launcher:
         launcher.wait_for_line(r"memory proxy ready", timeout=90)
         assert "demo mode" in launcher.tail()
+        assert f"local store at {tmp_path / 'data'}" in launcher.tail()  # the user's XDG_DATA_HOME
         curl = launcher.wait_for_line(r"^\s+(curl .*)$").group(1)
         result = subprocess.run(shlex.split(curl), capture_output=True, text=True, timeout=30, check=True)
-    answer = json.loads(result.stdout)
-    content = answer["choices"][0]["message"]["content"]
-    assert content.startswith("[demo model, no provider called]")
-    assert "user: Hello! What do you remember?" in content
+        answer = json.loads(result.stdout)
+        content = answer["choices"][0]["message"]["content"]
+        assert content.startswith("[demo model, no provider called]")
+        assert "user: Hello! What do you remember?" in content
+        # The second time, the first exchange comes back as memory (once its write-back has landed).
+        second = recall_when_stored(f"http://127.0.0.1:{port}", json.loads(shlex.split(curl)[-1]))
+    assert "system: Relevant memories" in second
+    assert "assistant: [demo model" in second
 
 
 def test_start_proxies_refuses_a_busy_port_and_a_bad_config(tmp_path):

@@ -76,3 +76,48 @@ def test_version():
     result = runner.invoke(cli, ["version"])
     assert result.exit_code == 0
     assert result.output.strip() == "0.1.0"
+
+
+def test_memories_list_search_forget(tmp_path):
+    import asyncio
+
+    from proxy.memory.local_store import LocalMemoryStore
+
+    path = tmp_path / "memory.sqlite3"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"context_retrieval: {{provider: local, local_store_path: '{path}'}}\n")
+
+    async def seed() -> str:
+        store = LocalMemoryStore(path)
+        try:
+            await store.add("other", "user: I like green")
+            await store.add("pycharm-ai", "user: I moved to Lisbon")
+            return await store.add("pycharm-ai", "user: my favourite colour is teal")
+        finally:
+            await store.close()
+
+    teal_id = asyncio.run(seed())
+    listed = runner.invoke(
+        cli, ["memories", "list", "--user", "pycharm-ai", "-c", str(config)], terminal_width=200
+    )
+    assert listed.exit_code == 0
+    assert "Lisbon" in listed.output and "teal" in listed.output and "green" not in listed.output
+    found = runner.invoke(
+        cli,
+        ["memories", "search", "favourite colour", "-u", "pycharm-ai", "-c", str(config)],
+        terminal_width=200,
+    )
+    assert "teal" in found.output and "Lisbon" not in found.output
+    one = runner.invoke(cli, ["memories", "forget", "-u", "pycharm-ai", "--id", teal_id, "-c", str(config)])
+    assert "forgot 1 memory of pycharm-ai" in one.output
+    declined = runner.invoke(cli, ["memories", "forget", "-u", "pycharm-ai", "-c", str(config)], input="n\n")
+    assert declined.exit_code == 1
+    everything = runner.invoke(cli, ["memories", "forget", "-u", "pycharm-ai", "-y", "-c", str(config)])
+    assert "forgot 1 memory of pycharm-ai" in everything.output
+    empty = runner.invoke(cli, ["memories", "list", "-u", "pycharm-ai", "-c", str(config)])
+    assert "no memories for pycharm-ai" in empty.output
+    still = runner.invoke(cli, ["memories", "list", "-u", "other", "-c", str(config)], terminal_width=200)
+    assert "green" in still.output
+    bad = runner.invoke(cli, ["memories", "list", "-u", "bad user", "-c", str(config)])
+    assert bad.exit_code == 2
+    assert "rejected" in bad.output

@@ -7,8 +7,9 @@ import pytest
 
 from conformance.harness import conformance_config
 from conformance.mocks import MOCK_PROVIDER_URL
-from proxy.backends.sdk import SdkBackend, _router_kwargs, is_memory_router_base
+from proxy.backends.sdk import SdkBackend, _router_kwargs
 from proxy.config import parse_config
+from proxy.memory.router_mode import is_memory_router_base
 from proxy.requests import ChatCompletionCall
 
 

@@ -1,0 +1,197 @@
+"""Memory parity: each client recalls its own memories, never another's, on every backend and store.
+
+A "store" here is what ``context_retrieval.provider`` names: the embedded local store (SQLite in the
+test's folder) or Supermemory (the kit's fake on loopback). A test that needs the write-back of an
+exchange to have happened closes the proxy first: shutdown flushes pending writes, so no test waits on
+a timer, and the next proxy on the same store shows that memory survives a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from conformance.fakes import FakeSupermemory, echo_reply, fake_directive
+from conformance.suites.support import chat_body, content_of, last_call, model_calls, read_sse, unique
+
+__all__ = ["MemoryFailureSuite", "MemorySuite", "MemoryUnderTest"]
+
+TEAL = "my favourite colour is teal"
+QUESTION = "what is my favourite colour?"
+CLIENT_A = {"x-memory-user-id": "client-a"}
+CLIENT_B = {"x-memory-user-id": "client-b"}
+
+
+@dataclass
+class MemoryUnderTest:
+    """A memory store as the suite sees it: the config that selects it, and a backdoor to its contents."""
+
+    name: str
+    settings: dict[str, Any]
+    contents: Callable[[str], list[str]]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def config(self, **context_retrieval: Any) -> dict[str, Any]:
+        return {"context_retrieval": {"enabled": True, **self.settings, **context_retrieval}}
+
+
+def _local_contents(path: str) -> Callable[[str], list[str]]:
+    def contents(user_id: str) -> list[str]:
+        from proxy.memory.local_store import LocalMemoryStore
+
+        async def read() -> list[str]:
+            store = LocalMemoryStore(path)
+            try:
+                return [record.content for record in await store.list(user_id)]
+            finally:
+                await store.close()
+
+        return asyncio.run(read())
+
+    return contents
+
+
+def _ask(proxy: Any, text: str, headers: dict[str, str], **fields: Any) -> Any:
+    with proxy.client(headers=headers) as http:
+        return http.post("/v1/chat/completions", json=chat_body(text, **fields))
+
+
+def _sent_text(proxy: Any) -> str:
+    return "\n".join(str(message.get("content")) for message in last_call(proxy.provider).json["messages"])
+
+
+@pytest.mark.parity
+class MemorySuite:
+    @pytest.fixture(params=["local", "supermemory"])
+    def memory(self, request: pytest.FixtureRequest, tmp_path: Any) -> MemoryUnderTest:
+        """Each store in turn (a fixture of the suite, so a one-line subclass carries it along)."""
+        if request.param == "local":
+            path = str(tmp_path / "memory.sqlite3")
+            return MemoryUnderTest(
+                "local", {"provider": "local", "local_store_path": path}, _local_contents(path)
+            )
+        supermemory: FakeSupermemory = request.getfixturevalue("fake_supermemory")
+        return MemoryUnderTest(
+            "supermemory",
+            {"provider": "supermemory", "api_key": supermemory.api_key},
+            lambda user_id: [document.content for document in supermemory.documents(user_id)],
+            {"fake": supermemory},
+        )
+
+    def test_a_client_recalls_only_its_own_memories(self, open_proxy, memory):
+        """What client A told the proxy reaches the provider in A's later requests, and never in B's."""
+        with open_proxy(**memory.config()) as proxy:
+            told = _ask(proxy, TEAL, CLIENT_A)
+            assert told.status_code == 200
+        assert any("teal" in item for item in memory.contents("client-a"))
+        assert memory.contents("client-b") == []
+        with open_proxy(**memory.config()) as proxy:  # a restart: the memory is still there
+            asked = _ask(proxy, QUESTION, CLIENT_A)
+            assert asked.status_code == 200
+            assert asked.headers["x-memory-status"] == "used"
+            assert "teal" in _sent_text(proxy)
+            other = _ask(proxy, QUESTION, CLIENT_B)
+            assert other.status_code == 200
+            assert other.headers["x-memory-status"] == "skipped"
+            assert "teal" not in _sent_text(proxy)
+
+    def test_recalled_memory_is_a_system_message_before_the_question(self, open_proxy, memory):
+        """With injection 'system', recalled memory arrives as a system message; the question is unchanged."""
+        with open_proxy(**memory.config()) as proxy:
+            _ask(proxy, TEAL, CLIENT_A)
+        with open_proxy(**memory.config(injection_strategy="system")) as proxy:
+            _ask(proxy, QUESTION, CLIENT_A)
+            sent = last_call(proxy.provider).json["messages"]
+        assert sent[0]["role"] == "system"
+        assert "teal" in sent[0]["content"]
+        assert sent[-1] == {"role": "user", "content": QUESTION}
+
+    def test_streamed_answers_are_remembered_after_the_last_chunk(self, open_proxy, memory):
+        """A streamed exchange is stored too, with the whole answer, once the stream has ended."""
+        text = unique("I keep bees in Lisbon")
+        with (
+            open_proxy(**memory.config()) as proxy,
+            proxy.client(headers=CLIENT_A) as http,
+            http.stream("POST", "/v1/chat/completions", json=chat_body(text, stream=True)) as response,
+        ):
+            assert content_of(read_sse(response)) == echo_reply(text)
+        [stored] = memory.contents("client-a")
+        assert text in stored
+        assert echo_reply(text) in stored
+
+    def test_store_conversations_off_stores_nothing(self, open_proxy, memory):
+        """With store_conversations: false, answers are not written back."""
+        with open_proxy(**memory.config(store_conversations=False)) as proxy:
+            assert _ask(proxy, TEAL, CLIENT_A).status_code == 200
+        assert memory.contents("client-a") == []
+
+    def test_failed_completions_are_not_remembered(self, open_proxy, memory):
+        """Only a successful completion is stored: a provider error leaves the memory untouched."""
+        with open_proxy(**memory.config()) as proxy:
+            assert _ask(proxy, f"{TEAL} {fake_directive('server_error')}", CLIENT_A).status_code == 500
+        assert memory.contents("client-a") == []
+
+    def test_model_filters_switch_memory_off(self, open_proxy, memory):
+        """disabled_for_models skips recall and write-back for that model, and says so."""
+        with open_proxy(**memory.config(disabled_for_models=["gpt-fake"])) as proxy:
+            answer = _ask(proxy, TEAL, CLIENT_A)
+        assert answer.headers["x-memory-status"] == "skipped"
+        assert "gpt-fake" in answer.headers["x-memory-status-reason"]
+        assert memory.contents("client-a") == []
+
+
+@pytest.mark.parity
+class MemoryFailureSuite:
+    """Supermemory failing in each documented way: the request always succeeds, the header says why."""
+
+    @pytest.mark.parametrize(
+        ("fault", "reason"),
+        [
+            ({"fail_with": 500}, "Supermemory answered 500"),
+            ({"fail_with": 401}, "Supermemory answered 401"),
+            ({"fail_with": 429}, "Supermemory answered 429"),
+            ({"garbage": True}, "not JSON"),
+            ({"delay": 3.0}, "timed out after 0.5s"),
+        ],
+        ids=["500", "401", "429", "garbage", "slow"],
+    )
+    def test_memory_failure_never_fails_the_request(self, open_proxy, fake_supermemory, fault, reason):
+        """Recall that fails or is slower than its timeout leaves the request to proceed without context."""
+        settings = {
+            "enabled": True,
+            "provider": "supermemory",
+            "api_key": fake_supermemory.api_key,
+            "timeout": 0.5,
+        }
+        for name, value in fault.items():
+            setattr(fake_supermemory, name, value)
+        with open_proxy(context_retrieval=settings) as proxy:
+            text = unique(QUESTION)
+            answer = _ask(proxy, text, CLIENT_A)
+            assert answer.status_code == 200
+            assert answer.json()["choices"][0]["message"]["content"] == echo_reply(text)
+            assert answer.headers["x-memory-status"] == "error"
+            assert reason in answer.headers["x-memory-status-reason"]
+            assert float(answer.headers["x-memory-proxy-recall-ms"]) < 3000  # time-boxed, not waited out
+            fake_supermemory.delay = 0.0  # let the write-back through quickly at shutdown
+
+    def test_memory_router_model_gets_the_headers_and_no_injection(self, open_proxy, fake_supermemory):
+        """A Memory Router model reaches the provider through Supermemory with x-sm-user-id, uninjected."""
+        settings = {"enabled": True, "provider": "supermemory", "api_key": fake_supermemory.api_key}
+        fake_supermemory.add_document(TEAL, "client-a")
+        with open_proxy(context_retrieval=settings) as proxy:
+            text = unique(QUESTION)
+            answer = _ask(proxy, text, CLIENT_A, model="gpt-via-memory-router")
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["choices"][0]["message"]["content"] == echo_reply(text)
+            assert answer.headers["x-memory-status"] == "skipped"
+            [routed] = fake_supermemory.router_records()
+            assert routed.sm_user_id == "client-a"
+            assert routed.sm_api_key == fake_supermemory.api_key
+            assert last_call(proxy.provider).json["messages"] == [{"role": "user", "content": text}]
+            assert "x-sm-user-id" not in last_call(proxy.provider).headers
+            assert len(model_calls(proxy.provider)) == 1

@@ -1,0 +1,390 @@
+"""The embedded default memory store: one SQLite file with FTS5 ranking, no account and no network.
+
+Why SQLite: it ships with Python, survives restarts, and with WAL mode several proxy processes on one
+machine can write to the same file at once. Why these choices:
+
+- **Per-user namespaces**: every statement filters on ``user_id``; nothing crosses users.
+- **Relevance**: an external-content FTS5 index (porter stemming over unicode61, diacritics folded)
+  ranked by ``bm25``. The MATCH expression is built here from words only, each one quoted, so no client
+  text is ever parsed as FTS5 syntax (``what's "x" AND (y`` is just the words ``x`` and ``y``).
+- **Fast recall**: bm25 costs one to two microseconds for every row a query matches, so a long question full
+  of common words would rank thousands of rows. Like Lucene's MoreLikeThis and CommonTermsQuery, the
+  query keeps only its few rarest words, and words found in a large share of all memories only count
+  when there is nothing rarer; on 10,000 memories this halves the time of a sentence-long query at
+  almost no cost in what is found. Stemming stands in for prefix matching ("colours" finds "colour"),
+  which would double it.
+- **Concurrency**: WAL (readers never block writers), ``busy_timeout`` so a writer waits for another
+  process instead of failing with "database is locked", ``BEGIN IMMEDIATE`` so a write never has to
+  upgrade a read lock (the case a busy timeout cannot fix), and ``CREATE ... IF NOT EXISTS`` so two
+  processes starting on a new file do not race.
+- **Off the event loop**: sqlite3 blocks, so every call runs in a worker thread through
+  :func:`asyncio.to_thread`, on one connection guarded by a lock (sqlite3 connections are not safe to use
+  from two threads at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from proxy.memory.base import MemoryRecord, MemoryServiceError
+
+__all__ = [
+    "MEMORY_PATH",
+    "LocalMemoryStore",
+    "MemoryRecord",
+    "default_path",
+    "match_expression",
+    "query_terms",
+]
+
+MEMORY_PATH = ":memory:"
+"""A private in-memory database (tests, throwaway runs); nothing reaches the disk."""
+
+BUSY_TIMEOUT_MS = 5000
+"""How long a writer waits for another process's write before giving up (short transactions: rarely)."""
+
+MAX_QUERY_TERMS = 32
+"""Distinct words of a query looked at, so a pasted essay cannot make recall slow."""
+
+MAX_RANKED_TERMS = 6
+"""Words of a query that are searched for and ranked by: its rarest ones."""
+
+COMMON_TERM_FRACTION = 0.1
+"""A word in more than this share of all memories says little (bm25 gives it a low weight) yet matches
+many rows; it is dropped from a query that has rarer words."""
+
+CACHE_KIB = 32 * 1024
+"""Page cache per connection (an upper bound, filled lazily); the default 2 MB makes recall re-read
+the index once the file outgrows it."""
+
+_T = TypeVar("_T")
+
+# Words: runs of letters and digits. The underscore is a separator, as it is for the unicode61 tokenizer.
+_WORD = re.compile(r"[^\W_]+")
+
+# Function words that say nothing about what to recall, plus the fragments contractions split into.
+# Dropping them keeps recall fast (they would match nearly every memory) and keeps bm25 on the words
+# that matter; a query made only of them recalls nothing.
+_STOPWORD_TEXT = """
+    a about above after again against all am an and any are as at be because been before being below
+    between both but by can cannot could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not now of off on once only or other ought our ours ourselves out
+    over own same shall she should so some such than that the their theirs them themselves then there
+    these they this those through to too under until up very was we were what when where which while
+    who whom whose why will with would you your yours yourself yourselves
+    s t d ll m re ve doesn didn isn aren wasn weren wouldn shouldn couldn
+    please tell know remember recall
+"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS memories (
+        rowid      INTEGER PRIMARY KEY,
+        id         TEXT NOT NULL UNIQUE,
+        user_id    TEXT NOT NULL,
+        custom_id  TEXT,
+        content    TEXT NOT NULL,
+        metadata   TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL
+    )""",
+    """CREATE UNIQUE INDEX IF NOT EXISTS memories_user_custom_id
+        ON memories (user_id, custom_id) WHERE custom_id IS NOT NULL""",
+    "CREATE INDEX IF NOT EXISTS memories_user_created ON memories (user_id, created_at)",
+    """CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5 (
+        content, content = 'memories', content_rowid = 'rowid',
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    )""",
+    """CREATE TRIGGER IF NOT EXISTS memories_ai AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts (rowid, content) VALUES (new.rowid, new.content);
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS memories_ad AFTER DELETE ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS memories_au AFTER UPDATE OF content ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+        INSERT INTO memories_fts (rowid, content) VALUES (new.rowid, new.content);
+    END""",
+)
+"""One statement each (``executescript`` would commit the transaction they run in)."""
+
+_COLUMNS = "m.id, m.user_id, m.content, m.created_at, m.metadata"
+
+# CROSS JOIN pins the FTS index as the outer loop: the planner could otherwise walk the user's rows and
+# probe the index once per row, which is slow for a user with many memories.
+_SEARCH = f"""
+SELECT {_COLUMNS}, bm25(memories_fts) AS rank
+FROM memories_fts CROSS JOIN memories AS m ON m.rowid = memories_fts.rowid
+WHERE memories_fts MATCH ? AND m.user_id = ?
+ORDER BY rank
+LIMIT ?
+"""
+
+_COUNT = "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?"
+
+_UPSERT = """
+INSERT INTO memories (id, user_id, custom_id, content, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (user_id, custom_id) WHERE custom_id IS NOT NULL DO UPDATE SET
+    content = excluded.content, metadata = excluded.metadata, created_at = excluded.created_at
+RETURNING id
+"""
+
+
+def default_path() -> Path:
+    """``$XDG_DATA_HOME/litellm-memory-proxy/memory.sqlite3``, where user data belongs by the XDG spec.
+
+    A relative ``XDG_DATA_HOME`` is ignored, as the spec says, so the file does not move with the
+    working directory.
+    """
+    data_home = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(data_home) if data_home and os.path.isabs(data_home) else Path.home() / ".local" / "share"
+    return base / "litellm-memory-proxy" / "memory.sqlite3"
+
+
+def query_terms(query: str) -> builtins.list[str]:
+    """The distinct words of free text worth searching for (no stopwords), in order, at most 32.
+
+    Only letters and digits survive, so ``AND``, ``NEAR``, ``*``, ``(``, ``:`` and ``"`` in the text
+    can never become FTS5 syntax.
+    """
+    terms: builtins.list[str] = []
+    for word in _WORD.findall(query.lower()):  # lower(), not casefold(): unicode61 keeps "ß"
+        if word in _STOPWORDS or word in terms:
+            continue
+        terms.append(word)
+        if len(terms) == MAX_QUERY_TERMS:
+            break
+    return terms
+
+
+def match_expression(terms: Sequence[str]) -> str:
+    """An FTS5 MATCH expression finding any of ``terms``: each one quoted, OR-ed.
+
+    OR (not AND) so that a memory sharing only some words is still found, and bm25 ranks one that
+    shares more of them higher. Quoting makes every term a literal, even ``OR`` or ``NEAR``.
+    """
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
+class LocalMemoryStore:
+    """Memories in one SQLite file, namespaced by ``user_id`` and searched by relevance.
+
+    ``path`` None means :func:`default_path`; ``":memory:"`` keeps everything in memory. Opening is lazy
+    (the first call opens the file, creates its directory and the schema) so constructing a store inside
+    the event loop never blocks it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        raw = default_path() if path is None else os.fspath(path)
+        self.path: str = raw if raw == MEMORY_PATH else str(Path(raw).expanduser())
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"LocalMemoryStore({self.path!r})"
+
+    async def add(
+        self,
+        user_id: str,
+        content: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        custom_id: str | None = None,
+    ) -> str:
+        """Remember ``content`` for ``user_id``; returns its id.
+
+        A ``custom_id`` already used by this user replaces that memory (content, metadata and time) and
+        keeps its id, so storing the same document twice does not remember it twice.
+        """
+        encoded = json.dumps(metadata or {})  # fails here, before the database, if not JSON-able
+        row = (uuid.uuid4().hex, user_id, custom_id, content, encoded, time.time())
+
+        def write(conn: sqlite3.Connection) -> str:
+            with _immediate(conn):
+                return str(conn.execute(_UPSERT, row).fetchone()[0])
+
+        return await self._run(write)
+
+    async def search(self, user_id: str, query: str, *, limit: int = 5) -> builtins.list[MemoryRecord]:
+        """This user's memories most relevant to ``query``, best first (``score`` = -bm25, higher better).
+
+        A query with no searchable words (empty, punctuation, only stopwords) recalls nothing.
+        """
+        terms = query_terms(query)
+        if not terms or limit <= 0:
+            return []
+
+        def read(conn: sqlite3.Connection) -> builtins.list[MemoryRecord]:
+            chosen = _rarest(conn, terms)
+            if not chosen:
+                return []
+            rows = conn.execute(_SEARCH, (match_expression(chosen), user_id, limit)).fetchall()
+            return [_record(row, score=-row[5]) for row in rows]
+
+        return await self._run(read)
+
+    async def list(self, user_id: str, *, limit: int = 100) -> builtins.list[MemoryRecord]:
+        """This user's memories, newest first (``score`` 0.0)."""
+        if limit <= 0:
+            return []
+
+        def read(conn: sqlite3.Connection) -> builtins.list[MemoryRecord]:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM memories AS m WHERE m.user_id = ? "
+                "ORDER BY m.created_at DESC, m.rowid DESC LIMIT ?",
+                (user_id, limit),
+            ).fetchall()
+            return [_record(row) for row in rows]
+
+        return await self._run(read)
+
+    async def forget(self, user_id: str, memory_id: str | None = None) -> int:
+        """Delete one of this user's memories, or all of them when ``memory_id`` is None; returns how many.
+
+        Another user's id is never deleted: the id only counts inside the user's namespace.
+        """
+
+        def delete(conn: sqlite3.Connection) -> int:
+            with _immediate(conn):
+                if memory_id is None:
+                    cursor = conn.execute("DELETE FROM memories WHERE user_id = ?", (user_id,))
+                else:
+                    cursor = conn.execute(
+                        "DELETE FROM memories WHERE user_id = ? AND id = ?", (user_id, memory_id)
+                    )
+                return cursor.rowcount
+
+        return await self._run(delete)
+
+    async def users(self) -> builtins.list[tuple[str, int]]:
+        """Every user with memories and how many, by user id (for the CLI)."""
+
+        def read(conn: sqlite3.Connection) -> builtins.list[tuple[str, int]]:
+            rows = conn.execute(
+                "SELECT user_id, count(*) FROM memories GROUP BY user_id ORDER BY user_id"
+            ).fetchall()
+            return [(str(user), int(count)) for user, count in rows]
+
+        return await self._run(read)
+
+    async def close(self) -> None:
+        """Close the file (a WAL checkpoint may run, hence the thread); safe to call more than once."""
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                conn.close()
+
+    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        return await asyncio.to_thread(self._locked, work)
+
+    def _locked(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._lock:
+            if self._closed:
+                raise MemoryServiceError("the local memory store is closed")
+            try:
+                if self._conn is None:
+                    self._conn = self._open()
+                return work(self._conn)
+            except (sqlite3.Error, OSError) as exc:  # OSError: the directory cannot be made
+                raise MemoryServiceError(f"local memory store: {exc}") from exc
+
+    def _open(self) -> sqlite3.Connection:
+        if self.path != MEMORY_PATH:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit (isolation_level None): transactions are the explicit BEGIN IMMEDIATE ones below.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            # The busy timeout first: switching to WAL and creating the schema can meet another process.
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            _use_wal(conn)
+            # NORMAL is durable across a crash of the process in WAL mode; only power loss can drop
+            # the last few commits, a fair price for fast writes of conversation memories.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+            with _immediate(conn):
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL (a lasting property of the file), retrying while another process holds it.
+
+    The switch needs a moment of exclusive access, and SQLite reports "database is locked" for it at
+    once, without waiting for the busy timeout, when another process is opening the same new file: the
+    race of two proxies starting together. Once the file is in WAL mode the switch is a no-op.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
+class _immediate:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error): take the write lock up front."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._conn.execute("BEGIN IMMEDIATE")
+        return self._conn
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            self._conn.execute("COMMIT")
+        elif self._conn.in_transaction:  # some errors already rolled back; do not hide them
+            self._conn.execute("ROLLBACK")
+
+
+def _rarest(conn: sqlite3.Connection, terms: Sequence[str]) -> builtins.list[str]:
+    """The few terms to search with: found somewhere, not common when rarer ones exist, rarest first.
+
+    Document frequencies are over all memories, as bm25's are; counting one term's matches is cheap
+    next to ranking them.
+    """
+    if len(terms) == 1:
+        return builtins.list(terms)
+    counted = sorted(
+        (conn.execute(_COUNT, (match_expression([term]),)).fetchone()[0], term) for term in terms
+    )
+    found = [(count, term) for count, term in counted if count > 0]
+    total = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
+    rare = [term for count, term in found if count <= COMMON_TERM_FRACTION * total]
+    return (rare or [term for _, term in found])[:MAX_RANKED_TERMS]
+
+
+def _record(row: tuple[Any, ...], *, score: float = 0.0) -> MemoryRecord:
+    return MemoryRecord(
+        id=row[0],
+        user_id=row[1],
+        content=row[2],
+        created_at=row[3],
+        metadata=json.loads(row[4]),
+        score=score,
+    )

@@ -1,0 +1,122 @@
+"""Supermemory as a memory store: recall through ``/v4/profile``, store through ``/v3/documents``.
+
+Everything is scoped by ``containerTag = user_id`` (the earlier codebase used one tag for everyone, so
+users saw each other's memories). A recall combines the profile's static and dynamic facts with the
+search results, which carry either ``memory`` or ``chunk``: both are used. Any failure (status, transport,
+a body that is not the documented shape) is a :class:`MemoryServiceError`, which the caller treats as
+"no memory this time".
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from proxy.memory.base import MemoryRecord, MemoryServiceError
+
+__all__ = ["SupermemoryStore"]
+
+
+class SupermemoryStore:
+    """A client of the Supermemory API over one persistent ``httpx.AsyncClient``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        timeout: float = 2.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+        )
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise MemoryServiceError(f"Supermemory unreachable: {type(exc).__name__}") from exc
+        if response.status_code >= 400:
+            detail = response.headers.get("retry-after")
+            suffix = f" (retry after {detail}s)" if detail else ""
+            raise MemoryServiceError(f"Supermemory answered {response.status_code}{suffix}")
+        if response.status_code == 204 or not response.content:
+            return None  # DELETE answers 204 with no body
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise MemoryServiceError("Supermemory answered something that is not JSON") from exc
+
+    async def add(
+        self,
+        user_id: str,
+        content: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        custom_id: str | None = None,
+    ) -> str:
+        body: dict[str, Any] = {"content": content, "containerTag": user_id, "metadata": metadata or {}}
+        body["customId"] = custom_id or f"conv_{uuid.uuid4().hex}"
+        answer = await self._call("POST", "/v3/documents", json=body)
+        if not isinstance(answer, dict) or not isinstance(answer.get("id"), str):
+            raise MemoryServiceError("Supermemory's answer to a new document has no id")
+        return answer["id"]
+
+    async def search(self, user_id: str, query: str, *, limit: int = 5) -> list[MemoryRecord]:
+        if not query.strip():
+            return []
+        answer = await self._call("POST", "/v4/profile", json={"containerTag": user_id, "q": query})
+        if not isinstance(answer, dict):
+            raise MemoryServiceError("Supermemory's profile answer is not an object")
+        now = time.time()
+        profile = answer.get("profile") or {}
+        facts = [
+            MemoryRecord(id=f"profile-{kind}-{i}", user_id=user_id, content=fact, created_at=now, score=1.0)
+            for kind in ("static", "dynamic")
+            for i, fact in enumerate(profile.get(kind) or [])
+            if isinstance(fact, str)
+        ]
+        found: list[MemoryRecord] = []
+        for result in (answer.get("searchResults") or {}).get("results") or []:
+            text = result.get("memory") or result.get("chunk") if isinstance(result, dict) else None
+            if isinstance(text, str) and text.strip():
+                found.append(
+                    MemoryRecord(
+                        id=str(result.get("id", "")),
+                        user_id=user_id,
+                        content=text,
+                        created_at=now,
+                        metadata=result.get("metadata") or {},
+                        score=float(result.get("similarity") or 0.0),
+                    )
+                )
+        return facts + found[:limit]  # the profile is short and always relevant; search results are capped
+
+    async def list(self, user_id: str, *, limit: int = 100) -> list[MemoryRecord]:
+        answer = await self._call("GET", "/v4/memories", params={"containerTag": user_id, "limit": limit})
+        items = answer.get("memories") or answer.get("results") or [] if isinstance(answer, dict) else []
+        return [
+            MemoryRecord(
+                id=str(item.get("id", "")),
+                user_id=user_id,
+                content=str(item.get("memory") or item.get("content") or item.get("chunk") or ""),
+                created_at=0.0,
+                metadata=item.get("metadata") or {},
+            )
+            for item in items
+            if isinstance(item, dict)
+        ][:limit]
+
+    async def forget(self, user_id: str, memory_id: str | None = None) -> int:
+        ids = [memory_id] if memory_id else [record.id for record in await self.list(user_id, limit=1000)]
+        for item in ids:
+            await self._call("DELETE", f"/v3/documents/{item}")
+        return len(ids)
+
+    async def close(self) -> None:
+        await self._client.aclose()
