@@ -55,7 +55,9 @@ def _build_sdk_app(config: Any) -> Any:
 sdk_backend = BackendUnderTest(
     name="sdk",
     build_app=_build_sdk_app,
-    capabilities=frozenset({Capability.COOKIE_JAR, Capability.IN_PROCESS_LITELLM}),
+    capabilities=frozenset(
+        {Capability.COOKIE_JAR, Capability.IN_PROCESS_LITELLM, Capability.MESSAGES_RETRY_AFTER}
+    ),
 )
 
 

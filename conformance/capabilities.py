@@ -18,3 +18,7 @@ class Capability(StrEnum):
 
     IN_PROCESS_LITELLM = "in_process_litellm"
     """LiteLLM runs inside the proxy process, so its objects can be inspected from a test."""
+
+    MESSAGES_RETRY_AFTER = "messages_retry_after"
+    """A provider's Retry-After reaches /v1/messages clients. The LiteLLM proxy drops it on that route
+    (on /v1/chat/completions it keeps it as llm_provider-retry-after), so the binary backend cannot."""

@@ -107,6 +107,14 @@ class ProxyUnderTest:
         kwargs.setdefault("timeout", 30.0)
         return httpx.AsyncClient(base_url=self.url, **kwargs)
 
+    def anthropic(self, **kwargs: Any) -> Any:
+        """The official anthropic SDK pointed at the proxy (no retries: a fault must show as it is)."""
+        import anthropic
+
+        kwargs.setdefault("api_key", "sk-ant-client-key-not-for-the-provider")
+        kwargs.setdefault("max_retries", 0)
+        return anthropic.Anthropic(base_url=self.url, **kwargs)
+
     def openai(self, **kwargs: Any) -> Any:
         """The official openai SDK pointed at the proxy (no retries: a fault must show as it is)."""
         import openai

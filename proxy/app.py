@@ -10,8 +10,9 @@ import logging
 import secrets
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -36,9 +37,21 @@ from proxy.errors import (
 )
 from proxy.memory.router_mode import MemoryRouterMode
 from proxy.memory.service import MemoryService, Recall
-from proxy.requests import parse_chat_completion, read_json_object
+from proxy.requests import (
+    ChatCompletionCall,
+    parse_anthropic_messages,
+    parse_chat_completion,
+    read_json_object,
+)
 from proxy.routing import MemoryRouter, Route
-from proxy.streaming import answer_content, peek, sse_response, tap_content
+from proxy.streaming import (
+    answer_content,
+    anthropic_sse_response,
+    anthropic_text,
+    peek,
+    sse_response,
+    tap_content,
+)
 
 __all__ = [
     "OVERHEAD_HEADER",
@@ -93,6 +106,34 @@ class _ProxyRoute(APIRoute):
                 raise to_proxy_error(exc) from exc
 
         return guarded
+
+
+FORWARDED_HEADERS = ("anthropic-beta",)
+"""Client headers the provider must see as well: Anthropic betas (Claude Code sends a long list)."""
+
+
+@dataclass(frozen=True)
+class _Surface:
+    """What differs between the OpenAI and the Anthropic API surface; the flow itself is shared."""
+
+    parse: Callable[..., ChatCompletionCall]
+    inject: Callable[[MemoryService, dict[str, Any], Recall], dict[str, Any]]
+    complete: Callable[[ChatCompletionCall], Awaitable[dict[str, Any]]]
+    stream: Callable[[ChatCompletionCall], Awaitable[AsyncIterator[Any]]]
+    answer_text: Callable[[dict[str, Any]], str]
+    relay: Callable[[Any, AsyncIterator[Any], Callable[[str], None], dict[str, str]], Response]
+
+
+def _inject_anthropic(memory: MemoryService, payload: dict[str, Any], recall: Recall) -> dict[str, Any]:
+    """Anthropic keeps the system prompt out of ``messages``: "system" injection extends that field."""
+    if memory.settings.injection_strategy != "system":
+        return {**payload, "messages": memory.inject(payload["messages"], recall)}
+    system = payload.get("system")
+    if isinstance(system, list):
+        return {**payload, "system": [*system, {"type": "text", "text": recall.context}]}
+    if isinstance(system, str) and system:
+        return {**payload, "system": f"{system}\n\n{recall.context}"}
+    return {**payload, "system": recall.context}
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -168,13 +209,13 @@ def create_app(config: Config, backend: Backend, *, memory: MemoryService | None
 
     api = APIRouter(dependencies=[Depends(require_proxy_key)], route_class=_ProxyRoute)
 
-    @api.post("/v1/chat/completions")
-    @api.post("/chat/completions")
-    async def chat_completions(request: Request) -> Any:
+    async def complete(request: Request, surface: _Surface) -> Any:
+        """The request flow shared by both API surfaces: route, validate, recall, complete, remember."""
         started = time.perf_counter()
         route = route_request(request)  # first, so even a rejected body is answered with the user id
         body = await read_json_object(request, max_bytes=settings.max_body_bytes)
-        call = parse_chat_completion(body, user_id=route.user_id)
+        call = surface.parse(body, user_id=route.user_id)
+        call.headers = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
         if not backend.has_model(call.model):
             raise ModelNotFound(
                 f"The model '{call.model}' does not exist; GET /v1/models lists the available ones.",
@@ -186,18 +227,19 @@ def create_app(config: Config, backend: Backend, *, memory: MemoryService | None
             recall = Recall("skipped", "the Supermemory Memory Router handles memory for this model")
         else:
             recall = await memory.recall(route.user_id, call.model, messages)
-            call.payload = {**call.payload, "messages": memory.inject(messages, recall)}
+            if recall.context:
+                call.payload = surface.inject(memory, call.payload, recall)
 
         def remember(answer_text: str) -> None:
             memory.remember_later(route.user_id, call.model, messages, answer_text)
 
         upstream_started = time.perf_counter()
         if call.stream:
-            chunks = tap_content(await backend.chat_stream(call), on_complete=remember)
-            first_chunk = await peek(chunks)  # up to here, the time is the backend's (or the provider's)
+            parts = await surface.stream(call)
+            first = await peek(parts)  # up to here, the time is the backend's (or the provider's)
         else:
-            answer = await backend.chat(call)
-            remember(answer_content(answer))
+            answer = await surface.complete(call)
+            remember(surface.answer_text(answer))
         finished = time.perf_counter()
         headers = {
             USER_ID_HEADER: route.user_id,
@@ -208,8 +250,49 @@ def create_app(config: Config, backend: Backend, *, memory: MemoryService | None
             UPSTREAM_HEADER: f"{(finished - upstream_started) * 1000:.2f}",
         }
         if call.stream:
-            return sse_response(first_chunk, chunks, envelope=openai_envelope, headers=headers)
+            return surface.relay(first, parts, remember, headers)
         return JSONResponse(answer, headers=headers)
+
+    chat_surface = _Surface(
+        parse=parse_chat_completion,
+        inject=lambda memory, payload, recall: {
+            **payload,
+            "messages": memory.inject(payload["messages"], recall),
+        },
+        complete=backend.chat,
+        stream=backend.chat_stream,
+        answer_text=answer_content,
+        relay=lambda first, parts, remember, headers: sse_response(
+            first, tap_content(parts, on_complete=remember), envelope=openai_envelope, headers=headers
+        ),
+    )
+    messages_surface = _Surface(
+        parse=parse_anthropic_messages,
+        inject=_inject_anthropic,
+        complete=backend.messages,
+        stream=backend.messages_stream,
+        answer_text=anthropic_text,
+        relay=lambda first, parts, remember, headers: anthropic_sse_response(
+            first, parts, on_complete=remember, headers=headers
+        ),
+    )
+
+    @api.post("/v1/chat/completions")
+    @api.post("/chat/completions")
+    async def chat_completions(request: Request) -> Any:
+        return await complete(request, chat_surface)
+
+    @api.post("/v1/messages")
+    async def messages(request: Request) -> Any:
+        return await complete(request, messages_surface)
+
+    @api.post("/v1/messages/count_tokens")
+    async def count_tokens(request: Request) -> Any:
+        route_request(request)
+        raise RouteNotFound(
+            "Token counting (/v1/messages/count_tokens) is not available through this proxy; "
+            "the answer's usage field reports the tokens of each request."
+        )
 
     @api.get("/v1/models")
     @api.get("/models")
@@ -222,6 +305,11 @@ def create_app(config: Config, backend: Backend, *, memory: MemoryService | None
         return JSONResponse(route.as_info(), headers={USER_ID_HEADER: route.user_id})
 
     app.include_router(api)
+
+    @app.api_route("/", methods=["GET", "HEAD"])
+    async def root() -> dict[str, Any]:
+        """Claude Code probes its base URL with ``HEAD /`` before the first request."""
+        return {"status": "ok", "service": "litellm-memory-proxy"}
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

@@ -7,15 +7,21 @@ a client sends is kept as it came, so it reaches the provider.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
 from starlette.requests import Request
 
 from proxy.errors import InvalidRequest, RequestTooLarge
 
-__all__ = ["ChatCompletionCall", "forwardable_fields", "parse_chat_completion", "read_json_object"]
+__all__ = [
+    "ChatCompletionCall",
+    "forwardable_fields",
+    "parse_anthropic_messages",
+    "parse_chat_completion",
+    "read_json_object",
+]
 
 # Request fields that steer LiteLLM itself (where to send, with which credentials, how to log) rather than
 # the model. A client must not set them: "api_base" alone would send our provider key to its own server.
@@ -122,15 +128,38 @@ class _ChatCompletionShape(BaseModel):
     tools: list[dict[str, Any]] | None = None
 
 
+_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
+
+
 def invalid_from(exc: ValidationError) -> InvalidRequest:
     """The first validation problem, as a 400 naming the parameter (``missing_parameter`` if absent)."""
     error = exc.errors()[0]
-    param = ".".join(str(part) for part in error["loc"]) or None
+    # Leave out the union-member tags pydantic adds to a location ("content.str", "system.list[...]").
+    parts = [
+        str(part) for part in error["loc"] if not (isinstance(part, str) and ("[" in part or part in _TAGS))
+    ]
+    param = ".".join(parts) or None
     if error["type"] == "missing":
         return InvalidRequest(
             f"Missing required parameter: '{param}'.", param=param, code="missing_parameter"
         )
     return InvalidRequest(f"Invalid parameter '{param}': {error['msg']}.", param=param)
+
+
+class _AnthropicMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    # Any role passes: Claude Code sends "system" inside messages (its mid-conversation-system beta).
+    role: str = Field(min_length=1)
+    content: str | list[dict[str, Any]]
+
+
+class _AnthropicMessagesShape(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1)
+    max_tokens: StrictInt = Field(ge=1)
+    messages: list[_AnthropicMessage] = Field(min_length=1)
+    system: str | list[dict[str, Any]] | None = None
+    stream: StrictBool = False
 
 
 @dataclass(slots=True)
@@ -141,6 +170,18 @@ class ChatCompletionCall:
     payload: dict[str, Any]
     stream: bool
     user_id: str
+    headers: dict[str, str] = field(default_factory=dict)
+    """Client headers the provider must see too (Anthropic's ``anthropic-beta``)."""
+
+
+def parse_anthropic_messages(body: dict[str, Any], *, user_id: str) -> ChatCompletionCall:
+    """A validated Anthropic Messages request: only what the proxy needs is checked, the rest passes."""
+    try:
+        shape = _AnthropicMessagesShape.model_validate(body)
+    except ValidationError as exc:
+        raise invalid_from(exc) from None
+    payload = {key: value for key, value in body.items() if key != "stream"}
+    return ChatCompletionCall(model=shape.model, payload=payload, stream=shape.stream, user_id=user_id)
 
 
 def parse_chat_completion(body: dict[str, Any], *, user_id: str) -> ChatCompletionCall:

@@ -17,14 +17,18 @@ import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from proxy.errors import ProxyError, to_proxy_error
+from proxy.errors import ProxyError, anthropic_envelope, to_proxy_error
 
 __all__ = [
     "SSEResponse",
     "answer_content",
+    "anthropic_sse_response",
+    "anthropic_text",
+    "frame_data",
     "openai_chunk",
     "peek",
     "sse_event",
+    "sse_frames",
     "sse_response",
     "tap_content",
 ]
@@ -140,3 +144,79 @@ def sse_response(
         relay(),
         headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers},
     )
+
+
+async def sse_frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Whole SSE events from arbitrary byte chunks (an event may span chunks, a chunk many events)."""
+    buffer = b""
+    try:
+        async for chunk in chunks:
+            buffer += chunk.replace(b"\r\n", b"\n")
+            while (end := buffer.find(b"\n\n")) >= 0:
+                frame, buffer = buffer[: end + 2], buffer[end + 2 :]
+                if frame.strip():
+                    yield frame
+        if buffer.strip():
+            yield buffer.rstrip(b"\n") + b"\n\n"
+    finally:
+        closer = getattr(chunks, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+def frame_data(frame: bytes) -> Any:
+    """The JSON ``data`` of one SSE frame (None when it has none or it is not JSON)."""
+    lines = [
+        line[5:].strip()
+        for line in frame.decode("utf-8", errors="replace").splitlines()
+        if line.startswith("data:")
+    ]
+    try:
+        return json.loads("\n".join(lines)) if lines else None
+    except ValueError:
+        return None
+
+
+def anthropic_text(message: dict[str, Any]) -> str:
+    """The text blocks of an Anthropic Messages answer, joined."""
+    return "".join(
+        block.get("text", "") for block in message.get("content") or () if block.get("type") == "text"
+    )
+
+
+def anthropic_sse_response(
+    first: bytes | None,
+    frames: AsyncIterator[bytes],
+    *,
+    on_complete: Callable[[str], None],
+    headers: dict[str, str],
+) -> SSEResponse:
+    """Relay Anthropic SSE frames untouched, collecting the text for write-back; a failure mid-stream
+    becomes one ``error`` event in Anthropic's envelope, then the stream ends."""
+
+    async def relay() -> AsyncIterator[bytes]:
+        texts: list[str] = []
+        try:
+            if first is not None:
+                async for frame in _with_first(first, frames):
+                    data = frame_data(frame)
+                    if isinstance(data, dict) and data.get("type") == "content_block_delta":
+                        delta = data.get("delta") or {}
+                        if delta.get("type") == "text_delta":
+                            texts.append(delta.get("text", ""))
+                    yield frame
+        except Exception as exc:
+            yield sse_event(anthropic_envelope(to_proxy_error(exc)), event="error")
+            return
+        finally:
+            with anyio.CancelScope(shield=True):
+                await frames.aclose()  # type: ignore[attr-defined]
+        on_complete("".join(texts))
+
+    return SSEResponse(relay(), headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers})
+
+
+async def _with_first(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for frame in rest:
+        yield frame

@@ -13,6 +13,7 @@ from conformance.suites.chat import ChatSuite
 from conformance.suites.errors import ErrorsSuite
 from conformance.suites.health import HealthSuite
 from conformance.suites.memory import MemoryFailureSuite, MemorySuite
+from conformance.suites.messages import MessagesSuite
 from conformance.suites.models import ModelsSuite
 from conformance.suites.routing import RoutingSuite
 from conformance.suites.streaming import StreamingSuite
@@ -23,6 +24,7 @@ __all__ = [
     "HealthSuite",
     "MemoryFailureSuite",
     "MemorySuite",
+    "MessagesSuite",
     "ModelsSuite",
     "RoutingSuite",
     "StreamingSuite",

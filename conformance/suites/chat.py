@@ -97,12 +97,13 @@ class ChatSuite:
         assert upstream.headers["x-api-key"] == "sk-ant-fake-provider-key-0123456789"
 
     def test_openai_sdk_parses_a_completion(self, proxy):
-        """The official openai SDK gets a parsed ChatCompletion."""
+        """The openai SDK gets a parsed ChatCompletion, and its User-Agent routes to openai-python."""
         text = unique()
-        completion = proxy.openai().chat.completions.create(
+        raw = proxy.openai().chat.completions.with_raw_response.create(
             model="gpt-fake", messages=[{"role": "user", "content": text}]
         )
-        assert completion.choices[0].message.content == echo_reply(text)
+        assert raw.parse().choices[0].message.content == echo_reply(text)
+        assert raw.headers["x-memory-user-id"] == "openai-python"
 
     def test_tool_call_round_trip(self, proxy, fake_provider):
         """A tool call comes back parsed, and the tool result is sent back to the provider."""

@@ -138,7 +138,8 @@ class ErrorsSuite:
             assert http.post("/v1/chat/completions", json=chat_body(unique())).status_code == 200
 
     def test_openai_sdk_raises_the_matching_exceptions(self, proxy):
-        """The openai SDK raises RateLimitError (with Retry-After), BadRequestError and NotFoundError."""
+        """The openai SDK raises RateLimitError (with Retry-After), BadRequestError, NotFoundError,
+        InternalServerError and AuthenticationError for the matching faults."""
         client = proxy.openai()
 
         def ask(text: str, model: str = "gpt-fake") -> None:
@@ -155,3 +156,5 @@ class ErrorsSuite:
             ask("hi", model="no-such-model")
         with pytest.raises(openai.InternalServerError):
             ask(fake_directive("server_error"))
+        with pytest.raises(openai.AuthenticationError):
+            ask(fake_directive("auth"))

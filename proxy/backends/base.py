@@ -14,6 +14,7 @@ class ChatCall(Protocol):
     model: str
     payload: dict[str, Any]  # the client's body, memory already injected, without "stream"
     user_id: str
+    headers: dict[str, str]  # client headers the provider must see too (anthropic-beta)
 
 
 @runtime_checkable
@@ -42,4 +43,12 @@ class Backend(Protocol):
 
     async def chat_stream(self, call: ChatCall) -> AsyncIterator[dict[str, Any]]:
         """Chunks in OpenAI's ``chat.completion.chunk`` shape; awaiting sends the one upstream request."""
+        ...
+
+    async def messages(self, call: ChatCall) -> dict[str, Any]:
+        """An Anthropic Messages answer (any model: LiteLLM translates for non-Anthropic ones)."""
+        ...
+
+    async def messages_stream(self, call: ChatCall) -> AsyncIterator[bytes]:
+        """Anthropic SSE frames (``event: …\ndata: …\n\n``) as the provider sent them."""
         ...

@@ -24,10 +24,12 @@ from proxy.config import Config
 from proxy.memory.router_mode import MemoryRouterMode
 from proxy.requests import forwardable_fields
 from proxy.session import SessionManager
+from proxy.streaming import frame_data, sse_frames
 
 __all__ = ["BinaryBackend"]
 
 CHAT_PATH = "/v1/chat/completions"
+MESSAGES_PATH = "/v1/messages"
 CONNECT_ATTEMPTS = 3
 CONNECT_BACKOFF_SECONDS = 0.1
 
@@ -80,11 +82,19 @@ class BinaryBackend:
         return body
 
     async def _request(
-        self, method: str, path: str, *, json: dict[str, Any] | None = None, stream: bool = False
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        stream: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """Call the LiteLLM proxy, retrying only when the connection itself could not be made."""
         client = self.session.client
-        request = client.build_request(method, f"{self.base_url}{path}", json=json, headers=self._headers)
+        request = client.build_request(
+            method, f"{self.base_url}{path}", json=json, headers={**(headers or {}), **self._headers}
+        )
         for attempt in range(1, CONNECT_ATTEMPTS + 1):
             try:
                 return await client.send(request, stream=stream)
@@ -109,6 +119,44 @@ class BinaryBackend:
                 await response.aclose()
             raise error_from_response(response.status_code, content, response.headers)
         return _events(response)
+
+    async def messages(self, call: ChatCall) -> dict[str, Any]:
+        response = await self._request(
+            "POST", MESSAGES_PATH, json=self._body(call, stream=False), headers=call.headers
+        )
+        if response.status_code >= 400:
+            raise error_from_response(response.status_code, response.content, response.headers)
+        return response.json()
+
+    async def messages_stream(self, call: ChatCall) -> AsyncIterator[bytes]:
+        response = await self._request(
+            "POST", MESSAGES_PATH, json=self._body(call, stream=True), stream=True, headers=call.headers
+        )
+        if response.status_code >= 400:
+            try:
+                content = await response.aread()
+            finally:
+                await response.aclose()
+            raise error_from_response(response.status_code, content, response.headers)
+        return _anthropic_frames(response)
+
+
+async def _anthropic_frames(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The LiteLLM proxy's Anthropic SSE frames as they arrive; its error event is raised, so that the
+    relay answers it as the sdk backend would."""
+    async for frame in sse_frames(_closing(response)):
+        data = frame_data(frame)
+        if isinstance(data, dict) and data.get("type") == "error":
+            raise error_from_event(data)
+        yield frame
+
+
+async def _closing(response: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    finally:
+        await response.aclose()
 
 
 async def _events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:

@@ -67,9 +67,27 @@ def error_from_response(status: int, content: bytes, headers: Mapping[str, str])
     return classify(status, _message_of(body, text[:500]), retry_after)
 
 
+# Anthropic's error types, for an Anthropic-format error event (which carries no status).
+_ANTHROPIC_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+
 def error_from_event(event: dict[str, Any]) -> ProxyError:
-    """Map an ``{"error": …}`` event the LiteLLM proxy sent inside a stream."""
+    """Map an error event the LiteLLM proxy sent inside a stream: OpenAI's ``{"error": {…, "code"}}`` or
+    Anthropic's ``{"type": "error", "error": {"type", "message"}}``."""
     error = event.get("error") or {}
     code = str(error.get("code") or "")
-    status = int(code) if code.isdigit() and 400 <= int(code) < 600 else 500
+    status = (
+        int(code)
+        if code.isdigit() and 400 <= int(code) < 600
+        else _ANTHROPIC_STATUS.get(error.get("type"), 500)
+    )
     return classify(status, _message_of(event, "stream failed"), None)

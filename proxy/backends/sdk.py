@@ -22,6 +22,7 @@ from proxy.config import Config
 from proxy.memory.router_mode import MemoryRouterMode
 from proxy.requests import forwardable_fields
 from proxy.session import SessionManager
+from proxy.streaming import sse_frames
 
 if TYPE_CHECKING:
     import litellm
@@ -141,7 +142,7 @@ class SdkBackend:
         kwargs = forwardable_fields(call.payload)
         if self._drop_params is not None:
             kwargs["drop_params"] = self._drop_params
-        headers = self._memory_router.headers_for(call.model, call.user_id)
+        headers = {**call.headers, **self._memory_router.headers_for(call.model, call.user_id)}
         if headers:
             kwargs["extra_headers"] = headers
         return kwargs
@@ -153,6 +154,26 @@ class SdkBackend:
     async def chat_stream(self, call: ChatCall) -> AsyncIterator[dict[str, Any]]:
         stream = await self.router.acompletion(model=call.model, stream=True, **self._call_kwargs(call))
         return _chunks(stream)
+
+    async def messages(self, call: ChatCall) -> dict[str, Any]:
+        response = await self.router.aanthropic_messages(model=call.model, **self._call_kwargs(call))
+        return {key: value for key, value in dict(response).items() if not key.startswith("_")}
+
+    async def messages_stream(self, call: ChatCall) -> AsyncIterator[bytes]:
+        stream = await self.router.aanthropic_messages(
+            model=call.model, stream=True, **self._call_kwargs(call)
+        )
+        return sse_frames(_bytes(stream))
+
+
+async def _bytes(stream: Any) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in stream:
+            yield chunk if isinstance(chunk, bytes) else str(chunk).encode()
+    finally:
+        closer = getattr(stream, "aclose", None)
+        if closer is not None:
+            await closer()
 
 
 async def _chunks(stream: Any) -> AsyncIterator[dict[str, Any]]:

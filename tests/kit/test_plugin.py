@@ -112,7 +112,7 @@ def test_backends_default_to_sdk_and_binary_and_header_lists_capabilities(kit: p
     result.stdout.fnmatch_lines(
         [
             "conformance backends (capabilities):",
-            "  sdk: cookie_jar, in_process_litellm",
+            "  sdk: cookie_jar, in_process_litellm, messages_retry_after",
             "  binary: none",
         ]
     )
@@ -137,7 +137,7 @@ def test_registered_backend_is_parametrized_and_requires_skips_it(kit: pytest.Py
     result.stdout.fnmatch_lines(
         [
             "conformance backends (capabilities):",
-            "  sdk: cookie_jar, in_process_litellm",
+            "  sdk: cookie_jar, in_process_litellm, messages_retry_after",
             "  binary: none",
             "  other: none",
         ]

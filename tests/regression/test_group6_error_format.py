@@ -46,6 +46,9 @@ class RaisingBackend:
     async def chat_stream(self, call: Any) -> Any:
         raise self.exc
 
+    messages = chat
+    messages_stream = chat_stream
+
 
 CASES = [
     (ValueError("bad value"), 500, "internal_error"),
