@@ -263,7 +263,10 @@ def create_app(config: Config, backend: Backend, *, memory: MemoryService | None
         stream=backend.chat_stream,
         answer_text=answer_content,
         relay=lambda first, parts, remember, headers: sse_response(
-            first, tap_content(parts, on_complete=remember), envelope=openai_envelope, headers=headers
+            first,
+            tap_content(parts, on_complete=remember, first=first),
+            envelope=openai_envelope,
+            headers=headers,
         ),
     )
     messages_surface = _Surface(

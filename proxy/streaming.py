@@ -89,18 +89,23 @@ def answer_content(completion: dict[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
+def _delta_text(chunk: dict[str, Any] | None) -> str:
+    texts = [(choice.get("delta") or {}).get("content") for choice in (chunk or {}).get("choices") or ()]
+    return "".join(text for text in texts if isinstance(text, str))
+
+
 async def tap_content(
-    chunks: AsyncIterator[dict[str, Any]], *, on_complete: Callable[[str], None]
+    chunks: AsyncIterator[dict[str, Any]],
+    *,
+    on_complete: Callable[[str], None],
+    first: dict[str, Any] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Pass ``chunks`` through, collecting the assistant's text; ``on_complete(text)`` runs only if the
-    stream ended normally (not when it failed or the client left)."""
-    parts: list[str] = []
+    """Pass ``chunks`` through, collecting the assistant's text (``first``, already taken from the stream,
+    included); ``on_complete(text)`` runs only if the stream ended normally (not on failure or hang-up)."""
+    parts: list[str] = [_delta_text(first)]
     try:
         async for chunk in chunks:
-            for choice in chunk.get("choices") or ():
-                content = (choice.get("delta") or {}).get("content")
-                if isinstance(content, str):
-                    parts.append(content)
+            parts.append(_delta_text(chunk))
             yield chunk
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
@@ -151,7 +156,7 @@ async def sse_frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     buffer = b""
     try:
         async for chunk in chunks:
-            buffer += chunk.replace(b"\r\n", b"\n")
+            buffer = (buffer + chunk).replace(b"\r\n", b"\n")  # a CRLF may be split across chunks
             while (end := buffer.find(b"\n\n")) >= 0:
                 frame, buffer = buffer[: end + 2], buffer[end + 2 :]
                 if frame.strip():
