@@ -17,6 +17,7 @@ from starlette.datastructures import Headers
 from proxy import __version__
 from proxy.config import Config, ConfigError, load_config
 from proxy.errors import ProxyError
+from proxy.interceptor.cli import interceptor_app
 from proxy.memory.base import MemoryRecord, MemoryServiceError, MemoryStore
 from proxy.memory.service import open_store
 from proxy.routing import MemoryRouter, validate_user_id
@@ -82,6 +83,7 @@ memories = typer.Typer(
 )
 app.add_typer(memories, name="memories")
 UserOption = Annotated[str, typer.Option("--user", "-u", help="The client's user_id, e.g. pycharm-ai")]
+app.add_typer(interceptor_app, name="interceptor")
 
 
 def _with_store(config_file: Path | None, action: Callable[[MemoryStore], Awaitable[Any]]) -> Any:
