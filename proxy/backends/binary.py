@@ -104,41 +104,38 @@ class BinaryBackend:
                 await asyncio.sleep(CONNECT_BACKOFF_SECONDS * attempt)
         raise AssertionError("unreachable")
 
-    async def chat(self, call: ChatCall) -> dict[str, Any]:
-        response = await self._request("POST", CHAT_PATH, json=self._body(call, stream=False))
+    async def _answer(self, path: str, call: ChatCall) -> dict[str, Any]:
+        response = await self._request(
+            "POST", path, json=self._body(call, stream=False), headers=call.headers
+        )
         if response.status_code >= 400:
             raise error_from_response(response.status_code, response.content, response.headers)
         return response.json()
+
+    async def _stream(self, path: str, call: ChatCall) -> httpx.Response:
+        """One upstream request, its body left unread for the relay; an error status is raised here."""
+        response = await self._request(
+            "POST", path, json=self._body(call, stream=True), stream=True, headers=call.headers
+        )
+        if response.status_code >= 400:
+            try:
+                content = await response.aread()
+            finally:
+                await response.aclose()
+            raise error_from_response(response.status_code, content, response.headers)
+        return response
+
+    async def chat(self, call: ChatCall) -> dict[str, Any]:
+        return await self._answer(CHAT_PATH, call)
 
     async def chat_stream(self, call: ChatCall) -> AsyncIterator[dict[str, Any]]:
-        response = await self._request("POST", CHAT_PATH, json=self._body(call, stream=True), stream=True)
-        if response.status_code >= 400:
-            try:
-                content = await response.aread()
-            finally:
-                await response.aclose()
-            raise error_from_response(response.status_code, content, response.headers)
-        return _events(response)
+        return _events(await self._stream(CHAT_PATH, call))
 
     async def messages(self, call: ChatCall) -> dict[str, Any]:
-        response = await self._request(
-            "POST", MESSAGES_PATH, json=self._body(call, stream=False), headers=call.headers
-        )
-        if response.status_code >= 400:
-            raise error_from_response(response.status_code, response.content, response.headers)
-        return response.json()
+        return await self._answer(MESSAGES_PATH, call)
 
     async def messages_stream(self, call: ChatCall) -> AsyncIterator[bytes]:
-        response = await self._request(
-            "POST", MESSAGES_PATH, json=self._body(call, stream=True), stream=True, headers=call.headers
-        )
-        if response.status_code >= 400:
-            try:
-                content = await response.aread()
-            finally:
-                await response.aclose()
-            raise error_from_response(response.status_code, content, response.headers)
-        return _anthropic_frames(response)
+        return _anthropic_frames(await self._stream(MESSAGES_PATH, call))
 
 
 async def _anthropic_frames(response: httpx.Response) -> AsyncIterator[bytes]:

@@ -21,6 +21,14 @@ from proxy.processes import ManagedProcess, free_port
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
+def binary_stack(config, port: int, litellm_port: int) -> list[str]:
+    """The start-proxies command line for the binary stack on these ports."""
+    return [
+        *(sys.executable, "-m", "proxy.launcher", "--config", str(config), "--backend", "binary"),
+        *("--port", str(port), "--litellm-port", str(litellm_port)),
+    ]
+
+
 def launcher_env() -> dict[str, str]:
     drop = ("MEMORY_PROXY_", "OPENAI_", "ANTHROPIC_", "LITELLM_MASTER_KEY")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
@@ -37,19 +45,7 @@ def test_binary_stack_serves_the_openai_sdk_and_stops_on_a_signal(
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(conformance_raw_config(fake_provider_url, unreachable_url)))
     port, litellm_port = free_port(), free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "proxy.launcher",
-        "--config",
-        str(config),
-        "--backend",
-        "binary",
-        "--port",
-        str(port),
-        "--litellm-port",
-        str(litellm_port),
-    ]
+    command = binary_stack(config, port, litellm_port)
     with ManagedProcess(command, env=launcher_env(), cwd=tmp_path) as stack:
         stack.wait_for_line(r"memory proxy ready", timeout=180)
         assert f"LiteLLM proxy at http://127.0.0.1:{litellm_port}" in stack.tail()
@@ -91,19 +87,7 @@ def test_a_litellm_proxy_that_cannot_start_is_reported_with_its_last_lines(tmp_p
         )
     )
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "proxy.launcher",
-            "--config",
-            str(config),
-            "--backend",
-            "binary",
-            "--port",
-            str(free_port()),
-            "--litellm-port",
-            str(free_port()),
-        ],
+        binary_stack(config, free_port(), free_port()),
         env=launcher_env(),
         capture_output=True,
         text=True,
@@ -131,19 +115,7 @@ def test_a_litellm_proxy_that_dies_while_serving_stops_the_stack(
     """When the LiteLLM proxy dies under a running stack, start-proxies exits 1 and shows its last lines."""
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(conformance_raw_config(fake_provider_url, unreachable_url)))
-    command = [
-        sys.executable,
-        "-m",
-        "proxy.launcher",
-        "--config",
-        str(config),
-        "--backend",
-        "binary",
-        "--port",
-        str(free_port()),
-        "--litellm-port",
-        str(free_port()),
-    ]
+    command = binary_stack(config, free_port(), free_port())
     with ManagedProcess(command, env=launcher_env(), cwd=tmp_path) as stack:
         stack.wait_for_line(r"memory proxy ready", timeout=180)
         [litellm] = child_pids(stack.process.pid)
