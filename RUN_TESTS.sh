@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # ./RUN_TESTS.sh [all|unit|regression|parity|e2e|coverage|lint] [pytest args...]
-# Creates .venv and installs the project with [dev] on first use; extra arguments go to pytest.
+# ./RUN_TESTS.sh bench [--quick] [bench args...]   (the benchmark: python -m bench, results in bench/results/)
+# Creates .venv and installs the project with [dev] on first use (and [bench] for bench); extra arguments
+# go to pytest (to the benchmark for bench).
 set -euo pipefail
 cd "$(dirname "$0")"
+if [ "${1:-}" = "bench" ]; then
+  BOOTSTRAP_EXTRAS="${BOOTSTRAP_EXTRAS:-dev,bench}"
+fi
 source scripts/bootstrap.sh
 
 mode="${1:-all}"
@@ -18,13 +23,14 @@ case "$mode" in
   e2e)        exec pytest "${workers[@]}" -m e2e tests "$@" ;;
   coverage)   exec pytest "${workers[@]}" "${coverage[@]}" -m "not real_api" tests "$@" ;;
   lint)       ruff check . && exec ruff format --check . ;;
+  bench)      exec python -m bench "$@" ;;
   all)
     ruff check .
     ruff format --check .
     exec pytest "${workers[@]}" "${coverage[@]}" -m "not real_api" tests "$@"
     ;;
   *)
-    echo "usage: $0 [all|unit|regression|parity|e2e|coverage|lint] [pytest args...]" >&2
+    echo "usage: $0 [all|unit|regression|parity|e2e|coverage|lint|bench] [args...]" >&2
     exit 2
     ;;
 esac

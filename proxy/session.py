@@ -13,7 +13,9 @@ import httpx
 __all__ = ["SessionManager"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
-DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=30.0)
+# Idle connections are dropped after 4 s: uvicorn (the LiteLLM proxy's server) closes them after 5 s, and a
+# request sent on a connection the server is closing fails after it may have been sent (not retryable).
+DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=4.0)
 
 
 class SessionManager:

@@ -31,7 +31,7 @@ if [ ! -f "$stamp" ]; then
   echo "Installing litellm-memory-proxy[$extras] into $venv (first run takes a minute) ..." >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root[$extras]" >&2
-  rm -f "$venv"/.installed-* && touch "$stamp"
+  rm -f "$venv"/.installed-"$extras"-* && touch "$stamp"  # other extras' stamps stay valid
 fi
 
 export PATH="$venv/bin:$PATH"

@@ -1,0 +1,247 @@
+"""Every process the benchmark measures, started on free loopback ports and stopped by its handle.
+
+One run holds: the fake provider and the fake Supermemory (each a uvicorn process), a real LiteLLM proxy
+(``litellm --config``, as the binary parity suites run it), and one memory proxy process per
+configuration (``uvicorn proxy.sdk:app`` / ``proxy.binary:app`` with ``MEMORY_PROXY_CONFIG``). Separate
+processes, because that is how each is deployed and because none of them should share a GIL with the
+load generator. Everything is stopped through its :class:`ManagedProcess` in an ``ExitStack``, on error
+too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from bench.workload import BENCH_USER, Workload, seed_local_store
+from conformance.harness import conformance_raw_config, deep_merge, litellm_proxy_process
+from proxy.processes import ManagedProcess, free_port
+
+__all__ = ["ROOT", "Stack", "StackOptions", "Target", "running_stack"]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAT_PATH = "/v1/chat/completions"
+UNREACHABLE_URL = "http://127.0.0.1:9"
+"""For the config's ``gpt-unreachable`` model, which the benchmark never calls."""
+
+_SCRUBBED_PREFIXES = ("LITELLM_", "OPENAI_", "ANTHROPIC_", "SUPERMEMORY_", "MEMORY_PROXY_")
+_PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing the load generator calls: where, with which model name, and what it is made of."""
+
+    key: str
+    label: str
+    url: str
+    model: str
+    headers: dict[str, str] = field(default_factory=dict)
+    memory: str | None = None
+    """``local`` or ``supermemory`` when recall and write-back are on."""
+    ours: bool = True
+    """A memory proxy (it reports the overhead headers)."""
+    path: str = CHAT_PATH
+
+
+@dataclass
+class StackOptions:
+    memories: int = 10_000
+    supermemory_delay: float = 0.005
+    supermemory_documents: int = 50
+    only: frozenset[str] | None = None
+    """Target keys to start (None: all); ``direct`` and ``litellm`` are always started."""
+
+
+@dataclass
+class Stack:
+    """The running targets, and what it took to start them."""
+
+    targets: list[Target]
+    workdir: Path
+    local_stores: dict[str, Path]
+    timings: dict[str, float]
+    litellm: Any = None
+
+
+def _child_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment without a developer's keys or proxies, so nothing leaks into the measurement."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(_SCRUBBED_PREFIXES) and key.lower() not in _PROXY_VARIABLES
+    }
+    pythonpath = [str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(pythonpath),
+            "PYTHONUNBUFFERED": "1",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "NO_PROXY": "127.0.0.1,localhost",
+            **extra,
+        }
+    )
+    return env
+
+
+def _uvicorn(app: str, port: int, env: dict[str, str], *, factory: bool = False) -> ManagedProcess:
+    """uvicorn as a user would run it (its default loop and HTTP parser), without per-request logging."""
+    args = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    args += ["--no-access-log", "--log-level", "warning"]
+    if factory:
+        args.append("--factory")
+    return ManagedProcess(args, env=_child_env(env), cwd=ROOT)
+
+
+def _wait_ready(process: ManagedProcess, url: str, timeout: float = 180.0) -> None:
+    """Until ``url`` answers at all (uvicorn listens only once the app's startup is done)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.process.poll() is not None:
+            raise RuntimeError(
+                f"{url}: the process exited with {process.process.returncode}:\n{process.tail()}"
+            )
+        try:
+            httpx.get(f"{url}/health", timeout=2.0, trust_env=False)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {timeout}s:\n{process.tail()}") from None
+            time.sleep(0.1)
+
+
+def _memory_section(kind: str | None, store: Path | None, supermemory_url: str) -> dict[str, Any]:
+    if kind is None:
+        return {"enabled": False}
+    if kind == "local":
+        return {"enabled": True, "provider": "local", "local_store_path": str(store)}
+    return {"enabled": True, "provider": "supermemory", "base_url": supermemory_url, "api_key": "sm-test-key"}
+
+
+@dataclass(frozen=True)
+class _ProxySpec:
+    key: str
+    label: str
+    backend: str
+    upstream: str  # "provider" or "litellm"
+    memory: str | None = None
+
+
+PROXIES = (
+    _ProxySpec("binary_litellm", "memory proxy binary → LiteLLM proxy", "binary", "litellm"),
+    _ProxySpec("sdk", "memory proxy sdk", "sdk", "provider"),
+    _ProxySpec("own_hop", "memory proxy binary → provider (own hop)", "binary", "provider"),
+    _ProxySpec("sdk_local", "memory proxy sdk + local store", "sdk", "provider", "local"),
+    _ProxySpec("own_hop_local", "own hop + local store", "binary", "provider", "local"),
+    _ProxySpec("sdk_supermemory", "memory proxy sdk + Supermemory (fake)", "sdk", "provider", "supermemory"),
+)
+"""Every memory-proxy configuration, in the order tables list them."""
+
+
+@contextmanager
+def running_stack(workdir: Path, options: StackOptions, log: Any = print) -> Iterator[Stack]:
+    """Start everything, yield the targets once all answer, stop everything on the way out."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    wanted = [spec for spec in PROXIES if options.only is None or spec.key in options.only]
+
+    stores: dict[str, Path] = {}
+    if any(spec.memory == "local" for spec in wanted):
+        log(f"seeding {options.memories} memories for {BENCH_USER} ...")
+        seed_file = workdir / "seed.sqlite3"
+        timings["seed_local_store_s"] = asyncio.run(
+            seed_local_store(seed_file, Workload().memories(options.memories))
+        )
+        for spec in wanted:
+            if spec.memory == "local":
+                # One file per target, so one target's write-back never changes another's recall.
+                stores[spec.key] = workdir / f"{spec.key}.sqlite3"
+                stores[spec.key].write_bytes(seed_file.read_bytes())
+
+    with ExitStack() as stack:
+        provider_port, supermemory_port = free_port(), free_port()
+        provider_url = f"http://127.0.0.1:{provider_port}"
+        supermemory_url = f"http://127.0.0.1:{supermemory_port}"
+        provider = _uvicorn("bench.fakes_app:provider_app", provider_port, {}, factory=True)
+        stack.callback(provider.stop)
+        supermemory = _uvicorn(
+            "bench.fakes_app:supermemory_app",
+            supermemory_port,
+            {
+                "BENCH_SUPERMEMORY_DELAY": str(options.supermemory_delay),
+                "BENCH_SUPERMEMORY_DOCUMENTS": str(options.supermemory_documents),
+            },
+            factory=True,
+        )
+        stack.callback(supermemory.stop)
+
+        base = deep_merge(
+            conformance_raw_config(provider_url, UNREACHABLE_URL, supermemory_url),
+            {"router_settings": {"disable_cooldowns": True}},
+        )
+        waiting: list[tuple[str, ManagedProcess, str]] = [
+            ("fake provider", provider, provider_url),
+            ("fake supermemory", supermemory, supermemory_url),
+        ]
+        urls: dict[str, str] = {}
+
+        def start_proxy(spec: _ProxySpec, upstream_overrides: dict[str, Any]) -> None:
+            port = free_port()
+            overrides = deep_merge(
+                upstream_overrides,
+                {
+                    "memory_proxy": {"backend": spec.backend, "port": port},
+                    "context_retrieval": _memory_section(spec.memory, stores.get(spec.key), supermemory_url),
+                },
+            )
+            config_file = workdir / f"{spec.key}.yaml"
+            config_file.write_text(yaml.safe_dump(deep_merge(base, overrides)), encoding="utf-8")
+            process = _uvicorn(f"proxy.{spec.backend}:app", port, {"MEMORY_PROXY_CONFIG": str(config_file)})
+            stack.callback(process.stop)
+            urls[spec.key] = f"http://127.0.0.1:{port}"
+            waiting.append((spec.key, process, urls[spec.key]))
+
+        # Everything that needs only the fakes starts now, while the LiteLLM proxy boots.
+        direct = {"memory_proxy": {"litellm_base_url": provider_url}}
+        for spec in wanted:
+            if spec.upstream == "provider":
+                start_proxy(spec, direct)
+        log("starting the LiteLLM proxy ...")
+        litellm_started = time.perf_counter()
+        litellm = stack.enter_context(litellm_proxy_process(base, workdir))
+        timings["litellm_proxy_start_s"] = time.perf_counter() - litellm_started
+        for spec in wanted:
+            if spec.upstream == "litellm":
+                start_proxy(spec, litellm.config_overrides())
+        for name, process, url in waiting:
+            _wait_ready(process, url)
+            log(f"  ready: {name} at {url}")
+        timings["stack_start_s"] = time.perf_counter() - started
+
+        user = {"x-memory-user-id": BENCH_USER}
+        targets = [
+            Target("direct", "direct to the fake provider", provider_url, "gpt-4o-mini", ours=False),
+            Target(
+                "litellm",
+                "LiteLLM proxy alone",
+                litellm.url,
+                "gpt-fake",
+                {"authorization": f"Bearer {litellm.master_key}"},
+                ours=False,
+            ),
+        ]
+        targets += [
+            Target(spec.key, spec.label, urls[spec.key], "gpt-fake", dict(user), spec.memory)
+            for spec in wanted
+        ]
+        yield Stack(targets=targets, workdir=workdir, local_stores=stores, timings=timings, litellm=litellm)
