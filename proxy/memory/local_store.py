@@ -374,7 +374,9 @@ def _rarest(conn: sqlite3.Connection, terms: Sequence[str]) -> builtins.list[str
         (conn.execute(_COUNT, (match_expression([term]),)).fetchone()[0], term) for term in terms
     )
     found = [(count, term) for count, term in counted if count > 0]
-    total = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
+    # max(rowid) stands in for count(*): an index lookup instead of a scan of every row, and close enough
+    # for a "common word" threshold (deleted rows only make it larger).
+    total = conn.execute("SELECT coalesce(max(rowid), 0) FROM memories").fetchone()[0]
     rare = [term for count, term in found if count <= COMMON_TERM_FRACTION * total]
     return (rare or [term for _, term in found])[:MAX_RANKED_TERMS]
 
