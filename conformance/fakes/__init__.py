@@ -13,10 +13,12 @@ from conformance.fakes.provider import (
     echo_reply,
     fake_directive,
 )
+from conformance.fakes.recorder import Recorder
 from conformance.fakes.respx_router import (
     FakeProviderTransport,
     fake_provider_router,
     fake_provider_transport,
+    respx_router_for,
 )
 from conformance.fakes.supermemory import (
     DEFAULT_SUPERMEMORY_API_KEY,
@@ -44,6 +46,7 @@ __all__ = [
     "FakeSupermemory",
     "LoopbackServer",
     "RecordedRequest",
+    "Recorder",
     "StoredDocument",
     "SupermemoryRecord",
     "echo_reply",
@@ -52,4 +55,5 @@ __all__ = [
     "fake_provider_transport",
     "fake_supermemory_router",
     "fake_supermemory_transport",
+    "respx_router_for",
 ]

@@ -17,7 +17,6 @@ import json
 import logging
 import re
 import secrets
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 from starlette.types import Send
+
+from conformance.fakes.recorder import Recorder
 
 __all__ = [
     "DIRECTIVES",
@@ -219,18 +220,15 @@ class _Events:
     epilogue: list[bytes]
 
 
-class FakeProvider:
-    """A scripted fake LLM provider that records every request it receives.
+class FakeProvider(Recorder[RecordedRequest]):
+    """A scripted fake LLM provider that records every request it receives (see :class:`Recorder`)."""
 
-    Thread-safe where tests need it: the app usually runs in a uvicorn thread while the test thread
-    reads ``records`` and blocks in :meth:`wait_for`.
-    """
+    name = "fake provider"
 
     def __init__(self) -> None:
-        self.records: list[RecordedRequest] = []
+        super().__init__(RecordedRequest)
         self.cookie_value: str = secrets.token_urlsafe(16)
         self.cookie_issued: bool = False
-        self._changed = threading.Condition()
 
     # -- state ---------------------------------------------------------------------------------------
 
@@ -242,60 +240,8 @@ class FakeProvider:
             self.cookie_value = secrets.token_urlsafe(16)
             self._changed.notify_all()
 
-    def requests_to(self, path: str) -> list[RecordedRequest]:
-        """Records whose path is ``path``, with or without the ``/v1`` prefix."""
-        wanted = endpoint_path(path)
-        with self._changed:
-            return [record for record in self.records if record.endpoint == wanted]
-
-    def last(self, path: str | None = None) -> RecordedRequest:
-        """The most recent record (to ``path`` if given); LookupError names what was recorded instead."""
-        with self._changed:
-            found = self.records if path is None else self.requests_to(path)
-            if not found:
-                seen = [f"{record.method} {record.path}" for record in self.records]
-                raise LookupError(f"fake provider: no request to {path or 'any path'}; recorded: {seen}")
-            return found[-1]
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        """Block until ``predicate()`` is true; it is re-checked whenever a record or a stream changes.
-
-        Raises TimeoutError (listing the records) after ``timeout`` seconds. Do not call it from the event
-        loop that runs the fake (respx in an async test): use :meth:`wait_for_async` there.
-        """
-        with self._changed:
-            if not self._changed.wait_for(predicate, timeout):
-                seen = [f"{r.method} {r.path} status={r.status}" for r in self.records]
-                raise TimeoutError(f"fake provider: condition not met within {timeout}s; records: {seen}")
-
-    async def wait_for_async(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """:meth:`wait_for` from async code, without blocking the event loop that may run the fake.
-
-        ``timeout`` bounds the blocking wait in a worker thread, which ``asyncio.timeout`` cannot interrupt.
-        """
-        await asyncio.to_thread(self.wait_for, predicate, timeout)
-
-    def _notify(self) -> None:
-        with self._changed:
-            self._changed.notify_all()
-
-    def _record(self, request: FakeRequest) -> RecordedRequest:
-        try:
-            parsed: Any = json.loads(request.body) if request.body else None
-        except ValueError:
-            parsed = None
-        record = RecordedRequest(
-            method=request.method.upper(),
-            path=request.path,
-            query=dict(request.query),
-            headers=httpx.Headers(request.headers),
-            body=request.body,
-            json=parsed,
-        )
-        with self._changed:
-            self.records.append(record)
-            self._changed.notify_all()
-        return record
+    def _path_matches(self, record: RecordedRequest, path: str) -> bool:
+        return record.endpoint == endpoint_path(path)  # with or without the /v1 prefix
 
     # -- the one entry point --------------------------------------------------------------------------
 
@@ -303,9 +249,7 @@ class FakeProvider:
         """Record ``request``, then produce the answer its endpoint and directive call for."""
         record = self._record(request)
         response = await self._dispatch(request, record)
-        with self._changed:
-            record.status = response.status
-            self._changed.notify_all()
+        self._answered(record, response.status)
         return response
 
     async def _dispatch(self, request: FakeRequest, record: RecordedRequest) -> FakeResponse:

@@ -9,7 +9,7 @@ host fails the test, naming the routes it could have matched.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 import httpx
 import respx
@@ -17,7 +17,7 @@ from respx.models import AllMockedAssertionError
 
 from conformance.fakes.provider import FakeProvider, FakeRequest, FakeResponse
 
-__all__ = ["FakeProviderTransport", "fake_provider_router", "fake_provider_transport"]
+__all__ = ["FakeProviderTransport", "fake_provider_router", "fake_provider_transport", "respx_router_for"]
 
 DEFAULT_BASE_URL = "http://fake-provider.test"
 
@@ -72,6 +72,19 @@ def fake_provider_router(
     real server answers). ``assert_all_called=True`` asserts at teardown that every one of those routes,
     ``not_found`` included, was hit, so it suits only exhaustive tests.
     """
+    routes = [(name, method, f"(/v1)?{re.escape(path)}/?") for name, (method, path) in _ENDPOINTS.items()]
+    return respx_router_for(provider.respond, base_url, routes, assert_all_called=assert_all_called)
+
+
+def respx_router_for(
+    respond: Callable[[FakeRequest], Awaitable[FakeResponse]],
+    base_url: str,
+    routes: Iterable[tuple[str, str | None, str]],
+    *,
+    assert_all_called: bool = False,
+) -> respx.Router:
+    """A strict respx router at ``base_url`` whose routes (name, method or None, path regex after the base
+    URL's path) and a final ``not_found`` (any other path on that host) all answer through ``respond``."""
     url = httpx.URL(base_url)
     prefix = url.path.rstrip("/")
     host_pattern: dict[str, object] = {"scheme": url.scheme, "host": url.host}
@@ -82,7 +95,7 @@ def fake_provider_router(
         path = request.url.path
         if prefix and path.startswith(prefix):
             path = path[len(prefix) :] or "/"
-        fake = await provider.respond(
+        fake = await respond(
             FakeRequest(
                 method=request.method,
                 path=path,
@@ -98,11 +111,11 @@ def fake_provider_router(
         )
 
     router = respx.Router(assert_all_called=assert_all_called, assert_all_mocked=True)
-    for name, (method, path) in _ENDPOINTS.items():
-        regex = f"^{re.escape(prefix)}(/v1)?{re.escape(path)}/?$"
-        router.route(name=name, method=method, path__regex=regex, **host_pattern).mock(
-            side_effect=side_effect
-        )
+    for name, method, regex in routes:
+        pattern: dict[str, object] = {"path__regex": f"^{re.escape(prefix)}{regex}$", **host_pattern}
+        if method is not None:
+            pattern["method"] = method
+        router.route(name=name, **pattern).mock(side_effect=side_effect)
     router.route(name="not_found", **host_pattern).mock(side_effect=side_effect)
     return router
 

@@ -22,8 +22,7 @@ import math
 import re
 import secrets
 import string
-import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,7 +39,8 @@ from starlette.routing import Route
 from starlette.types import Send
 
 from conformance.fakes.provider import FakeRequest, FakeResponse
-from conformance.fakes.respx_router import FakeProviderTransport
+from conformance.fakes.recorder import Recorder
+from conformance.fakes.respx_router import FakeProviderTransport, respx_router_for
 
 __all__ = [
     "DEFAULT_SUPERMEMORY_API_KEY",
@@ -159,7 +159,7 @@ class SupermemoryRecord:
         return self.body.decode("utf-8", errors="replace")
 
 
-class FakeSupermemory:
+class FakeSupermemory(Recorder[SupermemoryRecord]):
     """A scripted Supermemory: per-``containerTag`` documents, word-overlap search, faults and a router.
 
     Documents are searchable as soon as they are stored. Relevance is lowercase word overlap between ``q``
@@ -181,6 +181,8 @@ class FakeSupermemory:
     ``records`` and blocks in :meth:`wait_for`.
     """
 
+    name = "fake supermemory"
+
     def __init__(
         self,
         api_key: str = DEFAULT_SUPERMEMORY_API_KEY,
@@ -191,11 +193,11 @@ class FakeSupermemory:
         """``router_transport`` is the seam for forwarding router calls in process (e.g. to a respx fake
         provider); by default they go over the network to the URL in the path.
         """
+        super().__init__(SupermemoryRecord)
         self.api_key = api_key
         self.router_cookie = router_cookie
         """Behave like Cloudflare on router calls: set ``cf_clearance`` once, then require it (403 HTML)."""
         self._initial_router_cookie = router_cookie
-        self.records: list[SupermemoryRecord] = []
         self.static_profile: dict[str, list[str]] = {}
         """containerTag → the ``profile.static`` facts ``/v4/profile`` returns (none by default)."""
         self.dynamic_profile_size: int = 3
@@ -207,7 +209,6 @@ class FakeSupermemory:
         self._fail_with: int | None = None
         self._documents: dict[str, StoredDocument] = {}
         self._seq = itertools.count()
-        self._changed = threading.Condition()
         self._router_transport = router_transport
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 
@@ -293,41 +294,10 @@ class FakeSupermemory:
             found = [d for d in self._documents.values() if container_tag in (None, d.container_tag)]
         return sorted(found, key=lambda doc: doc.seq)
 
-    def requests_to(self, path: str, method: str | None = None) -> list[SupermemoryRecord]:
-        """Records whose path is ``path`` (and method, if given)."""
-        with self._changed:
-            return [
-                r for r in self.records if r.path == path and (method is None or r.method == method.upper())
-            ]
-
     def router_records(self) -> list[SupermemoryRecord]:
         """Records of Memory Router calls only."""
         with self._changed:
             return [record for record in self.records if record.is_router]
-
-    def last(self, path: str | None = None) -> SupermemoryRecord:
-        """The most recent record (to ``path`` if given); LookupError names what was recorded instead."""
-        with self._changed:
-            found = self.records if path is None else self.requests_to(path)
-            if not found:
-                seen = [f"{record.method} {record.path}" for record in self.records]
-                raise LookupError(f"fake supermemory: no request to {path or 'any path'}; recorded: {seen}")
-            return found[-1]
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        """Block until ``predicate()`` is true; it is re-checked whenever a record or a document changes.
-
-        Raises TimeoutError (listing the records) after ``timeout`` seconds. Do not call it from the event
-        loop that runs the fake (respx in an async test): use :meth:`wait_for_async` there.
-        """
-        with self._changed:
-            if not self._changed.wait_for(predicate, timeout):
-                seen = [f"{r.method} {r.path} status={r.status}" for r in self.records]
-                raise TimeoutError(f"fake supermemory: condition not met within {timeout}s; records: {seen}")
-
-    async def wait_for_async(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """:meth:`wait_for` from async code, without blocking the event loop that may run the fake."""
-        await asyncio.to_thread(self.wait_for, predicate, timeout)
 
     async def aclose(self) -> None:
         """Close the router's HTTP client for the running event loop (the app's lifespan calls this)."""
@@ -348,24 +318,6 @@ class FakeSupermemory:
             self._clients[loop] = client
         return client
 
-    def _record(self, request: FakeRequest) -> SupermemoryRecord:
-        try:
-            parsed: Any = json.loads(request.body) if request.body else None
-        except ValueError:
-            parsed = None
-        record = SupermemoryRecord(
-            method=request.method.upper(),
-            path=request.path,
-            query=dict(request.query),
-            headers=httpx.Headers(request.headers),
-            body=request.body,
-            json=parsed,
-        )
-        with self._changed:
-            self.records.append(record)
-            self._changed.notify_all()
-        return record
-
     # -- the one entry point --------------------------------------------------------------------------
 
     async def respond(self, request: FakeRequest) -> FakeResponse:
@@ -378,9 +330,7 @@ class FakeSupermemory:
             response = await self._route(request, record, f"{router.group(1)}://{router.group(2)}")
         else:
             response = self._api(request, record)
-        with self._changed:
-            record.status = response.status
-            self._changed.notify_all()
+        self._answered(record, response.status)
         return response
 
     def _api(self, request: FakeRequest, record: SupermemoryRecord) -> FakeResponse:
@@ -638,22 +588,6 @@ class _ASGIResponse(StreamingResponse):
 # -- the respx router ----------------------------------------------------------------------------------
 
 
-class _RelayStream(httpx.AsyncByteStream):
-    """A relayed answer for the respx adapter: chunks as they come, upstream closed on an early close."""
-
-    def __init__(self, stream: AsyncIterator[bytes]) -> None:
-        self._stream = stream
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
-
-    async def aclose(self) -> None:
-        aclose = getattr(self._stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
 # route name → (method, path regex after the base URL's path); one route per endpoint family.
 _ROUTES: dict[str, tuple[str | None, str]] = {
     "memory_router": (None, r"/v3/https?:/+.+"),
@@ -679,38 +613,8 @@ def fake_supermemory_router(
     ``document`` (get/delete by id), ``search_memories``, ``profile``, ``list_memories`` and ``not_found``
     (any other path on that host: the fake's 404). A request to another host fails the test.
     """
-    url = httpx.URL(base_url)
-    prefix = url.path.rstrip("/")
-    host_pattern: dict[str, object] = {"scheme": url.scheme, "host": url.host}
-    if url.port is not None:
-        host_pattern["port"] = url.port
-
-    async def side_effect(request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if prefix and path.startswith(prefix):
-            path = path[len(prefix) :] or "/"
-        fake = await sm.respond(
-            FakeRequest(
-                method=request.method,
-                path=path,
-                query=dict(request.url.params),
-                headers=httpx.Headers(request.headers),
-                body=request.content,
-            )
-        )
-        if fake.stream is None:
-            return httpx.Response(fake.status, headers=fake.headers, content=fake.body, request=request)
-        stream = _RelayStream(fake.stream)
-        return httpx.Response(fake.status, headers=fake.headers, stream=stream, request=request)
-
-    router = respx.Router(assert_all_called=assert_all_called, assert_all_mocked=True)
-    for name, (method, path) in _ROUTES.items():
-        pattern: dict[str, object] = {"path__regex": f"^{re.escape(prefix)}{path}$", **host_pattern}
-        if method is not None:
-            pattern["method"] = method
-        router.route(name=name, **pattern).mock(side_effect=side_effect)
-    router.route(name="not_found", **host_pattern).mock(side_effect=side_effect)
-    return router
+    routes = [(name, method, regex) for name, (method, regex) in _ROUTES.items()]
+    return respx_router_for(sm.respond, base_url, routes, assert_all_called=assert_all_called)
 
 
 def fake_supermemory_transport(
