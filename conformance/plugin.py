@@ -36,7 +36,10 @@ MARKERS = {
 
 # Variables that would let a developer's environment leak into a test (keys, endpoints, proxies).
 _LEAKY_PREFIXES = ("OPENAI_", "ANTHROPIC_", "SUPERMEMORY_", "MEMORY_PROXY_", "AZURE_", "LITELLM_MASTER_KEY")
-_LEAKY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+_LEAKY_NAMES = (
+    *("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"),
+    *("DISABLE_AIOHTTP_TRANSPORT", "USE_AIOHTTP_TRANSPORT"),  # change how the LiteLLM child streams
+)
 
 # What pytest_configure removed from the environment: restored at the end of the run, and available to
 # tests that need real keys (``real_api``) through ``developer_environment(config)``.

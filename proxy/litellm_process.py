@@ -35,5 +35,16 @@ def litellm_command(config_file: str | Path, *, host: str = "127.0.0.1", port: i
 
 
 def litellm_environment(base: dict[str, str], master_key: str) -> dict[str, str]:
-    """The environment for the LiteLLM child: ``base`` plus the master key and the offline cost map."""
-    return {**base, "LITELLM_MASTER_KEY": master_key, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    """The environment for the LiteLLM child: ``base`` plus the master key and the offline cost map.
+
+    LiteLLM's default aiohttp transport drops what a provider sent just before its connection broke
+    (aiohttp's ``StreamReader`` raises the connection error before handing out data it already buffered),
+    so a stream cut mid-answer loses its last chunks at random. httpx's transport relays them; it is chosen
+    unless ``base`` says otherwise.
+    """
+    return {
+        "DISABLE_AIOHTTP_TRANSPORT": "True",
+        **base,
+        "LITELLM_MASTER_KEY": master_key,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }

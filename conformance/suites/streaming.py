@@ -57,11 +57,14 @@ class StreamingSuite:
 
     def test_mid_stream_failure_is_one_error_event_then_the_end(self, proxy, fake_provider):
         """A provider dying mid-stream yields its chunks, one error event in the envelope, then EOF."""
-        body = chat_body(unique(fake_directive("cut", after=3)), stream=True)
+        text = unique(fake_directive("cut", after=3))
+        body = chat_body(text, stream=True)
         with proxy.client() as http, http.stream("POST", "/v1/chat/completions", json=body) as response:
             assert response.status_code == 200
             events = read_sse(response)
-        assert content_of(events)  # what arrived before the failure was relayed
+        relayed = content_of(events)  # all three words sent before the cut, none lost in a buffer
+        assert echo_reply(text).startswith(relayed)
+        assert len(relayed.split()) == 3
         errors = [e for e in events if isinstance(e.data, dict) and "error" in e.data]
         assert len(errors) == 1
         assert errors[0] is events[-1]

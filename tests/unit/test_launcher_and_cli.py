@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from proxy.cli import app as cli
 from proxy.config import parse_config
 from proxy.launcher import curl_example, port_problem
+from proxy.litellm_process import litellm_environment
 
 runner = CliRunner()
 
@@ -21,6 +22,17 @@ def test_port_problem_reports_a_port_in_use():
         assert "already in use" in port_problem("127.0.0.1", port)
     assert port_problem("127.0.0.1", 0) is None
     assert "cannot listen" in port_problem("192.0.2.1", 0)  # not an address of this machine
+
+
+def test_litellm_child_gets_the_key_the_offline_cost_map_and_the_httpx_transport():
+    """The aiohttp transport loses chunks buffered before a provider's cut; a user's own choice still wins."""
+    env = litellm_environment({"PATH": "/bin", "LITELLM_MASTER_KEY": "stale"}, "sk-new")
+    assert env["LITELLM_MASTER_KEY"] == "sk-new"
+    assert env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
+    assert env["DISABLE_AIOHTTP_TRANSPORT"] == "True"
+    assert env["PATH"] == "/bin"
+    chosen = litellm_environment({"DISABLE_AIOHTTP_TRANSPORT": "False"}, "sk-new")
+    assert chosen["DISABLE_AIOHTTP_TRANSPORT"] == "False"
 
 
 def test_curl_example_uses_the_first_model_and_never_the_key():
