@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import httpx
 
+from proxy.connection_pool import pooled_transport
+
 __all__ = ["SessionManager"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
@@ -28,7 +30,7 @@ class SessionManager:
     async def start(self) -> httpx.AsyncClient:
         if not self.is_open:
             self._client = httpx.AsyncClient(
-                transport=self._transport,
+                transport=self._transport or pooled_transport(DEFAULT_LIMITS),
                 timeout=DEFAULT_TIMEOUT,
                 limits=DEFAULT_LIMITS,
                 follow_redirects=True,

@@ -1,0 +1,180 @@
+"""The session's connection pool keeps httpcore's rules: limits, reuse, and never a dead connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from proxy import connection_pool
+from proxy.connection_pool import LinearConnectionPool, pooled_transport
+from proxy.session import SessionManager
+
+RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
+
+
+@dataclass
+class KeepAliveServer:
+    """A raw HTTP/1.1 server on loopback that counts connections and can hang up after each answer."""
+
+    close_after_answer: bool = False
+    hold: asyncio.Event = field(default_factory=asyncio.Event)
+    """Answers wait for this while set to hold (cleared): lets a test pile up concurrent requests."""
+    peers: list[int] = field(default_factory=list)
+    in_flight: int = 0
+    most_in_flight: int = 0
+    hung_up: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    handlers: set[asyncio.Task[None]] = field(default_factory=set)
+    url: str = ""
+
+    async def until_in_flight(self, count: int) -> None:
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.in_flight >= count)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.handlers.add(asyncio.current_task())
+        self.peers.append(writer.get_extra_info("peername")[1])
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+                async with self.changed:
+                    self.changed.notify_all()
+                await self.hold.wait()
+                self.in_flight -= 1
+                writer.write(RESPONSE)
+                await writer.drain()
+                if self.close_after_answer:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()  # the answer is drained: the FIN goes out now
+        self.hung_up.set()
+
+
+@asynccontextmanager
+async def serving(server: KeepAliveServer) -> AsyncIterator[KeepAliveServer]:
+    server.hold.set()
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    server.url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/"
+    async with listener:
+        yield server
+        # The client closed its connections on the way out: let each handler see that and end.
+        await asyncio.wait_for(asyncio.gather(*server.handlers), timeout=5)
+
+
+def client_for(limits: httpx.Limits) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=pooled_transport(limits), trust_env=False)
+
+
+def pool_of(client: httpx.AsyncClient) -> LinearConnectionPool:
+    pool = client._transport._pool
+    assert isinstance(pool, LinearConnectionPool)
+    return pool
+
+
+async def test_the_session_uses_the_linear_pool():
+    """If httpx renames ``AsyncHTTPTransport._pool`` this fails, instead of the pool silently not applying."""
+    session = SessionManager()
+    client = await session.start()
+    try:
+        assert isinstance(pool_of(client), LinearConnectionPool)
+    finally:
+        await session.close()
+
+
+async def test_concurrent_requests_share_at_most_max_connections():
+    limits = httpx.Limits(max_connections=4, max_keepalive_connections=4, keepalive_expiry=60)
+    async with serving(KeepAliveServer()) as server, client_for(limits) as client:
+        server.hold.clear()
+        requests = [asyncio.create_task(client.get(server.url)) for _ in range(20)]
+        await server.until_in_flight(4)
+        server.hold.set()
+        responses = await asyncio.gather(*requests)
+        assert [r.text for r in responses] == ["ok"] * 20
+        assert server.most_in_flight == 4
+        assert len(set(server.peers)) == 4  # the four connections were reused for the other sixteen
+        assert len(pool_of(client).connections) == 4
+
+
+async def test_an_idle_connection_is_reused():
+    limits = httpx.Limits(max_connections=10, max_keepalive_connections=10, keepalive_expiry=60)
+    async with serving(KeepAliveServer()) as server, client_for(limits) as client:
+        for _ in range(5):
+            assert (await client.get(server.url)).text == "ok"
+        assert len(server.peers) == 1
+
+
+async def test_a_connection_the_server_closed_is_never_reused():
+    """httpcore polls an idle socket before reuse; sending on a closed one would fail the request."""
+    limits = httpx.Limits(max_connections=10, max_keepalive_connections=10, keepalive_expiry=60)
+    async with serving(KeepAliveServer(close_after_answer=True)) as server, client_for(limits) as client:
+        for _ in range(3):
+            server.hung_up.clear()
+            assert (await client.get(server.url)).text == "ok"
+            await server.hung_up.wait()
+        assert len(server.peers) == 3
+
+
+async def test_a_connection_idle_past_keepalive_expiry_is_replaced():
+    limits = httpx.Limits(max_connections=10, max_keepalive_connections=10, keepalive_expiry=0)
+    async with serving(KeepAliveServer()) as server, client_for(limits) as client:
+        for _ in range(3):
+            assert (await client.get(server.url)).text == "ok"
+        assert len(server.peers) == 3
+
+
+async def test_surplus_idle_connections_are_closed():
+    limits = httpx.Limits(max_connections=8, max_keepalive_connections=2, keepalive_expiry=60)
+    async with serving(KeepAliveServer()) as server, client_for(limits) as client:
+        server.hold.clear()
+        requests = [asyncio.create_task(client.get(server.url)) for _ in range(8)]
+        await server.until_in_flight(8)
+        server.hold.set()
+        await asyncio.gather(*requests)
+        await client.get(server.url)
+        assert len(pool_of(client).connections) <= 2
+
+
+async def test_the_sweep_closes_expired_connections_nobody_picks(monkeypatch):
+    """Connections to an origin no request goes to any more are closed by the periodic sweep."""
+    monkeypatch.setattr(connection_pool, "SWEEP_INTERVAL", 3600.0)
+    limits = httpx.Limits(max_connections=8, max_keepalive_connections=8, keepalive_expiry=0)
+    async with (
+        serving(KeepAliveServer()) as first,
+        serving(KeepAliveServer()) as second,
+        client_for(limits) as client,
+    ):
+        first.hold.clear()
+        requests = [asyncio.create_task(client.get(first.url)) for _ in range(6)]
+        await first.until_in_flight(6)
+        first.hold.set()
+        await asyncio.gather(*requests)
+        await client.get(second.url)
+        assert len(pool_of(client).connections) == 7  # six expired ones to the first server, not swept yet
+        monkeypatch.setattr(connection_pool, "SWEEP_INTERVAL", 0.0)
+        await client.get(second.url)
+        assert len(pool_of(client).connections) <= 1
+
+
+@pytest.mark.parametrize("cancel_after", [0, 1])
+async def test_a_cancelled_request_frees_its_place(cancel_after):
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=60)
+    async with serving(KeepAliveServer()) as server, client_for(limits) as client:
+        server.hold.clear()
+        first = asyncio.create_task(client.get(server.url))
+        await server.until_in_flight(1)
+        waiting = asyncio.create_task(client.get(server.url))
+        for _ in range(cancel_after):
+            await asyncio.sleep(0)
+        waiting.cancel()
+        server.hold.set()
+        assert (await first).text == "ok"
+        assert (await client.get(server.url)).text == "ok"
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
