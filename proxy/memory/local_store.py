@@ -18,8 +18,11 @@ machine can write to the same file at once. Why these choices:
   upgrade a read lock (the case a busy timeout cannot fix), and ``CREATE ... IF NOT EXISTS`` so two
   processes starting on a new file do not race.
 - **Off the event loop**: sqlite3 blocks, so every call runs in a worker thread through
-  :func:`asyncio.to_thread`, on one connection guarded by a lock (sqlite3 connections are not safe to use
-  from two threads at once).
+  :func:`asyncio.to_thread`. Writes share one connection under a lock (sqlite3 connections are not safe
+  to use from two threads at once; SQLite lets one writer in at a time anyway). Reads each borrow a
+  read-only connection from a small pool, so under load recalls run side by side (sqlite3 releases the
+  GIL while SQLite works) and never wait behind a write-back. An in-memory database has no file to
+  share, so there every call uses the one connection.
 """
 
 from __future__ import annotations
@@ -131,7 +134,7 @@ ORDER BY rank
 LIMIT ?
 """
 
-_COUNT = "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?"
+_COUNT = "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)"
 
 _UPSERT = """
 INSERT INTO memories (id, user_id, custom_id, content, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -191,6 +194,8 @@ class LocalMemoryStore:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        self._readers_lock = threading.Lock()
+        self._idle_readers: builtins.list[sqlite3.Connection] = []
 
     def __repr__(self) -> str:
         return f"LocalMemoryStore({self.path!r})"
@@ -233,7 +238,7 @@ class LocalMemoryStore:
             rows = conn.execute(_SEARCH, (match_expression(chosen), user_id, limit)).fetchall()
             return [_record(row, score=-row[5]) for row in rows]
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def list(self, user_id: str, *, limit: int = 100) -> builtins.list[MemoryRecord]:
         """This user's memories, newest first (``score`` 0.0)."""
@@ -248,7 +253,7 @@ class LocalMemoryStore:
             ).fetchall()
             return [_record(row) for row in rows]
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def forget(self, user_id: str, memory_id: str | None = None) -> int:
         """Delete one of this user's memories, or all of them when ``memory_id`` is None; returns how many.
@@ -277,7 +282,7 @@ class LocalMemoryStore:
             ).fetchall()
             return [(str(user), int(count)) for user, count in rows]
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def close(self) -> None:
         """Close the file (a WAL checkpoint may run, hence the thread); safe to call more than once."""
@@ -289,9 +294,48 @@ class LocalMemoryStore:
             if self._conn is not None:
                 conn, self._conn = self._conn, None
                 conn.close()
+        with self._readers_lock:  # readers in use are closed when they come back
+            idle, self._idle_readers = self._idle_readers, []
+        for conn in idle:
+            conn.close()
 
     async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         return await asyncio.to_thread(self._locked, work)
+
+    async def _read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        if self.path == MEMORY_PATH:
+            return await self._run(work)
+        return await asyncio.to_thread(self._borrowed, work)
+
+    def _borrowed(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` on an idle read-only connection (a new one when none is idle), then return it."""
+        if self._conn is None:
+            self._locked(lambda _: None)  # the writer opens the file first: directory, WAL and schema
+        with self._readers_lock:
+            if self._closed:
+                raise MemoryServiceError("the local memory store is closed")
+            conn = self._idle_readers.pop() if self._idle_readers else None
+        try:
+            if conn is None:
+                conn = self._open_reader()
+            return work(conn)
+        except sqlite3.Error as exc:
+            raise MemoryServiceError(f"local memory store: {exc}") from exc
+        finally:
+            if conn is not None:
+                with self._readers_lock:
+                    if not self._closed:
+                        self._idle_readers.append(conn)
+                        conn = None
+                if conn is not None:
+                    conn.close()
+
+    def _open_reader(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.execute("PRAGMA query_only = ON")
+        return conn
 
     def _locked(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         with self._lock:
@@ -365,19 +409,21 @@ class _immediate:
 def _rarest(conn: sqlite3.Connection, terms: Sequence[str]) -> builtins.list[str]:
     """The few terms to search with: found somewhere, not common when rarer ones exist, rarest first.
 
-    Document frequencies are over all memories, as bm25's are; counting one term's matches is cheap
-    next to ranking them.
+    Document frequencies are over all memories, as bm25's are. Each term's matches are counted only up to
+    the "common" threshold: past it the exact number changes nothing but the cost (a word in a third of
+    10,000 memories would be counted 3,000 times over).
     """
     if len(terms) == 1:
         return builtins.list(terms)
-    counted = sorted(
-        (conn.execute(_COUNT, (match_expression([term]),)).fetchone()[0], term) for term in terms
-    )
-    found = [(count, term) for count, term in counted if count > 0]
     # max(rowid) stands in for count(*): an index lookup instead of a scan of every row, and close enough
     # for a "common word" threshold (deleted rows only make it larger).
     total = conn.execute("SELECT coalesce(max(rowid), 0) FROM memories").fetchone()[0]
-    rare = [term for count, term in found if count <= COMMON_TERM_FRACTION * total]
+    common = int(COMMON_TERM_FRACTION * total) + 1
+    counted = sorted(
+        (conn.execute(_COUNT, (match_expression([term]), common)).fetchone()[0], term) for term in terms
+    )
+    found = [(count, term) for count, term in counted if count > 0]
+    rare = [term for count, term in found if count < common]
     return (rare or [term for _, term in found])[:MAX_RANKED_TERMS]
 
 

@@ -28,9 +28,10 @@ FILLER = [
 ]
 
 
-@pytest.fixture
-async def store() -> AsyncIterator[LocalMemoryStore]:
-    memory = LocalMemoryStore(":memory:")
+@pytest.fixture(params=["in-memory", "file"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LocalMemoryStore]:
+    """Both kinds: an in-memory store uses one connection, a file store reads on pooled connections."""
+    memory = LocalMemoryStore(":memory:" if request.param == "in-memory" else tmp_path / "memory.sqlite3")
     yield memory
     await memory.close()
 
@@ -275,6 +276,45 @@ async def test_close_is_idempotent_and_a_closed_store_refuses_work(tmp_path: Pat
 
     with pytest.raises(MemoryServiceError, match="closed"):
         await store.search("alice", "something")
+
+
+async def test_a_recall_never_waits_behind_a_write(tmp_path: Path) -> None:
+    """Reads use their own connections: a write holding the writer (a slow write-back) delays no recall."""
+    store = LocalMemoryStore(tmp_path / "memory.sqlite3")
+    await store.add("alice", "my favourite colour is teal")
+    try:
+        with store._lock:  # what a write in progress holds
+            found = await asyncio.wait_for(store.search("alice", "favourite colour"), timeout=5)
+        assert _contents(found) == ["my favourite colour is teal"]
+    finally:
+        await store.close()
+
+
+async def test_concurrent_recalls_share_a_few_connections_and_close_them(tmp_path: Path) -> None:
+    store = LocalMemoryStore(tmp_path / "memory.sqlite3")
+    for text in [*FILLER, "my favourite colour is teal"]:
+        await store.add("alice", text)
+    results = await asyncio.gather(*(store.search("alice", "favourite colour") for _ in range(40)))
+    assert all(_contents(found) == ["my favourite colour is teal"] for found in results)
+    readers = list(store._idle_readers)
+    assert 1 <= len(readers) <= 40
+    await store.close()
+    with pytest.raises(sqlite3.ProgrammingError):  # closed with the store
+        readers[0].execute("SELECT 1")
+    with pytest.raises(MemoryServiceError, match="closed"):
+        await store.search("alice", "colour")
+
+
+async def test_a_recall_sees_a_write_that_finished_before_it(tmp_path: Path) -> None:
+    """WAL readers see every committed write: a pooled reader never answers from an old snapshot."""
+    store = LocalMemoryStore(tmp_path / "memory.sqlite3")
+    try:
+        await store.add("alice", "first note about falcons")
+        assert len(await store.search("alice", "falcons")) == 1
+        await store.add("alice", "second note about falcons")
+        assert len(await store.search("alice", "falcons")) == 2
+    finally:
+        await store.close()
 
 
 async def test_closing_an_unused_store_creates_no_file(tmp_path: Path) -> None:
