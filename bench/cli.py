@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
             _, client_loop = _run_async(drive)
             # Whether the LiteLLM proxy logged per request (its default), which costs it some time.
-            litellm_log_lines = len(stack.litellm.process.lines)
+            litellm_log_lines = len(stack.litellm[0].process.lines)
             _log("stopping every process ...")
         # After the proxies stopped (their pending write-backs flushed): how big the stores ended up.
         stores = {key: asyncio.run(count_memories(path)) for key, path in stack.local_stores.items()}

@@ -306,10 +306,13 @@ def markdown(
         "- Every process (fake provider, fake Supermemory, LiteLLM proxy, each memory proxy, the load"
         " generator) shares the same CPUs, so at concurrency 32 the numbers are what the whole machine"
         " sustains: the direct row is also the ceiling of the load generator plus the fake provider.",
-        "- The LiteLLM proxy runs as `litellm --config` starts it (one uvicorn worker, its default logging:"
-        f" it printed {meta.get('litellm_proxy_output_lines', '?')} lines during the run, about one per"
-        " request); the memory proxies run as `uvicorn proxy.sdk:app` / `proxy.binary:app` without an"
-        " access log.",
+        "- The LiteLLM proxy alone runs as `litellm --config` starts it (one uvicorn worker, its default"
+        f" logging: it printed {meta.get('litellm_proxy_output_lines', '?')} lines during the run, about one"
+        " per request), and is the reference of the ratios. The binary stack's LiteLLM proxy is a second"
+        " one, started as `start-proxies` starts it: with `DISABLE_AIOHTTP_TRANSPORT=True`, because"
+        " LiteLLM's aiohttp transport drops the chunks a provider sent just before its connection broke;"
+        " its own row shows what that costs. The memory proxies run as `uvicorn proxy.sdk:app` /"
+        " `proxy.binary:app` without an access log.",
         "- Added latency is a difference of medians from interleaved rounds; below ~0.3 ms it is within"
         " the run-to-run noise of this machine.",
         "",

@@ -71,7 +71,8 @@ class Stack:
     workdir: Path
     local_stores: dict[str, Path]
     timings: dict[str, float]
-    litellm: Any = None
+    litellm: list[Any] = field(default_factory=list)
+    """The LiteLLM proxies: the stock reference, then the binary stack's."""
 
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
@@ -126,6 +127,11 @@ def _memory_section(kind: str | None, store: Path | None, supermemory_url: str) 
     if kind == "local":
         return {"enabled": True, "provider": "local", "local_store_path": str(store)}
     return {"enabled": True, "provider": "supermemory", "base_url": supermemory_url, "api_key": "sm-test-key"}
+
+
+def _fresh_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @dataclass(frozen=True)
@@ -216,13 +222,21 @@ def running_stack(workdir: Path, options: StackOptions, log: Any = print) -> Ite
         for spec in wanted:
             if spec.upstream == "provider":
                 start_proxy(spec, direct)
-        log("starting the LiteLLM proxy ...")
+        # Two LiteLLM proxies: the reference as LiteLLM ships (its aiohttp transport), and the one the
+        # binary stack runs on, started as start-proxies starts it (httpx transport: see
+        # proxy/litellm_process.py). Both rows are in the table, so the transport's cost is visible.
+        log("starting the LiteLLM proxies ...")
         litellm_started = time.perf_counter()
-        litellm = stack.enter_context(litellm_proxy_process(base, workdir))
+        litellm = stack.enter_context(
+            litellm_proxy_process(
+                base, _fresh_dir(workdir / "litellm-stock"), extra_env={"DISABLE_AIOHTTP_TRANSPORT": "False"}
+            )
+        )
+        ours = stack.enter_context(litellm_proxy_process(base, _fresh_dir(workdir / "litellm-ours")))
         timings["litellm_proxy_start_s"] = time.perf_counter() - litellm_started
         for spec in wanted:
             if spec.upstream == "litellm":
-                start_proxy(spec, litellm.config_overrides())
+                start_proxy(spec, ours.config_overrides())
         for name, process, url in waiting:
             _wait_ready(process, url)
             log(f"  ready: {name} at {url}")
@@ -239,9 +253,19 @@ def running_stack(workdir: Path, options: StackOptions, log: Any = print) -> Ite
                 {"authorization": f"Bearer {litellm.master_key}"},
                 ours=False,
             ),
+            Target(
+                "litellm_httpx",
+                "LiteLLM proxy alone, httpx transport (as start-proxies runs it)",
+                ours.url,
+                "gpt-fake",
+                {"authorization": f"Bearer {ours.master_key}"},
+                ours=False,
+            ),
         ]
         targets += [
             Target(spec.key, spec.label, urls[spec.key], "gpt-fake", dict(user), spec.memory)
             for spec in wanted
         ]
-        yield Stack(targets=targets, workdir=workdir, local_stores=stores, timings=timings, litellm=litellm)
+        yield Stack(
+            targets=targets, workdir=workdir, local_stores=stores, timings=timings, litellm=[litellm, ours]
+        )

@@ -49,6 +49,8 @@ class BinaryBackend:
         self._names = frozenset([*config.model_names, *aliases])
         self._patterns = tuple(name for name in config.model_names if "*" in name)
         self._memory_router = MemoryRouterMode(config)
+        self._urls: dict[str, httpx.URL] = {}
+        """Parsed once per path: parsing a URL string is half of building a request."""
 
     async def start(self) -> None:
         await self.session.start()
@@ -92,9 +94,8 @@ class BinaryBackend:
     ) -> httpx.Response:
         """Call the LiteLLM proxy, retrying only when the connection itself could not be made."""
         client = self.session.client
-        request = client.build_request(
-            method, f"{self.base_url}{path}", json=json, headers={**(headers or {}), **self._headers}
-        )
+        url = self._urls.get(path) or self._urls.setdefault(path, httpx.URL(f"{self.base_url}{path}"))
+        request = client.build_request(method, url, json=json, headers={**(headers or {}), **self._headers})
         for attempt in range(1, CONNECT_ATTEMPTS + 1):
             try:
                 return await client.send(request, stream=stream)

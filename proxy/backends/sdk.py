@@ -9,6 +9,7 @@ wrapping the shared ``httpx.AsyncClient``; the Router hands it to LiteLLM on eac
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import logging
@@ -37,6 +38,18 @@ def _import_litellm() -> Any:
     import litellm
 
     return litellm
+
+
+def _warm_tokenizer(litellm: Any) -> None:
+    """Count one token, so LiteLLM loads its tokenizer now rather than during the first streamed answer.
+
+    LiteLLM counts a stream's tokens when the provider sends no usage; the first count loads tiktoken's
+    encoding (about 0.4 s on the 2-core machine), which would delay that answer's first byte.
+    """
+    try:
+        litellm.token_counter(model="gpt-4o-mini", text="warm up")
+    except Exception:  # a missing tokenizer only costs the first stream its load time, as before
+        logger.debug("could not preload LiteLLM's tokenizer", exc_info=True)
 
 
 def _register_custom_providers(litellm: Any, entries: list[dict[str, Any]]) -> None:
@@ -86,6 +99,8 @@ class SdkBackend:
         self.config = config
         self.session = session or SessionManager()
         self._router: litellm.Router | None = None
+        self.tokenizer_warmed: asyncio.Future[None] | None = None
+        """Done once LiteLLM's tokenizer is loaded (started by :meth:`start`)."""
         self._session_clients: dict[str, Any] = {}
         self._memory_router = MemoryRouterMode(config)
         self._model_names: frozenset[str] = frozenset()
@@ -118,6 +133,8 @@ class SdkBackend:
                 self._session_clients[deployment["model_info"]["id"]] = client
         aliases = self._router.model_group_alias or {}
         self._model_names = frozenset([*self._router.get_model_names(), *aliases])
+        # Beside startup, in a worker thread: nothing waits for it.
+        self.tokenizer_warmed = asyncio.get_running_loop().run_in_executor(None, _warm_tokenizer, litellm)
 
     async def close(self) -> None:
         self._session_clients.clear()

@@ -130,6 +130,21 @@ async def test_models_aliases_and_wildcards():
         backend.has_model("plain")
 
 
+async def test_start_loads_litellms_tokenizer_beside_startup(monkeypatch):
+    """The first streamed answer must not pay for loading tiktoken (LiteLLM counts stream tokens with it)."""
+    import litellm
+
+    counted: list[str] = []
+    monkeypatch.setattr(litellm, "token_counter", lambda **kwargs: counted.append(kwargs["model"]) or 2)
+    backend = SdkBackend(memory_router_config())
+    await backend.start()
+    try:
+        await backend.tokenizer_warmed
+        assert counted == ["gpt-4o-mini"]
+    finally:
+        await backend.close()
+
+
 async def test_every_deployment_gets_a_session_client(mock_litellm_session):
     config = conformance_config(MOCK_PROVIDER_URL, "http://127.0.0.1:9")
     backend = SdkBackend(config, session=mock_litellm_session)
