@@ -137,8 +137,6 @@ ORDER BY rank
 LIMIT ?
 """
 
-_COUNT = "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)"
-
 _UPSERT = """
 INSERT INTO memories (id, user_id, custom_id, content, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (user_id, custom_id) WHERE custom_id IS NOT NULL DO UPDATE SET
@@ -417,6 +415,24 @@ class _immediate:
             self._conn.execute("ROLLBACK")
 
 
+def _counts_query(terms: int) -> str:
+    """One statement for the number of memories and each term's matches (capped at the common threshold).
+
+    One statement, not one per term: every ``execute`` gives up the GIL and must get it back, and in a
+    busy proxy each return can wait a whole switch interval (5 ms) for the event loop's thread.
+    """
+    capped = (
+        "(SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? "
+        "LIMIT (SELECT common FROM threshold)))"
+    )
+    return (
+        # max(rowid) stands in for count(*): an index lookup instead of a scan of every row, and close
+        # enough for a "common word" threshold (deleted rows only make it larger).
+        "WITH threshold AS (SELECT CAST(coalesce(max(rowid), 0) * ? AS INTEGER) + 1 AS common FROM memories) "
+        f"SELECT common, {', '.join([capped] * terms)} FROM threshold"
+    )
+
+
 def _rarest(conn: sqlite3.Connection, terms: Sequence[str]) -> builtins.list[str]:
     """The few terms to search with: found somewhere, not common when rarer ones exist, rarest first.
 
@@ -426,14 +442,9 @@ def _rarest(conn: sqlite3.Connection, terms: Sequence[str]) -> builtins.list[str
     """
     if len(terms) == 1:
         return builtins.list(terms)
-    # max(rowid) stands in for count(*): an index lookup instead of a scan of every row, and close enough
-    # for a "common word" threshold (deleted rows only make it larger).
-    total = conn.execute("SELECT coalesce(max(rowid), 0) FROM memories").fetchone()[0]
-    common = int(COMMON_TERM_FRACTION * total) + 1
-    counted = sorted(
-        (conn.execute(_COUNT, (match_expression([term]), common)).fetchone()[0], term) for term in terms
-    )
-    found = [(count, term) for count, term in counted if count > 0]
+    expressions = [match_expression([term]) for term in terms]
+    common, *counts = conn.execute(_counts_query(len(terms)), (COMMON_TERM_FRACTION, *expressions)).fetchone()
+    found = sorted((count, term) for count, term in zip(counts, terms, strict=True) if count > 0)
     rare = [term for count, term in found if count < common]
     return (rare or [term for _, term in found])[:MAX_RANKED_TERMS]
 
