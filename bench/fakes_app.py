@@ -16,7 +16,8 @@ Supermemory reads ``BENCH_SUPERMEMORY_DELAY`` (seconds before each answer) and
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -24,16 +25,34 @@ from starlette.applications import Starlette
 from bench.workload import BENCH_USER, Workload
 from conformance.fakes import FakeProvider, FakeRequest, FakeResponse, FakeSupermemory, StoredDocument
 
-__all__ = ["BenchProvider", "BenchSupermemory", "provider_app", "supermemory_app"]
+__all__ = ["SENT_AT_PREFIX", "BenchProvider", "BenchSupermemory", "provider_app", "supermemory_app"]
+
+SENT_AT_PREFIX = "sent-at-"
+"""A streamed chat chunk's ``system_fingerprint`` is ``sent-at-<time.monotonic_ns()>``: when this process
+handed the chunk to the transport. LiteLLM and the memory proxy pass the field on, and CLOCK_MONOTONIC
+is one clock for every process, so the load generator can tell how long each hop kept the chunk."""
+
+_UNSTAMPED = b'"system_fingerprint": null'
 
 
 class BenchProvider(FakeProvider):
-    """The fake provider, forgetting each request once it is answered."""
+    """The fake provider, forgetting each request once it is answered, stamping each chunk it streams."""
 
     async def respond(self, request: FakeRequest) -> FakeResponse:
         response = await super().respond(request)
         self.records.clear()  # only the uvicorn loop thread touches the fake in this process
+        if response.stream is not None:
+            response.stream = _stamped(response.stream)
         return response
+
+
+async def _stamped(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in chunks:
+            stamp = f'"system_fingerprint": "{SENT_AT_PREFIX}{time.monotonic_ns()}"'.encode()
+            yield chunk.replace(_UNSTAMPED, stamp)
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
 
 
 class BenchSupermemory(FakeSupermemory):

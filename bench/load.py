@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import Protocol
 
 import httpx
 
+from bench.fakes_app import SENT_AT_PREFIX
 from bench.targets import Target
 
 __all__ = ["DRIVERS", "Batch", "Sample", "Scenario", "run_scenario"]
@@ -37,6 +39,28 @@ _HEADER_FIELDS = {
     "recall_ms": "x-memory-proxy-recall-ms",
     "litellm_overhead_ms": "x-litellm-overhead-duration-ms",
 }
+
+_SENT_AT = re.compile(rb'"system_fingerprint": ?"' + SENT_AT_PREFIX.encode() + rb'(\d+)"')
+
+
+class FirstChunk:
+    """When the stream's first byte arrived, and how long after the provider sent its first stamped chunk
+    that chunk arrived (the relay delay: time any hop in between kept it)."""
+
+    def __init__(self) -> None:
+        self.first_byte: float | None = None
+        self.relay_ms: float | None = None
+        self._head = b""
+
+    def saw(self, chunk: bytes) -> None:
+        if self.first_byte is None:
+            self.first_byte = time.perf_counter()
+        if self.relay_ms is None:
+            self._head += chunk
+            found = _SENT_AT.search(self._head)
+            if found is not None:
+                self.relay_ms = (time.monotonic_ns() - int(found.group(1))) / 1e6
+                self._head = b""
 
 
 @dataclass(frozen=True)
@@ -61,6 +85,8 @@ class Sample:
     ok: bool
     latency_ms: float
     ttfb_ms: float | None = None
+    relay_ms: float | None = None
+    """Streams: the provider's first chunk, from its send to its arrival here (see :class:`FirstChunk`)."""
     error: str | None = None
     headers: dict[str, float] = field(default_factory=dict)
     memory_status: str | None = None
@@ -90,12 +116,19 @@ def _reported(headers: Mapping[str, str]) -> dict[str, float]:
 
 
 def _sample(
-    started: float, status: int, content: bytes, headers: Mapping[str, str], first: float | None, ok: bool
+    started: float,
+    status: int,
+    content: bytes,
+    headers: Mapping[str, str],
+    first: FirstChunk | None,
+    ok: bool,
 ) -> Sample:
+    first_byte = first.first_byte if first is not None else None
     return Sample(
         ok=ok,
         latency_ms=(time.perf_counter() - started) * 1000,
-        ttfb_ms=None if first is None else (first - started) * 1000,
+        ttfb_ms=None if first_byte is None else (first_byte - started) * 1000,
+        relay_ms=first.relay_ms if first is not None else None,
         error=None if ok else f"HTTP {status}: {content[:200]!r}",
         headers=_reported(headers),
         memory_status=headers.get("x-memory-status"),
@@ -128,17 +161,16 @@ class _AiohttpDriver:
 
     async def once(self, body: bytes, stream: bool) -> Sample:
         started = time.perf_counter()
-        first = None
+        first = FirstChunk() if stream else None
         try:
             async with self._session.post(self._url, data=body, headers=self._headers) as response:
-                if not stream:
+                if first is None:
                     content = await response.read()
                     ok = response.status == 200 and b'"choices"' in content
                 else:
                     content = b""
                     async for chunk in response.content.iter_any():
-                        if first is None:
-                            first = time.perf_counter()
+                        first.saw(chunk)
                         content = (content + chunk)[-64:]
                     ok = response.status == 200 and b"[DONE]" in content
         except self._errors as exc:
@@ -165,9 +197,9 @@ class _HttpxDriver:
 
     async def once(self, body: bytes, stream: bool) -> Sample:
         started = time.perf_counter()
-        first = None
+        first = FirstChunk() if stream else None
         try:
-            if not stream:
+            if first is None:
                 response = await self._client.post(self._path, content=body)
                 content = response.content
                 ok = response.status_code == 200 and b'"choices"' in content
@@ -175,8 +207,7 @@ class _HttpxDriver:
                 content = b""
                 async with self._client.stream("POST", self._path, content=body) as response:
                     async for chunk in response.aiter_raw():
-                        if first is None:
-                            first = time.perf_counter()
+                        first.saw(chunk)
                         content = (content + chunk)[-64:]
                 ok = response.status_code == 200 and b"[DONE]" in content
         except httpx.HTTPError as exc:

@@ -1,0 +1,53 @@
+"""The benchmark's relay-delay measurement: stamped at the provider's send, read at the client's receipt."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from bench.fakes_app import SENT_AT_PREFIX, _stamped
+from bench.load import FirstChunk
+from bench.report import verdicts
+
+CHUNK = b'data: {"id": "c1", "choices": [], "system_fingerprint": null}\n\n'
+
+
+async def _chunks(*chunks: bytes) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+async def test_the_provider_stamps_each_chunk_as_it_sends_it():
+    before = time.monotonic_ns()
+    sent = [chunk async for chunk in _stamped(_chunks(CHUNK, b"data: [DONE]\n\n"))]
+    after = time.monotonic_ns()
+    stamp = int(sent[0].split(SENT_AT_PREFIX.encode())[1].split(b'"')[0])
+    assert before <= stamp <= after
+    assert sent[1] == b"data: [DONE]\n\n"
+
+
+def test_the_client_reads_the_first_stamp_even_split_across_reads():
+    sent_at = time.monotonic_ns() - 2_000_000  # the provider sent it 2 ms ago
+    frame = f'data: {{"system_fingerprint":"{SENT_AT_PREFIX}{sent_at}","choices":[]}}\n\n'.encode()
+    first = FirstChunk()
+    first.saw(frame[:30])
+    assert first.first_byte is not None
+    assert first.relay_ms is None  # the stamp is not complete yet
+    first.saw(frame[30:])
+    assert first.relay_ms is not None and 2.0 <= first.relay_ms < 1000
+    measured = first.relay_ms
+    first.saw(frame.replace(str(sent_at).encode(), str(sent_at - 10**9).encode()))
+    assert first.relay_ms == measured  # only the first chunk counts
+
+
+def _stream_summaries(relay_p50: float, ttfb_p50: float) -> dict:
+    row = {"relay_ms": {"p50": relay_p50}, "ttfb_ms": {"p50": ttfb_p50}}
+    return {"stream": {"direct": {"ttfb_ms": {"p50": 0.5}}, "own_hop": row, "sdk": row}}
+
+
+def test_the_streaming_target_is_judged_on_the_relay_delay_with_the_ttfb_beside_it():
+    within = [v for v in verdicts(_stream_summaries(3.0, 9.0)) if v.target.startswith("streaming")]
+    assert [v.met for v in within] == [True, True]
+    assert "+8.50 ms vs direct" in within[0].measured
+    late = [v for v in verdicts(_stream_summaries(6.0, 7.0)) if v.target.startswith("streaming")]
+    assert [v.met for v in late] == [False, False]
