@@ -12,6 +12,9 @@ reused) and changes when the checks run:
 - the pool is counted once per scan;
 - an idle connection already promised to a request is not promised to a second one (httpcore would,
   and the loser retries).
+
+HTTP/1.1 only, as the session uses it: a connection serves one request at a time, so a connection promised
+to a request is not available to another (HTTP/2 multiplexing would need that relaxed).
 """
 
 from __future__ import annotations

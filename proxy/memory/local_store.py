@@ -313,37 +313,50 @@ class LocalMemoryStore:
         return await asyncio.to_thread(self._borrowed, work)
 
     def _borrowed(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``work`` on an idle read-only connection (a new one when none is idle), then return it."""
+        """Run ``work`` on an idle read-only connection (a new one when none is idle), then give it back.
+
+        A connection that failed, or is somehow still inside a transaction (it would keep reading an old
+        snapshot), is closed instead of going back to the pool.
+        """
         if self._conn is None:
             self._locked(lambda _: None)  # the writer opens the file first: directory, WAL and schema
         with self._readers_lock:
             if self._closed:
                 raise MemoryServiceError("the local memory store is closed")
             conn = self._idle_readers.pop() if self._idle_readers else None
+        reusable = False
         try:
             if conn is None:
                 conn = self._open_reader()
-            return work(conn)
+            result = work(conn)
+            reusable = not conn.in_transaction
+            return result
         except sqlite3.Error as exc:
             raise MemoryServiceError(f"local memory store: {exc}") from exc
         finally:
             if conn is not None:
-                with self._readers_lock:
-                    if not self._closed:
-                        self._idle_readers.append(conn)
-                        conn = None
-                if conn is not None:
-                    conn.close()
+                self._give_back(conn, reusable)
+
+    def _give_back(self, conn: sqlite3.Connection, reusable: bool) -> None:
+        with self._readers_lock:
+            if reusable and not self._closed:
+                self._idle_readers.append(conn)
+                return
+        conn.close()
 
     def _open_reader(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        conn.execute("PRAGMA query_only = ON")
-        # Pages mapped rather than copied into the connection's cache: a write-back elsewhere makes SQLite
-        # drop that cache at the next read, and re-reading through mmap is cheap (recall p50 with writes
-        # going on: 3.1 -> 2.1 ms at 10,000 memories).
-        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+            conn.execute("PRAGMA query_only = ON")
+            # Pages mapped rather than copied into the connection's cache: a write-back elsewhere makes
+            # SQLite drop that cache at the next read, and re-reading through mmap is cheap (recall p50
+            # with writes going on: 3.1 -> 2.1 ms at 10,000 memories).
+            conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _locked(self, work: Callable[[sqlite3.Connection], _T]) -> _T:

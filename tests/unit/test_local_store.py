@@ -305,6 +305,26 @@ async def test_concurrent_recalls_share_a_few_connections_and_close_them(tmp_pat
         await store.search("alice", "colour")
 
 
+async def test_a_reader_that_failed_mid_transaction_is_not_reused(tmp_path: Path) -> None:
+    """A pooled connection left inside a transaction would answer every later recall from a stale snapshot."""
+    store = LocalMemoryStore(tmp_path / "memory.sqlite3")
+    await store.add("alice", "first note about falcons")
+
+    def fails_inside_a_transaction(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM memories").fetchone()  # the snapshot is taken here
+        conn.execute("SELECT * FROM no_such_table")
+
+    try:
+        with pytest.raises(MemoryServiceError, match="no_such_table"):
+            await store._read(fails_inside_a_transaction)
+        assert store._idle_readers == []
+        await store.add("alice", "second note about falcons")
+        assert len(await store.search("alice", "falcons")) == 2
+    finally:
+        await store.close()
+
+
 async def test_a_recall_sees_a_write_that_finished_before_it(tmp_path: Path) -> None:
     """WAL readers see every committed write: a pooled reader never answers from an old snapshot."""
     store = LocalMemoryStore(tmp_path / "memory.sqlite3")
