@@ -232,7 +232,11 @@ def running_stack(workdir: Path, options: StackOptions, log: Any = print) -> Ite
                 base, _fresh_dir(workdir / "litellm-stock"), extra_env={"DISABLE_AIOHTTP_TRANSPORT": "False"}
             )
         )
-        ours = stack.enter_context(litellm_proxy_process(base, _fresh_dir(workdir / "litellm-ours")))
+        ours = stack.enter_context(
+            litellm_proxy_process(
+                base, _fresh_dir(workdir / "litellm-ours"), extra_env={"DISABLE_AIOHTTP_TRANSPORT": "True"}
+            )
+        )
         timings["litellm_proxy_start_s"] = time.perf_counter() - litellm_started
         for spec in wanted:
             if spec.upstream == "litellm":
