@@ -130,12 +130,15 @@ _COLUMNS = "m.id, m.user_id, m.content, m.created_at, m.metadata"
 # CROSS JOIN pins the FTS index as the outer loop: the planner could otherwise walk the user's rows and
 # probe the index once per row, which is slow for a user with many memories.
 _SEARCH = f"""
-SELECT {_COLUMNS}, bm25(memories_fts) AS rank
-FROM memories_fts CROSS JOIN memories AS m ON m.rowid = memories_fts.rowid
-WHERE memories_fts MATCH ? AND m.user_id = ?
-ORDER BY rank
-LIMIT ?
+SELECT json_group_array(json_array({_COLUMNS}, rank)) FROM (
+    SELECT {_COLUMNS}, bm25(memories_fts) AS rank
+    FROM memories_fts CROSS JOIN memories AS m ON m.rowid = memories_fts.rowid
+    WHERE memories_fts MATCH ? AND m.user_id = ?
+    ORDER BY rank
+    LIMIT ?
+) AS m
 """
+"""The best matches as one JSON array in one row (see :meth:`LocalMemoryStore.search` for why)."""
 
 _UPSERT = """
 INSERT INTO memories (id, user_id, custom_id, content, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -232,15 +235,15 @@ class LocalMemoryStore:
         if not terms or limit <= 0:
             return []
 
+        # Two statements, each answered in one row: sqlite3 gives up the GIL around every step of a
+        # statement, and in a busy proxy each step's return can wait a whole switch interval (5 ms) for
+        # the event loop's thread, so rows fetched one by one made a recall several times slower under load.
         def read(conn: sqlite3.Connection) -> builtins.list[MemoryRecord]:
-            conn.execute("BEGIN")  # one snapshot for the word counts and the search
-            try:
-                chosen = _rarest(conn, terms)
-                if not chosen:
-                    return []
-                rows = conn.execute(_SEARCH, (match_expression(chosen), user_id, limit)).fetchall()
-            finally:
-                conn.execute("COMMIT")
+            chosen = _rarest(conn, terms)
+            if not chosen:
+                return []
+            (found,) = conn.execute(_SEARCH, (match_expression(chosen), user_id, limit)).fetchone()
+            rows = sorted(json.loads(found), key=lambda row: row[5])
             return [_record(row, score=-row[5]) for row in rows]
 
         return await self._read(read)
