@@ -72,6 +72,17 @@ def client_for(limits: httpx.Limits) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=pooled_transport(limits), trust_env=False)
 
 
+async def burst(
+    client: httpx.AsyncClient, server: KeepAliveServer, count: int, *, held: int
+) -> list[httpx.Response]:
+    """``count`` requests at once, answered only after ``held`` of them have reached the server."""
+    server.hold.clear()
+    requests = [asyncio.create_task(client.get(server.url)) for _ in range(count)]
+    await server.until_in_flight(held)
+    server.hold.set()
+    return await asyncio.gather(*requests)
+
+
 def pool_of(client: httpx.AsyncClient) -> LinearConnectionPool:
     pool = client._transport._pool
     assert isinstance(pool, LinearConnectionPool)
@@ -91,23 +102,24 @@ async def test_the_session_uses_the_linear_pool():
 async def test_concurrent_requests_share_at_most_max_connections():
     limits = httpx.Limits(max_connections=4, max_keepalive_connections=4, keepalive_expiry=60)
     async with serving(KeepAliveServer()) as server, client_for(limits) as client:
-        server.hold.clear()
-        requests = [asyncio.create_task(client.get(server.url)) for _ in range(20)]
-        await server.until_in_flight(4)
-        server.hold.set()
-        responses = await asyncio.gather(*requests)
+        responses = await burst(client, server, 20, held=4)
         assert [r.text for r in responses] == ["ok"] * 20
         assert server.most_in_flight == 4
         assert len(set(server.peers)) == 4  # the four connections were reused for the other sixteen
         assert len(pool_of(client).connections) == 4
 
 
-async def test_an_idle_connection_is_reused():
-    limits = httpx.Limits(max_connections=10, max_keepalive_connections=10, keepalive_expiry=60)
+@pytest.mark.parametrize(
+    ("keepalive_expiry", "connections"),
+    [(60, 1), (0, 3)],
+    ids=["an idle connection is reused", "one idle past keepalive_expiry is replaced"],
+)
+async def test_sequential_requests_reuse_a_connection_until_it_expires(keepalive_expiry, connections):
+    limits = httpx.Limits(max_connections=10, max_keepalive_connections=10, keepalive_expiry=keepalive_expiry)
     async with serving(KeepAliveServer()) as server, client_for(limits) as client:
-        for _ in range(5):
+        for _ in range(3):
             assert (await client.get(server.url)).text == "ok"
-        assert len(server.peers) == 1
+        assert len(server.peers) == connections
 
 
 async def test_a_connection_the_server_closed_is_never_reused():
@@ -121,22 +133,10 @@ async def test_a_connection_the_server_closed_is_never_reused():
         assert len(server.peers) == 3
 
 
-async def test_a_connection_idle_past_keepalive_expiry_is_replaced():
-    limits = httpx.Limits(max_connections=10, max_keepalive_connections=10, keepalive_expiry=0)
-    async with serving(KeepAliveServer()) as server, client_for(limits) as client:
-        for _ in range(3):
-            assert (await client.get(server.url)).text == "ok"
-        assert len(server.peers) == 3
-
-
 async def test_surplus_idle_connections_are_closed():
     limits = httpx.Limits(max_connections=8, max_keepalive_connections=2, keepalive_expiry=60)
     async with serving(KeepAliveServer()) as server, client_for(limits) as client:
-        server.hold.clear()
-        requests = [asyncio.create_task(client.get(server.url)) for _ in range(8)]
-        await server.until_in_flight(8)
-        server.hold.set()
-        await asyncio.gather(*requests)
+        await burst(client, server, 8, held=8)
         await client.get(server.url)
         assert len(pool_of(client).connections) <= 2
 
@@ -150,11 +150,7 @@ async def test_the_sweep_closes_expired_connections_nobody_picks(monkeypatch):
         serving(KeepAliveServer()) as second,
         client_for(limits) as client,
     ):
-        first.hold.clear()
-        requests = [asyncio.create_task(client.get(first.url)) for _ in range(6)]
-        await first.until_in_flight(6)
-        first.hold.set()
-        await asyncio.gather(*requests)
+        await burst(client, first, 6, held=6)
         await client.get(second.url)
         assert len(pool_of(client).connections) == 7  # six expired ones to the first server, not swept yet
         monkeypatch.setattr(connection_pool, "SWEEP_INTERVAL", 0.0)
