@@ -91,6 +91,26 @@ class MessagesSuite:
         assert text == echo_reply(body["messages"][0]["content"])
         assert len(model_calls(proxy.provider)) == 1
 
+    @pytest.mark.parametrize("model", ["claude-fake", "gpt-fake"], ids=["native", "translated"])
+    def test_mid_stream_failure_is_one_error_event_then_the_end(self, proxy, model):
+        """A provider dying mid-stream: the text sent before the cut, one Anthropic error event, no stop."""
+        text = unique(fake_directive("cut", after=3))
+        messages = [{"role": "user", "content": text}]
+        body = {"model": model, "max_tokens": 50, "stream": True, "messages": messages}
+        with proxy.client() as http, http.stream("POST", "/v1/messages", json=body) as response:
+            assert response.status_code == 200
+            events = [(event.event, event.data) for event in iter_sse(response)]
+        relayed = "".join(
+            data["delta"].get("text", "") for name, data in events if name == "content_block_delta"
+        )
+        assert echo_reply(text).startswith(relayed)
+        assert len(relayed.split()) == 3  # every word sent before the cut, none lost in a buffer
+        errors = [data for name, data in events if name == "error"]
+        assert len(errors) == 1
+        assert events[-1] == ("error", errors[0])
+        assert set(errors[0]) == {"type", "error"} and set(errors[0]["error"]) == {"type", "message"}
+        assert "message_stop" not in [name for name, _ in events]
+
     def test_tool_use_round_trip(self, proxy):
         """tool_use comes back parsed; the tool_result goes back to the provider."""
         client = proxy.anthropic()
