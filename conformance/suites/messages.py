@@ -111,6 +111,24 @@ class MessagesSuite:
         assert set(errors[0]) == {"type", "error"} and set(errors[0]["error"]) == {"type", "message"}
         assert "message_stop" not in [name for name, _ in events]
 
+    @pytest.mark.requires(Capability.COOKIE_JAR)
+    def test_cloudflare_cookie_is_sent_on_every_later_call(self, proxy):
+        """Claude Code's traffic shares the session's cookie jar: a cf_clearance set on one call goes back,
+        on answers and on streams."""
+        challenge = fake_directive("cookie_challenge")
+        client = proxy.anthropic()
+        for index in range(2):
+            messages = [{"role": "user", "content": unique(f"{index} {challenge}")}]
+            client.messages.create(model="claude-fake", max_tokens=20, messages=messages)
+        messages = [{"role": "user", "content": unique(f"streamed {challenge}")}]
+        with client.messages.stream(model="claude-fake", max_tokens=20, messages=messages) as stream:
+            stream.until_done()
+        first, *later = model_calls(proxy.provider)
+        assert "cf_clearance" not in first.headers.get("cookie", "")
+        assert len(later) == 2
+        for record in later:
+            assert f"cf_clearance={proxy.provider.cookie_value}" in record.headers["cookie"]
+
     def test_tool_use_round_trip(self, proxy):
         """tool_use comes back parsed; the tool_result goes back to the provider."""
         client = proxy.anthropic()

@@ -237,20 +237,42 @@ async def _session_client_for(litellm: Any, params: dict[str, Any], http: Any) -
     return handler
 
 
+GENERIC_CALL = "_ageneric_api_call_with_fallbacks"
+"""The Router's ``function_name`` for calls like ``aanthropic_messages`` that skip its completion path."""
+
+
 def _session_router_class(litellm: Any) -> type:
     """A Router that hands LiteLLM the session-backed client built for the chosen deployment.
 
     ``_get_async_openai_model_client`` is where the Router picks the client for the deployment it chose
-    (for every provider, despite its name); tests/unit/test_sdk_backend.py fails if litellm renames it.
+    for a completion (for every provider, despite its name). Anthropic Messages calls take another path
+    that never asks for a client; ``_update_kwargs_with_deployment`` sees the chosen deployment there, so
+    the session's client is added as the call's ``client``, for the providers LiteLLM calls through its
+    own HTTP handler (Anthropic's native API among them). tests/unit/test_sdk_backend.py fails if litellm
+    renames either method.
     """
+    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
 
     class SessionRouter(litellm.Router):
         session_clients: dict[str, Any] = {}
 
+        def _session_client(self, deployment: dict, kwargs: dict) -> Any:
+            if kwargs.get("api_key") is not None:  # a client-sent key gets LiteLLM's own client
+                return None
+            return self.session_clients.get(deployment.get("model_info", {}).get("id"))
+
         def _get_async_openai_model_client(self, deployment: dict, kwargs: dict) -> Any:
-            client = self.session_clients.get(deployment.get("model_info", {}).get("id"))
-            if client is not None and kwargs.get("api_key") is None:
+            client = self._session_client(deployment, kwargs)
+            if client is not None:
                 return client
             return super()._get_async_openai_model_client(deployment, kwargs)
+
+        def _update_kwargs_with_deployment(
+            self, deployment: dict, kwargs: dict, function_name: str | None = None
+        ) -> None:
+            super()._update_kwargs_with_deployment(deployment, kwargs, function_name)
+            client = self._session_client(deployment, kwargs)
+            if function_name == GENERIC_CALL and isinstance(client, AsyncHTTPHandler):
+                kwargs.setdefault("client", client)
 
     return SessionRouter

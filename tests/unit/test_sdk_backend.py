@@ -7,15 +7,24 @@ import pytest
 
 from conformance.harness import conformance_config
 from conformance.mocks import MOCK_PROVIDER_URL
-from proxy.backends.sdk import SdkBackend, _router_kwargs
+from proxy.backends.sdk import GENERIC_CALL, SdkBackend, _router_kwargs
 from proxy.config import parse_config
 from proxy.memory.router_mode import is_memory_router_base
 from proxy.requests import ChatCompletionCall
 
 
-def test_litellm_router_still_has_the_client_seam():
-    """The session reaches LiteLLM through this Router method; a litellm that renames it fails here."""
+def test_litellm_router_still_has_the_client_seams():
+    """The session reaches LiteLLM through these Router methods; a litellm that renames one fails here."""
+    import inspect
+
     assert callable(getattr(litellm.Router, "_get_async_openai_model_client", None))
+    assert list(inspect.signature(litellm.Router._update_kwargs_with_deployment).parameters) == [
+        "self",
+        "deployment",
+        "kwargs",
+        "function_name",
+    ]
+    assert f'"{GENERIC_CALL}"' in inspect.getsource(litellm.Router._ageneric_api_call_with_fallbacks_helper)
 
 
 def config_with(**raw):
