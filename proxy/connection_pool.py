@@ -11,7 +11,9 @@ reused) and changes when the checks run:
   sweep at most once per :data:`SWEEP_INTERVAL` so expired connections nobody picks are closed too;
 - the pool is counted once per scan;
 - an idle connection already promised to a request is not promised to a second one (httpcore would,
-  and the loser retries).
+  and the loser retries);
+- a connection whose request was cancelled before it connected is dropped (httpcore keeps it, and
+  enough of them would fill the pool).
 
 HTTP/1.1 only, as the session uses it: a connection serves one request at a time, so a connection promised
 to a request is not available to another (HTTP/2 multiplexing would need that relaxed).
@@ -25,7 +27,7 @@ import httpcore
 import httpx
 from httpcore._async.interfaces import AsyncConnectionInterface
 
-__all__ = ["SWEEP_INTERVAL", "LinearConnectionPool", "pooled_transport"]
+__all__ = ["SWEEP_INTERVAL", "LinearConnectionPool", "use_linear_pool"]
 
 SWEEP_INTERVAL = 1.0
 """Seconds between full expiry sweeps of idle connections (each is a socket poll)."""
@@ -47,6 +49,10 @@ class LinearConnectionPool(httpcore.AsyncConnectionPool):
         kept: list[AsyncConnectionInterface] = []
         for connection in self._connections:
             if connection.is_closed():
+                continue
+            if connection not in reserved and not connection.is_idle():
+                # Never connected: its request was cancelled while waiting for it (httpcore keeps these
+                # for good, each holding a place under max_connections). There is no socket to close.
                 continue
             if sweep and connection not in reserved and connection.has_expired():
                 closing.append(connection)
@@ -98,18 +104,28 @@ class LinearConnectionPool(httpcore.AsyncConnectionPool):
         return None
 
 
-def pooled_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """httpx's transport (TLS, proxies, retries as usual) over a :class:`LinearConnectionPool`."""
-    transport = httpx.AsyncHTTPTransport(limits=limits)
-    default = transport._pool
+def use_linear_pool(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Swap the pool of ``client``'s default transport for a :class:`LinearConnectionPool` with the same
+    settings; returns the client.
+
+    The client is built as usual first, so everything httpx derives from its arguments and the environment
+    (TLS context, limits, proxy mounts from ``HTTPS_PROXY``/``NO_PROXY``) is what it would have been; only
+    direct connections change pools (a proxy's own transport keeps httpx's).
+    """
+    transport = client._transport
+    if not isinstance(transport, httpx.AsyncHTTPTransport):
+        return client  # a test's transport: nothing to swap
+    stock = transport._pool
     transport._pool = LinearConnectionPool(
-        ssl_context=default._ssl_context,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        http1=default._http1,
-        http2=default._http2,
-        retries=default._retries,
-        socket_options=default._socket_options,
+        ssl_context=stock._ssl_context,
+        max_connections=stock._max_connections,
+        max_keepalive_connections=stock._max_keepalive_connections,
+        keepalive_expiry=stock._keepalive_expiry,
+        http1=stock._http1,
+        http2=stock._http2,
+        retries=stock._retries,
+        local_address=stock._local_address,
+        uds=stock._uds,
+        socket_options=stock._socket_options,
     )
-    return transport
+    return client

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import httpx
 
-from proxy.connection_pool import pooled_transport
+from proxy.connection_pool import use_linear_pool
 
 __all__ = ["SessionManager"]
 
@@ -29,12 +29,14 @@ class SessionManager:
 
     async def start(self) -> httpx.AsyncClient:
         if not self.is_open:
-            self._client = httpx.AsyncClient(
-                transport=self._transport or pooled_transport(DEFAULT_LIMITS),
-                timeout=DEFAULT_TIMEOUT,
-                limits=DEFAULT_LIMITS,
-                follow_redirects=True,
-                trust_env=True,
+            self._client = use_linear_pool(
+                httpx.AsyncClient(
+                    transport=self._transport,
+                    timeout=DEFAULT_TIMEOUT,
+                    limits=DEFAULT_LIMITS,
+                    follow_redirects=True,
+                    trust_env=True,  # HTTPS_PROXY / NO_PROXY, as users of httpx expect
+                )
             )
         return self._client
 
