@@ -130,7 +130,9 @@ _COLUMNS = "m.id, m.user_id, m.content, m.created_at, m.metadata"
 # CROSS JOIN pins the FTS index as the outer loop: the planner could otherwise walk the user's rows and
 # probe the index once per row, which is slow for a user with many memories.
 _SEARCH = f"""
-SELECT json_group_array(json_array({_COLUMNS}, rank)) FROM (
+SELECT json_group_array(json_array(
+    m.id, m.user_id, m.content, printf('%!.17g', m.created_at), m.metadata, printf('%!.17g', rank)
+)) FROM (
     SELECT {_COLUMNS}, bm25(memories_fts) AS rank
     FROM memories_fts CROSS JOIN memories AS m ON m.rowid = memories_fts.rowid
     WHERE memories_fts MATCH ? AND m.user_id = ?
@@ -138,7 +140,8 @@ SELECT json_group_array(json_array({_COLUMNS}, rank)) FROM (
     LIMIT ?
 ) AS m
 """
-"""The best matches as one JSON array in one row (see :meth:`LocalMemoryStore.search` for why)."""
+"""The best matches as one JSON array in one row (see :meth:`LocalMemoryStore.search` for why); the
+numbers as text with all 17 digits (``%!.17g``), which JSON's REAL formatting (15) would round."""
 
 _UPSERT = """
 INSERT INTO memories (id, user_id, custom_id, content, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -243,7 +246,10 @@ class LocalMemoryStore:
             if not chosen:
                 return []
             (found,) = conn.execute(_SEARCH, (match_expression(chosen), user_id, limit)).fetchone()
-            rows = sorted(json.loads(found), key=lambda row: row[5])
+            rows = sorted(
+                ([*row[:3], float(row[3]), row[4], float(row[5])] for row in json.loads(found)),
+                key=lambda row: row[5],
+            )
             return [_record(row, score=-row[5]) for row in rows]
 
         return await self._read(read)
@@ -431,38 +437,43 @@ class _immediate:
             self._conn.execute("ROLLBACK")
 
 
-def _counts_query(terms: int) -> str:
-    """One statement for the number of memories and each term's matches (capped at the common threshold).
+def _counts_query(terms: int, *, capped: bool) -> str:
+    """One statement for the common-word threshold and each term's number of matches.
 
     One statement, not one per term: every ``execute`` gives up the GIL and must get it back, and in a
-    busy proxy each return can wait a whole switch interval (5 ms) for the event loop's thread.
+    busy proxy each return can wait a whole switch interval (5 ms) for the event loop's thread. ``capped``
+    counts each term only up to the threshold: past it the exact number changes nothing but the cost (a
+    word in a third of 10,000 memories would be counted 3,000 times over).
     """
-    capped = (
-        "(SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? "
-        "LIMIT (SELECT common FROM threshold)))"
-    )
+    limit = " LIMIT (SELECT common FROM threshold)" if capped else ""
+    count = f"(SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ?{limit}))"
     return (
         # max(rowid) stands in for count(*): an index lookup instead of a scan of every row, and close
         # enough for a "common word" threshold (deleted rows only make it larger).
         "WITH threshold AS (SELECT CAST(coalesce(max(rowid), 0) * ? AS INTEGER) + 1 AS common FROM memories) "
-        f"SELECT common, {', '.join([capped] * terms)} FROM threshold"
+        f"SELECT common, {', '.join([count] * terms)} FROM threshold"
     )
 
 
 def _rarest(conn: sqlite3.Connection, terms: Sequence[str]) -> builtins.list[str]:
     """The few terms to search with: found somewhere, not common when rarer ones exist, rarest first.
 
-    Document frequencies are over all memories, as bm25's are. Each term's matches are counted only up to
-    the "common" threshold: past it the exact number changes nothing but the cost (a word in a third of
-    10,000 memories would be counted 3,000 times over).
+    Document frequencies are over all memories, as bm25's are. Counting stops at the threshold; only a
+    query made of common words alone (or a store so small that every word is common) needs them counted in
+    full, to keep the rarest of them.
     """
     if len(terms) == 1:
         return builtins.list(terms)
     expressions = [match_expression([term]) for term in terms]
-    common, *counts = conn.execute(_counts_query(len(terms)), (COMMON_TERM_FRACTION, *expressions)).fetchone()
-    found = sorted((count, term) for count, term in zip(counts, terms, strict=True) if count > 0)
-    rare = [term for count, term in found if count < common]
-    return (rare or [term for _, term in found])[:MAX_RANKED_TERMS]
+    for capped in (True, False):
+        common, *counts = conn.execute(
+            _counts_query(len(terms), capped=capped), (COMMON_TERM_FRACTION, *expressions)
+        ).fetchone()
+        found = sorted((count, term) for count, term in zip(counts, terms, strict=True) if count > 0)
+        rare = [term for count, term in found if count < common]
+        if rare or not found:
+            return rare[:MAX_RANKED_TERMS]
+    return [term for _, term in found][:MAX_RANKED_TERMS]
 
 
 def _record(row: tuple[Any, ...], *, score: float = 0.0) -> MemoryRecord:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -220,6 +221,28 @@ async def test_a_word_in_most_memories_counts_only_when_nothing_rarer_does(
     assert len(await store.search("alice", "status update", limit=50)) == 20  # all common: all count
 
 
+async def test_when_every_word_is_common_the_rarest_of_them_still_lead(store: LocalMemoryStore) -> None:
+    """In a small store every word passes the common threshold; counting stops there, and the words must
+    still be ranked by their real frequency, not by their spelling."""
+    for _ in range(4):
+        await store.add("alice", "alpha bravo charlie delta echo foxtrot")
+    await store.add("alice", "the zulu key is 42")
+
+    found = await store.search("alice", "alpha bravo charlie delta echo foxtrot zulu")
+
+    assert "the zulu key is 42" in _contents(found)
+
+
+async def test_search_reports_the_same_memory_as_list_does(store: LocalMemoryStore) -> None:
+    """Times and scores come back with all their digits (SQLite's JSON would round them to 15)."""
+    await store.add("alice", "my favourite colour is teal")
+    [listed] = await store.list("alice")
+    [found] = await store.search("alice", "favourite colour")
+    assert found.created_at == listed.created_at
+    assert (found.id, found.content, found.metadata) == (listed.id, listed.content, listed.metadata)
+    assert found.score > 0
+
+
 async def test_a_long_query_searches_with_its_rarest_words_only(store: LocalMemoryStore) -> None:
     for n in range(12):
         await store.add("alice", f"codeword{n} appears here")
@@ -297,7 +320,7 @@ async def test_concurrent_recalls_share_a_few_connections_and_close_them(tmp_pat
     results = await asyncio.gather(*(store.search("alice", "favourite colour") for _ in range(40)))
     assert all(_contents(found) == ["my favourite colour is teal"] for found in results)
     readers = list(store._idle_readers)
-    assert 1 <= len(readers) <= 40
+    assert 1 <= len(readers) <= min(32, (os.cpu_count() or 1) + 4)  # at most one per worker thread
     await store.close()
     with pytest.raises(sqlite3.ProgrammingError):  # closed with the store
         readers[0].execute("SELECT 1")
@@ -321,6 +344,21 @@ async def test_a_reader_that_failed_mid_transaction_is_not_reused(tmp_path: Path
         assert store._idle_readers == []
         await store.add("alice", "second note about falcons")
         assert len(await store.search("alice", "falcons")) == 2
+    finally:
+        await store.close()
+
+
+async def test_a_reader_left_inside_a_transaction_is_not_reused(tmp_path: Path) -> None:
+    store = LocalMemoryStore(tmp_path / "memory.sqlite3")
+    await store.add("alice", "first note about falcons")
+
+    def leaves_a_transaction_open(conn: sqlite3.Connection) -> int:
+        conn.execute("BEGIN")
+        return conn.execute("SELECT count(*) FROM memories").fetchone()[0]
+
+    try:
+        assert await store._read(leaves_a_transaction_open) == 1
+        assert store._idle_readers == []
     finally:
         await store.close()
 
