@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
-from collections.abc import AsyncIterator
 
-from bench.fakes_app import SENT_AT_PREFIX, _stamped
+from bench.fakes_app import SENT_AT_PREFIX, BenchProvider
 from bench.load import FirstChunk
 from bench.report import verdicts
-
-CHUNK = b'data: {"id": "c1", "choices": [], "system_fingerprint": null}\n\n'
-
-
-async def _chunks(*chunks: bytes) -> AsyncIterator[bytes]:
-    for chunk in chunks:
-        yield chunk
+from conformance.fakes import FakeRequest
 
 
-async def test_the_provider_stamps_each_chunk_as_it_sends_it():
+async def test_the_provider_stamps_each_chunk_of_its_real_stream_as_it_sends_it():
+    """Against the fake provider's own chunks: if their JSON changes shape, stamping must not stop quietly."""
+    body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi there"}]}
+    request = FakeRequest("POST", "/v1/chat/completions", body=json.dumps(body).encode())
+    response = await BenchProvider().respond(request)
     before = time.monotonic_ns()
-    sent = [chunk async for chunk in _stamped(_chunks(CHUNK, b"data: [DONE]\n\n"))]
+    sent = [chunk async for chunk in response.stream]
     after = time.monotonic_ns()
-    stamp = int(sent[0].split(SENT_AT_PREFIX.encode())[1].split(b'"')[0])
-    assert before <= stamp <= after
-    assert sent[1] == b"data: [DONE]\n\n"
+    frames = [chunk for chunk in sent if b'"choices"' in chunk]
+    assert len(frames) >= 3
+    stamps = [int(re.search(rb"sent-at-(\d+)", frame).group(1)) for frame in frames]
+    assert before <= stamps[0] <= stamps[-1] <= after
+    assert sent[-1].strip() == b"data: [DONE]"
 
 
 def test_the_client_reads_the_first_stamp_even_split_across_reads():
