@@ -51,8 +51,10 @@ class LinearConnectionPool(httpcore.AsyncConnectionPool):
             if connection.is_closed():
                 continue
             if connection not in reserved and not connection.is_idle():
-                # Never connected: its request was cancelled while waiting for it (httpcore keeps these
-                # for good, each holding a place under max_connections). There is no socket to close.
+                # Nobody's, yet not idle: never connected, its request cancelled while waiting for it
+                # (httpcore keeps these for good, each holding a place under max_connections). Closing
+                # one without a socket does nothing; closing is still the safe way out of the pool.
+                closing.append(connection)
                 continue
             if sweep and connection not in reserved and connection.has_expired():
                 closing.append(connection)
