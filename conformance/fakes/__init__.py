@@ -6,12 +6,14 @@ from conformance.fakes.provider import (
     REPLY_PREFIX,
     Directive,
     DirectiveError,
+    FakeASGIResponse,
     FakeProvider,
     FakeRequest,
     FakeResponse,
     RecordedRequest,
     echo_reply,
     fake_directive,
+    fake_route,
 )
 from conformance.fakes.recorder import Recorder
 from conformance.fakes.respx_router import (
@@ -39,6 +41,7 @@ __all__ = [
     "SUPERMEMORY_ERRORS",
     "Directive",
     "DirectiveError",
+    "FakeASGIResponse",
     "FakeProvider",
     "FakeProviderTransport",
     "FakeRequest",
@@ -53,6 +56,7 @@ __all__ = [
     "fake_directive",
     "fake_provider_router",
     "fake_provider_transport",
+    "fake_route",
     "fake_supermemory_router",
     "fake_supermemory_transport",
     "respx_router_for",

@@ -18,7 +18,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from http.cookies import CookieError, SimpleCookie
@@ -39,6 +39,7 @@ __all__ = [
     "ConnectionDropped",
     "Directive",
     "DirectiveError",
+    "FakeASGIResponse",
     "FakeProvider",
     "FakeRequest",
     "FakeResponse",
@@ -46,6 +47,7 @@ __all__ = [
     "echo_reply",
     "endpoint_path",
     "fake_directive",
+    "fake_route",
     "parse_directive",
 ]
 
@@ -383,19 +385,7 @@ class FakeProvider(Recorder[RecordedRequest]):
     def app(self) -> Starlette:
         """The fake as an ASGI app (built once), to serve with ``LoopbackServer``."""
         _install_log_filter()
-        methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-        return Starlette(routes=[Route("/{path:path}", self._endpoint, methods=methods)])
-
-    async def _endpoint(self, request: Request) -> _ASGIResponse:
-        headers = httpx.Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw])
-        fake = FakeRequest(
-            method=request.method,
-            path=request.url.path,
-            query=dict(request.query_params),
-            headers=headers,
-            body=await request.body(),
-        )
-        return _ASGIResponse(await self.respond(fake))
+        return Starlette(routes=[fake_route(self.respond)])
 
 
 # -- the ASGI response ---------------------------------------------------------------------------------
@@ -421,13 +411,35 @@ def _install_log_filter() -> None:
         target.addFilter(_DropFilter())
 
 
-class _ASGIResponse(StreamingResponse):
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def fake_route(respond: Callable[[FakeRequest], Awaitable[FakeResponse]]) -> Route:
+    """A catch-all route handing every request to ``respond`` as a :class:`FakeRequest` and sending back
+    its :class:`FakeResponse`: how each fake of the kit is served over ASGI."""
+
+    async def endpoint(request: Request) -> FakeASGIResponse:
+        headers = httpx.Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw])
+        fake = FakeRequest(
+            method=request.method,
+            path=request.scope["path"],
+            query=dict(request.query_params),
+            headers=headers,
+            body=await request.body(),
+        )
+        return FakeASGIResponse(await respond(fake))
+
+    return Route("/{path:path}", endpoint, methods=_METHODS)
+
+
+class FakeASGIResponse(StreamingResponse):
     """Sends a :class:`FakeResponse`, closes its stream when the client leaves, and drops on request.
 
     Starlette's StreamingResponse already cancels the stream when the client disconnects (ASGI spec
-    < 2.4, which uvicorn speaks); ``stream_response`` is replaced to send raw header pairs, to always
-    ``aclose`` the stream (so the record learns about the disconnect now, not at garbage collection),
-    and to raise :class:`ConnectionDropped` instead of finishing an aborted body.
+    < 2.4, which uvicorn speaks); ``stream_response`` is replaced to send raw header pairs (several
+    ``set-cookie`` survive), to always ``aclose`` the stream (so a record learns about the disconnect now,
+    and a relayed stream gives its connection back, not at garbage collection), and to raise
+    :class:`ConnectionDropped` instead of finishing an aborted body.
     """
 
     def __init__(self, fake: FakeResponse) -> None:
@@ -435,7 +447,8 @@ class _ASGIResponse(StreamingResponse):
         self.status_code = fake.status
         self.background = None
         headers = list(fake.headers)
-        if fake.stream is None and not any(key.lower() == "content-length" for key, _ in headers):
+        sized = any(key.lower() == "content-length" for key, _ in headers)
+        if fake.stream is None and fake.status != 204 and not sized:
             headers.append(("content-length", str(len(fake.body))))
         self.raw_headers = [
             (key.lower().encode("latin-1"), value.encode("latin-1")) for key, value in headers

@@ -33,12 +33,8 @@ from typing import Any
 import httpx
 import respx
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import StreamingResponse
-from starlette.routing import Route
-from starlette.types import Send
 
-from conformance.fakes.provider import FakeRequest, FakeResponse
+from conformance.fakes.provider import FakeRequest, FakeResponse, fake_route
 from conformance.fakes.recorder import Recorder
 from conformance.fakes.respx_router import FakeProviderTransport, respx_router_for
 
@@ -540,49 +536,7 @@ class FakeSupermemory(Recorder[SupermemoryRecord]):
             finally:
                 await self.aclose()
 
-        methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-        return Starlette(routes=[Route("/{path:path}", self._endpoint, methods=methods)], lifespan=lifespan)
-
-    async def _endpoint(self, request: Request) -> _ASGIResponse:
-        headers = httpx.Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw])
-        fake = FakeRequest(
-            method=request.method,
-            path=request.scope["path"],
-            query=dict(request.query_params),
-            headers=headers,
-            body=await request.body(),
-        )
-        return _ASGIResponse(await self.respond(fake))
-
-
-class _ASGIResponse(StreamingResponse):
-    """Sends a :class:`FakeResponse` with raw header pairs (several ``set-cookie`` survive) and closes a
-    relayed stream when the client leaves, so the upstream connection goes back to the pool.
-    """
-
-    def __init__(self, fake: FakeResponse) -> None:
-        self.fake = fake
-        self.status_code = fake.status
-        self.background = None
-        headers = list(fake.headers)
-        if fake.stream is None and fake.status != 204:
-            headers.append(("content-length", str(len(fake.body))))
-        self.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-
-    async def stream_response(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        stream = self.fake.stream
-        if stream is None:
-            await send({"type": "http.response.body", "body": self.fake.body, "more_body": False})
-            return
-        try:
-            async for chunk in stream:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return Starlette(routes=[fake_route(self.respond)], lifespan=lifespan)
 
 
 # -- the respx router ----------------------------------------------------------------------------------
