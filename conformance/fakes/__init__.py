@@ -14,6 +14,7 @@ from conformance.fakes.provider import (
     echo_reply,
     fake_directive,
     fake_route,
+    request_cookie,
 )
 from conformance.fakes.recorder import Recorder
 from conformance.fakes.respx_router import (
@@ -59,5 +60,6 @@ __all__ = [
     "fake_route",
     "fake_supermemory_router",
     "fake_supermemory_transport",
+    "request_cookie",
     "respx_router_for",
 ]

@@ -49,6 +49,7 @@ __all__ = [
     "fake_directive",
     "fake_route",
     "parse_directive",
+    "request_cookie",
 ]
 
 REPLY_PREFIX = "echo: "
@@ -299,7 +300,7 @@ class FakeProvider(Recorder[RecordedRequest]):
             return FakeResponse(200, [("content-type", "application/json")], b'{"this is not json')
 
         extra_headers: list[tuple[str, str]] = []
-        if name == "cookie_challenge" and _cookie(request.headers, _COOKIE_NAME) != self.cookie_value:
+        if name == "cookie_challenge" and request_cookie(request.headers, _COOKIE_NAME) != self.cookie_value:
             if self.cookie_issued:
                 html = b"<html><body>cf challenge: missing cf_clearance</body></html>"
                 return FakeResponse(403, [("content-type", "text/html; charset=utf-8")], html)
@@ -593,7 +594,8 @@ def _openai_error(status: int, message: str, error_type: str) -> FakeResponse:
 # -- request parsing -------------------------------------------------------------------------------------
 
 
-def _cookie(headers: httpx.Headers, name: str) -> str | None:
+def request_cookie(headers: httpx.Headers, name: str) -> str | None:
+    """The value of cookie ``name`` in a request's ``cookie`` headers (None when it is not there)."""
     jar: SimpleCookie = SimpleCookie()
     for raw in headers.get_list("cookie"):
         try:

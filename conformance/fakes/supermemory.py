@@ -27,14 +27,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 import httpx
 import respx
 from starlette.applications import Starlette
 
-from conformance.fakes.provider import FakeRequest, FakeResponse, fake_route
+from conformance.fakes.provider import FakeRequest, FakeResponse, fake_route, request_cookie
 from conformance.fakes.recorder import Recorder
 from conformance.fakes.respx_router import FakeProviderTransport, respx_router_for
 
@@ -482,7 +481,8 @@ class FakeSupermemory(Recorder[SupermemoryRecord]):
 
         extra: list[tuple[str, str]] = []
         with self._changed:  # two first calls racing must not both get a cookie
-            challenged = self.router_cookie and _cookie(request.headers, _COOKIE_NAME) != self.cookie_value
+            sent = request_cookie(request.headers, _COOKIE_NAME)
+            challenged = self.router_cookie and sent != self.cookie_value
             refuse = challenged and self.cookie_issued
             if challenged and not refuse:
                 self.cookie_issued = True
@@ -696,14 +696,3 @@ def _threshold(payload: dict[str, Any]) -> float | None:
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw <= 1:
         raise _Invalid("threshold: Expected a number between 0 and 1")
     return float(raw)
-
-
-def _cookie(headers: httpx.Headers, name: str) -> str | None:
-    jar: SimpleCookie = SimpleCookie()
-    for raw in headers.get_list("cookie"):
-        try:
-            jar.load(raw)
-        except CookieError:
-            continue
-    morsel = jar.get(name)
-    return morsel.value if morsel is not None else None
