@@ -29,17 +29,23 @@ def binary_config(base_url: str):
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
 
-async def test_connect_errors_are_retried_a_bounded_number_of_times_then_502():
-    attempts = []
+async def post_failing_with(error: type[httpx.TransportError]) -> tuple[httpx.Response, list[httpx.Request]]:
+    """A chat completion through the binary backend, every attempt at LiteLLM failing with ``error``."""
+    attempts: list[httpx.Request] = []
 
-    def refuse(request: httpx.Request) -> httpx.Response:
+    def fail(request: httpx.Request) -> httpx.Response:
         attempts.append(request)
-        raise httpx.ConnectError("connection refused", request=request)
+        raise error("the LiteLLM proxy failed", request=request)
 
     config = binary_config("http://litellm.test")
-    backend = BinaryBackend(config, session=SessionManager(transport=httpx.MockTransport(refuse)))
+    backend = BinaryBackend(config, session=SessionManager(transport=httpx.MockTransport(fail)))
     async with app_client(create_app(config, backend)) as client:
         response = await client.post("/v1/chat/completions", json=BODY)
+    return response, attempts
+
+
+async def test_connect_errors_are_retried_a_bounded_number_of_times_then_502():
+    response, attempts = await post_failing_with(httpx.ConnectError)
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "upstream_unreachable"
     assert len(attempts) == CONNECT_ATTEMPTS
@@ -47,16 +53,7 @@ async def test_connect_errors_are_retried_a_bounded_number_of_times_then_502():
 
 
 async def test_a_request_that_reached_litellm_is_never_retried():
-    attempts = []
-
-    def drop(request: httpx.Request) -> httpx.Response:
-        attempts.append(request)
-        raise httpx.RemoteProtocolError("server disconnected", request=request)
-
-    config = binary_config("http://litellm.test")
-    backend = BinaryBackend(config, session=SessionManager(transport=httpx.MockTransport(drop)))
-    async with app_client(create_app(config, backend)) as client:
-        response = await client.post("/v1/chat/completions", json=BODY)
+    response, attempts = await post_failing_with(httpx.RemoteProtocolError)
     assert response.status_code == 502
     assert len(attempts) == 1
 
