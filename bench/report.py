@@ -97,6 +97,18 @@ def _get(summaries: dict[str, dict[str, Any]], scenario: str, key: str, *path: s
     return None if node is None or (isinstance(node, float) and math.isnan(node)) else float(node)
 
 
+def _throughput_verdict(
+    summaries: dict[str, dict[str, Any]], key: str, reference: str, at_least: float, name: str
+) -> Verdict:
+    """Whether ``key`` serves ``at_least`` times the requests per second ``reference`` does (c=32)."""
+    rps = _get(summaries, "c32", key, "throughput_rps")
+    reference_rps = _get(summaries, "c32", reference, "throughput_rps")
+    if rps is None or not reference_rps:
+        return Verdict(name, "not measured", None)
+    ratio = rps / reference_rps
+    return Verdict(name, f"{ratio:.2f}x ({rps:.0f} vs {reference_rps:.0f} req/s)", ratio >= at_least)
+
+
 def verdicts(summaries: dict[str, dict[str, Any]]) -> list[Verdict]:
     """The issue's targets, judged on this run's numbers (``summaries[scenario][target]``)."""
     found: list[Verdict] = []
@@ -114,35 +126,24 @@ def verdicts(summaries: dict[str, dict[str, Any]]) -> list[Verdict]:
     else:
         found.append(Verdict("own hop adds ≤ 1 ms at p50, concurrency 1", "not measured", None))
 
-    hop_rps = _get(summaries, "c32", "own_hop", "throughput_rps")
-    litellm_rps = _get(summaries, "c32", "litellm", "throughput_rps")
-    if hop_rps is not None and litellm_rps:
-        ratio = hop_rps / litellm_rps
-        found.append(
-            Verdict(
-                "own hop throughput ≥ 10x the LiteLLM proxy's, concurrency 32",
-                f"{ratio:.2f}x ({hop_rps:.0f} vs {litellm_rps:.0f} req/s)",
-                ratio >= 10,
-            )
+    found.append(
+        _throughput_verdict(
+            summaries,
+            "own_hop",
+            "litellm",
+            10,
+            "own hop throughput ≥ 10x the LiteLLM proxy's, concurrency 32",
         )
-    else:
-        found.append(
-            Verdict("own hop throughput ≥ 10x the LiteLLM proxy's, concurrency 32", "not measured", None)
+    )
+    found.append(
+        _throughput_verdict(
+            summaries,
+            "sdk",
+            "binary_litellm",
+            2,
+            "sdk throughput ≥ 2x the binary stack's (memory proxy + LiteLLM proxy), concurrency 32",
         )
-
-    sdk_rps = _get(summaries, "c32", "sdk", "throughput_rps")
-    stack_rps = _get(summaries, "c32", "binary_litellm", "throughput_rps")
-    if sdk_rps is not None and stack_rps:
-        ratio = sdk_rps / stack_rps
-        found.append(
-            Verdict(
-                "sdk throughput ≥ 2x the binary stack's (memory proxy + LiteLLM proxy), concurrency 32",
-                f"{ratio:.2f}x ({sdk_rps:.0f} vs {stack_rps:.0f} req/s)",
-                ratio >= 2,
-            )
-        )
-    else:
-        found.append(Verdict("sdk throughput ≥ 2x the binary stack's", "not measured", None))
+    )
 
     direct_ttfb = _get(summaries, "stream", "direct", "ttfb_ms", "p50")
     for key, label in (("own_hop", "own hop"), ("sdk", "sdk")):

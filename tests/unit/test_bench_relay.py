@@ -1,4 +1,5 @@
-"""The benchmark's relay-delay measurement: stamped at the provider's send, read at the client's receipt."""
+"""The benchmark's judging: the relay delay (stamped at the provider's send, read at the client's receipt)
+and the throughput ratios."""
 
 from __future__ import annotations
 
@@ -52,3 +53,13 @@ def test_the_streaming_target_is_judged_on_the_relay_delay_with_the_ttfb_beside_
     assert "+8.50 ms vs direct" in within[0].measured
     late = [v for v in verdicts(_stream_summaries(6.0, 7.0)) if v.target.startswith("streaming")]
     assert [v.met for v in late] == [False, False]
+
+
+def test_the_throughput_targets_are_ratios_within_one_run():
+    rps = {"own_hop": 700.0, "litellm": 71.0, "sdk": 100.0, "binary_litellm": 50.0}
+    summaries = {"c32": {key: {"throughput_rps": value} for key, value in rps.items()}}
+    found = {v.target.split(" ")[0]: v for v in verdicts(summaries) if "throughput" in v.target}
+    assert (found["own"].met, found["own"].measured) == (False, "9.86x (700 vs 71 req/s)")
+    assert (found["sdk"].met, found["sdk"].measured) == (True, "2.00x (100 vs 50 req/s)")
+    del summaries["c32"]["litellm"]
+    assert [v.met for v in verdicts(summaries) if "LiteLLM proxy's" in v.target] == [None]
