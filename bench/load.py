@@ -22,7 +22,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -115,14 +115,20 @@ def _reported(headers: Mapping[str, str]) -> dict[str, float]:
     return found
 
 
+async def _tail_of(chunks: AsyncIterator[bytes], first: FirstChunk) -> bytes:
+    """Read a stream to its end, noting its first chunk; returns its last bytes (where ``[DONE]`` is)."""
+    tail = b""
+    async for chunk in chunks:
+        first.saw(chunk)
+        tail = (tail + chunk)[-64:]
+    return tail
+
+
 def _sample(
-    started: float,
-    status: int,
-    content: bytes,
-    headers: Mapping[str, str],
-    first: FirstChunk | None,
-    ok: bool,
+    started: float, status: int, content: bytes, headers: Mapping[str, str], first: FirstChunk | None
 ) -> Sample:
+    """A finished request: ok when it answered 200 with a completion (a stream: one ending in [DONE])."""
+    ok = status == 200 and (b'"choices"' if first is None else b"[DONE]") in content
     first_byte = first.first_byte if first is not None else None
     return Sample(
         ok=ok,
@@ -166,16 +172,11 @@ class _AiohttpDriver:
             async with self._session.post(self._url, data=body, headers=self._headers) as response:
                 if first is None:
                     content = await response.read()
-                    ok = response.status == 200 and b'"choices"' in content
                 else:
-                    content = b""
-                    async for chunk in response.content.iter_any():
-                        first.saw(chunk)
-                        content = (content + chunk)[-64:]
-                    ok = response.status == 200 and b"[DONE]" in content
+                    content = await _tail_of(response.content.iter_any(), first)
         except self._errors as exc:
             return _failed(started, exc)
-        return _sample(started, response.status, content, response.headers, first, ok)
+        return _sample(started, response.status, content, response.headers, first)
 
     async def close(self) -> None:
         await self._session.close()
@@ -202,17 +203,12 @@ class _HttpxDriver:
             if first is None:
                 response = await self._client.post(self._path, content=body)
                 content = response.content
-                ok = response.status_code == 200 and b'"choices"' in content
             else:
-                content = b""
                 async with self._client.stream("POST", self._path, content=body) as response:
-                    async for chunk in response.aiter_raw():
-                        first.saw(chunk)
-                        content = (content + chunk)[-64:]
-                ok = response.status_code == 200 and b"[DONE]" in content
+                    content = await _tail_of(response.aiter_raw(), first)
         except httpx.HTTPError as exc:
             return _failed(started, exc)
-        return _sample(started, response.status_code, content, response.headers, first, ok)
+        return _sample(started, response.status_code, content, response.headers, first)
 
     async def close(self) -> None:
         await self._client.aclose()
