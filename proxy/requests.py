@@ -176,17 +176,18 @@ class ChatCompletionCall:
 
 def parse_anthropic_messages(body: dict[str, Any], *, user_id: str) -> ChatCompletionCall:
     """A validated Anthropic Messages request: only what the proxy needs is checked, the rest passes."""
-    try:
-        shape = _AnthropicMessagesShape.model_validate(body)
-    except ValidationError as exc:
-        raise invalid_from(exc) from None
-    payload = {key: value for key, value in body.items() if key != "stream"}
-    return ChatCompletionCall(model=shape.model, payload=payload, stream=shape.stream, user_id=user_id)
+    return _parsed(_AnthropicMessagesShape, body, user_id)
 
 
 def parse_chat_completion(body: dict[str, Any], *, user_id: str) -> ChatCompletionCall:
+    return _parsed(_ChatCompletionShape, body, user_id)
+
+
+def _parsed(
+    shape_model: type[_ChatCompletionShape | _AnthropicMessagesShape], body: dict[str, Any], user_id: str
+) -> ChatCompletionCall:
     try:
-        shape = _ChatCompletionShape.model_validate(body)
+        shape = shape_model.model_validate(body)
     except ValidationError as exc:
         raise invalid_from(exc) from None
     payload = {key: value for key, value in body.items() if key != "stream"}
