@@ -190,15 +190,20 @@ def _describe(directory: Path | str, port: int) -> str:
     )
 
 
+def _projects_by_port(ctx: typer.Context) -> list[tuple[str, int]]:
+    """The registry's projects, by port; says so when there are none."""
+    registry = _registry(ctx)
+    mappings = registry.list_mappings()
+    if not mappings:
+        console.print(f"no projects in {escape(str(registry.registry_file))}")
+    return sorted(mappings.items(), key=lambda item: item[1])
+
+
 @interceptor_app.command("list")
 def list_command(ctx: typer.Context) -> None:
     """List every project with its port and (derived) user_id."""
-    mappings = _registry(ctx).list_mappings()
-    if not mappings:
-        console.print(f"no projects in {escape(str(_registry(ctx).registry_file))}")
-        return
     # One line per project, never a table: a long path must stay whole to be copied or grepped.
-    for path, port in sorted(mappings.items(), key=lambda item: item[1]):
+    for path, port in _projects_by_port(ctx):
         console.print(f"{port}  {project_id(path)}  {escape(path)}")
 
 
@@ -258,11 +263,7 @@ def _port_status(port: int, path: str) -> str:
 @interceptor_app.command()
 def check(ctx: typer.Context) -> None:
     """Show, for every project, whether its port is free, served by its interceptor, or taken."""
-    mappings = _registry(ctx).list_mappings()
-    if not mappings:
-        console.print(f"no projects in {escape(str(_registry(ctx).registry_file))}")
-        return
-    for path, port in sorted(mappings.items(), key=lambda item: item[1]):
+    for path, port in _projects_by_port(ctx):
         console.print(f"{port}  {escape(path)}: {_port_status(port, path)}")
 
 
