@@ -16,7 +16,7 @@ from conformance.fakes.provider import (
     fake_route,
     request_cookie,
 )
-from conformance.fakes.recorder import Recorder
+from conformance.fakes.recorder import ReceivedRequest, Recorder
 from conformance.fakes.respx_router import (
     FakeProviderTransport,
     fake_provider_router,
@@ -49,6 +49,7 @@ __all__ = [
     "FakeResponse",
     "FakeSupermemory",
     "LoopbackServer",
+    "ReceivedRequest",
     "RecordedRequest",
     "Recorder",
     "StoredDocument",

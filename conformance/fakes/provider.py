@@ -31,7 +31,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 from starlette.types import Send
 
-from conformance.fakes.recorder import Recorder
+from conformance.fakes.recorder import ReceivedRequest, Recorder
 
 __all__ = [
     "DIRECTIVES",
@@ -169,17 +169,10 @@ class FakeResponse:
 
 
 @dataclass
-class RecordedRequest:
-    """What reached the fake, as received, plus how the fake answered and how a stream ended."""
+class RecordedRequest(ReceivedRequest):
+    """What reached the fake provider, plus how the fake answered and how a stream ended."""
 
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: httpx.Headers
-    body: bytes
-    json: Any
     directive: Directive | None = None
-    status: int | None = None
     streamed: bool = False
     stream_completed: bool = False
     """The whole stream was handed to the transport."""

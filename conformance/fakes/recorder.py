@@ -10,23 +10,31 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import httpx
 
 if TYPE_CHECKING:
     from conformance.fakes.provider import FakeRequest
 
-__all__ = ["Recorder"]
+__all__ = ["ReceivedRequest", "Recorder"]
 
 
-class _Record(Protocol):
+@dataclass
+class ReceivedRequest:
+    """What reached a fake, as received (the body also parsed as JSON where it is JSON), and its status."""
+
     method: str
     path: str
-    status: int | None
+    query: dict[str, str]
+    headers: httpx.Headers
+    body: bytes
+    json: Any
+    status: int | None = None
 
 
-R = TypeVar("R", bound=_Record)
+R = TypeVar("R", bound=ReceivedRequest)
 
 
 class Recorder(Generic[R]):
@@ -35,7 +43,7 @@ class Recorder(Generic[R]):
     name: ClassVar[str] = "fake"
     """How error messages name this fake."""
 
-    def __init__(self, record_type: Callable[..., R]) -> None:
+    def __init__(self, record_type: type[R]) -> None:
         self.records: list[R] = []
         self._record_type = record_type
         self._changed = threading.Condition()

@@ -34,7 +34,7 @@ import respx
 from starlette.applications import Starlette
 
 from conformance.fakes.provider import FakeRequest, FakeResponse, fake_route, request_cookie
-from conformance.fakes.recorder import Recorder
+from conformance.fakes.recorder import ReceivedRequest, Recorder
 from conformance.fakes.respx_router import FakeProviderTransport, respx_router_for
 
 __all__ = [
@@ -123,20 +123,13 @@ class StoredDocument:
 
 
 @dataclass
-class SupermemoryRecord:
-    """One call that reached the fake, as received, and the status it got.
+class SupermemoryRecord(ReceivedRequest):
+    """One call that reached the fake Supermemory, as received, and the status it got.
 
     Memory Router calls also carry the target they were forwarded to and the three Supermemory headers,
     so a test can assert what the proxy added without digging in ``headers``.
     """
 
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: httpx.Headers
-    body: bytes
-    json: Any
-    status: int | None = None
     router_target: str | None = None
     """For a Memory Router call: the provider URL it was (or would have been) forwarded to."""
     sm_user_id: str | None = None
