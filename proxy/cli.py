@@ -15,27 +15,17 @@ from rich.table import Table
 from starlette.datastructures import Headers
 
 from proxy import __version__
-from proxy.config import Config, ConfigError, load_config
+from proxy.cli_support import ConfigOption, load_config_or_exit
 from proxy.errors import ProxyError
+from proxy.identification import ClientIdentifier, validate_user_id
 from proxy.interceptor.cli import interceptor_app
 from proxy.memory.base import MemoryRecord, MemoryServiceError, MemoryStore
 from proxy.memory.service import open_store
-from proxy.routing import MemoryRouter, validate_user_id
 
-__all__ = ["app", "load_config_or_exit", "main"]
+__all__ = ["app", "main"]
 
 app = typer.Typer(help="litellm-memory-proxy: tools for the memory proxy.", no_args_is_help=True)
 console = Console(highlight=False)
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Config file")]
-
-
-def load_config_or_exit(path: Path | None, console: Console) -> Config:
-    """The config, or one clear line (key paths and reasons) and exit code 2: never a traceback."""
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        console.print(f"[red]invalid config:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -69,9 +59,9 @@ def route(
         if not sep:
             raise typer.BadParameter(f"expected 'NAME: VALUE', got {item!r}", param_hint="--header")
         pairs.append((name.strip().lower().encode(), value.strip().encode()))
-    router = MemoryRouter(load_config_or_exit(config_file, console).user_id_mappings)
+    identifier = ClientIdentifier(load_config_or_exit(config_file, console).user_id_mappings)
     try:
-        result = router.route(Headers(raw=pairs))
+        result = identifier.identify(Headers(raw=pairs))
     except ProxyError as exc:
         console.print(f"[red]rejected:[/red] {exc.message}")
         raise typer.Exit(1) from None

@@ -17,17 +17,33 @@ reused) and changes when the checks run:
 
 HTTP/1.1 only, as the session uses it: a connection serves one request at a time, so a connection promised
 to a request is not available to another (HTTP/2 multiplexing would need that relaxed).
+
+This module is the one place the proxy touches httpx's and httpcore's private names (the default
+transport's ``_pool``; the pool's ``_assign_requests_to_connections``, ``_requests``, ``_connections``).
+It does so only for the httpx and httpcore releases it was written against (:data:`BUILT_FOR`); with any
+other, :func:`use_linear_pool` leaves httpx's own pool in place and says so once in the log.
+tests/unit/test_connection_pool.py fails when a release it claims changes what it relies on.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
+from importlib.metadata import version
 
 import httpcore
 import httpx
 from httpcore._async.interfaces import AsyncConnectionInterface
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
-__all__ = ["SWEEP_INTERVAL", "LinearConnectionPool", "use_linear_pool"]
+__all__ = ["BUILT_FOR", "SWEEP_INTERVAL", "LinearConnectionPool", "linear_pool_problem", "use_linear_pool"]
+
+logger = logging.getLogger("proxy.connection_pool")
+
+BUILT_FOR = {"httpx": SpecifierSet(">=0.28,<0.29"), "httpcore": SpecifierSet(">=1.0.9,<1.1")}
+"""The releases whose private pool bookkeeping :class:`LinearConnectionPool` replaces."""
 
 SWEEP_INTERVAL = 1.0
 """Seconds between full expiry sweeps of idle connections (each is a socket poll)."""
@@ -106,14 +122,28 @@ class LinearConnectionPool(httpcore.AsyncConnectionPool):
         return None
 
 
+@functools.cache
+def linear_pool_problem() -> str | None:
+    """Why the linear pool cannot be used with the installed httpx and httpcore (None: it can)."""
+    for package, specifier in BUILT_FOR.items():
+        installed = version(package)
+        if Version(installed) not in specifier:
+            return f"{package} {installed} is not one the linear pool was built for ({specifier})"
+    return None
+
+
 def use_linear_pool(client: httpx.AsyncClient) -> httpx.AsyncClient:
     """Swap the pool of ``client``'s default transport for a :class:`LinearConnectionPool` with the same
-    settings; returns the client.
+    settings, where the installed httpx and httpcore allow it; returns the client.
 
     The client is built as usual first, so everything httpx derives from its arguments and the environment
     (TLS context, limits, proxy mounts from ``HTTPS_PROXY``/``NO_PROXY``) is what it would have been; only
     direct connections change pools (a proxy's own transport keeps httpx's).
     """
+    problem = linear_pool_problem()
+    if problem is not None:
+        logger.warning("%s: using httpx's own connection pool", problem)
+        return client
     transport = client._transport
     if not isinstance(transport, httpx.AsyncHTTPTransport):
         return client  # a test's transport: nothing to swap

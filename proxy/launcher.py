@@ -31,7 +31,7 @@ import yaml
 from rich.console import Console
 from rich.markup import escape
 
-from proxy.cli import load_config_or_exit
+from proxy.cli_support import AnnouncingServer, ConfigOption, load_config_or_exit
 from proxy.config import Config
 from proxy.litellm_process import generate_master_key, litellm_command, litellm_environment
 from proxy.processes import ManagedProcess
@@ -80,24 +80,8 @@ def curl_example(config: Config, base_url: str) -> str:
     )
 
 
-class _AnnouncingServer(uvicorn.Server):
-    """Prints where to point clients only once the app's startup (the backend's) has succeeded."""
-
-    def __init__(self, config: uvicorn.Config, banner: str) -> None:
-        super().__init__(config)
-        self.banner = banner
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            console.print(self.banner)
-
-
 def run(
-    config_file: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="Config file (default: $MEMORY_PROXY_CONFIG, ./config.yaml)"),
-    ] = None,
+    config_file: ConfigOption = None,
     backend: Annotated[
         str,
         typer.Option(help="sdk (LiteLLM in-process) or binary (a LiteLLM proxy process); default: config"),
@@ -173,9 +157,10 @@ def _serve(
         f"  {escape(curl_example(config, base_url))}",
         "",
     ]
-    server = _AnnouncingServer(
+    server = AnnouncingServer(
         uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False),
         "\n".join(lines),
+        console,
     )
     # uvicorn stops on SIGTERM, then re-raises it; by default that kills this process on the spot, before
     # the LiteLLM child is stopped. Turned into SystemExit, it unwinds through the cleanup like Ctrl-C.

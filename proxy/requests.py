@@ -7,19 +7,21 @@ a client sends is kept as it came, so it reaches the provider.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
 from starlette.requests import Request
 
+from proxy.call import Api, Call
 from proxy.errors import InvalidRequest, RequestTooLarge
 
 __all__ = [
-    "ChatCompletionCall",
+    "AnthropicMessagesShape",
+    "ChatCompletionShape",
+    "RequestShape",
     "forwardable_fields",
-    "parse_anthropic_messages",
-    "parse_chat_completion",
+    "invalid_from",
+    "parse_call",
     "read_json_object",
 ]
 
@@ -119,11 +121,18 @@ class _Message(BaseModel):
         raise ValueError("must be a string, a list of content parts, or null")
 
 
-class _ChatCompletionShape(BaseModel):
+class RequestShape(BaseModel):
+    """What the proxy relies on in every request body; a surface's shape adds its own fields."""
+
     model_config = ConfigDict(extra="allow")
     model: str = Field(min_length=1)
-    messages: list[_Message] = Field(min_length=1)
     stream: StrictBool = False
+
+
+class ChatCompletionShape(RequestShape):
+    """What the proxy relies on in an OpenAI chat completion request."""
+
+    messages: list[_Message] = Field(min_length=1)
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
 
@@ -153,42 +162,20 @@ class _AnthropicMessage(BaseModel):
     content: str | list[dict[str, Any]]
 
 
-class _AnthropicMessagesShape(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    model: str = Field(min_length=1)
+class AnthropicMessagesShape(RequestShape):
+    """What the proxy relies on in an Anthropic Messages request."""
+
     max_tokens: StrictInt = Field(ge=1)
     messages: list[_AnthropicMessage] = Field(min_length=1)
     system: str | list[dict[str, Any]] | None = None
-    stream: StrictBool = False
 
 
-@dataclass(slots=True)
-class ChatCompletionCall:
-    """A validated OpenAI chat completion request; ``payload`` is the body without ``stream``."""
-
-    model: str
-    payload: dict[str, Any]
-    stream: bool
-    user_id: str
-    headers: dict[str, str] = field(default_factory=dict)
-    """Client headers the provider must see too (Anthropic's ``anthropic-beta``)."""
-
-
-def parse_anthropic_messages(body: dict[str, Any], *, user_id: str) -> ChatCompletionCall:
-    """A validated Anthropic Messages request: only what the proxy needs is checked, the rest passes."""
-    return _parsed(_AnthropicMessagesShape, body, user_id)
-
-
-def parse_chat_completion(body: dict[str, Any], *, user_id: str) -> ChatCompletionCall:
-    return _parsed(_ChatCompletionShape, body, user_id)
-
-
-def _parsed(
-    shape_model: type[_ChatCompletionShape | _AnthropicMessagesShape], body: dict[str, Any], user_id: str
-) -> ChatCompletionCall:
+def parse_call(body: dict[str, Any], *, api: Api, shape: type[RequestShape]) -> Call:
+    """The validated request: only what the proxy needs is checked (a 400 names the parameter), the
+    rest of the body passes as it came."""
     try:
-        shape = shape_model.model_validate(body)
+        validated = shape.model_validate(body)
     except ValidationError as exc:
         raise invalid_from(exc) from None
     payload = {key: value for key, value in body.items() if key != "stream"}
-    return ChatCompletionCall(model=shape.model, payload=payload, stream=shape.stream, user_id=user_id)
+    return Call(api=api, model=validated.model, payload=payload, stream=validated.stream)

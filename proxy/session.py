@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import httpx
 
+from proxy.config import Config
 from proxy.connection_pool import use_linear_pool
 
 __all__ = ["SessionManager"]
@@ -23,21 +24,27 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=10
 class SessionManager:
     """Owns the shared ``httpx.AsyncClient``; ``transport`` is the seam tests use to fake the network."""
 
-    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, *, transport: httpx.AsyncBaseTransport | None = None, linear_pool: bool = True
+    ) -> None:
         self._transport = transport
+        self._linear_pool = linear_pool and transport is None
         self._client: httpx.AsyncClient | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> SessionManager:
+        return cls(linear_pool=config.memory_proxy.connection_pool == "linear")
 
     async def start(self) -> httpx.AsyncClient:
         if not self.is_open:
-            self._client = use_linear_pool(
-                httpx.AsyncClient(
-                    transport=self._transport,
-                    timeout=DEFAULT_TIMEOUT,
-                    limits=DEFAULT_LIMITS,
-                    follow_redirects=True,
-                    trust_env=True,  # HTTPS_PROXY / NO_PROXY, as users of httpx expect
-                )
+            client = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=DEFAULT_TIMEOUT,
+                limits=DEFAULT_LIMITS,
+                follow_redirects=True,
+                trust_env=True,  # HTTPS_PROXY / NO_PROXY, as users of httpx expect
             )
+            self._client = use_linear_pool(client) if self._linear_pool else client
         return self._client
 
     @property

@@ -1,39 +1,40 @@
 """Server-sent events: relay chunks as the provider sends them, never buffered.
 
-The first chunk is awaited before the response starts, so a failure the provider reports up front (a 429,
-an unknown model) is still an ordinary JSON error with its status. After that, a failure becomes one SSE
-error event in the protocol's envelope and the stream ends. A client that goes away cancels the relay,
-and closing the chunk iterator closes the provider's response: nothing keeps generating for nobody.
+The first chunk is awaited before the response starts (:class:`OpenedStream`), so a failure the provider
+reports up front (a 429, an unknown model) is still an ordinary JSON error with its status. After that, a
+failure becomes one SSE error event in the protocol's envelope and the stream ends (:func:`relay`). A
+client that goes away cancels the relay, and closing the chunk iterator closes the provider's response:
+nothing keeps generating for nobody.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Generic, TypeVar
 
 import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from proxy.errors import ProxyError, anthropic_envelope, to_proxy_error
+from proxy.errors import ProxyError, to_proxy_error
 
 __all__ = [
+    "OPENAI_DONE",
+    "OpenedStream",
     "SSEResponse",
-    "answer_content",
-    "anthropic_sse_response",
-    "anthropic_text",
     "frame_data",
     "openai_chunk",
-    "peek",
+    "relay",
     "sse_event",
     "sse_frames",
-    "sse_response",
-    "tap_content",
 ]
 
-_DONE = b"data: [DONE]\n\n"
+OPENAI_DONE = b"data: [DONE]\n\n"
+"""The frame that ends an OpenAI stream."""
+
+T = TypeVar("T")
 
 
 def openai_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
@@ -82,73 +83,81 @@ class SSEResponse(StreamingResponse):
             await self.background()
 
 
-def answer_content(completion: dict[str, Any]) -> str:
-    """The assistant's text in a chat completion (empty for a tool call)."""
-    choices = completion.get("choices") or [{}]
-    content = (choices[0].get("message") or {}).get("content")
-    return content if isinstance(content, str) else ""
+class OpenedStream(Generic[T]):
+    """A stream whose first item has already arrived (or that turned out empty).
 
+    Opening awaits the first item before the response starts, so a failure the provider reports up front
+    is raised to the flow and answered as an ordinary JSON error with its status. Iterating yields that
+    first item, then the rest; closing closes the upstream iterator.
+    """
 
-def _delta_text(chunk: dict[str, Any] | None) -> str:
-    texts = [(choice.get("delta") or {}).get("content") for choice in (chunk or {}).get("choices") or ()]
-    return "".join(text for text in texts if isinstance(text, str))
+    def __init__(self, items: AsyncIterator[T], first: T, *, empty: bool = False) -> None:
+        self._items = items
+        self._first = first
+        self._empty = empty
 
-
-async def tap_content(
-    chunks: AsyncIterator[dict[str, Any]],
-    *,
-    on_complete: Callable[[str], None],
-    first: dict[str, Any] | None = None,
-) -> AsyncIterator[dict[str, Any]]:
-    """Pass ``chunks`` through, collecting the assistant's text (``first``, already taken from the stream,
-    included); ``on_complete(text)`` runs only if the stream ended normally (not on failure or hang-up)."""
-    parts: list[str] = [_delta_text(first)]
-    try:
-        async for chunk in chunks:
-            parts.append(_delta_text(chunk))
-            yield chunk
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
-    on_complete("".join(parts))
-
-
-async def peek(chunks: AsyncIterator[dict[str, Any]]) -> dict[str, Any] | None:
-    """The first chunk (None for an empty stream); a failure so far is raised, with the stream closed."""
-    try:
-        return await anext(chunks)
-    except StopAsyncIteration:
-        return None
-    except BaseException:
-        await chunks.aclose()  # type: ignore[attr-defined]
-        raise
-
-
-def sse_response(
-    first: dict[str, Any] | None,
-    chunks: AsyncIterator[dict[str, Any]],
-    *,
-    envelope: Callable[[ProxyError], dict[str, Any]],
-    headers: dict[str, str],
-) -> SSEResponse:
-    """Relay ``first`` and the rest of ``chunks`` as OpenAI-style SSE, ending in ``[DONE]``."""
-
-    async def relay() -> AsyncIterator[bytes]:
+    @classmethod
+    async def open(cls, items: AsyncIterator[T]) -> OpenedStream[T]:
+        """Wait for the first item; a failure so far is raised, with ``items`` closed."""
         try:
-            if first is not None:
-                yield sse_event(openai_chunk(first))
-                async for chunk in chunks:
-                    yield sse_event(openai_chunk(chunk))
-            yield _DONE
+            first = await anext(items)
+        except StopAsyncIteration:
+            return cls(items, None, empty=True)  # type: ignore[arg-type]
+        except BaseException:
+            await _close(items)
+            raise
+        return cls(items, first)
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        if self._empty:
+            return
+        yield self._first
+        async for item in self._items:
+            yield item
+
+    async def aclose(self) -> None:
+        await _close(self._items)
+
+
+async def _close(items: AsyncIterator[Any]) -> None:
+    closer = getattr(items, "aclose", None)
+    if closer is not None:
+        await closer()
+
+
+def relay(
+    stream: OpenedStream[T],
+    *,
+    encode: Callable[[T], bytes],
+    end: bytes,
+    error_event: Callable[[ProxyError], bytes],
+    text_of: Callable[[T], str],
+    on_complete: Callable[[str], None],
+    headers: Mapping[str, str],
+) -> SSEResponse:
+    """Send ``stream`` as server-sent events, one frame per item as it arrives, then ``end``.
+
+    The assistant's text (``text_of`` each item) goes to ``on_complete`` once the stream has ended normally:
+    never after a failure (which is sent as one ``error_event``, ending the stream) or a client hang-up.
+    """
+
+    async def frames() -> AsyncIterator[bytes]:
+        texts: list[str] = []
+        try:
+            async for item in stream:
+                texts.append(text_of(item))
+                yield encode(item)
+            if end:
+                yield end
         except Exception as exc:
-            yield sse_event(envelope(to_proxy_error(exc)))
+            yield error_event(to_proxy_error(exc))
+            return
         finally:
             with anyio.CancelScope(shield=True):
-                await chunks.aclose()  # type: ignore[attr-defined]
+                await stream.aclose()
+        on_complete("".join(texts))
 
-    return SSEResponse(
-        relay(),
-        headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers},
-    )
+    return SSEResponse(frames(), headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers})
 
 
 async def sse_frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -164,9 +173,7 @@ async def sse_frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         if buffer.strip():
             yield buffer.rstrip(b"\n") + b"\n\n"
     finally:
-        closer = getattr(chunks, "aclose", None)
-        if closer is not None:
-            await closer()
+        await _close(chunks)
 
 
 def frame_data(frame: bytes) -> Any:
@@ -180,48 +187,3 @@ def frame_data(frame: bytes) -> Any:
         return json.loads("\n".join(lines)) if lines else None
     except ValueError:
         return None
-
-
-def anthropic_text(message: dict[str, Any]) -> str:
-    """The text blocks of an Anthropic Messages answer, joined."""
-    return "".join(
-        block.get("text", "") for block in message.get("content") or () if block.get("type") == "text"
-    )
-
-
-def anthropic_sse_response(
-    first: bytes | None,
-    frames: AsyncIterator[bytes],
-    *,
-    on_complete: Callable[[str], None],
-    headers: dict[str, str],
-) -> SSEResponse:
-    """Relay Anthropic SSE frames untouched, collecting the text for write-back; a failure mid-stream
-    becomes one ``error`` event in Anthropic's envelope, then the stream ends."""
-
-    async def relay() -> AsyncIterator[bytes]:
-        texts: list[str] = []
-        try:
-            if first is not None:
-                async for frame in _with_first(first, frames):
-                    data = frame_data(frame)
-                    if isinstance(data, dict) and data.get("type") == "content_block_delta":
-                        delta = data.get("delta") or {}
-                        if delta.get("type") == "text_delta":
-                            texts.append(delta.get("text", ""))
-                    yield frame
-        except Exception as exc:
-            yield sse_event(anthropic_envelope(to_proxy_error(exc)), event="error")
-            return
-        finally:
-            with anyio.CancelScope(shield=True):
-                await frames.aclose()  # type: ignore[attr-defined]
-        on_complete("".join(texts))
-
-    return SSEResponse(relay(), headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers})
-
-
-async def _with_first(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield first
-    async for frame in rest:
-        yield frame

@@ -1,20 +1,18 @@
-"""What the app needs from a backend; everything else in the request flow is shared code."""
+"""What the flow needs from a backend: one way to obtain completions. Everything else is shared code.
+
+A backend receives a :class:`~proxy.call.Call` ready for the provider (memory injected, provider headers
+set) and knows nothing of clients or memory. Which models exist is decided before it is called
+(:class:`~proxy.model_catalog.ModelCatalog`), so both backends answer an unknown model alike.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Backend", "ChatCall"]
+from proxy.call import Call
 
-
-class ChatCall(Protocol):
-    """A validated chat request as the backend receives it."""
-
-    model: str
-    payload: dict[str, Any]  # the client's body, memory already injected, without "stream"
-    user_id: str
-    headers: dict[str, str]  # client headers the provider must see too (anthropic-beta)
+__all__ = ["Backend"]
 
 
 @runtime_checkable
@@ -27,28 +25,16 @@ class Backend(Protocol):
 
     async def close(self) -> None: ...
 
-    def has_model(self, model: str) -> bool:
-        """Whether ``model`` names a configured model group (aliases and wildcards included)."""
-        ...
-
-    async def list_models(self) -> list[dict[str, Any]]:
-        """The models the backend serves, in OpenAI's model object shape."""
-        ...
-
     async def ready(self) -> bool:
         """Whether the backend can serve requests now (readiness, not liveness)."""
         ...
 
-    async def chat(self, call: ChatCall) -> dict[str, Any]: ...
-
-    async def chat_stream(self, call: ChatCall) -> AsyncIterator[dict[str, Any]]:
-        """Chunks in OpenAI's ``chat.completion.chunk`` shape; awaiting sends the one upstream request."""
+    async def complete(self, call: Call) -> dict[str, Any]:
+        """The whole answer: an OpenAI chat completion, or an Anthropic message (``call.api`` says which;
+        LiteLLM translates for a model of the other format)."""
         ...
 
-    async def messages(self, call: ChatCall) -> dict[str, Any]:
-        """An Anthropic Messages answer (any model: LiteLLM translates for non-Anthropic ones)."""
-        ...
-
-    async def messages_stream(self, call: ChatCall) -> AsyncIterator[bytes]:
-        """Anthropic SSE frames (``event: …\ndata: …\n\n``) as the provider sent them."""
+    async def stream(self, call: Call) -> AsyncIterator[Any]:
+        """The answer as it arrives: ``chat.completion.chunk`` dicts for chat, Anthropic SSE frames
+        (``event: …\\ndata: …\\n\\n`` bytes) for Messages. Awaiting sends the one upstream request."""
         ...

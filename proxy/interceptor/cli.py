@@ -7,7 +7,6 @@ settings gives the project a memory of its own. The other commands look after th
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +16,9 @@ import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
+from proxy.cli_support import AnnouncingServer, ConfigOption, load_config_or_exit
 from proxy.errors import ProxyError
+from proxy.identification import validate_user_id
 from proxy.interceptor.app import Interceptor
 from proxy.interceptor.port_registry import PortRangeExhausted, PortRegistry, port_in_use, project_id
 
@@ -94,28 +95,17 @@ def _options(
         raise typer.Exit(2) from None
 
 
-class _AnnouncingServer(uvicorn.Server):
-    """Prints the base URL only once the port is actually served, then checks the memory proxy is up."""
-
-    def __init__(self, config: uvicorn.Config, banner: str, target: str) -> None:
-        super().__init__(config)
-        self.banner = banner
-        self.target = target
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if not self.started:
-            return
-        console.print(self.banner)
-        try:
-            async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
-                await client.get(f"{self.target}/health")
-        except httpx.HTTPError as exc:
-            console.print(
-                f"[yellow]warning:[/yellow] the memory proxy at {escape(self.target)} does not answer yet "
-                f"({escape(str(exc) or type(exc).__name__)}); requests get 502 until it does "
-                "(start it with start-proxies)"
-            )
+async def _warn_unless_serving(target: str) -> None:
+    """Says so when the memory proxy behind the forwarder does not answer yet."""
+    try:
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+            await client.get(f"{target}/health")
+    except httpx.HTTPError as exc:
+        console.print(
+            f"[yellow]warning:[/yellow] the memory proxy at {escape(target)} does not answer yet "
+            f"({escape(str(exc) or type(exc).__name__)}); requests get 502 until it does "
+            "(start it with start-proxies)"
+        )
 
 
 @interceptor_app.command()
@@ -126,7 +116,7 @@ def run(
         str | None,
         typer.Option(help="The memory proxy's base URL (default: memory_proxy.host and port of the config)"),
     ] = None,
-    config_file: Annotated[Path | None, typer.Option("--config", "-c", help="Config file")] = None,
+    config_file: ConfigOption = None,
     user_id: Annotated[
         str | None, typer.Option("--user-id", help="Use this memory namespace instead of the derived one")
     ] = None,
@@ -134,9 +124,6 @@ def run(
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
 ) -> None:
     """Forward this project's port to the memory proxy, as this project's memory namespace."""
-    from proxy.cli import load_config_or_exit  # here: proxy.cli imports this module
-    from proxy.routing import validate_user_id
-
     registry = _registry(ctx)
     directory = _project_dir(project)
     config = load_config_or_exit(config_file, console)
@@ -176,10 +163,11 @@ def run(
         f"  forwarding to: {escape(target)}\n"
         f"  base URL for the IDE: {base_url(port)}"
     )
-    server = _AnnouncingServer(
+    server = AnnouncingServer(
         uvicorn.Config(app, host=_LOOPBACK, port=port, lifespan="on", log_level=log_level, access_log=False),
         banner,
-        target,
+        console,
+        after_start=lambda: _warn_unless_serving(target),
     )
     server.run()
 

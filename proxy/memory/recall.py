@@ -8,10 +8,21 @@ before or after the last user turn. The client's messages are never changed in p
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-__all__ = ["CONTEXT_HEADING", "exchange_text", "format_context", "inject", "message_text", "query_for"]
+__all__ = [
+    "CONTEXT_HEADING",
+    "InjectionStrategy",
+    "QueryStrategy",
+    "exchange_text",
+    "format_context",
+    "inject",
+    "inject_anthropic",
+    "inject_chat",
+    "message_text",
+    "query_for",
+]
 
 QueryStrategy = Literal["last_user", "first_user", "all_user", "last_assistant"]
 InjectionStrategy = Literal["system", "user_prefix", "user_suffix"]
@@ -82,6 +93,26 @@ def inject(messages: list[dict[str, Any]], context: str, strategy: InjectionStra
         text = content if isinstance(content, str) else ""
         message["content"] = f"{context}\n\n{text}" if strategy == "user_prefix" else f"{text}\n\n{context}"
     return result
+
+
+def inject_chat(payload: Mapping[str, Any], context: str, strategy: InjectionStrategy) -> dict[str, Any]:
+    """A chat completion body with ``context`` placed by ``strategy`` (a system message, or user text)."""
+    return {**payload, "messages": inject(payload["messages"], context, strategy)}
+
+
+def inject_anthropic(payload: Mapping[str, Any], context: str, strategy: InjectionStrategy) -> dict[str, Any]:
+    """An Anthropic Messages body with ``context`` placed by ``strategy``.
+
+    Anthropic keeps the system prompt out of ``messages``: "system" injection extends that field.
+    """
+    if strategy != "system":
+        return {**payload, "messages": inject(payload["messages"], context, strategy)}
+    system = payload.get("system")
+    if isinstance(system, list):
+        return {**payload, "system": [*system, {"type": "text", "text": context}]}
+    if isinstance(system, str) and system:
+        return {**payload, "system": f"{system}\n\n{context}"}
+    return {**payload, "system": context}
 
 
 def exchange_text(user_turn: str, answer: str) -> str:

@@ -18,7 +18,8 @@ from typing import Any, Literal
 from proxy.config import ContextRetrieval
 from proxy.errors import redact
 from proxy.memory.base import MemoryServiceError, MemoryStore
-from proxy.memory.recall import exchange_text, format_context, inject, message_text, query_for
+from proxy.memory.recall import exchange_text, format_context, message_text, query_for
+from proxy.memory.supermemory_router import SupermemoryRouter
 
 __all__ = ["STATUS_HEADER", "STATUS_REASON_HEADER", "MemoryService", "Recall", "open_store"]
 
@@ -66,9 +67,16 @@ class _Write:
 class MemoryService:
     """Recall and write-back for one app; :meth:`start` and :meth:`close` run in the app's lifespan."""
 
-    def __init__(self, settings: ContextRetrieval, store: MemoryStore | None = None) -> None:
+    def __init__(
+        self,
+        settings: ContextRetrieval,
+        store: MemoryStore | None = None,
+        *,
+        supermemory_router: SupermemoryRouter | None = None,
+    ) -> None:
         self.settings = settings
         self._store = store
+        self._supermemory_router = supermemory_router
         self._queue: asyncio.Queue[_Write] | None = None
         self._worker: asyncio.Task[None] | None = None
 
@@ -99,9 +107,11 @@ class MemoryService:
             self._store = None
 
     def applies_to(self, model: str) -> str | None:
-        """Why memory is off for ``model`` (None when it is on)."""
+        """Why memory is off for ``model`` (None when it is on); both recall and write-back ask."""
         if not self.settings.enabled:
             return "memory is disabled (context_retrieval.enabled: false)"
+        if self._supermemory_router is not None and self._supermemory_router.handles(model):
+            return "the Supermemory Memory Router handles memory for this model"
         if self.settings.enabled_for_models and model not in self.settings.enabled_for_models:
             return f"memory is not enabled for model {model}"
         if model in self.settings.disabled_for_models:
@@ -134,11 +144,6 @@ class MemoryService:
             return Recall("skipped", "no matching memories")
         used = context.count("\n")
         return Recall("used", f"{used} memor{'y' if used == 1 else 'ies'} recalled", context)
-
-    def inject(self, messages: list[dict[str, Any]], recall: Recall) -> list[dict[str, Any]]:
-        return (
-            inject(messages, recall.context, self.settings.injection_strategy) if recall.context else messages
-        )
 
     def remember_later(
         self, user_id: str, model: str, messages: Sequence[dict[str, Any]], answer: str

@@ -18,7 +18,7 @@ from conformance.harness import conformance_config
 from conformance.mocks import MOCK_PROVIDER_URL
 from conformance.suites.support import model_calls, unique
 from proxy.backends.sdk import SdkBackend
-from proxy.requests import ChatCompletionCall
+from proxy.call import Api, Call
 
 MODELS = ["gpt-fake", "claude-fake"]
 
@@ -34,9 +34,9 @@ async def backend_on_mock_session(mock_litellm_session):
         await backend.close()
 
 
-def call(text: str, model: str = "gpt-fake") -> ChatCompletionCall:
+def call(text: str, model: str = "gpt-fake") -> Call:
     payload = {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 20}
-    return ChatCompletionCall(model=model, payload=payload, stream=False, user_id="u")
+    return Call(api=Api.CHAT, model=model, payload=payload)
 
 
 async def test_session_is_a_real_async_client(mock_litellm_session):
@@ -52,7 +52,7 @@ async def test_session_is_a_real_async_client(mock_litellm_session):
 @pytest.mark.parametrize("model", MODELS)
 async def test_litellm_sdk_call_goes_through_the_session(backend_on_mock_session, fake_provider, model):
     text = unique()
-    answer = await backend_on_mock_session.chat(call(text, model))
+    answer = await backend_on_mock_session.complete(call(text, model))
     assert answer["choices"][0]["message"]["content"] == echo_reply(text)
     # The fake is reachable only through the session's transport: a call that bypassed it would fail.
     assert len(model_calls(fake_provider)) == 1
@@ -61,17 +61,17 @@ async def test_litellm_sdk_call_goes_through_the_session(backend_on_mock_session
 @pytest.mark.parametrize("model", MODELS)
 async def test_cookies_persist_across_calls(backend_on_mock_session, fake_provider, model):
     challenge = fake_directive("cookie_challenge")
-    await backend_on_mock_session.chat(call(unique(challenge), model))
+    await backend_on_mock_session.complete(call(unique(challenge), model))
     assert backend_on_mock_session.session.cookies.get("cf_clearance") == fake_provider.cookie_value
-    await backend_on_mock_session.chat(call(unique(challenge), model))
+    await backend_on_mock_session.complete(call(unique(challenge), model))
     assert f"cf_clearance={fake_provider.cookie_value}" in model_calls(fake_provider)[-1].headers["cookie"]
 
 
 async def test_concurrent_requests_share_session(backend_on_mock_session, fake_provider):
     challenge = fake_directive("cookie_challenge")
-    await backend_on_mock_session.chat(call(unique(challenge)))
+    await backend_on_mock_session.complete(call(unique(challenge)))
     answers = await asyncio.gather(
-        *(backend_on_mock_session.chat(call(unique(challenge), MODELS[i % 2])) for i in range(8))
+        *(backend_on_mock_session.complete(call(unique(challenge), MODELS[i % 2])) for i in range(8))
     )
     assert len(answers) == 8
     for record in model_calls(fake_provider)[1:]:

@@ -31,23 +31,19 @@ class RaisingBackend:
 
     async def close(self) -> None: ...
 
-    def has_model(self, model: str) -> bool:
-        return model == "m"
-
-    async def list_models(self) -> list[dict[str, Any]]:
-        return [{"id": "m", "object": "model"}]
-
     async def ready(self) -> bool:
         return True
 
-    async def chat(self, call: Any) -> dict[str, Any]:
+    async def complete(self, call: Any) -> dict[str, Any]:
         raise self.exc
 
-    async def chat_stream(self, call: Any) -> Any:
+    async def stream(self, call: Any) -> Any:
         raise self.exc
 
-    messages = chat
-    messages_stream = chat_stream
+
+CONFIG = parse_config(
+    {"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/m"}}]}, source="test"
+)
 
 
 CASES = [
@@ -66,7 +62,7 @@ CASES = [
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize(("exc", "status", "code"), CASES, ids=lambda v: type(v).__name__)
 async def test_backend_exceptions_use_the_envelope(exc, status, code, stream):
-    app = create_app(parse_config({}, source="test"), RaisingBackend(exc))
+    app = create_app(CONFIG, RaisingBackend(exc))
     async with app_client(app) as client:
         response = await client.post(
             "/v1/chat/completions",
@@ -85,7 +81,7 @@ async def test_backend_exceptions_use_the_envelope(exc, status, code, stream):
     [("GET", "/v1/chat/completions", 405), ("GET", "/nope", 404), ("DELETE", "/v1/models", 405)],
 )
 async def test_http_errors_use_the_envelope(method, path, status):
-    app = create_app(parse_config({}, source="test"), RaisingBackend(ValueError()))
+    app = create_app(CONFIG, RaisingBackend(ValueError()))
     async with app_client(app) as client:
         response = await client.request(method, path)
     assert response.status_code == status

@@ -29,9 +29,16 @@ async def test_demo_config_answers_and_streams_in_process():
     config = demo_config()
     app = create_app(config, SdkBackend(config))
     async with app_client(app) as client:
-        answer = await client.post("/v1/chat/completions", json={"model": "demo", "messages": MESSAGES})
+        # Two namespaces: the demo remembers, and the second answer must not echo the first one's memory.
+        answer = await client.post(
+            "/v1/chat/completions",
+            json={"model": "demo", "messages": MESSAGES},
+            headers={"x-memory-user-id": "demo-json"},
+        )
         streamed = await client.post(
-            "/v1/chat/completions", json={"model": "demo", "messages": MESSAGES, "stream": True}
+            "/v1/chat/completions",
+            json={"model": "demo", "messages": MESSAGES, "stream": True},
+            headers={"x-memory-user-id": "demo-stream"},
         )
         models = await client.get("/v1/models")
     assert answer.status_code == 200

@@ -6,7 +6,8 @@ import pytest
 from starlette.requests import Request
 
 from proxy.errors import InvalidRequest, RequestTooLarge
-from proxy.requests import parse_chat_completion, read_json_object
+from proxy.call import Api
+from proxy.requests import ChatCompletionShape, parse_call, read_json_object
 
 
 def make_request(body: bytes, headers: dict[str, str] | None = None) -> Request:
@@ -63,7 +64,7 @@ async def test_limit_applies_to_declared_and_streamed_length():
 )
 def test_chat_shape_errors_name_the_parameter(body, param, code):
     with pytest.raises(InvalidRequest) as caught:
-        parse_chat_completion(body, user_id="u")
+        parse_call(body, api=Api.CHAT, shape=ChatCompletionShape)
     assert (caught.value.param, caught.value.code) == (param, code)
 
 
@@ -76,6 +77,6 @@ def test_everything_else_is_kept_for_the_provider():
         "tools": [{"type": "function", "function": {"name": "f"}}],
         "some_future_field": {"x": 1},
     }
-    call = parse_chat_completion(body, user_id="u")
+    call = parse_call(body, api=Api.CHAT, shape=ChatCompletionShape)
     assert call.stream is True
     assert call.payload == {k: v for k, v in body.items() if k != "stream"}

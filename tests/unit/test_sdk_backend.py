@@ -1,30 +1,15 @@
-"""The sdk backend's wiring: Router settings, the session seam, the Memory Router headers, safe kwargs."""
+"""The sdk backend's wiring: Router settings, provider headers, safe kwargs, the session in every call."""
 
 from __future__ import annotations
 
 import litellm
-import pytest
 
 from conformance.harness import conformance_config
 from conformance.mocks import MOCK_PROVIDER_URL
-from proxy.backends.sdk import GENERIC_CALL, SdkBackend, _router_kwargs
+from proxy.backends.litellm_adapter import router_kwargs
+from proxy.backends.sdk import SdkBackend
+from proxy.call import Api, Call
 from proxy.config import parse_config
-from proxy.memory.router_mode import is_memory_router_base
-from proxy.requests import ChatCompletionCall
-
-
-def test_litellm_router_still_has_the_client_seams():
-    """The session reaches LiteLLM through these Router methods; a litellm that renames one fails here."""
-    import inspect
-
-    assert callable(getattr(litellm.Router, "_get_async_openai_model_client", None))
-    assert list(inspect.signature(litellm.Router._update_kwargs_with_deployment).parameters) == [
-        "self",
-        "deployment",
-        "kwargs",
-        "function_name",
-    ]
-    assert f'"{GENERIC_CALL}"' in inspect.getsource(litellm.Router._ageneric_api_call_with_fallbacks_helper)
 
 
 def config_with(**raw):
@@ -32,13 +17,13 @@ def config_with(**raw):
 
 
 def test_cooldowns_are_off_unless_router_settings_ask():
-    assert _router_kwargs(litellm.Router, config_with())["disable_cooldowns"] is True
+    assert router_kwargs(litellm.Router, config_with())["disable_cooldowns"] is True
     asked = config_with(router_settings={"allowed_fails": 3, "cooldown_time": 5})
-    assert _router_kwargs(litellm.Router, asked)["disable_cooldowns"] is False
+    assert router_kwargs(litellm.Router, asked)["disable_cooldowns"] is False
 
 
 def test_litellm_settings_become_router_settings():
-    kwargs = _router_kwargs(
+    kwargs = router_kwargs(
         litellm.Router,
         config_with(litellm_settings={"num_retries": 2, "request_timeout": 12}, router_settings={"bogus": 1}),
     )
@@ -47,20 +32,7 @@ def test_litellm_settings_become_router_settings():
     assert "bogus" not in kwargs
 
 
-@pytest.mark.parametrize(
-    ("api_base", "expected"),
-    [
-        ("https://api.supermemory.ai/v3/https://api.openai.com/v1", True),
-        ("http://sm.local/v3/http://provider/v1", True),
-        ("https://api.openai.com/v1", False),
-        (None, False),
-    ],
-)
-def test_memory_router_base_detection(api_base, expected):
-    assert is_memory_router_base(api_base, "http://sm.local/") is expected
-
-
-def memory_router_config():
+def models_config():
     return config_with(
         model_list=[
             {"model_name": "plain", "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": "k"}},
@@ -79,29 +51,31 @@ def memory_router_config():
     )
 
 
-def chat_call(model: str, **payload) -> ChatCompletionCall:
+def chat_call(model: str, headers: dict[str, str] | None = None, **payload) -> Call:
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}], **payload}
-    return ChatCompletionCall(model=model, payload=body, stream=False, user_id="pycharm-ai")
+    return Call(api=Api.CHAT, model=model, payload=body, provider_headers=headers or {})
 
 
-async def test_memory_router_headers_only_for_memory_router_models(mock_litellm_completion):
-    backend = SdkBackend(memory_router_config())
+async def test_provider_headers_reach_litellm_as_extra_headers(mock_litellm_completion):
+    backend = SdkBackend(models_config())
     await backend.start()
     try:
-        await backend.chat(chat_call("remembered"))
+        await backend.complete(
+            chat_call("remembered", {"x-sm-user-id": "pycharm-ai", "anthropic-beta": "b1"})
+        )
         sent = mock_litellm_completion.await_args.kwargs
-        assert sent["extra_headers"] == {"x-sm-user-id": "pycharm-ai", "x-supermemory-api-key": "sm-key-123"}
-        await backend.chat(chat_call("plain"))
+        assert sent["extra_headers"] == {"x-sm-user-id": "pycharm-ai", "anthropic-beta": "b1"}
+        await backend.complete(chat_call("plain"))
         assert "extra_headers" not in mock_litellm_completion.await_args.kwargs
     finally:
         await backend.close()
 
 
 async def test_client_cannot_set_litellm_control_fields(mock_litellm_completion):
-    backend = SdkBackend(memory_router_config())
+    backend = SdkBackend(models_config())
     await backend.start()
     try:
-        await backend.chat(
+        await backend.complete(
             chat_call(
                 "plain",
                 api_base="http://evil",
@@ -123,29 +97,13 @@ async def test_client_cannot_set_litellm_control_fields(mock_litellm_completion)
         await backend.close()
 
 
-async def test_models_aliases_and_wildcards():
-    backend = SdkBackend(memory_router_config())
-    await backend.start()
-    try:
-        assert backend.has_model("plain")
-        assert backend.has_model("alias")
-        assert backend.has_model("claude/claude-3-5-haiku")
-        assert not backend.has_model("missing")
-        assert [m["id"] for m in await backend.list_models()] == ["plain", "remembered", "claude/*", "alias"]
-        assert await backend.ready()
-    finally:
-        await backend.close()
-    with pytest.raises(RuntimeError, match="not started"):
-        backend.has_model("plain")
-
-
 async def test_start_loads_litellms_tokenizer_beside_startup(monkeypatch):
     """The first streamed answer must not pay for loading tiktoken (LiteLLM counts stream tokens with it)."""
     import litellm
 
     counted: list[str] = []
     monkeypatch.setattr(litellm, "token_counter", lambda **kwargs: counted.append(kwargs["model"]) or 2)
-    backend = SdkBackend(memory_router_config())
+    backend = SdkBackend(models_config())
     await backend.start()
     try:
         await backend.tokenizer_warmed
@@ -154,26 +112,19 @@ async def test_start_loads_litellms_tokenizer_beside_startup(monkeypatch):
         await backend.close()
 
 
-async def test_every_deployment_gets_a_session_client(mock_litellm_session):
+async def test_every_call_goes_through_the_session_and_only_while_the_backend_runs(mock_litellm_session):
+    """OpenAI-SDK providers take the session as litellm.aclient_session; the others (Anthropic here) as the
+    handler their deployment and their chat calls carry. Closing the backend gives LiteLLM its own back."""
     config = conformance_config(MOCK_PROVIDER_URL, "http://127.0.0.1:9")
     backend = SdkBackend(config, session=mock_litellm_session)
+    before = litellm.aclient_session
     await backend.start()
     try:
-        clients = backend._session_clients
-        assert len(clients) == len(config.model_list)
-        openai_client = next(c for c in clients.values() if hasattr(c, "chat"))
-        assert openai_client._client is mock_litellm_session.client
-        handler = next(c for c in clients.values() if not hasattr(c, "chat"))
-        assert handler.client is mock_litellm_session.client
+        assert litellm.aclient_session is mock_litellm_session.client
+        claude = backend._call_kwargs(Call(api=Api.CHAT, model="claude-fake", payload={"messages": []}))
+        assert claude["client"].client is mock_litellm_session.client
+        gpt = backend._call_kwargs(Call(api=Api.CHAT, model="gpt-fake", payload={"messages": []}))
+        assert "client" not in gpt
     finally:
         await backend.close()
-
-
-async def test_provider_without_a_key_keeps_litellms_own_client(mock_litellm_session):
-    config = config_with(model_list=[{"model_name": "m", "litellm_params": {"model": "openai/gpt-4o-mini"}}])
-    backend = SdkBackend(config, session=mock_litellm_session)
-    await backend.start()
-    try:
-        assert backend._session_clients == {}
-    finally:
-        await backend.close()
+    assert litellm.aclient_session is before

@@ -1,10 +1,14 @@
-"""Stream plumbing: SSE framing across arbitrary chunks, and the text tap that feeds write-back."""
+"""Stream plumbing: SSE framing across arbitrary chunks, and the relay that feeds write-back."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from proxy.streaming import frame_data, sse_frames, tap_content
+import pytest
+
+from proxy.errors import RateLimited
+from proxy.streaming import OpenedStream, frame_data, relay, sse_frames
+from proxy.surfaces import CHAT, MESSAGES
 
 
 async def from_list(items: list) -> AsyncIterator:
@@ -16,30 +20,62 @@ def chunk(text: str) -> dict:
     return {"choices": [{"index": 0, "delta": {"content": text}}]}
 
 
-async def test_tap_counts_the_first_chunk_taken_before_it():
-    seen: list[str] = []
-    tapped = tap_content(
-        from_list([chunk(" world"), chunk("!")]), on_complete=seen.append, first=chunk("Hello")
+async def relayed(stream: OpenedStream, surface=CHAT) -> tuple[list[bytes], list[str]]:
+    completed: list[str] = []
+    response = relay(
+        stream,
+        encode=surface.encode_chunk,
+        end=surface.stream_end,
+        error_event=surface.error_event,
+        text_of=surface.chunk_text,
+        on_complete=completed.append,
+        headers={},
     )
-    assert [c async for c in tapped] == [chunk(" world"), chunk("!")]
-    assert seen == ["Hello world!"]
+    return [frame async for frame in response.body_iterator], completed
 
 
-async def test_tap_does_not_complete_a_stream_that_failed():
+async def test_relay_sends_the_first_chunk_and_the_rest_then_completes_with_all_their_text():
+    stream = await OpenedStream.open(from_list([chunk("Hello"), chunk(" world"), chunk("!")]))
+    frames, completed = await relayed(stream)
+    assert [frame_data(frame) for frame in frames[:-1]] == [
+        {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+        for text in ("Hello", " world", "!")
+    ]
+    assert frames[-1] == b"data: [DONE]\n\n"
+    assert completed == ["Hello world!"]
+
+
+async def test_a_failure_before_the_first_chunk_is_raised_and_the_stream_closed():
+    closed: list[bool] = []
+
     async def failing() -> AsyncIterator[dict]:
-        yield chunk("partial")
+        try:
+            raise RateLimited("slow down", retry_after="3")
+            yield chunk("never")
+        finally:
+            closed.append(True)
+
+    with pytest.raises(RateLimited):
+        await OpenedStream.open(failing())
+    assert closed == [True]
+
+
+async def test_a_failure_mid_stream_is_one_error_event_and_nothing_is_completed():
+    async def failing() -> AsyncIterator[bytes]:
+        yield b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":"partial"}}\n\n'
         raise RuntimeError("provider went away")
 
-    seen: list[str] = []
-    tapped = tap_content(failing(), on_complete=seen.append)
-    received = []
-    try:
-        async for item in tapped:
-            received.append(item)
-    except RuntimeError:
-        pass
-    assert received == [chunk("partial")]
-    assert seen == []
+    frames, completed = await relayed(await OpenedStream.open(failing()), MESSAGES)
+    assert len(frames) == 2
+    assert frames[1].startswith(b"event: error\n")
+    assert frame_data(frames[1])["type"] == "error"
+    assert completed == []
+
+
+async def test_an_empty_stream_ends_at_once_and_completes_with_no_text():
+    frames, completed = await relayed(await OpenedStream.open(from_list([])))
+    assert frames == [b"data: [DONE]\n\n"]
+    assert completed == [""]
 
 
 async def test_sse_frames_reassemble_events_split_anywhere():

@@ -1,4 +1,4 @@
-"""MemoryRouter: custom header, ordered patterns, default; every real client string routes right."""
+"""Client identification: custom header, ordered patterns, default; every real client string routes right."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from starlette.datastructures import Headers
 from conformance.harness import FIXTURES
 from proxy.config import HeaderPattern, UserIdMappings
 from proxy.errors import InvalidRequest
-from proxy.routing import MemoryRouter
+from proxy.identification import ClientIdentifier
 
 CLIENTS = json.loads((FIXTURES / "client_user_agents.json").read_text())
 ALL_CLIENTS = CLIENTS["real"] + CLIENTS["seed"]
 
 
 def route(headers: dict[str, str], **mappings):
-    return MemoryRouter(UserIdMappings(**mappings)).route(Headers(headers))
+    return ClientIdentifier(UserIdMappings(**mappings)).identify(Headers(headers))
 
 
 @pytest.mark.parametrize("client", ALL_CLIENTS, ids=[c["user_agent"] for c in ALL_CLIENTS])

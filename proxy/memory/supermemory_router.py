@@ -1,13 +1,17 @@
 """Supermemory's Memory Router: models whose ``api_base`` is a provider URL behind
-``https://api.supermemory.ai/v3/``. Supermemory does the memory work for them, so the proxy only names the
-user (``x-sm-user-id``) and its Supermemory key, and does not also inject context (no double memory).
+``https://api.supermemory.ai/v3/``. Supermemory does the memory work for them (recall and storage), so the
+proxy neither recalls nor stores for those models; it only names the user (``x-sm-user-id``) and its
+Supermemory key in the headers the provider call carries.
+
+Decided once per app, here: the flow asks :meth:`SupermemoryRouter.handles` before memory and
+:meth:`SupermemoryRouter.headers_for` for the call's provider headers.
 """
 
 from __future__ import annotations
 
 from proxy.config import Config, resolve_env
 
-__all__ = ["SUPERMEMORY_ROUTER_BASE", "MemoryRouterMode", "is_memory_router_base"]
+__all__ = ["SUPERMEMORY_ROUTER_BASE", "SupermemoryRouter", "is_memory_router_base"]
 
 SUPERMEMORY_ROUTER_BASE = "https://api.supermemory.ai/v3/"
 
@@ -20,7 +24,7 @@ def is_memory_router_base(api_base: str | None, supermemory_base_url: str) -> bo
     return api_base.startswith((SUPERMEMORY_ROUTER_BASE, own))
 
 
-class MemoryRouterMode:
+class SupermemoryRouter:
     """Which model names go through the Memory Router (aliases included), and the headers they need."""
 
     def __init__(self, config: Config) -> None:
@@ -35,9 +39,13 @@ class MemoryRouterMode:
         self.models = frozenset(routed | {alias for alias, target in targets.items() if target in routed})
         self._api_key = config.context_retrieval.api_key
 
+    def handles(self, model: str) -> bool:
+        """Whether Supermemory does the memory work for calls to ``model``."""
+        return model in self.models
+
     def headers_for(self, model: str, user_id: str) -> dict[str, str]:
         """The Memory Router headers for a call to ``model`` by ``user_id`` (empty for other models)."""
-        if model not in self.models:
+        if not self.handles(model):
             return {}
         headers = {"x-sm-user-id": user_id}
         if self._api_key:

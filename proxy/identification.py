@@ -1,4 +1,4 @@
-"""Who is calling: map request headers to a memory namespace (``user_id``).
+"""Client identification: which memory namespace (``user_id``) a request's headers name.
 
 The custom header wins, then the ordered User-Agent patterns (first match), then the default. The
 built-in patterns match the strings real clients send (see DESIGN.md) as well as the seed's test strings.
@@ -14,7 +14,13 @@ from typing import Any
 from proxy.config import USER_ID_PATTERN, HeaderPattern, UserIdMappings
 from proxy.errors import InvalidRequest
 
-__all__ = ["DEFAULT_HEADER_PATTERNS", "USER_ID_RE", "MemoryRouter", "Route", "validate_user_id"]
+__all__ = [
+    "DEFAULT_HEADER_PATTERNS",
+    "USER_ID_RE",
+    "ClientIdentifier",
+    "ClientIdentity",
+    "validate_user_id",
+]
 
 USER_ID_RE = re.compile(USER_ID_PATTERN)
 
@@ -44,8 +50,8 @@ def validate_user_id(value: str, *, source: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
-    """The outcome of routing one request; ``as_info()`` is the flat /memory-routing/info body."""
+class ClientIdentity:
+    """Who a request is from, and why; ``as_info()`` is the flat /memory-routing/info body."""
 
     user_id: str
     matched_pattern: HeaderPattern | None = None
@@ -64,8 +70,8 @@ class Route:
         }
 
 
-class MemoryRouter:
-    """Routes headers to a :class:`Route`; built once per app from ``user_id_mappings``."""
+class ClientIdentifier:
+    """Identifies the client behind a request's headers; built once per app from ``user_id_mappings``."""
 
     def __init__(self, mappings: UserIdMappings) -> None:
         self.custom_header = mappings.custom_header.lower()
@@ -75,16 +81,17 @@ class MemoryRouter:
             DEFAULT_HEADER_PATTERNS if patterns is None else tuple(patterns)
         )
 
-    def route(self, headers: Mapping[str, str]) -> Route:
-        """Route a request by its headers (``headers`` must be case-insensitive, as Starlette's are)."""
+    def identify(self, headers: Mapping[str, str]) -> ClientIdentity:
+        """The client behind ``headers`` (case-insensitive, as Starlette's are); a bad custom header is a
+        400."""
         custom = headers.get(self.custom_header)
         if custom is not None:
-            return Route(
+            return ClientIdentity(
                 user_id=validate_user_id(custom.strip(), source=self.custom_header),
                 custom_header_present=True,
             )
         for pattern in self.patterns:
             value = headers.get(pattern.header)
             if value is not None and pattern.regex.search(value):
-                return Route(user_id=pattern.user_id, matched_pattern=pattern)
-        return Route(user_id=self.default_user_id, is_default=True)
+                return ClientIdentity(user_id=pattern.user_id, matched_pattern=pattern)
+        return ClientIdentity(user_id=self.default_user_id, is_default=True)

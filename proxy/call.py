@@ -1,0 +1,52 @@
+"""The one request value that moves through the flow and reaches a backend.
+
+Both API surfaces produce it (OpenAI chat completions and Anthropic Messages), each step that changes it
+makes a new one (:func:`dataclasses.replace`), and a backend receives it with everything the provider
+must see already in it: the body, memory injected, and the provider headers. A backend never learns who
+the client is or what memory did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["Api", "Call"]
+
+
+class Api(StrEnum):
+    """Which API a call speaks: it decides the backend's upstream route and the stream's shape."""
+
+    CHAT = "chat"
+    """OpenAI chat completions; a stream yields ``chat.completion.chunk`` dicts."""
+
+    MESSAGES = "messages"
+    """Anthropic Messages; a stream yields Anthropic SSE frames (bytes), as the provider sent them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A validated request, as the provider will receive it."""
+
+    api: Api
+    model: str
+    payload: Mapping[str, Any]
+    """The client's body without ``stream`` (every field it sent passes, unknown ones included). Treated as
+    immutable: a step that changes it builds a new mapping."""
+    stream: bool = False
+    provider_headers: Mapping[str, str] = field(default_factory=dict)
+    """Headers the provider must see: the client's ``anthropic-beta``, Supermemory's Memory Router headers."""
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self.payload["messages"]
+        return messages
+
+    def with_payload(self, payload: Mapping[str, Any]) -> Call:
+        return replace(self, payload=payload)
+
+    def with_headers(self, headers: Mapping[str, str]) -> Call:
+        """This call with ``headers`` added to its provider headers (``headers`` win)."""
+        return replace(self, provider_headers={**self.provider_headers, **headers}) if headers else self

@@ -1,0 +1,92 @@
+"""The HTTP surface, as data: each path and the function that answers it.
+
+Endpoints find the app's :class:`~proxy.flow.Flow` on ``request.app.state.flow``. The API routes sit
+behind the flow's ``authenticate`` (when ``memory_proxy.auth_key`` is set); the probes (``/``,
+``/health``) never do, so a load balancer and Claude Code's ``HEAD /`` need no key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import Request
+
+from proxy import __version__
+from proxy.error_responses import error_response
+from proxy.errors import RouteNotFound
+from proxy.flow import USER_ID_HEADER, Flow
+from proxy.surfaces import CHAT, MESSAGES
+
+__all__ = ["API_ROUTES", "PROBE_ROUTES", "Endpoint"]
+
+
+def _flow(request: Request) -> Flow:
+    flow: Flow = request.app.state.flow
+    return flow
+
+
+async def chat_completions(request: Request) -> Response:
+    return await _flow(request).handle(request, CHAT)
+
+
+async def messages(request: Request) -> Response:
+    return await _flow(request).handle(request, MESSAGES)
+
+
+async def count_tokens(request: Request) -> Response:
+    identity = _flow(request).identify(request)
+    unavailable = RouteNotFound(
+        "Token counting (/v1/messages/count_tokens) is not available through this proxy; "
+        "the answer's usage field reports the tokens of each request."
+    )
+    return error_response(unavailable, MESSAGES.envelope, {USER_ID_HEADER: identity.user_id})
+
+
+async def models(request: Request) -> dict[str, Any]:
+    return {"object": "list", "data": _flow(request).catalog.listing()}
+
+
+async def memory_routing_info(request: Request) -> JSONResponse:
+    identity = _flow(request).identify(request)
+    return JSONResponse(identity.as_info(), headers={USER_ID_HEADER: identity.user_id})
+
+
+async def root() -> dict[str, Any]:
+    """Claude Code probes its base URL with ``HEAD /`` before the first request."""
+    return {"status": "ok", "service": "litellm-memory-proxy"}
+
+
+async def health(request: Request) -> dict[str, Any]:
+    return {"status": "ok", "backend": _flow(request).backend.name, "version": __version__}
+
+
+async def readiness(request: Request) -> JSONResponse:
+    backend = _flow(request).backend
+    ready = await backend.ready()
+    return JSONResponse(
+        {"status": "ready" if ready else "not_ready", "backend": backend.name},
+        status_code=200 if ready else 503,
+    )
+
+
+Endpoint = tuple[str, Any, list[str]]
+"""A route: its path, the function answering it, its methods."""
+
+API_ROUTES: list[Endpoint] = [
+    ("/v1/chat/completions", chat_completions, ["POST"]),
+    ("/chat/completions", chat_completions, ["POST"]),
+    ("/v1/messages", messages, ["POST"]),
+    ("/v1/messages/count_tokens", count_tokens, ["POST"]),
+    ("/v1/models", models, ["GET"]),
+    ("/models", models, ["GET"]),
+    ("/memory-routing/info", memory_routing_info, ["GET"]),
+]
+"""Behind the proxy key."""
+
+PROBE_ROUTES: list[Endpoint] = [
+    ("/", root, ["GET", "HEAD"]),
+    ("/health", health, ["GET"]),
+    ("/health/readiness", readiness, ["GET"]),
+]
+"""Open to anyone who can reach the port."""

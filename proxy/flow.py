@@ -1,0 +1,184 @@
+"""The request flow: every completion request takes these steps, in this order, on both API surfaces.
+
+    authenticate → identify → parse → recall → inject → complete → relay → remember
+
+Each step is a method of :class:`Flow` taking the values earlier steps made and returning a new one
+(nothing is changed in place): the client's :class:`~proxy.identification.ClientIdentity`, the
+validated :class:`~proxy.call.Call`, what memory :class:`~proxy.memory.service.Recall`-ed, the call as
+the provider gets it, and the answer. Only ``complete`` differs between backends; what differs between
+the OpenAI and the Anthropic API is data (:mod:`proxy.surfaces`). Identification comes before parsing so
+that even a rejected body is answered with the client's ``x-memory-user-id``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import Request
+
+from proxy.backends.base import Backend
+from proxy.call import Call
+from proxy.config import Config
+from proxy.error_responses import error_response
+from proxy.errors import AuthenticationFailed, ModelNotFound, to_proxy_error
+from proxy.identification import ClientIdentifier, ClientIdentity
+from proxy.memory.service import MemoryService, Recall
+from proxy.memory.supermemory_router import SupermemoryRouter
+from proxy.model_catalog import ModelCatalog
+from proxy.requests import parse_call, read_json_object
+from proxy.streaming import OpenedStream, relay
+from proxy.surfaces import Surface
+
+__all__ = [
+    "FORWARDED_HEADERS",
+    "OVERHEAD_HEADER",
+    "RECALL_HEADER",
+    "UPSTREAM_HEADER",
+    "USER_ID_HEADER",
+    "Flow",
+]
+
+USER_ID_HEADER = "x-memory-user-id"
+OVERHEAD_HEADER = "x-memory-proxy-overhead-ms"
+"""The proxy's own time before the provider call (recall included)."""
+RECALL_HEADER = "x-memory-proxy-recall-ms"
+UPSTREAM_HEADER = "x-memory-proxy-upstream-ms"
+"""From the provider call until its answer (a stream: its first chunk) reached the proxy."""
+
+FORWARDED_HEADERS = ("anthropic-beta",)
+"""Client headers the provider must see as well: Anthropic betas (Claude Code sends a long list)."""
+
+
+class Flow:
+    """The request flow of one app: the parts it is built from, and its steps."""
+
+    def __init__(self, config: Config, backend: Backend) -> None:
+        self.backend = backend
+        self.identifier = ClientIdentifier(config.user_id_mappings)
+        self.catalog = ModelCatalog(config)
+        self.supermemory_router = SupermemoryRouter(config)
+        self.memory = MemoryService(config.context_retrieval, supermemory_router=self.supermemory_router)
+        self._auth_key = config.memory_proxy.auth_key
+        self._max_body_bytes = config.memory_proxy.max_body_bytes
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Memory and the backend, started for the app's lifetime."""
+        await self.memory.start()
+        try:
+            await self.backend.start()
+            try:
+                yield
+            finally:
+                await self.backend.close()
+        finally:
+            await (
+                self.memory.close()
+            )  # after the backend: answers still in flight get their write-back queued
+
+    async def handle(self, request: Request, surface: Surface) -> Response:
+        """One completion request, start to end; any failure is answered in the surface's envelope."""
+        started = time.perf_counter()
+        identity = self.identify(request)
+        try:
+            call = await self.parse(request, surface)
+            recall_started = time.perf_counter()
+            recall = await self.recall(identity, call)
+            sent = self.inject(identity, call, recall, surface)
+            upstream_started = time.perf_counter()
+            answer = await self.complete(sent)
+            headers = {
+                USER_ID_HEADER: identity.user_id,
+                **recall.headers,
+                OVERHEAD_HEADER: _ms(upstream_started - started),
+                RECALL_HEADER: _ms(upstream_started - recall_started),
+                UPSTREAM_HEADER: _ms(time.perf_counter() - upstream_started),
+            }
+            return self.relay(surface, answer, headers, lambda text: self.remember(identity, call, text))
+        except Exception as exc:
+            return error_response(to_proxy_error(exc), surface.envelope, {USER_ID_HEADER: identity.user_id})
+
+    def authenticate(self, request: Request) -> None:
+        """With ``memory_proxy.auth_key`` set, the client must send it (Bearer or ``x-api-key``)."""
+        if self._auth_key is None:
+            return
+        presented = request.headers.get("x-api-key") or ""
+        authorization = request.headers.get("authorization", "")
+        if not presented and authorization.lower().startswith("bearer "):
+            presented = authorization[7:].strip()
+        if not secrets.compare_digest(presented.encode(), self._auth_key.encode()):
+            raise AuthenticationFailed(
+                "Invalid proxy API key: send it as 'Authorization: Bearer KEY' or 'x-api-key'."
+            )
+
+    def identify(self, request: Request) -> ClientIdentity:
+        """Which client (memory namespace) this is, from its headers."""
+        return self.identifier.identify(request.headers)
+
+    async def parse(self, request: Request, surface: Surface) -> Call:
+        """The body, validated by the surface, for a model the proxy serves, with the client headers the
+        provider must see."""
+        body = await read_json_object(request, max_bytes=self._max_body_bytes)
+        call = parse_call(body, api=surface.api, shape=surface.shape)
+        if call.model not in self.catalog:
+            raise ModelNotFound(
+                f"The model '{call.model}' does not exist; GET /v1/models lists the available ones.",
+                param="model",
+            )
+        forwarded = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
+        return call.with_headers(forwarded)
+
+    async def recall(self, identity: ClientIdentity, call: Call) -> Recall:
+        """What the client's memory holds for this conversation (time-boxed; never fails the request)."""
+        return await self.memory.recall(identity.user_id, call.model, call.messages)
+
+    def inject(self, identity: ClientIdentity, call: Call, recall: Recall, surface: Surface) -> Call:
+        """The call as the provider gets it: recalled memory placed in the body, and for a Memory Router
+        model the Supermemory headers that let Supermemory do the memory work instead."""
+        if recall.context:
+            call = call.with_payload(
+                surface.inject(call.payload, recall.context, self.memory.settings.injection_strategy)
+            )
+        return call.with_headers(self.supermemory_router.headers_for(call.model, identity.user_id))
+
+    async def complete(self, call: Call) -> dict[str, Any] | OpenedStream[Any]:
+        """The backend's answer; a stream is returned once its first chunk has arrived."""
+        if call.stream:
+            return await OpenedStream.open(await self.backend.stream(call))
+        return await self.backend.complete(call)
+
+    def relay(
+        self,
+        surface: Surface,
+        answer: dict[str, Any] | OpenedStream[Any],
+        headers: dict[str, str],
+        on_complete: Callable[[str], None],
+    ) -> Response:
+        """The answer to the client: JSON, or server-sent events chunk by chunk; ``on_complete`` gets the
+        answer's text once it has all been sent."""
+        if isinstance(answer, OpenedStream):
+            return relay(
+                answer,
+                encode=surface.encode_chunk,
+                end=surface.stream_end,
+                error_event=surface.error_event,
+                text_of=surface.chunk_text,
+                on_complete=on_complete,
+                headers=headers,
+            )
+        on_complete(surface.answer_text(answer))
+        return JSONResponse(answer, headers=headers)
+
+    def remember(self, identity: ClientIdentity, call: Call, answer_text: str) -> None:
+        """Queue the exchange for the client's memory, off the request path. ``call`` is the client's own
+        request, before injection: recalled memory is never stored again."""
+        self.memory.remember_later(identity.user_id, call.model, call.messages, answer_text)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}"

@@ -1,0 +1,64 @@
+"""Which model names the proxy serves: the config's ``model_list`` names, their aliases and wildcards.
+
+One answer for both backends, decided before a request reaches either, so an unknown model is the same
+404 whichever backend runs. Wildcards mean what they mean to LiteLLM's Router (``claude/*`` serves
+``claude/anything``): ``*`` matches any run of characters, and a name matches a pattern when the pattern
+matches its beginning (LiteLLM's ``re.match`` without an end anchor). tests/unit/test_litellm_adapter.py
+holds this to LiteLLM's own pattern router.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from proxy.config import Config
+
+__all__ = ["ModelCatalog", "wildcard_regex"]
+
+
+def wildcard_regex(pattern: str) -> re.Pattern[str]:
+    """The regular expression LiteLLM's Router builds for a wildcard ``model_name``."""
+    return re.compile(re.escape(pattern).replace(r"\*", "(.*)"))
+
+
+def _specificity(regex: str) -> tuple[int, int]:
+    return len(regex), sum(regex.count(char) for char in "*+?\\^$|()")
+
+
+class ModelCatalog:
+    """The served model names; built once per app from the config."""
+
+    def __init__(self, config: Config) -> None:
+        aliases = config.router_settings.get("model_group_alias") or {}
+        self.names: tuple[str, ...] = tuple(dict.fromkeys([*config.model_names, *aliases]))
+        self._exact = frozenset(self.names)
+        self._aliases: dict[str, str] = {
+            alias: target if isinstance(target, str) else str((target or {}).get("model"))
+            for alias, target in aliases.items()
+        }
+        # The most specific pattern first, as LiteLLM orders them: the longer regex, then the busier one.
+        self._patterns = tuple(
+            sorted(
+                ((name, wildcard_regex(name)) for name in config.model_names if "*" in name),
+                key=lambda item: _specificity(item[1].pattern),
+                reverse=True,
+            )
+        )
+
+    def __contains__(self, model: object) -> bool:
+        return isinstance(model, str) and self.group_of(model) is not None
+
+    def group_of(self, model: str) -> str | None:
+        """The ``model_name`` whose deployments serve ``model`` (None when nothing does)."""
+        model = self._aliases.get(model, model)
+        if model in self._exact:
+            return model
+        return next((name for name, regex in self._patterns if regex.match(model)), None)
+
+    def listing(self) -> list[dict[str, Any]]:
+        """The served names in OpenAI's model list shape, in config order, aliases last."""
+        return [
+            {"id": name, "object": "model", "created": 0, "owned_by": "litellm-memory-proxy"}
+            for name in self.names
+        ]
