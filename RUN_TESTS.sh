@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # ./RUN_TESTS.sh [all|unit|regression|parity|e2e|coverage|lint] [pytest args...]
+# ./RUN_TESTS.sh compat [pytest args...]   (the tests on the lowest and highest supported LiteLLM)
 # ./RUN_TESTS.sh bench [--quick] [bench args...]   (the benchmark: python -m bench, results in bench/results/)
 # Creates .venv and installs the project with [dev] on first use (and [bench] for bench); extra arguments
 # go to pytest (to the benchmark for bench).
@@ -7,6 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 if [ "${1:-}" = "bench" ]; then
   BOOTSTRAP_EXTRAS="${BOOTSTRAP_EXTRAS:-dev,bench}"
+fi
+if [ "${1:-}" = "compat" ]; then
+  shift
+  exec scripts/compat.sh "$@"
 fi
 source scripts/bootstrap.sh
 
@@ -30,7 +35,7 @@ case "$mode" in
     exec pytest "${workers[@]}" "${coverage[@]}" -m "not real_api" tests "$@"
     ;;
   *)
-    echo "usage: $0 [all|unit|regression|parity|e2e|coverage|lint|bench] [args...]" >&2
+    echo "usage: $0 [all|unit|regression|parity|e2e|coverage|lint|compat|bench] [args...]" >&2
     exit 2
     ;;
 esac

@@ -22,7 +22,16 @@ from proxy.interceptor.cli import interceptor_app
 from proxy.memory.base import MemoryRecord, MemoryServiceError, MemoryStore
 from proxy.memory.service import open_store
 
-__all__ = ["app", "main"]
+__all__ = [
+    "app",
+    "check_config",
+    "main",
+    "memories_forget",
+    "memories_list",
+    "memories_search",
+    "route",
+    "version",
+]
 
 app = typer.Typer(help="litellm-memory-proxy: tools for the memory proxy.", no_args_is_help=True)
 console = Console(highlight=False)

@@ -35,6 +35,7 @@ __all__ = [
     "UserIdMappings",
     "demo_config",
     "load_config",
+    "parse_config",
     "resolve_env",
 ]
 

@@ -18,7 +18,19 @@ from proxy.errors import RouteNotFound
 from proxy.flow import USER_ID_HEADER, Flow
 from proxy.surfaces import CHAT, MESSAGES
 
-__all__ = ["API_ROUTES", "PROBE_ROUTES", "Endpoint"]
+__all__ = [
+    "API_ROUTES",
+    "PROBE_ROUTES",
+    "Endpoint",
+    "chat_completions",
+    "count_tokens",
+    "health",
+    "memory_routing_info",
+    "messages",
+    "models",
+    "readiness",
+    "root",
+]
 
 
 def _flow(request: Request) -> Flow:

@@ -36,7 +36,7 @@ from proxy.config import Config
 from proxy.litellm_process import generate_master_key, litellm_command, litellm_environment
 from proxy.processes import ManagedProcess
 
-__all__ = ["curl_example", "main", "memory_summary", "port_problem"]
+__all__ = ["curl_example", "main", "memory_summary", "port_problem", "run"]
 
 # soft_wrap: the curl line must stay one line, whatever the terminal width, so it can be pasted.
 console = Console(stderr=True, highlight=False, soft_wrap=True)

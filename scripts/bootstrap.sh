@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Sourced by ./RUN_TESTS.sh and ./start-proxies: make sure .venv exists and holds this checkout's
 # dependencies (re-installing when pyproject.toml changes), so a fresh clone needs nothing but Python 3.11+.
+# BOOTSTRAP_VENV names another venv; BOOTSTRAP_REQUIREMENTS (pip arguments) are installed after the project
+# (./RUN_TESTS.sh compat uses both for one LiteLLM release per venv).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$root/.venv"
+venv="${BOOTSTRAP_VENV:-$root/.venv}"
 extras="${BOOTSTRAP_EXTRAS:-dev}"
+requirements="${BOOTSTRAP_REQUIREMENTS:-}"
 
 python_bin="${PYTHON:-}"
 if [ -z "$python_bin" ]; then
@@ -22,7 +25,7 @@ if [ -z "$python_bin" ]; then
   exit 1
 fi
 
-stamp="$venv/.installed-$extras-$(sha256sum "$root/pyproject.toml" | cut -c1-16)"
+stamp="$venv/.installed-$extras-$( (cat "$root/pyproject.toml"; echo "$requirements") | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   if [ ! -x "$venv/bin/python" ]; then
     echo "Creating $venv (first run) ..." >&2
@@ -31,6 +34,10 @@ if [ ! -f "$stamp" ]; then
   echo "Installing litellm-memory-proxy[$extras] into $venv (first run takes a minute) ..." >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root[$extras]" >&2
+  if [ -n "$requirements" ]; then
+    # shellcheck disable=SC2086  # pip arguments, split on purpose
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $requirements >&2
+  fi
   rm -f "$venv"/.installed-"$extras"-* && touch "$stamp"  # other extras' stamps stay valid
 fi
 

@@ -96,6 +96,26 @@ class ChatSuite:
         assert upstream.endpoint == "/messages"
         assert upstream.headers["x-api-key"] == "sk-ant-fake-provider-key-0123456789"
 
+    @pytest.mark.parametrize(
+        ("model", "endpoint", "upstream_model"),
+        [
+            ("gpt-alias", "/chat/completions", "gpt-4o-mini"),
+            ("claude-any/claude-sonnet-4-6", "/messages", "claude-sonnet-4-6"),
+        ],
+        ids=["alias", "wildcard"],
+    )
+    def test_aliases_and_wildcards_reach_their_deployment(
+        self, proxy, fake_provider, model, endpoint, upstream_model
+    ):
+        """A model_group_alias, and a name a wildcard model_name matches, are served by that deployment."""
+        text = unique()
+        with proxy.client() as http:
+            response = http.post("/v1/chat/completions", json=chat_body(text, model=model, max_tokens=50))
+        assert response.status_code == 200, response.text
+        assert response.json()["choices"][0]["message"]["content"] == echo_reply(text)
+        [upstream] = model_calls(fake_provider)
+        assert (upstream.endpoint, upstream.json["model"]) == (endpoint, upstream_model)
+
     def test_openai_sdk_parses_a_completion(self, proxy):
         """The openai SDK gets a parsed ChatCompletion, and its User-Agent routes to openai-python."""
         text = unique()

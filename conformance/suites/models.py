@@ -7,20 +7,24 @@ import pytest
 __all__ = ["ModelsSuite"]
 
 
+def _served(config) -> list[str]:
+    return [*config.model_names, *(config.router_settings.get("model_group_alias") or {})]
+
+
 @pytest.mark.parity
 class ModelsSuite:
     @pytest.mark.parametrize("path", ["/v1/models", "/models"])
     def test_lists_every_configured_model(self, proxy, path):
-        """GET /v1/models lists each model_name of the config in OpenAI's list shape."""
+        """GET /v1/models lists each model_name of the config, then its aliases, in OpenAI's list shape."""
         with proxy.client() as http:
             response = http.get(path)
         assert response.status_code == 200
         body = response.json()
         assert body["object"] == "list"
-        assert [model["id"] for model in body["data"]] == proxy.config.model_names
+        assert [model["id"] for model in body["data"]] == _served(proxy.config)
         assert all(model["object"] == "model" for model in body["data"])
 
     def test_openai_sdk_lists_models(self, proxy):
         """The openai SDK's models.list() parses the listing."""
         ids = [model.id for model in proxy.openai().models.list()]
-        assert ids == proxy.config.model_names
+        assert ids == _served(proxy.config)

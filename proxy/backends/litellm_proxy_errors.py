@@ -25,7 +25,7 @@ from proxy.errors import (
     for_status,
 )
 
-__all__ = ["error_from_event", "error_from_response"]
+__all__ = ["classify", "error_from_event", "error_from_response"]
 
 _CLASS_NAMES = re.compile(r"litellm\.(\w+)")
 # "Connection error." is the openai SDK's APIConnectionError text; the rest is json.JSONDecodeError's format.

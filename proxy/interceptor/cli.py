@@ -22,7 +22,18 @@ from proxy.identification import validate_user_id
 from proxy.interceptor.app import Interceptor
 from proxy.interceptor.port_registry import PortRangeExhausted, PortRegistry, port_in_use, project_id
 
-__all__ = ["base_url", "default_target", "interceptor_app"]
+__all__ = [
+    "allocate",
+    "base_url",
+    "check",
+    "default_target",
+    "interceptor_app",
+    "list_command",
+    "remove",
+    "reset",
+    "run",
+    "show",
+]
 
 interceptor_app = typer.Typer(
     help="Per-project memory for IDEs that can only set a base URL (JetBrains AI Assistant).",

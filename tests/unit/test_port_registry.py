@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import proxy.interceptor
+from proxy.identification import USER_ID_RE
 from proxy.interceptor import (
     DEFAULT_PORT_MAX,
     DEFAULT_PORT_MIN,
@@ -23,7 +24,6 @@ from proxy.interceptor import (
     port_in_use,
     project_id,
 )
-from proxy.identification import USER_ID_RE
 
 # Below the ephemeral range (32768+), so the OS does not hand these ports out; distinct from the ranges of
 # tests/regression/test_group3_port_registry.py, so parallel workers' in-use checks never meet.

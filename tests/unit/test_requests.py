@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from starlette.requests import Request
 
-from proxy.errors import InvalidRequest, RequestTooLarge
 from proxy.call import Api
+from proxy.errors import InvalidRequest, RequestTooLarge
 from proxy.requests import ChatCompletionShape, parse_call, read_json_object
 
 

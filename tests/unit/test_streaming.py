@@ -62,7 +62,8 @@ async def test_a_failure_before_the_first_chunk_is_raised_and_the_stream_closed(
 
 async def test_a_failure_mid_stream_is_one_error_event_and_nothing_is_completed():
     async def failing() -> AsyncIterator[bytes]:
-        yield b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":"partial"}}\n\n'
+        delta = b'{"type":"content_block_delta","delta":{"type":"text_delta","text":"partial"}}'
+        yield b"event: content_block_delta\ndata: " + delta + b"\n\n"
         raise RuntimeError("provider went away")
 
     frames, completed = await relayed(await OpenedStream.open(failing()), MESSAGES)

@@ -1,0 +1,205 @@
+"""The LiteLLM behaviour proxy/backends/litellm_adapter.py relies on, checked against the installed release.
+
+Each test names one seam. When a LiteLLM release stops honouring it, the test that fails says which, and
+the sdk backend's calls would silently bypass the shared session (and its cookie jar) without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from importlib.metadata import version
+from typing import Any
+
+import httpx
+import litellm
+import pytest
+
+from proxy.backends.litellm_adapter import SUPPORTED_LITELLM, SessionSeams, serializer
+from proxy.config import parse_config
+from proxy.model_catalog import ModelCatalog
+
+PROVIDER = "http://provider.test"
+
+ANTHROPIC_SSE = "".join(
+    f"event: {event}\ndata: {json.dumps(data)}\n\n"
+    for event, data in [
+        ("message_start", {"type": "message_start", "message": {
+            "id": "m", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [],
+            "stop_reason": None, "usage": {"input_tokens": 1, "output_tokens": 0}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+                                 "content_block": {"type": "text", "text": ""}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                 "delta": {"type": "text_delta", "text": "hi"}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                           "usage": {"output_tokens": 1}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+)  # fmt: skip
+
+
+def answer(request: httpx.Request) -> httpx.Response:
+    """A provider that speaks OpenAI chat completions and Anthropic Messages, as little as LiteLLM needs."""
+    body = json.loads(request.content)
+    if request.url.path.endswith("/messages"):
+        if body.get("stream"):
+            return httpx.Response(200, text=ANTHROPIC_SSE, headers={"content-type": "text/event-stream"})
+        return httpx.Response(200, json={
+            "id": "m", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
+            "usage": {"input_tokens": 1, "output_tokens": 1}})  # fmt: skip
+    return httpx.Response(200, json={
+        "id": "c", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})  # fmt: skip
+
+
+MODEL_LIST = [
+    {"model_name": "gpt", "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": f"{PROVIDER}/v1",
+                                              "api_key": "sk-test-0123456789"}},
+    {"model_name": "claude", "litellm_params": {"model": "anthropic/claude-sonnet-4-5", "api_base": PROVIDER,
+                                                 "api_key": "sk-ant-test-0123456789"}},
+    {"model_name": "wild/*", "litellm_params": {"model": "anthropic/*", "api_base": PROVIDER,
+                                                 "api_key": "sk-ant-test-0123456789"}},
+]  # fmt: skip
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+async def seams():
+    """The seams installed on a session that reaches only the in-process provider, and what it saw."""
+    seen: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return answer(request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
+        installed = SessionSeams(litellm, http)
+        installed.install()
+        model_list, handler_groups = installed.model_list(MODEL_LIST)
+        router = litellm.Router(model_list=model_list, num_retries=0)
+        try:
+            yield router, installed, handler_groups, seen
+        finally:
+            installed.uninstall()
+
+
+def test_the_installed_litellm_is_a_supported_release():
+    assert version("litellm") in SUPPORTED_LITELLM
+
+
+async def test_aclient_session_carries_openai_format_chat_completions(seams):
+    """litellm.aclient_session is the httpx client LiteLLM's OpenAI SDK clients send through."""
+    router, _, _, seen = seams
+    for stream in (False, True):
+        response = await router.acompletion(model="gpt", messages=MESSAGES, stream=stream)
+        if stream:
+            [chunk async for chunk in response]
+    assert seen == ["/v1/chat/completions", "/v1/chat/completions"]
+
+
+@pytest.mark.parametrize("model", ["claude", "wild/claude-sonnet-4-5"])
+async def test_a_calls_client_carries_native_anthropic_chat_completions(seams, model):
+    """A chat call's client= is the AsyncHTTPHandler LiteLLM's Anthropic provider sends through."""
+    router, installed, handler_groups, seen = seams
+    assert {"claude", "wild/*"} <= handler_groups
+    for stream in (False, True):
+        response = await router.acompletion(
+            model=model, messages=MESSAGES, stream=stream, client=installed.handler
+        )
+        if stream:
+            [chunk async for chunk in response]
+    assert seen == ["/v1/messages", "/v1/messages"]
+
+
+@pytest.mark.parametrize("model", ["claude", "wild/claude-sonnet-4-5"])
+async def test_a_deployments_client_carries_anthropic_messages_calls(seams, model):
+    """The Router drops a call's client= on aanthropic_messages but passes every litellm_params entry of
+    the deployment it chose, its (deep-copied, so shared) client included."""
+    router, _, _, seen = seams
+    for stream in (False, True):
+        response = await router.aanthropic_messages(
+            model=model, messages=MESSAGES, max_tokens=5, stream=stream
+        )
+        if stream:
+            [chunk async for chunk in response]
+    assert seen == ["/v1/messages", "/v1/messages"]
+
+
+async def test_uninstalling_gives_litellm_its_own_clients_back(seams):
+    """LiteLLM caches the SDK clients it builds by key and base URL: a later session must not find one
+    wrapping an earlier, closed, session (the cache is flushed both ways)."""
+    router, installed, _, seen = seams
+    await router.acompletion(model="gpt", messages=MESSAGES)
+    installed.uninstall()
+    assert litellm.aclient_session is None
+    seen_later: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen_later.append(request.url.path)
+        return answer(request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as later:
+        again = SessionSeams(litellm, later)
+        again.install()
+        try:
+            await router.acompletion(model="gpt", messages=MESSAGES)
+        finally:
+            again.uninstall()
+    assert (seen, seen_later) == (["/v1/chat/completions"], ["/v1/chat/completions"])
+
+
+@pytest.mark.parametrize(
+    ("names", "requested"),
+    [
+        (["claude/*"], "claude/claude-3-5-haiku"),
+        (["claude/*"], "claude"),
+        (["claude/*"], "xclaude/y"),
+        (["*"], "anything"),
+        (["claude-*-latest"], "claude-3-latest-extra"),
+        (["gpt-[x]*"], "gpt-[x]4"),
+        (["gpt-[x]*"], "gpt-x4"),
+        (["a.b*"], "axb1"),
+        (["*", "claude/*"], "claude/x"),
+    ],
+)
+async def test_model_catalog_matches_wildcards_as_litellms_router(names, requested):
+    """A requested name is served by the same wildcard group here as by LiteLLM's Router (each group's
+    deployment has its own host, so the request the Router sends tells which group it chose)."""
+    hosts: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        return answer(request)
+
+    model_list = [
+        {"model_name": name, "litellm_params": {
+            "model": "openai/*", "api_base": f"http://group{index}.test/v1", "api_key": "sk-test-0123456789"}}
+        for index, name in enumerate(names)
+    ]  # fmt: skip
+    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
+        installed = SessionSeams(litellm, http)
+        installed.install()
+        try:
+            router = litellm.Router(model_list=model_list, num_retries=0)
+            with contextlib.suppress(Exception):  # no group: the Router refuses, and sends nothing
+                await router.acompletion(model=requested, messages=MESSAGES)
+        finally:
+            installed.uninstall()
+    chosen = [names[int(host.removeprefix("group").removesuffix(".test"))] for host in hosts]
+    catalog = ModelCatalog(parse_config({"model_list": model_list}, source="test"))
+    assert [catalog.group_of(requested)] == (chosen or [None])
+
+
+def test_serializer_keeps_the_nulls_openai_sends():
+    """The LiteLLM proxy's serializer keeps message.content: null on a tool call, as OpenAI sends it."""
+    response = litellm.ModelResponse(
+        choices=[{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": None,
+            "tool_calls": [{"id": "t", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}]
+    )  # fmt: skip
+    message: dict[str, Any] = serializer()(response)["choices"][0]["message"]
+    assert "content" in message
+    assert message["content"] is None
