@@ -1,7 +1,7 @@
 """Client identification: which memory namespace (``user_id``) a request's headers name.
 
 The custom header wins, then the ordered User-Agent patterns (first match), then the default. The
-built-in patterns match the strings real clients send (see DESIGN.md) as well as the seed's test strings.
+built-in patterns match the strings real clients send (the README's table) as well as the seed's test strings.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Error parity: each row of DESIGN.md's error table, triggered by its real cause at the fake provider."""
+"""Error parity: each row of the table in docs/errors.md, triggered by its real cause at the fake provider."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class ErrorsSuite:
     def test_provider_fault_maps_to_the_design_table(
         self, proxy, fake_provider, model, directive, params, expected
     ):
-        """Each provider fault reaches the client with the status, type, code and Retry-After of DESIGN.md."""
+        """A provider fault reaches the client with the status, type, code and Retry-After of its row."""
         status, type_, code, retry_after = expected
         body = chat_body(unique(fake_directive(directive, **params)), model=model, max_tokens=20)
         with proxy.client() as http:

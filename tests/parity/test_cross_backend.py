@@ -1,6 +1,6 @@
 """Both backends side by side: for every scripted fault, the same status, envelope and Retry-After.
 
-The per-backend suites check each backend against DESIGN.md's table; this one checks them against each
+The per-backend suites check each backend against docs/errors.md; this one checks them against each
 other, request for request, so that a client cannot tell which backend answered.
 """
 

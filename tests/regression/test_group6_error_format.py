@@ -1,7 +1,7 @@
 """Seed group 6: some errors came back as FastAPI's ``{"detail": ...}`` or as bare 500s with a trace.
 
 Every exception a backend can raise, and every bad request, is answered in the OpenAI envelope with the
-status and type of DESIGN.md's table.
+status and type of docs/errors.md.
 """
 
 from __future__ import annotations

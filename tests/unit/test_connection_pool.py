@@ -208,3 +208,40 @@ async def test_the_session_still_follows_the_environments_proxy(monkeypatch):
         finally:
             await session.close()
     assert proxy_server.heads[0].startswith(b"GET http://provider.invalid/v1/models HTTP/1.1")
+
+
+def test_the_installed_httpx_and_httpcore_are_ones_the_pool_was_built_for():
+    """CI installs releases the linear pool claims; a newer one must fail here, not fall back unnoticed."""
+    assert connection_pool.linear_pool_problem() is None
+
+
+@pytest.mark.parametrize(
+    ("package", "installed"), [("httpcore", "1.1.0"), ("httpx", "0.29.0")], ids=["httpcore", "httpx"]
+)
+async def test_other_releases_keep_httpx_own_pool_and_say_so(monkeypatch, caplog, package, installed):
+    real_version = connection_pool.version
+    monkeypatch.setattr(
+        connection_pool, "version", lambda name: installed if name == package else real_version(name)
+    )
+    connection_pool.linear_pool_problem.cache_clear()
+    try:
+        async with httpx.AsyncClient() as client:
+            stock = type(client._transport._pool)
+            assert use_linear_pool(client) is client
+            assert type(client._transport._pool) is stock is httpcore.AsyncConnectionPool
+        assert f"{package} {installed} is not one the linear pool was built for" in caplog.text
+    finally:
+        connection_pool.linear_pool_problem.cache_clear()
+
+
+async def test_connection_pool_httpx_in_the_config_keeps_httpx_own_pool():
+    from proxy.config import parse_config
+
+    config = parse_config({"memory_proxy": {"connection_pool": "httpx"}}, source="test")
+    for manager, expected in ((SessionManager.from_config(config), httpcore.AsyncConnectionPool),
+                              (SessionManager(), LinearConnectionPool)):  # fmt: skip
+        client = await manager.start()
+        try:
+            assert type(client._transport._pool) is expected
+        finally:
+            await manager.close()
