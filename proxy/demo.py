@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEMO_MODEL_LIST", "DEMO_MODEL_NAME", "DEMO_SETTINGS", "echo_text"]
+__all__ = ["DEMO_MODEL_LIST", "DEMO_MODEL_NAME", "DEMO_SETTINGS", "echo_text", "prompt_words"]
 
 DEMO_PROVIDER = "memory-proxy-demo"
 DEMO_MODEL_NAME = "demo"
@@ -34,3 +34,8 @@ def echo_text(messages: list[dict[str, Any]]) -> str:
     """The demo's answer: every message it received, one per line, role first."""
     lines = [f"{message.get('role', '?')}: {_text(message.get('content'))}" for message in messages]
     return f"[demo model, no provider called] I received {len(messages)} message(s):\n" + "\n".join(lines)
+
+
+def prompt_words(messages: list[dict[str, Any]]) -> int:
+    """How many words the messages hold: the demo's stand-in for a prompt's token count."""
+    return sum(len(_text(message.get("content")).split()) for message in messages)

@@ -8,10 +8,10 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litellm import CustomLLM, ModelResponse
-from litellm.types.utils import GenericStreamingChunk
+from litellm import CustomLLM, ModelResponse, Usage
+from litellm.types.utils import ChatCompletionUsageBlock, GenericStreamingChunk
 
-from proxy.demo import DEMO_MODEL_NAME, echo_text
+from proxy.demo import DEMO_MODEL_NAME, echo_text, prompt_words
 
 __all__ = ["EchoLLM", "echo_llm"]
 
@@ -20,6 +20,7 @@ class EchoLLM(CustomLLM):
     """A LiteLLM provider that echoes the prompt, streaming it word by word."""
 
     async def acompletion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
+        prompt, answer = _word_counts(messages)
         return ModelResponse(
             id=f"chatcmpl-demo-{uuid.uuid4().hex[:12]}",
             created=int(time.time()),
@@ -31,22 +32,32 @@ class EchoLLM(CustomLLM):
                     "finish_reason": "stop",
                 }
             ],
+            usage=Usage(prompt_tokens=prompt, completion_tokens=answer, total_tokens=prompt + answer),
         )
 
     async def astreaming(  # type: ignore[override]
         self, model: str, messages: list, *args: Any, **kwargs: Any
     ) -> AsyncIterator[GenericStreamingChunk]:
         words = echo_text(messages).split(" ")
+        prompt, answer = _word_counts(messages)
+        usage = ChatCompletionUsageBlock(
+            prompt_tokens=prompt, completion_tokens=answer, total_tokens=prompt + answer
+        )
         for index, word in enumerate(words):
             last = index == len(words) - 1
             yield GenericStreamingChunk(
                 text=word if last else word + " ",
                 is_finished=last,
                 finish_reason="stop" if last else "",
-                usage=None,
+                usage=usage if last else None,
                 index=0,
                 tool_use=None,
             )
+
+
+def _word_counts(messages: list[Any]) -> tuple[int, int]:
+    """Words in, words out: the demo's stand-in for token counts (clients read ``usage``)."""
+    return prompt_words(messages), len(echo_text(messages).split())
 
 
 echo_llm = EchoLLM()

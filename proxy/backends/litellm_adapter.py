@@ -22,12 +22,13 @@ model group that mixes OpenAI-SDK and other providers (one ``client=`` cannot su
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import inspect
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -35,14 +36,16 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from proxy.config import Config
+from proxy.errors import InternalError
 
 __all__ = [
     "SUPPORTED_LITELLM",
     "SessionSeams",
     "import_litellm",
+    "missing_modules_explained",
     "register_custom_providers",
     "router_kwargs",
-    "serializer",
+    "serialize",
     "uses_openai_sdk",
     "warm_tokenizer",
 ]
@@ -119,12 +122,48 @@ def register_custom_providers(litellm: Any, entries: list[dict[str, Any]]) -> No
     litellm.utils.custom_llm_setup()
 
 
-def serializer() -> Any:
-    """The LiteLLM proxy's own response serializer: drops LiteLLM's empty extras but keeps the nulls
-    OpenAI always sends (``message.content`` on a tool call, ``refusal``), so both backends answer alike."""
-    from litellm.proxy.utils import model_dump_with_preserved_fields
+_KEPT_NULLS = {"message": ("content", "role", "refusal"), "delta": ("content",)}
+"""Fields OpenAI sends as null, which a client may index (``message.content`` on a tool call)."""
 
-    return lambda response: model_dump_with_preserved_fields(response, exclude_unset=True)
+
+def serialize(response: Any) -> dict[str, Any]:
+    """A LiteLLM ``ModelResponse`` (or chunk) as the LiteLLM proxy sends it, so both backends answer alike.
+
+    LiteLLM's unset and empty extras are dropped; the nulls OpenAI always sends are kept (and
+    ``system_fingerprint`` and ``logprobs`` when set). The LiteLLM proxy's own function for this lives in
+    ``litellm.proxy``, which needs LiteLLM's proxy extras; tests/unit/test_litellm_adapter.py holds this one
+    to it.
+    """
+    result: dict[str, Any] = response.model_dump(exclude_none=True, exclude_unset=True)
+    if "system_fingerprint" in response.model_fields_set and "system_fingerprint" not in result:
+        result["system_fingerprint"] = response.system_fingerprint
+    for choice, dumped in zip(getattr(response, "choices", ()), result.get("choices") or (), strict=False):
+        for part, names in _KEPT_NULLS.items():
+            source, target = getattr(choice, part, None), dumped.get(part)
+            if source is None or target is None:
+                continue
+            for name in names:
+                if name not in target and hasattr(source, name):
+                    target[name] = getattr(source, name)
+        if "logprobs" not in dumped and hasattr(choice, "logprobs"):
+            dumped["logprobs"] = choice.logprobs
+    return result
+
+
+@contextlib.contextmanager
+def missing_modules_explained() -> Iterator[None]:
+    """A module LiteLLM imports for a call but did not install becomes an error that says what to install.
+
+    LiteLLM 1.110's Anthropic Messages path imports parts of its proxy package (``orjson``, ``soundfile``),
+    which only ``litellm[proxy]`` installs.
+    """
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        raise InternalError(
+            f"LiteLLM {_installed_version()} needs the Python package {exc.name!r} for this call but did not "
+            "install it: pip install 'litellm[proxy]' (or 'litellm-memory-proxy[binary]')"
+        ) from exc
 
 
 def warm_tokenizer(litellm: Any) -> None:

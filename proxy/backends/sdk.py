@@ -52,7 +52,6 @@ class SdkBackend:
 
     async def start(self) -> None:
         litellm = litellm_adapter.import_litellm()
-        self._serialize = litellm_adapter.serializer()
         http = await self.session.start()
         litellm_adapter.register_custom_providers(
             litellm, self.config.litellm_settings.get("custom_provider_map") or []
@@ -89,20 +88,23 @@ class SdkBackend:
         return kwargs
 
     async def complete(self, call: Call) -> dict[str, Any]:
-        if call.api is Api.MESSAGES:
-            response = await self.router.aanthropic_messages(model=call.model, **self._call_kwargs(call))
-            return {key: value for key, value in dict(response).items() if not key.startswith("_")}
-        return self._serialize(await self.router.acompletion(model=call.model, **self._call_kwargs(call)))
+        with litellm_adapter.missing_modules_explained():
+            if call.api is Api.MESSAGES:
+                response = await self.router.aanthropic_messages(model=call.model, **self._call_kwargs(call))
+                return {key: value for key, value in dict(response).items() if not key.startswith("_")}
+            response = await self.router.acompletion(model=call.model, **self._call_kwargs(call))
+            return litellm_adapter.serialize(response)
 
     async def stream(self, call: Call) -> AsyncIterator[Any]:
-        if call.api is Api.MESSAGES:
-            stream = await self.router.aanthropic_messages(
-                model=call.model, stream=True, **self._call_kwargs(call)
+        with litellm_adapter.missing_modules_explained():
+            if call.api is Api.MESSAGES:
+                stream = await self.router.aanthropic_messages(
+                    model=call.model, stream=True, **self._call_kwargs(call)
+                )
+                return sse_frames(_bytes(stream))
+            return _chunks(
+                await self.router.acompletion(model=call.model, stream=True, **self._call_kwargs(call))
             )
-            return sse_frames(_bytes(stream))
-        return _chunks(
-            await self.router.acompletion(model=call.model, stream=True, **self._call_kwargs(call))
-        )
 
 
 async def _bytes(stream: Any) -> AsyncIterator[bytes]:

@@ -45,3 +45,30 @@ async def test_demo_config_answers_and_streams_in_process():
     assert answer.json()["choices"][0]["message"]["content"] == echo_text(MESSAGES)
     assert content_of(read_sse(streamed)) == echo_text(MESSAGES)
     assert [m["id"] for m in models.json()["data"]] == ["demo"]
+
+
+async def test_demo_answers_anthropic_messages_with_usage_streaming_and_not():
+    """The demo behind /v1/messages: LiteLLM translates its answer, usage included (clients read it)."""
+    config = demo_config()
+    app = create_app(config, SdkBackend(config))
+    body = {
+        "model": "demo",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "What colour do I like?"}],
+    }
+    async with app_client(app) as client:
+        answer = await client.post("/v1/messages", json=body, headers={"x-memory-user-id": "demo-messages"})
+        streamed = await client.post(
+            "/v1/messages",
+            json={**body, "stream": True},
+            headers={"x-memory-user-id": "demo-messages-stream"},
+        )
+    assert answer.status_code == 200, answer.text
+    message = answer.json()
+    assert message["content"][0]["text"] == echo_text(body["messages"])
+    assert message["usage"]["input_tokens"] > 0
+    assert message["usage"]["output_tokens"] > 0
+    events = read_sse(streamed)
+    text = "".join(e.data["delta"].get("text", "") for e in events if e.event == "content_block_delta")
+    assert text == echo_text(body["messages"])
+    assert events[-1].event == "message_stop"

@@ -15,8 +15,14 @@ import httpx
 import litellm
 import pytest
 
-from proxy.backends.litellm_adapter import SUPPORTED_LITELLM, SessionSeams, serializer
+from proxy.backends.litellm_adapter import (
+    SUPPORTED_LITELLM,
+    SessionSeams,
+    missing_modules_explained,
+    serialize,
+)
 from proxy.config import parse_config
+from proxy.errors import InternalError
 from proxy.model_catalog import ModelCatalog
 
 PROVIDER = "http://provider.test"
@@ -193,13 +199,37 @@ async def test_model_catalog_matches_wildcards_as_litellms_router(names, request
     assert [catalog.group_of(requested)] == (chosen or [None])
 
 
-def test_serializer_keeps_the_nulls_openai_sends():
-    """The LiteLLM proxy's serializer keeps message.content: null on a tool call, as OpenAI sends it."""
-    response = litellm.ModelResponse(
-        choices=[{"index": 0, "finish_reason": "tool_calls", "message": {
-            "role": "assistant", "content": None,
-            "tool_calls": [{"id": "t", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}]
-    )  # fmt: skip
-    message: dict[str, Any] = serializer()(response)["choices"][0]["message"]
+RESPONSES = {
+    "text": {"choices": [{"index": 0, "finish_reason": "stop",
+                          "message": {"role": "assistant", "content": "hi"}}]},
+    "tool call": {"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None,
+        "tool_calls": [{"id": "t", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}]},
+    "fingerprint and usage": {"system_fingerprint": "fp_1", "usage": {
+        "prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "x"}}]},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("fields", RESPONSES.values(), ids=RESPONSES.keys())
+def test_serialize_answers_as_the_litellm_proxy_does(fields):
+    """Both backends send the same JSON: the sdk backend serializes as the LiteLLM proxy does."""
+    from litellm.proxy.utils import model_dump_with_preserved_fields  # needs LiteLLM's proxy extras ([dev])
+
+    response = litellm.ModelResponse(**fields)
+    assert serialize(response) == model_dump_with_preserved_fields(response, exclude_unset=True)
+
+
+def test_serialize_keeps_the_null_content_of_a_tool_call():
+    message: dict[str, Any] = serialize(litellm.ModelResponse(**RESPONSES["tool call"]))["choices"][0][
+        "message"
+    ]
     assert "content" in message
     assert message["content"] is None
+
+
+def test_a_module_litellm_forgot_to_install_is_named_with_the_fix():
+    """LiteLLM 1.110's Messages path imports modules only its proxy extras install: the error says so."""
+    expected = pytest.raises(InternalError, match=r"'soundfile'.*pip install 'litellm\[proxy\]'")
+    with expected, missing_modules_explained():
+        raise ModuleNotFoundError("No module named 'soundfile'", name="soundfile")
