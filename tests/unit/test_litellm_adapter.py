@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from importlib.metadata import version
 from typing import Any
 
@@ -72,24 +73,35 @@ MODEL_LIST = [
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
-@pytest.fixture
-async def seams():
-    """The seams installed on a session that reaches only the in-process provider, and what it saw."""
-    seen: list[str] = []
+@contextlib.asynccontextmanager
+async def installed_session() -> AsyncIterator[tuple[SessionSeams, list[httpx.Request]]]:
+    """The seams installed on a session that reaches only the in-process provider, and what it sent."""
+    sent: list[httpx.Request] = []
 
     def record(request: httpx.Request) -> httpx.Response:
-        seen.append(request.url.path)
+        sent.append(request)
         return answer(request)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
         installed = SessionSeams(litellm, http)
         installed.install()
-        model_list, handler_groups = installed.model_list(MODEL_LIST)
-        router = litellm.Router(model_list=model_list, num_retries=0)
         try:
-            yield router, installed, handler_groups, seen
+            yield installed, sent
         finally:
             installed.uninstall()
+
+
+@pytest.fixture
+async def seams():
+    """A Router on MODEL_LIST through an installed session, and the paths the session sent to."""
+    async with installed_session() as (installed, sent):
+        model_list, handler_groups = installed.model_list(MODEL_LIST)
+        router = litellm.Router(model_list=model_list, num_retries=0)
+        yield router, installed, handler_groups, sent
+
+
+def paths(sent: list[httpx.Request]) -> list[str]:
+    return [request.url.path for request in sent]
 
 
 def test_the_installed_litellm_is_a_supported_release():
@@ -98,18 +110,18 @@ def test_the_installed_litellm_is_a_supported_release():
 
 async def test_aclient_session_carries_openai_format_chat_completions(seams):
     """litellm.aclient_session is the httpx client LiteLLM's OpenAI SDK clients send through."""
-    router, _, _, seen = seams
+    router, _, _, sent = seams
     for stream in (False, True):
         response = await router.acompletion(model="gpt", messages=MESSAGES, stream=stream)
         if stream:
             [chunk async for chunk in response]
-    assert seen == ["/v1/chat/completions", "/v1/chat/completions"]
+    assert paths(sent) == ["/v1/chat/completions", "/v1/chat/completions"]
 
 
 @pytest.mark.parametrize("model", ["claude", "wild/claude-sonnet-4-5"])
 async def test_a_calls_client_carries_native_anthropic_chat_completions(seams, model):
     """A chat call's client= is the AsyncHTTPHandler LiteLLM's Anthropic provider sends through."""
-    router, installed, handler_groups, seen = seams
+    router, installed, handler_groups, sent = seams
     assert {"claude", "wild/*"} <= handler_groups
     for stream in (False, True):
         response = await router.acompletion(
@@ -117,44 +129,34 @@ async def test_a_calls_client_carries_native_anthropic_chat_completions(seams, m
         )
         if stream:
             [chunk async for chunk in response]
-    assert seen == ["/v1/messages", "/v1/messages"]
+    assert paths(sent) == ["/v1/messages", "/v1/messages"]
 
 
 @pytest.mark.parametrize("model", ["claude", "wild/claude-sonnet-4-5"])
 async def test_a_deployments_client_carries_anthropic_messages_calls(seams, model):
     """The Router drops a call's client= on aanthropic_messages but passes every litellm_params entry of
     the deployment it chose, its (deep-copied, so shared) client included."""
-    router, _, _, seen = seams
+    router, _, _, sent = seams
     for stream in (False, True):
         response = await router.aanthropic_messages(
             model=model, messages=MESSAGES, max_tokens=5, stream=stream
         )
         if stream:
             [chunk async for chunk in response]
-    assert seen == ["/v1/messages", "/v1/messages"]
+    assert paths(sent) == ["/v1/messages", "/v1/messages"]
 
 
 async def test_uninstalling_gives_litellm_its_own_clients_back(seams):
     """LiteLLM caches the SDK clients it builds by key and base URL: a later session must not find one
     wrapping an earlier, closed, session (the cache is flushed both ways)."""
-    router, installed, _, seen = seams
+    router, installed, _, sent = seams
     await router.acompletion(model="gpt", messages=MESSAGES)
     installed.uninstall()
     assert litellm.aclient_session is None
-    seen_later: list[str] = []
-
-    def record(request: httpx.Request) -> httpx.Response:
-        seen_later.append(request.url.path)
-        return answer(request)
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as later:
-        again = SessionSeams(litellm, later)
-        again.install()
-        try:
-            await router.acompletion(model="gpt", messages=MESSAGES)
-        finally:
-            again.uninstall()
-    assert (seen, seen_later) == (["/v1/chat/completions"], ["/v1/chat/completions"])
+    async with installed_session() as (_, sent_later):
+        await router.acompletion(model="gpt", messages=MESSAGES)
+    assert paths(sent) == ["/v1/chat/completions"]
+    assert paths(sent_later) == ["/v1/chat/completions"]
 
 
 @pytest.mark.parametrize(
@@ -174,26 +176,16 @@ async def test_uninstalling_gives_litellm_its_own_clients_back(seams):
 async def test_model_catalog_matches_wildcards_as_litellms_router(names, requested):
     """A requested name is served by the same wildcard group here as by LiteLLM's Router (each group's
     deployment has its own host, so the request the Router sends tells which group it chose)."""
-    hosts: list[str] = []
-
-    def record(request: httpx.Request) -> httpx.Response:
-        hosts.append(request.url.host)
-        return answer(request)
-
     model_list = [
         {"model_name": name, "litellm_params": {
             "model": "openai/*", "api_base": f"http://group{index}.test/v1", "api_key": "sk-test-0123456789"}}
         for index, name in enumerate(names)
     ]  # fmt: skip
-    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
-        installed = SessionSeams(litellm, http)
-        installed.install()
-        try:
-            router = litellm.Router(model_list=model_list, num_retries=0)
-            with contextlib.suppress(Exception):  # no group: the Router refuses, and sends nothing
-                await router.acompletion(model=requested, messages=MESSAGES)
-        finally:
-            installed.uninstall()
+    async with installed_session() as (_, sent):
+        router = litellm.Router(model_list=model_list, num_retries=0)
+        with contextlib.suppress(Exception):  # no group: the Router refuses, and sends nothing
+            await router.acompletion(model=requested, messages=MESSAGES)
+    hosts = [request.url.host for request in sent]
     chosen = [names[int(host.removeprefix("group").removesuffix(".test"))] for host in hosts]
     catalog = ModelCatalog(parse_config({"model_list": model_list}, source="test"))
     assert [catalog.group_of(requested)] == (chosen or [None])
