@@ -77,9 +77,8 @@ class Flow:
             finally:
                 await self.backend.close()
         finally:
-            await (
-                self.memory.close()
-            )  # after the backend: answers still in flight get their write-back queued
+            # After the backend: answers still in flight get their write-back queued first.
+            await self.memory.close()
 
     async def handle(self, request: Request, surface: Surface) -> Response:
         """One completion request, start to end; any failure is answered in the surface's envelope."""
