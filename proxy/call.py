@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Api", "Call"]
+__all__ = ["Answer", "Api", "Call"]
 
 
 class Api(StrEnum):
@@ -50,3 +50,12 @@ class Call:
     def with_headers(self, headers: Mapping[str, str]) -> Call:
         """This call with ``headers`` added to its provider headers (``headers`` win)."""
         return replace(self, provider_headers={**self.provider_headers, **headers}) if headers else self
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the model answered, as memory needs it: its text, and whether it ends by calling a tool (a
+    step of an agentic loop, whose final answer is still to come)."""
+
+    text: str
+    calls_tool: bool = False

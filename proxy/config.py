@@ -32,6 +32,7 @@ __all__ = [
     "ContextRetrieval",
     "HeaderPattern",
     "MemoryProxySettings",
+    "SideRequestRule",
     "UserIdMappings",
     "demo_config",
     "load_config",
@@ -83,6 +84,27 @@ class HeaderPattern(_Section):
         return self._regex
 
 
+class SideRequestRule(_Section):
+    """A client's own housekeeping request (a session title, a quota probe): memory neither recalls for it
+    nor stores it. Every condition given must hold; a rule with none matches nothing."""
+
+    name: str
+    system: str | None = None
+    """A regular expression searched (case-insensitive) in the request's system prompt."""
+    max_tokens_at_most: int | None = Field(default=None, ge=0)
+    """The request allows at most this many output tokens."""
+
+    @field_validator("system")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return value
+
+
 class UserIdMappings(_Section):
     custom_header: str = "x-memory-user-id"
     # None means "use the built-in patterns for the known clients"; [] means "no patterns at all".
@@ -105,6 +127,26 @@ class ContextRetrieval(_Section):
     store_conversations: bool = True
     # The local store's SQLite file (default: $XDG_DATA_HOME/litellm-memory-proxy/memory.sqlite3).
     local_store_path: str | None = None
+    # Blocks a client puts into the user's turn that are not the person's words (None: the built-in ones).
+    client_context_patterns: list[str] | None = None
+    # A client's housekeeping requests, which neither recall nor store (None: the built-in rules).
+    side_requests: list[SideRequestRule] | None = None
+    # Recall by meaning too, where the embedding model is installed (the local store).
+    semantic: bool = True
+    # How close in meaning (cosine similarity) a memory must be to be recalled by meaning alone.
+    min_similarity: float = Field(default=0.35, ge=-1, le=1)
+    # At most this many characters of an exchange are stored (half for the prompt, half for the answer).
+    max_memory_chars: int = Field(default=4000, ge=100)
+
+    @field_validator("client_context_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: list[str] | None) -> list[str] | None:
+        for pattern in value or ():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _one_model_filter(self) -> ContextRetrieval:

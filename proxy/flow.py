@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import Request
 
 from proxy.backends.base import Backend
-from proxy.call import Call
+from proxy.call import Answer, Call
 from proxy.config import Config
 from proxy.error_responses import error_response
 from proxy.errors import AuthenticationFailed, ModelNotFound, to_proxy_error
@@ -98,7 +98,9 @@ class Flow:
                 RECALL_HEADER: _ms(upstream_started - recall_started),
                 UPSTREAM_HEADER: _ms(time.perf_counter() - upstream_started),
             }
-            return self.relay(surface, answer, headers, lambda text: self.remember(identity, call, text))
+            return self.relay(
+                surface, answer, headers, lambda reply: self.remember(identity, call, reply, recall)
+            )
         except Exception as exc:
             return error_response(to_proxy_error(exc), surface.envelope, {USER_ID_HEADER: identity.user_id})
 
@@ -134,15 +136,14 @@ class Flow:
 
     async def recall(self, identity: ClientIdentity, call: Call) -> Recall:
         """What the client's memory holds for this conversation (time-boxed; never fails the request)."""
-        return await self.memory.recall(identity.user_id, call.model, call.messages)
+        return await self.memory.recall(identity.user_id, call)
 
     def inject(self, identity: ClientIdentity, call: Call, recall: Recall, surface: Surface) -> Call:
-        """The call as the provider gets it: recalled memory placed in the body, and for a Memory Router
-        model the Supermemory headers that let Supermemory do the memory work instead."""
-        if recall.context:
-            call = call.with_payload(
-                surface.inject(call.payload, recall.context, self.memory.settings.injection_strategy)
-            )
+        """The call as the provider gets it: the conversation's memory placed in the body (the same bytes
+        on every turn), and for a Memory Router model the Supermemory headers that let Supermemory do the
+        memory work instead."""
+        if recall.pins:
+            call = call.with_payload(surface.place(call.payload, recall.pins))
         return call.with_headers(self.supermemory_router.headers_for(call.model, identity.user_id))
 
     async def complete(self, call: Call) -> dict[str, Any] | OpenedStream[Any]:
@@ -156,10 +157,10 @@ class Flow:
         surface: Surface,
         answer: dict[str, Any] | OpenedStream[Any],
         headers: dict[str, str],
-        on_complete: Callable[[str], None],
+        on_complete: Callable[[Answer], None],
     ) -> Response:
         """The answer to the client: JSON, or server-sent events chunk by chunk; ``on_complete`` gets the
-        answer's text once it has all been sent."""
+        answer once it has all been sent."""
         if isinstance(answer, OpenedStream):
             return relay(
                 answer,
@@ -167,16 +168,17 @@ class Flow:
                 end=surface.stream_end,
                 error_event=surface.error_event,
                 text_of=surface.chunk_text,
+                calls_tool=surface.chunk_calls_tool,
                 on_complete=on_complete,
                 headers=headers,
             )
-        on_complete(surface.answer_text(answer))
+        on_complete(surface.answer_of(answer))
         return JSONResponse(answer, headers=headers)
 
-    def remember(self, identity: ClientIdentity, call: Call, answer_text: str) -> None:
+    def remember(self, identity: ClientIdentity, call: Call, answer: Answer, recall: Recall) -> None:
         """Queue the exchange for the client's memory, off the request path. ``call`` is the client's own
         request, before injection: recalled memory is never stored again."""
-        self.memory.remember_later(identity.user_id, call.model, call.messages, answer_text)
+        self.memory.remember_later(identity.user_id, call, answer, recall)
 
 
 def _ms(seconds: float) -> str:

@@ -18,6 +18,7 @@ import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from proxy.call import Answer
 from proxy.errors import ProxyError, to_proxy_error
 
 __all__ = [
@@ -132,20 +133,24 @@ def relay(
     end: bytes,
     error_event: Callable[[ProxyError], bytes],
     text_of: Callable[[T], str],
-    on_complete: Callable[[str], None],
+    calls_tool: Callable[[T], bool],
+    on_complete: Callable[[Answer], None],
     headers: Mapping[str, str],
 ) -> SSEResponse:
     """Send ``stream`` as server-sent events, one frame per item as it arrives, then ``end``.
 
-    The assistant's text (``text_of`` each item) goes to ``on_complete`` once the stream has ended normally:
-    never after a failure (which is sent as one ``error_event``, ending the stream) or a client hang-up.
+    The answer (the ``text_of`` each item, and whether any item ``calls_tool``) goes to ``on_complete`` once
+    the stream has ended normally: never after a failure (which is sent as one ``error_event``, ending the
+    stream) or a client hang-up.
     """
 
     async def frames() -> AsyncIterator[bytes]:
         texts: list[str] = []
+        tool = False
         try:
             async for item in stream:
                 texts.append(text_of(item))
+                tool = tool or calls_tool(item)
                 yield encode(item)
             if end:
                 yield end
@@ -155,7 +160,7 @@ def relay(
         finally:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
-        on_complete("".join(texts))
+        on_complete(Answer("".join(texts), tool))
 
     return SSEResponse(frames(), headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers})
 

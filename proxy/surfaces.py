@@ -1,23 +1,24 @@
 """The two API surfaces as data: what differs between OpenAI chat completions and Anthropic Messages.
 
 The flow (:mod:`proxy.flow`) is one piece of code for both; a :class:`Surface` tells it how this API's
-body is validated, where recalled memory goes in it, how its answer's text is read (for write-back), how
-its stream is framed, and which envelope its errors use.
+body is validated, where recalled memory goes in it, how its answer is read (for write-back: the text, and
+whether it calls a tool), how its stream is framed, and which envelope its errors use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.call import Api
+from proxy.call import Answer, Api
 from proxy.errors import ProxyError, anthropic_envelope, openai_envelope
-from proxy.memory.recall import InjectionStrategy, inject_anthropic, inject_chat
+from proxy.memory.conversations import Pin
+from proxy.memory.placement import place_anthropic, place_chat
 from proxy.requests import AnthropicMessagesShape, ChatCompletionShape, RequestShape
 from proxy.streaming import OPENAI_DONE, frame_data, openai_chunk, sse_event
 
-__all__ = ["CHAT", "MESSAGES", "Surface", "anthropic_text", "chat_text"]
+__all__ = ["CHAT", "MESSAGES", "Surface", "anthropic_answer", "chat_answer"]
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,12 @@ class Surface:
     shape: type[RequestShape]
     """Validates what the proxy itself relies on in a body; everything else passes untouched."""
     envelope: Callable[[ProxyError], dict[str, Any]]
-    inject: Callable[[Mapping[str, Any], str, InjectionStrategy], dict[str, Any]]
-    """A new body with the recalled context placed by the injection strategy."""
-    answer_text: Callable[[dict[str, Any]], str]
+    place: Callable[[Mapping[str, Any], Sequence[Pin]], dict[str, Any]]
+    """A new body with the conversation's pinned memory placed."""
+    answer_of: Callable[[dict[str, Any]], Answer]
     chunk_text: Callable[[Any], str]
+    chunk_calls_tool: Callable[[Any], bool]
+    """Whether a stream chunk shows the answer calling a tool."""
     encode_chunk: Callable[[Any], bytes]
     stream_end: bytes
     """What follows the last chunk of a successful stream."""
@@ -42,11 +45,13 @@ class Surface:
         return sse_event(self.envelope(error), event=event)
 
 
-def chat_text(completion: dict[str, Any]) -> str:
-    """The assistant's text in a chat completion (empty for a tool call)."""
-    choices = completion.get("choices") or [{}]
-    content = (choices[0].get("message") or {}).get("content")
-    return content if isinstance(content, str) else ""
+def chat_answer(completion: dict[str, Any]) -> Answer:
+    """The assistant's text in a chat completion (empty for a tool call), and whether it calls a tool."""
+    choice = (completion.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    content = message.get("content")
+    calls_tool = bool(message.get("tool_calls")) or choice.get("finish_reason") == "tool_calls"
+    return Answer(content if isinstance(content, str) else "", calls_tool)
 
 
 def _chat_delta_text(chunk: dict[str, Any]) -> str:
@@ -54,11 +59,19 @@ def _chat_delta_text(chunk: dict[str, Any]) -> str:
     return "".join(text for text in texts if isinstance(text, str))
 
 
-def anthropic_text(message: dict[str, Any]) -> str:
-    """The text blocks of an Anthropic Messages answer, joined."""
-    return "".join(
-        block.get("text", "") for block in message.get("content") or () if block.get("type") == "text"
+def _chat_chunk_calls_tool(chunk: dict[str, Any]) -> bool:
+    return any(
+        (choice.get("delta") or {}).get("tool_calls") or choice.get("finish_reason") == "tool_calls"
+        for choice in chunk.get("choices") or ()
     )
+
+
+def anthropic_answer(message: dict[str, Any]) -> Answer:
+    """The text blocks of an Anthropic Messages answer, joined, and whether it calls a tool."""
+    blocks = message.get("content") or ()
+    text = "".join(block.get("text", "") for block in blocks if block.get("type") == "text")
+    calls_tool = message.get("stop_reason") == "tool_use" or any(b.get("type") == "tool_use" for b in blocks)
+    return Answer(text, calls_tool)
 
 
 def _anthropic_delta_text(frame: bytes) -> str:
@@ -70,13 +83,24 @@ def _anthropic_delta_text(frame: bytes) -> str:
     return ""
 
 
+def _anthropic_frame_calls_tool(frame: bytes) -> bool:
+    if b"tool_use" not in frame:  # the cheap test first: most frames are text deltas
+        return False
+    data = frame_data(frame)
+    if not isinstance(data, dict):
+        return False
+    block = data.get("content_block") or {}
+    return block.get("type") == "tool_use" or (data.get("delta") or {}).get("stop_reason") == "tool_use"
+
+
 CHAT = Surface(
     api=Api.CHAT,
     shape=ChatCompletionShape,
     envelope=openai_envelope,
-    inject=inject_chat,
-    answer_text=chat_text,
+    place=place_chat,
+    answer_of=chat_answer,
     chunk_text=_chat_delta_text,
+    chunk_calls_tool=_chat_chunk_calls_tool,
     encode_chunk=lambda chunk: sse_event(openai_chunk(chunk)),
     stream_end=OPENAI_DONE,
 )
@@ -85,9 +109,10 @@ MESSAGES = Surface(
     api=Api.MESSAGES,
     shape=AnthropicMessagesShape,
     envelope=anthropic_envelope,
-    inject=inject_anthropic,
-    answer_text=anthropic_text,
+    place=place_anthropic,
+    answer_of=anthropic_answer,
     chunk_text=_anthropic_delta_text,
+    chunk_calls_tool=_anthropic_frame_calls_tool,
     encode_chunk=lambda frame: frame,  # relayed as the provider framed it
     stream_end=b"",
 )

@@ -2,24 +2,31 @@
 
 Recall is time-boxed (``context_retrieval.timeout``) and fails open: slow, down, refusing or garbled
 memory means the request goes on without context, and the answer's ``x-memory-status`` header says why.
-Write-back goes through a bounded queue worked off the request path, with a bounded number of retries;
-a failure is logged, never shown to the client, and pending writes are flushed on shutdown.
+What it recalls is pinned into the conversation (:mod:`proxy.memory.conversations`), so later turns carry
+the same bytes and the provider's prompt cache keeps hitting. Write-back stores what the person said and
+what the model finally answered (:mod:`proxy.memory.turns`): one memory per prompt, not per step of a
+tool loop, never a client's side request, never the same exchange twice. It goes through a bounded queue
+worked off the request path, with a bounded number of retries; a failure is logged, never shown to the
+client, and pending writes are flushed on shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from proxy.call import Answer, Call
 from proxy.config import ContextRetrieval
 from proxy.errors import redact
-from proxy.memory.base import MemoryServiceError, MemoryStore
-from proxy.memory.recall import exchange_text, format_context, message_text, query_for
+from proxy.memory.base import MemoryRecord, MemoryServiceError, MemoryStore
+from proxy.memory.conversations import Conversation, Conversations, Pin, prefix_hashes
+from proxy.memory.placement import format_context
+from proxy.memory.side_requests import DEFAULT_SIDE_REQUESTS, SideRequests
 from proxy.memory.supermemory_router import SupermemoryRouter
+from proxy.memory.turns import DEFAULT_CLIENT_CONTEXT_PATTERNS, Prompt, TurnReader, exchange_text
 
 __all__ = ["STATUS_HEADER", "STATUS_REASON_HEADER", "MemoryService", "Recall", "open_store"]
 
@@ -35,11 +42,16 @@ FLUSH_TIMEOUT_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class Recall:
-    """What recall did for one request: ``used`` (context injected), ``skipped`` or ``error``, and why."""
+    """What recall did for one request: ``used`` (memory placed), ``skipped`` or ``error``, and why.
+
+    ``pins`` are every block of memory the request carries (those of earlier turns included);
+    ``conversation`` is None when memory does not apply to the request at all (then nothing is stored).
+    """
 
     status: Literal["used", "skipped", "error"]
     reason: str
-    context: str = ""
+    pins: tuple[Pin, ...] = ()
+    conversation: Conversation | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -62,6 +74,7 @@ class _Write:
     user_id: str
     content: str
     metadata: dict[str, Any]
+    custom_id: str
 
 
 class MemoryService:
@@ -79,6 +92,11 @@ class MemoryService:
         self._supermemory_router = supermemory_router
         self._queue: asyncio.Queue[_Write] | None = None
         self._worker: asyncio.Task[None] | None = None
+        patterns = settings.client_context_patterns
+        self.turns = TurnReader(DEFAULT_CLIENT_CONTEXT_PATTERNS if patterns is None else patterns)
+        rules = settings.side_requests
+        self.side_requests = SideRequests(DEFAULT_SIDE_REQUESTS if rules is None else rules)
+        self.conversations = Conversations()
 
     @property
     def store(self) -> MemoryStore:
@@ -118,45 +136,96 @@ class MemoryService:
             return f"memory is disabled for model {model}"
         return None
 
-    async def recall(self, user_id: str, model: str, messages: Sequence[dict[str, Any]]) -> Recall:
-        off = self.applies_to(model)
+    async def recall(self, user_id: str, call: Call) -> Recall:
+        """The memory ``call`` carries: the pins of the conversation it continues, plus a block of memories
+        new to the conversation when its newest prompt recalls any."""
+        off = self.applies_to(call.model)
         if off:
             return Recall("skipped", off)
-        query = query_for(messages, self.settings.query_strategy)
-        if not query:
-            return Recall("skipped", "nothing to recall with (no matching message text)")
+        side = self.side_requests.match(call)
+        if side:
+            return Recall("skipped", f"a side request of the client ({side}): no memory")
+        hashes = prefix_hashes(f"{user_id}\0{call.api}", call.messages)
+        earlier = self.conversations.find(hashes)
+        conversation = earlier or Conversation()
+        status, reason, conversation = await self._recall_new(user_id, call, earlier, conversation)
+        self.conversations.remember(hashes, conversation)
+        kept = len(earlier.recalled) if earlier else 0
+        if kept:
+            reason = f"{reason}; {kept} memor{'y' if kept == 1 else 'ies'} kept from earlier turns"
+        if status == "skipped" and conversation.pins:
+            status = "used"
+        return Recall(status, reason, conversation.pins, conversation)
+
+    async def _recall_new(
+        self, user_id: str, call: Call, earlier: Conversation | None, conversation: Conversation
+    ) -> tuple[Literal["used", "skipped", "error"], str, Conversation]:
+        """What this turn's own prompt recalls that the conversation does not hold yet."""
+        messages = call.messages
+        prompt = self.turns.prompt(messages)
+        if self.turns.continues_tool_loop(messages):
+            return "skipped", "the turn only hands back tool results: nothing new to recall", conversation
+        query = self.turns.query(messages, self.settings.query_strategy)
+        if prompt is None or not query:
+            return "skipped", "nothing to recall with (no text of the user's own)", conversation
         try:
             async with asyncio.timeout(self.settings.timeout):
-                records = await self.store.search(user_id, query, limit=self.settings.max_results)
+                records = await self.store.search(
+                    user_id, query, limit=self.settings.max_results + len(conversation.recalled)
+                )
         except TimeoutError:
-            return Recall("error", f"memory recall timed out after {self.settings.timeout:g}s")
+            return "error", f"memory recall timed out after {self.settings.timeout:g}s", conversation
         except MemoryServiceError as exc:
-            return Recall("error", redact(str(exc)))
+            return "error", redact(str(exc)), conversation
         except Exception as exc:  # a memory failure never fails a request
             logger.exception("memory recall failed")
-            return Recall("error", f"memory recall failed: {type(exc).__name__}")
+            return "error", f"memory recall failed: {type(exc).__name__}", conversation
+        fresh = self._new_to(conversation, records, messages)[: self.settings.max_results]
         context = format_context(
-            [record.content for record in records],
-            max_results=self.settings.max_results,
-            max_length=self.settings.max_context_length,
+            fresh, max_results=self.settings.max_results, max_length=self.settings.max_context_length
         )
+        mode = getattr(self.store, "recall_mode", None)
+        suffix = f" ({mode})" if mode else ""
         if not context:
-            return Recall("skipped", "no matching memories")
-        used = context.count("\n")
-        return Recall("used", f"{used} memor{'y' if used == 1 else 'ies'} recalled", context)
+            return "skipped", f"no matching memories{suffix}", conversation
+        count = context.count("\n")
+        pin = self._pin(context, prompt, first_turn=earlier is None)
+        reason = f"{count} memor{'y' if count == 1 else 'ies'} recalled{suffix}"
+        return "used", reason, conversation.with_pin(pin, fresh)
 
-    def remember_later(
-        self, user_id: str, model: str, messages: Sequence[dict[str, Any]], answer: str
-    ) -> None:
-        """Queue the new exchange (the last user turn and the answer) for storage, off the request path."""
-        if self._queue is None or not self.settings.store_conversations or self.applies_to(model):
+    def _new_to(
+        self, conversation: Conversation, records: list[MemoryRecord], messages: list[dict[str, Any]]
+    ) -> list[str]:
+        """The recalled memories the conversation holds neither as pins nor as its own earlier turns."""
+        own = tuple(f"user: {text}" for text in self.turns.user_texts(messages))
+        return [
+            record.content
+            for record in records
+            if record.content not in conversation.recalled and not record.content.startswith(own)
+        ]
+
+    def _pin(self, context: str, prompt: Prompt, *, first_turn: bool) -> Pin:
+        strategy = self.settings.injection_strategy
+        if strategy == "system" and first_turn:
+            return Pin(context)
+        # Later turns add to their own prompt: a change to the system prompt would void the cached prefix.
+        return Pin(context, prompt.index, "suffix" if strategy == "user_suffix" else "prefix")
+
+    def remember_later(self, user_id: str, call: Call, answer: Answer, recall: Recall) -> None:
+        """Queue the exchange (the person's prompt and the final answer) for storage, off the request path."""
+        if self._queue is None or recall.conversation is None or not self.settings.store_conversations:
             return
-        users = [m for m in messages if m.get("role") == "user"]
-        if not users or not answer.strip():
+        if answer.calls_tool:
+            return  # a step of a tool loop: its final answer is stored with the prompt that began it
+        prompt = self.turns.prompt(call.messages)
+        if prompt is None or not answer.text.strip():
             return
-        write = _Write(user_id, exchange_text(message_text(users[-1]), answer), {"model": model})
+        content = exchange_text(prompt.text, answer.text, max_chars=self.settings.max_memory_chars)
+        # The same exchange twice (a retry, a repeated question with the same answer) is one memory.
+        custom_id = "exchange_" + hashlib.sha256(f"{user_id}\0{content}".encode()).hexdigest()[:32]
+        metadata = {"model": call.model, "conversation": recall.conversation.id}
         try:
-            self._queue.put_nowait(write)
+            self._queue.put_nowait(_Write(user_id, content, metadata, custom_id))
         except asyncio.QueueFull:
             logger.error("memory write-back queue is full; an exchange for %s was not stored", user_id)
 
@@ -171,10 +240,11 @@ class MemoryService:
 
     async def _write(self, write: _Write) -> None:
         metadata = {"source": "litellm-memory-proxy", **write.metadata}
-        custom_id = f"conv_{uuid.uuid4().hex}"
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                await self.store.add(write.user_id, write.content, metadata=metadata, custom_id=custom_id)
+                await self.store.add(
+                    write.user_id, write.content, metadata=metadata, custom_id=write.custom_id
+                )
                 return
             except Exception as exc:
                 if attempt == WRITE_ATTEMPTS:

@@ -7,12 +7,23 @@ from typing import Any
 
 import pytest
 
+from proxy.call import Answer, Api, Call
 from proxy.config import ContextRetrieval
 from proxy.memory import service as service_module
 from proxy.memory.base import MemoryRecord, MemoryServiceError
 from proxy.memory.service import MemoryService
 
 MESSAGES = [{"role": "user", "content": "my favourite colour is teal"}]
+
+
+def chat(messages: list[dict[str, Any]] = MESSAGES, model: str = "m", **payload: Any) -> Call:
+    return Call(api=Api.CHAT, model=model, payload={"model": model, "messages": messages, **payload})
+
+
+async def remember(service: MemoryService, answer: str, call: Call | None = None, user: str = "u") -> None:
+    """Recall, then write back, as the flow does for one request."""
+    call = call or chat()
+    service.remember_later(user, call, Answer(answer), await service.recall(user, call))
 
 
 class ScriptedStore:
@@ -25,6 +36,7 @@ class ScriptedStore:
         self.error = error
         self.fail_adds = fail_adds
         self.added: list[tuple[str, str]] = []
+        self.custom_ids: list[str | None] = []
         self.add_attempts = 0
         self.closed = False
 
@@ -34,6 +46,7 @@ class ScriptedStore:
             self.fail_adds -= 1
             raise MemoryServiceError("Supermemory answered 500")
         self.added.append((user_id, content))
+        self.custom_ids.append(custom_id)
         return "id"
 
     async def search(self, user_id: str, query: str, *, limit: int = 5) -> list[MemoryRecord]:
@@ -66,14 +79,14 @@ async def started(store: ScriptedStore, **settings: Any) -> MemoryService:
 )
 async def test_recall_fails_open(error, reason):
     service = await started(ScriptedStore(error=error))
-    recall = await service.recall("u", "m", MESSAGES)
+    recall = await service.recall("u", chat())
     await service.close()
-    assert (recall.status, recall.reason, recall.context) == ("error", reason, "")
+    assert (recall.status, recall.reason, recall.pins) == ("error", reason, ())
 
 
 async def test_recall_is_used_and_counts_its_memories():
     service = await started(ScriptedStore(found=["likes teal", "lives in Lisbon"]))
-    recall = await service.recall("u", "m", MESSAGES)
+    recall = await service.recall("u", chat())
     await service.close()
     assert recall.status == "used"
     assert recall.reason == "2 memories recalled"
@@ -82,8 +95,8 @@ async def test_recall_is_used_and_counts_its_memories():
 
 async def test_enabled_for_models_limits_memory_to_those_models():
     service = await started(ScriptedStore(found=["x"]), enabled_for_models=["gpt"])
-    assert (await service.recall("u", "claude", MESSAGES)).status == "skipped"
-    assert (await service.recall("u", "gpt", MESSAGES)).status == "used"
+    assert (await service.recall("u", chat(model="claude"))).status == "skipped"
+    assert (await service.recall("u", chat(model="gpt"))).status == "used"
     await service.close()
 
 
@@ -91,7 +104,7 @@ async def test_write_back_retries_then_succeeds_and_close_flushes(monkeypatch):
     monkeypatch.setattr(service_module, "WRITE_BACKOFF_SECONDS", 0.001)
     store = ScriptedStore(fail_adds=2)
     service = await started(store)
-    service.remember_later("u", "m", MESSAGES, "Noted.")
+    await remember(service, "Noted.")
     await service.close()  # flushes: the write happens before close returns
     assert store.add_attempts == 3
     assert store.added == [("u", "user: my favourite colour is teal\nassistant: Noted.")]
@@ -103,7 +116,7 @@ async def test_write_back_gives_up_after_bounded_attempts_and_logs(monkeypatch, 
     store = ScriptedStore(fail_adds=99)
     service = await started(store)
     with caplog.at_level(logging.ERROR, logger="proxy.memory"):
-        service.remember_later("u", "m", MESSAGES, "Noted.")
+        await remember(service, "Noted.")
         await service.close()
     assert store.add_attempts == service_module.WRITE_ATTEMPTS
     assert "failed 3 times, giving up" in caplog.text
@@ -114,8 +127,9 @@ async def test_a_full_queue_drops_with_a_log_line(monkeypatch, caplog):
     store = ScriptedStore()
     service = await started(store)
     with caplog.at_level(logging.ERROR, logger="proxy.memory"):
+        recall = await service.recall("u", chat())
         for _ in range(3):  # the worker has not run yet: the second and third do not fit
-            service.remember_later("u", "m", MESSAGES, "Noted.")
+            service.remember_later("u", chat(), Answer("Noted."), recall)
     await service.close()
     assert len(store.added) == 1
     assert caplog.text.count("queue is full") == 2
@@ -124,8 +138,105 @@ async def test_a_full_queue_drops_with_a_log_line(monkeypatch, caplog):
 async def test_disabled_memory_starts_nothing_and_remembers_nothing():
     store = ScriptedStore(found=["x"])
     service = await started(store, enabled=False)
-    service.remember_later("u", "m", MESSAGES, "Noted.")
-    recall = await service.recall("u", "m", MESSAGES)
+    await remember(service, "Noted.")
+    recall = await service.recall("u", chat())
     await service.close()
     assert recall.status == "skipped"
     assert store.add_attempts == 0
+
+
+def turn(text: str) -> dict[str, Any]:
+    return {"role": "user", "content": text}
+
+
+async def test_a_tool_loop_is_one_memory_of_the_prompt_and_the_final_answer():
+    """Three tool_use/tool_result rounds store one memory: the person's prompt and the last answer."""
+    store = ScriptedStore()
+    service = await started(store)
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": [{"type": "text", "text": "<system-reminder>date</system-reminder>"},
+                                     {"type": "text", "text": "Summarise my notes"}]},
+    ]  # fmt: skip
+    for round_ in range(3):
+        call = Call(api=Api.MESSAGES, model="m", payload={"messages": list(messages), "max_tokens": 100})
+        recall = await service.recall("u", call)
+        service.remember_later("u", call, Answer(f"Let me read file {round_}", calls_tool=True), recall)
+        use = {"type": "tool_use", "id": f"t{round_}", "name": "Read", "input": {}}
+        result = {"type": "tool_result", "tool_use_id": f"t{round_}", "content": "SECRET FILE"}
+        messages += [{"role": "assistant", "content": [use]}, {"role": "user", "content": [result]}]
+    final = Call(api=Api.MESSAGES, model="m", payload={"messages": messages, "max_tokens": 100})
+    service.remember_later(
+        "u", final, Answer("Your notes say: rotate keys."), await service.recall("u", final)
+    )
+    await service.close()
+    assert store.added == [("u", "user: Summarise my notes\nassistant: Your notes say: rotate keys.")]
+
+
+async def test_side_requests_neither_recall_nor_store():
+    store = ScriptedStore(found=["likes teal"])
+    service = await started(store)
+    title = Call(
+        api=Api.MESSAGES,
+        model="m",
+        payload={"system": [{"type": "text", "text": "Generate a concise, sentence-case title (3-7 words)"}],
+                 "messages": [turn("<session>\nhello\n</session>")], "max_tokens": 32000},
+    )  # fmt: skip
+    probe = chat([turn("quota")], max_tokens=1)
+    for call in (title, probe):
+        recall = await service.recall("u", call)
+        assert recall.status == "skipped"
+        assert "side request" in recall.reason
+        service.remember_later("u", call, Answer("Greeting"), recall)
+    await service.close()
+    assert store.added == []
+
+
+async def test_the_same_exchange_is_stored_under_one_custom_id():
+    store = ScriptedStore()
+    service = await started(store)
+    await remember(service, "Noted.")
+    await remember(service, "Noted.")
+    await remember(service, "Noted!", user="other")
+    await service.close()
+    assert store.custom_ids[0] == store.custom_ids[1] != store.custom_ids[2]
+
+
+async def test_a_conversation_keeps_its_memory_in_place_and_adds_only_new_memory_at_its_newest_prompt():
+    store = ScriptedStore(found=["user: I drive a red Volvo\nassistant: Nice."])
+    service = await started(store)
+    history = [turn("what car do I have?")]
+    first = await service.recall("u", chat(history))
+    assert [(p.message, p.where) for p in first.pins] == [(None, "system")]
+    # Turn 2 extends turn 1: the same pin again, and the memory is not recalled a second time.
+    history += [{"role": "assistant", "content": "A red Volvo."}, turn("and its colour?")]
+    second = await service.recall("u", chat(history))
+    assert second.pins == first.pins
+    assert second.conversation.id == first.conversation.id
+    assert "1 memory kept from earlier turns" in second.reason
+    # New memory turns up: it is pinned to the prompt that recalled it, the earlier pin unchanged.
+    store.found.append("user: I live in Porto\nassistant: Lovely city.")
+    history += [{"role": "assistant", "content": "Red."}, turn("where do I park it?")]
+    third = await service.recall("u", chat(history))
+    assert third.pins[0] == first.pins[0]
+    assert (third.pins[1].message, third.pins[1].where) == (4, "prefix")
+    assert "Porto" in third.pins[1].text
+    assert "Volvo" not in third.pins[1].text
+    # A new conversation recalls afresh, into its system prompt.
+    fresh = await service.recall("u", chat([turn("where do I park it?")]))
+    assert fresh.conversation.id != first.conversation.id
+    assert [p.message for p in fresh.pins] == [None]
+    await service.close()
+
+
+async def test_a_conversations_own_earlier_turns_are_not_recalled_into_it():
+    store = ScriptedStore(found=["user: my favourite colour is teal\nassistant: Noted."])
+    service = await started(store)
+    history = [
+        turn("my favourite colour is teal"),
+        {"role": "assistant", "content": "Noted."},
+        turn("and mine?"),
+    ]
+    recall = await service.recall("u", chat(history))
+    await service.close()
+    assert recall.pins == ()
+    assert recall.status == "skipped"

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from proxy.call import Answer
 from proxy.errors import RateLimited
 from proxy.streaming import OpenedStream, frame_data, relay, sse_frames
 from proxy.surfaces import CHAT, MESSAGES
@@ -20,14 +21,15 @@ def chunk(text: str) -> dict:
     return {"choices": [{"index": 0, "delta": {"content": text}}]}
 
 
-async def relayed(stream: OpenedStream, surface=CHAT) -> tuple[list[bytes], list[str]]:
-    completed: list[str] = []
+async def relayed(stream: OpenedStream, surface=CHAT) -> tuple[list[bytes], list[Answer]]:
+    completed: list[Answer] = []
     response = relay(
         stream,
         encode=surface.encode_chunk,
         end=surface.stream_end,
         error_event=surface.error_event,
         text_of=surface.chunk_text,
+        calls_tool=surface.chunk_calls_tool,
         on_complete=completed.append,
         headers={},
     )
@@ -42,7 +44,7 @@ async def test_relay_sends_the_first_chunk_and_the_rest_then_completes_with_all_
         for text in ("Hello", " world", "!")
     ]
     assert frames[-1] == b"data: [DONE]\n\n"
-    assert completed == ["Hello world!"]
+    assert completed == [Answer("Hello world!")]
 
 
 async def test_a_failure_before_the_first_chunk_is_raised_and_the_stream_closed():
@@ -76,7 +78,7 @@ async def test_a_failure_mid_stream_is_one_error_event_and_nothing_is_completed(
 async def test_an_empty_stream_ends_at_once_and_completes_with_no_text():
     frames, completed = await relayed(await OpenedStream.open(from_list([])))
     assert frames == [b"data: [DONE]\n\n"]
-    assert completed == [""]
+    assert completed == [Answer("")]
 
 
 async def test_sse_frames_reassemble_events_split_anywhere():
@@ -85,3 +87,16 @@ async def test_sse_frames_reassemble_events_split_anywhere():
     frames = [frame async for frame in sse_frames(from_list(pieces))]
     assert frames == [b'event: a\ndata: {"x": 1}\n\n', b'event: b\ndata: {"y": 2}\n\n', b"data: [DONE]\n\n"]
     assert [frame_data(f) for f in frames] == [{"x": 1}, {"y": 2}, None]
+
+
+async def test_a_stream_that_calls_a_tool_says_so():
+    """A step of a tool loop is not stored: the relay tells write-back the answer called a tool."""
+    tool_call = {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "t"}]}}]}
+    _, completed = await relayed(await OpenedStream.open(from_list([chunk("Let me look"), tool_call])))
+    assert completed == [Answer("Let me look", calls_tool=True)]
+    frames = [
+        b'event: content_block_start\ndata: {"type":"content_block_start","index":1,'
+        b'"content_block":{"type":"tool_use","id":"t","name":"Read","input":{}}}\n\n',
+    ]
+    _, completed = await relayed(await OpenedStream.open(from_list(frames)), MESSAGES)
+    assert completed == [Answer("", calls_tool=True)]

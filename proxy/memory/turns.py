@@ -1,0 +1,117 @@
+"""What the person said: the text of a conversation's turns, without what the client added to them.
+
+Agentic clients put their own context into the user's turn: Claude Code sends the date, CLAUDE.md and its
+tool and skill lists as ``<system-reminder>`` blocks before the prompt. That text is the client's, not the
+person's: used as a recall query it would match every memory, and stored it would fill every memory with
+boilerplate. The blocks to strip are data (``context_retrieval.client_context_patterns``).
+
+A tool loop (assistant ``tool_use``, user ``tool_result``, repeated) is one prompt, however many requests
+it takes: a turn that carries only tool results says nothing new, and the person's prompt is the last user
+turn with text of its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "DEFAULT_CLIENT_CONTEXT_PATTERNS",
+    "Prompt",
+    "QueryStrategy",
+    "TurnReader",
+    "exchange_text",
+]
+
+QueryStrategy = Literal["last_user", "first_user", "all_user", "last_assistant"]
+
+DEFAULT_CLIENT_CONTEXT_PATTERNS: tuple[str, ...] = (
+    # Claude Code (captured from 2.1.197): tool and skill lists, the date, CLAUDE.md, IDE context.
+    r"<system-reminder>.*?</system-reminder>",
+)
+
+_TOOL_RESULT_TYPES = frozenset({"tool_result", "function_call_output"})
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """The person's latest prompt: its text and the index of its message in the conversation."""
+
+    index: int
+    text: str
+
+
+class TurnReader:
+    """Reads the person's text out of messages of either API (OpenAI chat or Anthropic Messages)."""
+
+    def __init__(self, client_context_patterns: Iterable[str] = DEFAULT_CLIENT_CONTEXT_PATTERNS) -> None:
+        patterns = list(client_context_patterns)
+        self._client_context = re.compile("|".join(f"(?:{p})" for p in patterns), re.S) if patterns else None
+
+    def text(self, message: dict[str, Any]) -> str:
+        """A message's own text: its string content or text parts, without client context blocks."""
+        content = message.get("content")
+        if isinstance(content, str):
+            parts = [content]
+        elif isinstance(content, list):
+            parts = [
+                part["text"]
+                for part in content
+                if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+            ]
+        else:
+            parts = []
+        text = "\n".join(parts)
+        if self._client_context is not None:
+            text = self._client_context.sub("", text)
+        return text.strip()
+
+    def prompt(self, messages: Sequence[dict[str, Any]]) -> Prompt | None:
+        """The last user turn with text of its own (tool results and client context do not count)."""
+        for index in range(len(messages) - 1, -1, -1):
+            message = messages[index]
+            if message.get("role") == "user" and (text := self.text(message)):
+                return Prompt(index, text)
+        return None
+
+    def continues_tool_loop(self, messages: Sequence[dict[str, Any]]) -> bool:
+        """Whether the last turn only hands tool results back (OpenAI ``role: tool``, Anthropic
+        ``tool_result`` parts): the request goes on with an earlier prompt rather than asking anew."""
+        if not messages:
+            return False
+        last = messages[-1]
+        if last.get("role") == "tool":
+            return True
+        content = last.get("content")
+        if last.get("role") != "user" or not isinstance(content, list) or not content:
+            return False
+        has_result = any(isinstance(p, dict) and p.get("type") in _TOOL_RESULT_TYPES for p in content)
+        return has_result and not self.text(last)
+
+    def user_texts(self, messages: Sequence[dict[str, Any]]) -> list[str]:
+        return [text for m in messages if m.get("role") == "user" and (text := self.text(m))]
+
+    def query(self, messages: Sequence[dict[str, Any]], strategy: QueryStrategy) -> str:
+        """The recall query; empty when the conversation has nothing to ask with."""
+        users = self.user_texts(messages)
+        if strategy == "first_user":
+            return users[0] if users else ""
+        if strategy == "all_user":
+            return "\n".join(users)
+        if strategy == "last_assistant":
+            answers = [text for m in messages if m.get("role") == "assistant" and (text := self.text(m))]
+            if answers:
+                return answers[-1]
+        return users[-1] if users else ""
+
+
+def exchange_text(prompt: str, answer: str, *, max_chars: int) -> str:
+    """What is stored of one exchange: the prompt and the answer, each cut to half of ``max_chars``."""
+    half = max(max_chars // 2, 1)
+    return f"user: {_cut(prompt.strip(), half)}\nassistant: {_cut(answer.strip(), half)}"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
