@@ -9,6 +9,8 @@ a timer, and the next proxy on the same store shows that memory survives a resta
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +60,47 @@ def _local_contents(path: str) -> Callable[[str], list[str]]:
 def _ask(proxy: Any, text: str, headers: dict[str, str], **fields: Any) -> Any:
     with proxy.client(headers=headers) as http:
         return http.post("/v1/chat/completions", json=chat_body(text, **fields))
+
+
+TOOLS = {
+    "chat": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
+    "messages": [{"name": "lookup", "input_schema": {"type": "object"}}],
+}
+
+
+def _converse(http: Any, api: str, history: list[dict[str, Any]], *, stream: bool) -> Any:
+    """One turn of a conversation, as a client with tools and a system prompt of its own sends it."""
+    if api == "chat":
+        body = {"model": "gpt-fake", "messages": [{"role": "system", "content": "Be brief."}, *history]}
+        path = "/v1/chat/completions"
+    else:
+        system = [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
+        body = {"model": "claude-fake", "max_tokens": 200, "system": system, "messages": list(history)}
+        path = "/v1/messages"
+    return http.post(path, json={**body, "tools": TOOLS[api], "stream": stream})
+
+
+def _reply_text(api: str, response: Any) -> str:
+    if "text/event-stream" not in response.headers.get("content-type", ""):
+        body = response.json()
+        if api == "chat":
+            return body["choices"][0]["message"]["content"]
+        return "".join(block.get("text", "") for block in body["content"])
+    events = read_sse(response)
+    if api == "chat":
+        return content_of(events)
+    return "".join(
+        event.data["delta"].get("text", "") for event in events if event.event == "content_block_delta"
+    )
+
+
+def _prefix(api: str, body: dict[str, Any]) -> list[Any]:
+    """What a provider caches a prompt by, in order: for chat the messages, for Messages the system blocks
+    and then the messages."""
+    if api == "chat":
+        return list(body["messages"])
+    system = body.get("system")
+    return [*(system if isinstance(system, list) else [system]), *body["messages"]]
 
 
 def _sent_text(proxy: Any) -> str:
@@ -122,6 +165,32 @@ class MemorySuite:
         [stored] = memory.contents("client-a")
         assert text in stored
         assert echo_reply(text) in stored
+
+    @pytest.mark.parametrize("api", ["chat", "messages"])
+    def test_a_conversation_reaches_the_provider_as_a_growing_prefix(self, open_proxy, memory, api):
+        """Each turn of a conversation reaches the provider as the previous turn's tools, system and
+        messages byte for byte, then the new ones: memory recalled on turn 1 stays where it was, so the
+        provider's prompt cache keeps hitting, streaming or not."""
+        with open_proxy(**memory.config()) as proxy:
+            assert _ask(proxy, TEAL, CLIENT_A).status_code == 200
+        questions = [QUESTION, "and the colour of the sky?", "what about the sea?", "thanks, that is all"]
+        history: list[dict[str, Any]] = []
+        with open_proxy(**memory.config()) as proxy, proxy.client(headers=CLIENT_A) as http:
+            for number, question in enumerate(questions):
+                history.append({"role": "user", "content": question})
+                answer = _converse(http, api, history, stream=number % 2 == 1)
+                assert answer.status_code == 200, answer.text
+                if number == 0:
+                    assert answer.headers["x-memory-status"] == "used"
+                history.append({"role": "assistant", "content": _reply_text(api, answer)})
+            sent = [record.json for record in model_calls(proxy.provider)][1:]  # after the first proxy's
+        assert len(sent) == len(questions)
+        assert "teal" in json.dumps(_prefix(api, sent[0]))
+        for earlier, later in itertools.pairwise(sent):
+            assert _prefix(api, later)[: len(_prefix(api, earlier))] == _prefix(api, earlier)
+            assert {k: later.get(k) for k in ("tools", "system")} == {
+                k: earlier.get(k) for k in ("tools", "system")
+            }
 
     def test_store_conversations_off_stores_nothing(self, open_proxy, memory):
         """With store_conversations: false, answers are not written back."""
