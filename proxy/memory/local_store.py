@@ -1,18 +1,17 @@
-"""The embedded default memory store: one SQLite file with FTS5 ranking, no account and no network.
+"""The embedded default memory store: one SQLite file, recall by words and by meaning, no network.
 
 Why SQLite: it ships with Python, survives restarts, and with WAL mode several proxy processes on one
 machine can write to the same file at once. Why these choices:
 
-- **Per-user namespaces**: every statement filters on ``user_id``; nothing crosses users.
-- **Relevance**: an external-content FTS5 index (porter stemming over unicode61, diacritics folded)
-  ranked by ``bm25``. The MATCH expression is built here from words only, each one quoted, so no client
-  text is ever parsed as FTS5 syntax (``what's "x" AND (y`` is just the words ``x`` and ``y``).
-- **Fast recall**: bm25 costs one to two microseconds for every row a query matches, so a long question full
-  of common words would rank thousands of rows. Like Lucene's MoreLikeThis and CommonTermsQuery, the
-  query keeps only its few rarest words, and words found in a large share of all memories only count
-  when there is nothing rarer; on 10,000 memories this halves the time of a sentence-long query at
-  almost no cost in what is found. Stemming stands in for prefix matching ("colours" finds "colour"),
-  which would double it.
+- **Per-client namespaces**: every statement filters on ``user_id``; each client has a full-text index of
+  its own, so what decides its recall (how rare a word is) is computed over its memories alone.
+- **Recall by words** (:mod:`proxy.memory.lexical`): FTS5 with porter stemming, ranked by bm25, searching
+  with a question's rarest words only.
+- **Recall by meaning** (:mod:`proxy.memory.dense`), where the embedding model is installed: each memory's
+  vector is stored beside it, and a question's vector is compared with all of the client's. The model
+  loads in the background (:class:`~proxy.memory.embeddings.EncoderLoader`): until it is ready recall is
+  by words only, and memories written without a vector are given one in the background afterwards.
+  :func:`~proxy.memory.ranking.fuse` merges the two.
 - **Concurrency**: WAL (readers never block writers), ``busy_timeout`` so a writer waits for another
   process instead of failing with "database is locked", ``BEGIN IMMEDIATE`` so a write never has to
   upgrade a read lock (the case a busy timeout cannot fix), and ``CREATE ... IF NOT EXISTS`` so two
@@ -29,20 +28,29 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import json
+import logging
 import os
-import re
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from proxy.memory.base import MemoryRecord, MemoryServiceError
+from proxy.memory.dense import VectorCache
+from proxy.memory.embeddings import EncoderLoader
+from proxy.memory.lexical import match_expression, query_terms, rarest_terms, search_statement
+from proxy.memory.local_schema import Namespace, create_or_migrate, fts_insert, fts_remove, namespace
+from proxy.memory.ranking import Candidate, fuse
 
 __all__ = [
+    "DEFAULT_MIN_SIMILARITY",
     "MEMORY_PATH",
     "LocalMemoryStore",
     "MemoryRecord",
@@ -51,21 +59,13 @@ __all__ = [
     "query_terms",
 ]
 
+logger = logging.getLogger("proxy.memory.local_store")
+
 MEMORY_PATH = ":memory:"
 """A private in-memory database (tests, throwaway runs); nothing reaches the disk."""
 
 BUSY_TIMEOUT_MS = 5000
 """How long a writer waits for another process's write before giving up (short transactions: rarely)."""
-
-MAX_QUERY_TERMS = 32
-"""Distinct words of a query looked at, so a pasted essay cannot make recall slow."""
-
-MAX_RANKED_TERMS = 6
-"""Words of a query that are searched for and ranked by: its rarest ones."""
-
-COMMON_TERM_FRACTION = 0.1
-"""A word in more than this share of all memories says little (bm25 gives it a low weight) yet matches
-many rows; it is dropped from a query that has rarer words."""
 
 CACHE_KIB = 32 * 1024
 """Page cache per connection (an upper bound, filled lazily); the default 2 MB makes recall re-read
@@ -74,81 +74,27 @@ the index once the file outgrows it."""
 MMAP_BYTES = 256 * 1024 * 1024
 """How much of the file a read connection maps into memory (address space, not RAM)."""
 
+DEFAULT_MIN_SIMILARITY = 0.35
+"""Cosine similarity below which a memory is not recalled by meaning alone."""
+
+LEXICAL_CANDIDATES = 10
+"""Lexical hits a search ranks before fusion (at least its limit)."""
+
+BACKFILL_BATCH = 64
+"""Memories without a vector embedded per background step (a few hundred milliseconds of one core)."""
+
 _T = TypeVar("_T")
 
-# Words: runs of letters and digits. The underscore is a separator, as it is for the unicode61 tokenizer.
-_WORD = re.compile(r"[^\W_]+")
-
-# Function words that say nothing about what to recall, plus the fragments contractions split into.
-# Dropping them keeps recall fast (they would match nearly every memory) and keeps bm25 on the words
-# that matter; a query made only of them recalls nothing.
-_STOPWORD_TEXT = """
-    a about above after again against all am an and any are as at be because been before being below
-    between both but by can cannot could did do does doing down during each few for from further had
-    has have having he her here hers herself him himself his how i if in into is it its itself just
-    me more most my myself no nor not now of off on once only or other ought our ours ourselves out
-    over own same shall she should so some such than that the their theirs them themselves then there
-    these they this those through to too under until up very was we were what when where which while
-    who whom whose why will with would you your yours yourself yourselves
-    s t d ll m re ve doesn didn isn aren wasn weren wouldn shouldn couldn
-    please tell know remember recall
-"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS memories (
-        rowid      INTEGER PRIMARY KEY,
-        id         TEXT NOT NULL UNIQUE,
-        user_id    TEXT NOT NULL,
-        custom_id  TEXT,
-        content    TEXT NOT NULL,
-        metadata   TEXT NOT NULL DEFAULT '{}',
-        created_at REAL NOT NULL
-    )""",
-    """CREATE UNIQUE INDEX IF NOT EXISTS memories_user_custom_id
-        ON memories (user_id, custom_id) WHERE custom_id IS NOT NULL""",
-    "CREATE INDEX IF NOT EXISTS memories_user_created ON memories (user_id, created_at)",
-    """CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5 (
-        content, content = 'memories', content_rowid = 'rowid',
-        tokenize = 'porter unicode61 remove_diacritics 2'
-    )""",
-    """CREATE TRIGGER IF NOT EXISTS memories_ai AFTER INSERT ON memories BEGIN
-        INSERT INTO memories_fts (rowid, content) VALUES (new.rowid, new.content);
-    END""",
-    """CREATE TRIGGER IF NOT EXISTS memories_ad AFTER DELETE ON memories BEGIN
-        INSERT INTO memories_fts (memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
-    END""",
-    """CREATE TRIGGER IF NOT EXISTS memories_au AFTER UPDATE OF content ON memories BEGIN
-        INSERT INTO memories_fts (memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
-        INSERT INTO memories_fts (rowid, content) VALUES (new.rowid, new.content);
-    END""",
-)
-"""One statement each (``executescript`` would commit the transaction they run in)."""
-
-_COLUMNS = "m.id, m.user_id, m.content, m.created_at, m.metadata"
-
-# CROSS JOIN pins the FTS index as the outer loop: the planner could otherwise walk the user's rows and
-# probe the index once per row, which is slow for a user with many memories.
-_SEARCH = f"""
-SELECT json_group_array(json_array(
-    m.id, m.user_id, m.content, printf('%!.17g', m.created_at), m.metadata, printf('%!.17g', rank)
-)) FROM (
-    SELECT {_COLUMNS}, bm25(memories_fts) AS rank
-    FROM memories_fts CROSS JOIN memories AS m ON m.rowid = memories_fts.rowid
-    WHERE memories_fts MATCH ? AND m.user_id = ?
-    ORDER BY rank
-    LIMIT ?
-) AS m
-"""
-"""The best matches as one JSON array in one row (see :meth:`LocalMemoryStore.search` for why); the
-numbers as text with all 17 digits (``%!.17g``), which JSON's REAL formatting (15) would round."""
-
-_UPSERT = """
+_UPSERT_FIND = "SELECT rowid, id, content FROM memories WHERE user_id = ? AND custom_id = ?"
+_INSERT = """
 INSERT INTO memories (id, user_id, custom_id, content, metadata, created_at) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (user_id, custom_id) WHERE custom_id IS NOT NULL DO UPDATE SET
-    content = excluded.content, metadata = excluded.metadata, created_at = excluded.created_at
-RETURNING id
+RETURNING rowid, id
 """
+_PUT_VECTOR = """
+INSERT OR REPLACE INTO vectors (rowid, model, seq, vector)
+VALUES (?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM vectors), ?)
+"""
+_COLUMNS = "m.id, m.user_id, m.content, m.created_at, m.metadata"
 
 
 def default_path() -> Path:
@@ -162,50 +108,59 @@ def default_path() -> Path:
     return base / "litellm-memory-proxy" / "memory.sqlite3"
 
 
-def query_terms(query: str) -> builtins.list[str]:
-    """The distinct words of free text worth searching for (no stopwords), in order, at most 32.
-
-    Only letters and digits survive, so ``AND``, ``NEAR``, ``*``, ``(``, ``:`` and ``"`` in the text
-    can never become FTS5 syntax.
-    """
-    terms: builtins.list[str] = []
-    for word in _WORD.findall(query.lower()):  # lower(), not casefold(): unicode61 keeps "ß"
-        if word in _STOPWORDS or word in terms:
-            continue
-        terms.append(word)
-        if len(terms) == MAX_QUERY_TERMS:
-            break
-    return terms
-
-
-def match_expression(terms: Sequence[str]) -> str:
-    """An FTS5 MATCH expression finding any of ``terms``: each one quoted, OR-ed.
-
-    OR (not AND) so that a memory sharing only some words is still found, and bm25 ranks one that
-    shares more of them higher. Quoting makes every term a literal, even ``OR`` or ``NEAR``.
-    """
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-
-
 class LocalMemoryStore:
     """Memories in one SQLite file, namespaced by ``user_id`` and searched by relevance.
 
     ``path`` None means :func:`default_path`; ``":memory:"`` keeps everything in memory. Opening is lazy
     (the first call opens the file, creates its directory and the schema) so constructing a store inside
-    the event loop never blocks it.
+    the event loop never blocks it. ``semantic`` (an :class:`EncoderLoader`) adds recall by meaning.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        semantic: EncoderLoader | None = None,
+        min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    ) -> None:
         raw = default_path() if path is None else os.fspath(path)
         self.path: str = raw if raw == MEMORY_PATH else str(Path(raw).expanduser())
+        self._semantic = semantic.start() if semantic is not None else None
+        self._min_similarity = min_similarity
+        self._vectors: VectorCache | None = None
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         self._readers_lock = threading.Lock()
         self._idle_readers: builtins.list[sqlite3.Connection] = []
+        self._backfill: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def __repr__(self) -> str:
         return f"LocalMemoryStore({self.path!r})"
+
+    @property
+    def recall_mode(self) -> str | None:
+        """Why recall is by words only (None when it is by meaning too, or meaning was not asked for)."""
+        if self._semantic is None:
+            return None
+        status = self._semantic.status
+        return f"by words only: {status}" if status else None
+
+    def _cache(self) -> VectorCache | None:
+        """The vector cache once the encoder is ready (and the background embedding of older memories)."""
+        encoder = self._semantic.encoder if self._semantic is not None else None
+        if encoder is None:
+            return None
+        if self._vectors is None:
+            self._vectors = VectorCache(encoder.name, encoder.dimensions)
+            self._backfill = threading.Thread(target=self._embed_older, name="memory backfill", daemon=True)
+            self._backfill.start()
+        return self._vectors
+
+    def _embed(self, texts: builtins.list[str]) -> np.ndarray | None:
+        encoder = self._semantic.encoder if self._semantic is not None else None
+        return encoder.encode(texts) if encoder is not None else None
 
     async def add(
         self,
@@ -221,38 +176,99 @@ class LocalMemoryStore:
         keeps its id, so storing the same document twice does not remember it twice.
         """
         encoded = json.dumps(metadata or {})  # fails here, before the database, if not JSON-able
-        row = (uuid.uuid4().hex, user_id, custom_id, content, encoded, time.time())
+        new_id, now = uuid.uuid4().hex, time.time()
+        vectors = self._cache()
+        # Embedded before the write lock is taken: other writes need not wait for the model.
+        embedded = await asyncio.to_thread(self._embed, [content]) if vectors is not None else None
 
         def write(conn: sqlite3.Connection) -> str:
+            vector = embedded
             with _immediate(conn):
-                return str(conn.execute(_UPSERT, row).fetchone()[0])
+                space = namespace(conn, user_id, create=True)
+                assert space is not None
+                existing = conn.execute(_UPSERT_FIND, (user_id, custom_id)).fetchone() if custom_id else None
+                if existing is None:
+                    rowid, memory_id = conn.execute(
+                        _INSERT, (new_id, user_id, custom_id, content, encoded, now)
+                    ).fetchone()
+                    fts_insert(conn, space, rowid, content)
+                    conn.execute("UPDATE namespaces SET size = size + 1 WHERE id = ?", (space.id,))
+                else:
+                    rowid, memory_id, old = existing
+                    conn.execute(
+                        "UPDATE memories SET content = ?, metadata = ?, created_at = ? WHERE rowid = ?",
+                        (content, encoded, now, rowid),
+                    )
+                    if old == content:
+                        vector = None  # the memory's vector still holds
+                    else:
+                        fts_remove(conn, space, rowid, old)
+                        fts_insert(conn, space, rowid, content)
+                        conn.execute("DELETE FROM vectors WHERE rowid = ?", (rowid,))
+                        conn.execute("UPDATE namespaces SET removed = removed + 1 WHERE id = ?", (space.id,))
+                if vector is not None and vectors is not None:
+                    conn.execute(_PUT_VECTOR, (rowid, vectors.model, vector[0].tobytes()))
+                return str(memory_id)
 
         return await self._run(write)
 
     async def search(self, user_id: str, query: str, *, limit: int = 5) -> builtins.list[MemoryRecord]:
-        """This user's memories most relevant to ``query``, best first (``score`` = -bm25, higher better).
+        """This user's memories most relevant to ``query``, best first: the words it shares with them
+        (``score`` = -bm25) and, with the embedding model, its meaning (``score`` = cosine similarity).
 
-        A query with no searchable words (empty, punctuation, only stopwords) recalls nothing.
+        A query with nothing to go on (no searchable words and no model) recalls nothing.
         """
         terms = query_terms(query)
-        if not terms or limit <= 0:
+        if limit <= 0 or not query.strip():
             return []
 
-        # Two statements, each answered in one row: sqlite3 gives up the GIL around every step of a
-        # statement, and in a busy proxy each step's return can wait a whole switch interval (5 ms) for
-        # the event loop's thread, so rows fetched one by one made a recall several times slower under load.
         def read(conn: sqlite3.Connection) -> builtins.list[MemoryRecord]:
-            chosen = _rarest(conn, terms)
-            if not chosen:
+            space = namespace(conn, user_id)
+            if space is None:
                 return []
-            (found,) = conn.execute(_SEARCH, (match_expression(chosen), user_id, limit)).fetchone()
-            rows = sorted(
-                ([*row[:3], float(row[3]), row[4], float(row[5])] for row in json.loads(found)),
-                key=lambda row: row[5],
-            )
-            return [_record(row, score=-row[5]) for row in rows]
+            lexical = self._by_words(conn, space, user_id, terms, max(limit, LEXICAL_CANDIDATES))
+            dense = self._by_meaning(conn, space, user_id, query, limit)
+            return fuse(lexical, dense, limit=limit)
 
         return await self._read(read)
+
+    def _by_words(
+        self, conn: sqlite3.Connection, space: Namespace, user_id: str, terms: builtins.list[str], limit: int
+    ) -> builtins.list[Candidate]:
+        if not terms:
+            return []
+        chosen = rarest_terms(conn, space.fts, space.size, terms)
+        if not chosen:
+            return []
+        (found,) = conn.execute(
+            search_statement(space.fts), (match_expression(chosen), user_id, limit)
+        ).fetchone()
+        rows = sorted(
+            ([*row[:3], float(row[3]), row[4], float(row[5])] for row in json.loads(found)),
+            key=lambda row: row[5],
+        )
+        return [Candidate(_record(row), -row[5]) for row in rows]
+
+    def _by_meaning(
+        self, conn: sqlite3.Connection, space: Namespace, user_id: str, query: str, limit: int
+    ) -> builtins.list[Candidate]:
+        vectors = self._cache()
+        if vectors is None:
+            return []
+        query_vector = self._embed([query])
+        if query_vector is None:
+            return []
+        index = vectors.current(conn, user_id, space.removed)
+        hits = index.nearest(query_vector[0], limit=limit, min_similarity=self._min_similarity)
+        if not hits:
+            return []
+        marks = ", ".join("?" * len(hits))
+        rows = conn.execute(
+            f"SELECT m.rowid, {_COLUMNS} FROM memories AS m WHERE m.rowid IN ({marks}) AND m.user_id = ?",
+            (*(rowid for rowid, _ in hits), user_id),
+        ).fetchall()
+        by_rowid = {row[0]: _record(row[1:]) for row in rows}
+        return [Candidate(by_rowid[rowid], score) for rowid, score in hits if rowid in by_rowid]
 
     async def list(self, user_id: str, *, limit: int = 100) -> builtins.list[MemoryRecord]:
         """This user's memories, newest first (``score`` 0.0)."""
@@ -277,13 +293,34 @@ class LocalMemoryStore:
 
         def delete(conn: sqlite3.Connection) -> int:
             with _immediate(conn):
-                if memory_id is None:
-                    cursor = conn.execute("DELETE FROM memories WHERE user_id = ?", (user_id,))
-                else:
-                    cursor = conn.execute(
-                        "DELETE FROM memories WHERE user_id = ? AND id = ?", (user_id, memory_id)
+                space = namespace(conn, user_id)
+                if space is None:
+                    return 0
+                where, params = (
+                    ("user_id = ?", (user_id,))
+                    if memory_id is None
+                    else (
+                        "user_id = ? AND id = ?",
+                        (user_id, memory_id),
                     )
-                return cursor.rowcount
+                )
+                rows = conn.execute(f"SELECT rowid, content FROM memories WHERE {where}", params).fetchall()
+                if not rows:
+                    return 0
+                if memory_id is None:
+                    conn.execute(f"INSERT INTO {space.fts} ({space.fts}) VALUES ('delete-all')")
+                else:
+                    for rowid, content in rows:
+                        fts_remove(conn, space, rowid, content)
+                conn.execute(
+                    f"DELETE FROM vectors WHERE rowid IN (SELECT rowid FROM memories WHERE {where})", params
+                )
+                conn.execute(f"DELETE FROM memories WHERE {where}", params)
+                conn.execute(
+                    "UPDATE namespaces SET size = size - ?, removed = removed + 1 WHERE id = ?",
+                    (len(rows), space.id),
+                )
+                return len(rows)
 
         return await self._run(delete)
 
@@ -292,17 +329,39 @@ class LocalMemoryStore:
 
         def read(conn: sqlite3.Connection) -> builtins.list[tuple[str, int]]:
             rows = conn.execute(
-                "SELECT user_id, count(*) FROM memories GROUP BY user_id ORDER BY user_id"
+                "SELECT user_id, size FROM namespaces WHERE size > 0 ORDER BY user_id"
             ).fetchall()
             return [(str(user), int(count)) for user, count in rows]
 
         return await self._read(read)
+
+    def _embed_older(self) -> None:
+        """In the background: give every memory written without a vector (for this model) one."""
+        assert self._vectors is not None
+        model = self._vectors.model
+        while not self._stop.is_set():
+            try:
+                rows = self._locked(functools.partial(_without_vectors, model=model))
+                if not rows:
+                    return
+                embedded = self._embed([content for _, content in rows])
+                assert embedded is not None
+                self._locked(functools.partial(_put_vectors, rows=rows, vectors=embedded, model=model))
+            except MemoryServiceError:
+                return  # closed, or the file went away: the next store to open it carries on
+            except Exception:
+                logger.exception("embedding older memories failed; they stay searchable by words")
+                return
+            self._stop.wait(0.05)  # room for recalls and write-backs between batches
 
     async def close(self) -> None:
         """Close the file (a WAL checkpoint may run, hence the thread); safe to call more than once."""
         await asyncio.to_thread(self._close)
 
     def _close(self) -> None:
+        self._stop.set()
+        if self._backfill is not None:
+            self._backfill.join(timeout=10)
         with self._lock:
             self._closed = True
             if self._conn is not None:
@@ -393,8 +452,7 @@ class LocalMemoryStore:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             with _immediate(conn):
-                for statement in _SCHEMA:
-                    conn.execute(statement)
+                create_or_migrate(conn)
         except BaseException:
             conn.close()
             raise
@@ -437,43 +495,23 @@ class _immediate:
             self._conn.execute("ROLLBACK")
 
 
-def _counts_query(terms: int, *, capped: bool) -> str:
-    """One statement for the common-word threshold and each term's number of matches.
-
-    One statement, not one per term: every ``execute`` gives up the GIL and must get it back, and in a
-    busy proxy each return can wait a whole switch interval (5 ms) for the event loop's thread. ``capped``
-    counts each term only up to the threshold: past it the exact number changes nothing but the cost (a
-    word in a third of 10,000 memories would be counted 3,000 times over).
-    """
-    limit = " LIMIT (SELECT common FROM threshold)" if capped else ""
-    count = f"(SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ?{limit}))"
-    return (
-        # max(rowid) stands in for count(*): an index lookup instead of a scan of every row, and close
-        # enough for a "common word" threshold (deleted rows only make it larger).
-        "WITH threshold AS (SELECT CAST(coalesce(max(rowid), 0) * ? AS INTEGER) + 1 AS common FROM memories) "
-        f"SELECT common, {', '.join([count] * terms)} FROM threshold"
-    )
+def _without_vectors(conn: sqlite3.Connection, *, model: str) -> builtins.list[tuple[int, str]]:
+    return conn.execute(
+        "SELECT m.rowid, m.content FROM memories AS m LEFT JOIN vectors AS v "
+        "ON v.rowid = m.rowid AND v.model = ? WHERE v.rowid IS NULL LIMIT ?",
+        (model, BACKFILL_BATCH),
+    ).fetchall()
 
 
-def _rarest(conn: sqlite3.Connection, terms: Sequence[str]) -> builtins.list[str]:
-    """The few terms to search with: found somewhere, not common when rarer ones exist, rarest first.
-
-    Document frequencies are over all memories, as bm25's are. Counting stops at the threshold; only a
-    query made of common words alone (or a store so small that every word is common) needs them counted in
-    full, to keep the rarest of them.
-    """
-    if len(terms) == 1:
-        return builtins.list(terms)
-    expressions = [match_expression([term]) for term in terms]
-    for capped in (True, False):
-        common, *counts = conn.execute(
-            _counts_query(len(terms), capped=capped), (COMMON_TERM_FRACTION, *expressions)
-        ).fetchone()
-        found = sorted((count, term) for count, term in zip(counts, terms, strict=True) if count > 0)
-        rare = [term for count, term in found if count < common]
-        if rare or not found:
-            return rare[:MAX_RANKED_TERMS]
-    return [term for _, term in found][:MAX_RANKED_TERMS]
+def _put_vectors(
+    conn: sqlite3.Connection, *, rows: builtins.list[tuple[int, str]], vectors: np.ndarray, model: str
+) -> None:
+    """Store each row's vector, unless the memory changed or went away while it was being embedded."""
+    with _immediate(conn):
+        for (rowid, content), vector in zip(rows, vectors, strict=True):
+            still = conn.execute("SELECT content FROM memories WHERE rowid = ?", (rowid,)).fetchone()
+            if still is not None and still[0] == content:
+                conn.execute(_PUT_VECTOR, (rowid, model, vector.tobytes()))
 
 
 def _record(row: tuple[Any, ...], *, score: float = 0.0) -> MemoryRecord:

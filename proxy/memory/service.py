@@ -64,9 +64,14 @@ def open_store(settings: ContextRetrieval) -> MemoryStore:
         from proxy.memory.supermemory import SupermemoryStore
 
         return SupermemoryStore(settings.base_url, settings.api_key, timeout=settings.timeout)
+    from proxy.memory.embeddings import shared_loader
     from proxy.memory.local_store import LocalMemoryStore
 
-    return LocalMemoryStore(settings.local_store_path)
+    return LocalMemoryStore(
+        settings.local_store_path,
+        semantic=shared_loader() if settings.semantic else None,
+        min_similarity=settings.min_similarity,
+    )
 
 
 @dataclass(frozen=True)

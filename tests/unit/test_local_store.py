@@ -445,6 +445,60 @@ def test_several_processes_write_the_same_new_file_at_once(
         counts = backdoor.execute("SELECT user_id, count(*) FROM memories GROUP BY user_id").fetchall()
         assert sorted(counts) == [(f"proc{n}", WRITES_EACH) for n in range(WRITERS)]
         assert backdoor.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        backdoor.execute("INSERT INTO memories_fts (memories_fts) VALUES ('integrity-check')")
-        indexed = backdoor.execute("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH 'shared'")
-        assert indexed.fetchone()[0] == WRITERS * WRITES_EACH
+        namespaces = backdoor.execute("SELECT id, user_id, size FROM namespaces").fetchall()
+        assert sorted((user, size) for _, user, size in namespaces) == sorted(counts)
+        for space, _, _ in namespaces:  # each client's own index holds each of its memories once
+            backdoor.execute(f"INSERT INTO fts_{space} (fts_{space}) VALUES ('integrity-check')")
+            indexed = backdoor.execute(f"SELECT count(*) FROM fts_{space} WHERE fts_{space} MATCH 'shared'")
+            assert indexed.fetchone()[0] == WRITES_EACH
+
+
+async def test_recall_depends_on_the_asking_clients_memories_only(store: LocalMemoryStore) -> None:
+    """Word statistics are per client: another client full of the question's words changes nothing."""
+    question = "Where should I go surfing this weekend near where I live?"
+    await store.add("x", "I live in Lisbon and I love surfing")
+    alone = _contents(await store.search("x", question))
+    for n in range(30):
+        await store.add("y", f"surfing near where we live, session {n}")
+    await store.add("y", "shall we go somewhere near this weekend?")
+    assert alone == ["I live in Lisbon and I love surfing"]
+    assert _contents(await store.search("x", question)) == alone
+    assert all(r.user_id == "y" for r in await store.search("y", question, limit=50))
+
+
+async def test_a_version_1_file_is_migrated_with_every_memory_kept(tmp_path: Path) -> None:
+    """The store used to keep one index for all clients; opening such a file moves it to one per client."""
+    path = tmp_path / "memory.sqlite3"
+    with sqlite3.connect(path) as old:
+        for statement in VERSION_1_SCHEMA:
+            old.execute(statement)
+        for n, (user, text) in enumerate(
+            [("alice", "my favourite colour is teal"), ("bob", "teal is boring")]
+        ):
+            old.execute(
+                "INSERT INTO memories (id, user_id, content, created_at) VALUES (?, ?, ?, ?)",
+                (f"id{n}", user, text, n),
+            )
+    store = LocalMemoryStore(path)
+    try:
+        assert _contents(await store.search("alice", "favourite colour teal")) == [
+            "my favourite colour is teal"
+        ]
+        assert _contents(await store.search("bob", "teal")) == ["teal is boring"]
+        assert await store.users() == [("alice", 1), ("bob", 1)]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as backdoor:
+        assert backdoor.execute("PRAGMA user_version").fetchone() == (2,)
+        assert backdoor.execute("SELECT name FROM sqlite_master WHERE name = 'memories_fts'").fetchall() == []
+
+
+VERSION_1_SCHEMA = (
+    """CREATE TABLE memories (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, user_id TEXT NOT NULL,
+        custom_id TEXT, content TEXT NOT NULL, metadata TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL)""",
+    """CREATE VIRTUAL TABLE memories_fts USING fts5 (content, content = 'memories', content_rowid = 'rowid',
+        tokenize = 'porter unicode61 remove_diacritics 2')""",
+    """CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts (rowid, content) VALUES (new.rowid, new.content); END""",
+)
