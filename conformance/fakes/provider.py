@@ -19,7 +19,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Literal
@@ -69,7 +69,9 @@ DIRECTIVES: Mapping[str, str] = {
     "cut": "stream `after` (default 2) content chunks, then drop the connection",
     "slow_stream": "stream `chunks` (default 40) content chunks `delay` (default 0.05) seconds apart",
     "cookie_challenge": "Cloudflare-like cf_clearance cookie: issue once, then 403 html without it",
-    "tool_call": "if the request has tools, call the first one with {'echo': <last user text>}",
+    "tool_call": "if the request has tools, call the first one with {'echo': <last user text>}; with "
+    "`rounds`, only until the conversation holds that many tool results (then answer: a tool loop's end); "
+    "with `say` (underscores for spaces), say that before the call (JSON answers)",
 }
 """Directive name → what the fake does; the only names :func:`parse_directive` accepts."""
 
@@ -201,6 +203,8 @@ class _Answer:
     user_text: str
     input_tokens: int
     tool_name: str | None = None
+    saying: str = ""
+    """Text said before a tool call (directive ``tool_call say=...``)."""
 
     @property
     def tool_arguments(self) -> str:
@@ -305,7 +309,14 @@ class FakeProvider(Recorder[RecordedRequest]):
             response.headers.extend(extra_headers)
             return response
 
-        answer = _answer(payload, kind, tool_call=name == "tool_call")
+        calls_tool = name == "tool_call" and (
+            directive is None
+            or "rounds" not in directive.params
+            or _tool_results(payload) < directive.number("rounds", 0)
+        )
+        answer = _answer(payload, kind, tool_call=calls_tool)
+        if calls_tool and directive is not None and "say" in directive.params:
+            answer = replace(answer, saying=directive.params["say"].replace("_", " "))
         stream = bool(payload.get("stream"))
         if stream:
             events = _STREAMS[kind](answer, payload, _content_pieces(answer, directive))
@@ -653,6 +664,22 @@ def _count_tokens(payload: dict[str, Any]) -> int:
     return max(1, sum(len(text.split()) for text in _strings(fields)))
 
 
+def _tool_results(payload: dict[str, Any]) -> int:
+    """How many tool results the conversation holds (OpenAI ``tool`` messages, Anthropic ``tool_result``)."""
+    count = 0
+    for message in payload.get("messages") or ():
+        if not isinstance(message, dict):
+            continue
+        if message.get("role") == "tool":
+            count += 1
+        content = message.get("content")
+        if isinstance(content, list):
+            count += sum(
+                1 for part in content if isinstance(part, dict) and part.get("type") == "tool_result"
+            )
+    return count
+
+
 def _first_tool_name(payload: dict[str, Any]) -> str | None:
     tools = payload.get("tools")
     if not isinstance(tools, list) or not tools or not isinstance(tools[0], dict):
@@ -735,7 +762,12 @@ def _chat_body(answer: _Answer, payload: dict[str, Any]) -> dict[str, Any]:
             "type": "function",
             "function": {"name": answer.tool_name, "arguments": answer.tool_arguments},
         }
-        message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [call]}
+        message = {
+            "role": "assistant",
+            "content": answer.saying or None,
+            "refusal": None,
+            "tool_calls": [call],
+        }
         finish_reason = "tool_calls"
     return {
         "id": _new_id("chatcmpl-"),
@@ -811,22 +843,23 @@ def _chat_stream(answer: _Answer, payload: dict[str, Any], pieces: list[str]) ->
 
 
 def _messages_body(answer: _Answer, payload: dict[str, Any]) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "text", "text": answer.text}
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": answer.text}]
     stop_reason = "end_turn"
     if answer.tool_name:
-        block = {
+        use = {
             "type": "tool_use",
             "id": _new_id("toolu_"),
             "name": answer.tool_name,
             "input": {"echo": answer.user_text},
         }
+        blocks = [{"type": "text", "text": answer.saying}, use] if answer.saying else [use]
         stop_reason = "tool_use"
     return {
         "id": _new_id("msg_"),
         "type": "message",
         "role": "assistant",
         "model": answer.model,
-        "content": [block],
+        "content": blocks,
         "stop_reason": stop_reason,
         "stop_sequence": None,
         "usage": {"input_tokens": answer.input_tokens, "output_tokens": len(_split(answer.text))},

@@ -103,6 +103,31 @@ def _prefix(api: str, body: dict[str, Any]) -> list[Any]:
     return [*(system if isinstance(system, list) else [system]), *body["messages"]]
 
 
+def _tool_loop_request(api: str, history: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    if api == "chat":
+        return "/v1/chat/completions", {"model": "gpt-fake", "messages": history, "tools": TOOLS["chat"]}
+    body = {"model": "claude-fake", "max_tokens": 200, "messages": history, "tools": TOOLS["messages"]}
+    return "/v1/messages", body
+
+
+def _continue_tool_loop(api: str, answer: dict[str, Any], history: list[dict[str, Any]]) -> bool:
+    """Append the answer and, if it called a tool, the tool's result, as an agent would; False at the end."""
+    if api == "chat":
+        message = answer["choices"][0]["message"]
+        history.append({k: v for k, v in message.items() if v is not None or k == "content"})
+        for call in message.get("tool_calls") or ():
+            history.append({"role": "tool", "tool_call_id": call["id"], "content": "TOOL OUTPUT: notes"})
+        return bool(message.get("tool_calls"))
+    history.append({"role": "assistant", "content": answer["content"]})
+    uses = [block for block in answer["content"] if block.get("type") == "tool_use"]
+    if uses:
+        results = [
+            {"type": "tool_result", "tool_use_id": u["id"], "content": "TOOL OUTPUT: notes"} for u in uses
+        ]
+        history.append({"role": "user", "content": results})
+    return bool(uses)
+
+
 def _sent_text(proxy: Any) -> str:
     return "\n".join(str(message.get("content")) for message in last_call(proxy.provider).json["messages"])
 
@@ -191,6 +216,28 @@ class MemorySuite:
             assert {k: later.get(k) for k in ("tools", "system")} == {
                 k: earlier.get(k) for k in ("tools", "system")
             }
+
+    @pytest.mark.parametrize("api", ["chat", "messages"])
+    def test_a_tool_loop_is_remembered_once_as_the_prompt_and_its_final_answer(self, open_proxy, memory, api):
+        """Three tool_use/tool_result rounds store one memory: the person's prompt (without the client's
+        <system-reminder>) and the final answer; no tool output, no intermediate step."""
+        prompt = f"Summarise my notes file {fake_directive('tool_call', rounds=3, say='Let_me_read_it.')}"
+        first = [{"type": "text", "text": "<system-reminder>Today is Monday.</system-reminder>"},
+                 {"type": "text", "text": prompt}]  # fmt: skip
+        history: list[dict[str, Any]] = [{"role": "user", "content": first}]
+        with open_proxy(**memory.config()) as proxy, proxy.client(headers=CLIENT_A) as http:
+            for _ in range(5):
+                path, body = _tool_loop_request(api, history)
+                response = http.post(path, json=body)
+                assert response.status_code == 200, response.text
+                if not _continue_tool_loop(api, response.json(), history):
+                    break
+            assert len(model_calls(proxy.provider)) == 4
+        [stored] = memory.contents("client-a")
+        assert stored.startswith(f"user: {prompt}\nassistant:")
+        assert "TOOL OUTPUT" not in stored
+        assert "Let me read it." not in stored
+        assert "system-reminder" not in stored.split("\nassistant:")[0]  # (the fake's echo may quote it)
 
     def test_store_conversations_off_stores_nothing(self, open_proxy, memory):
         """With store_conversations: false, answers are not written back."""
