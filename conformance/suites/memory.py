@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from conformance.fakes import FakeSupermemory, echo_reply, fake_directive
+from conformance.harness import FIXTURES
 from conformance.suites.support import chat_body, content_of, last_call, model_calls, read_sse, unique
 
 __all__ = ["MemoryFailureSuite", "MemorySuite", "MemoryUnderTest"]
@@ -101,6 +102,17 @@ def _prefix(api: str, body: dict[str, Any]) -> list[Any]:
         return list(body["messages"])
     system = body.get("system")
     return [*(system if isinstance(system, list) else [system]), *body["messages"]]
+
+
+CLAUDE_CODE = json.loads((FIXTURES / "claude-code-2.1.197-request.json").read_text(encoding="utf-8"))
+
+
+def _claude_code_asking(prompt: str) -> dict[str, Any]:
+    """The captured request with another prompt in its last text part (its reminders kept)."""
+    body = json.loads(json.dumps(CLAUDE_CODE["body"]))
+    first = body["messages"][0]["content"]
+    first[-1] = {**first[-1], "text": prompt}
+    return body
 
 
 def _tool_loop_request(api: str, history: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
@@ -238,6 +250,40 @@ class MemorySuite:
         assert "TOOL OUTPUT" not in stored
         assert "Let me read it." not in stored
         assert "system-reminder" not in stored.split("\nassistant:")[0]  # (the fake's echo may quote it)
+
+    def test_claude_codes_captured_request_is_remembered_bare_and_recalled_after_its_system(
+        self, open_proxy, memory
+    ):
+        """Claude Code's real request (captured from 2.1.197): the memory is the person's prompt without the
+        CLI's <system-reminder>, and the next session gets it after the CLI's own system blocks, which reach
+        the provider unchanged with their cache breakpoints (at most 4 in all)."""
+        headers = {
+            key: CLAUDE_CODE["headers"][key] for key in ("user-agent", "anthropic-beta", "anthropic-version")
+        }
+        telling = _claude_code_asking("My favourite editor is Helix.")
+        with (
+            open_proxy(**memory.config()) as proxy,
+            proxy.client(headers=headers) as http,
+            http.stream("POST", CLAUDE_CODE["path"], json=telling) as told,
+        ):
+            assert told.status_code == 200
+            read_sse(told)
+        [stored] = memory.contents("claude-code")
+        assert stored.startswith("user: My favourite editor is Helix.\nassistant:")
+        assert "system-reminder" not in stored.split("\nassistant:")[0]
+        asking = _claude_code_asking("Which editor do I like?")
+        with (
+            open_proxy(**memory.config()) as proxy,
+            proxy.client(headers=headers) as http,
+            http.stream("POST", CLAUDE_CODE["path"], json=asking) as asked,
+        ):
+            assert asked.headers["x-memory-status"] == "used"
+            read_sse(asked)
+            sent = last_call(proxy.provider).json
+        system = sent["system"]
+        assert system[: len(CLAUDE_CODE["body"]["system"])] == CLAUDE_CODE["body"]["system"]
+        assert "Helix" in system[-1]["text"]
+        assert json.dumps(sent).count('"cache_control"') <= 4
 
     def test_store_conversations_off_stores_nothing(self, open_proxy, memory):
         """With store_conversations: false, answers are not written back."""

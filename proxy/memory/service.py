@@ -185,7 +185,7 @@ class MemoryService:
         except Exception as exc:  # a memory failure never fails a request
             logger.exception("memory recall failed")
             return "error", f"memory recall failed: {type(exc).__name__}", conversation
-        fresh = self._new_to(conversation, records, messages)[: self.settings.max_results]
+        fresh = self._new_to(conversation, records, messages[: prompt.index])[: self.settings.max_results]
         context = format_context(
             fresh, max_results=self.settings.max_results, max_length=self.settings.max_context_length
         )
@@ -199,14 +199,17 @@ class MemoryService:
         return "used", reason, conversation.with_pin(pin, fresh)
 
     def _new_to(
-        self, conversation: Conversation, records: list[MemoryRecord], messages: list[dict[str, Any]]
+        self, conversation: Conversation, records: list[MemoryRecord], earlier: list[dict[str, Any]]
     ) -> list[str]:
-        """The recalled memories the conversation holds neither as pins nor as its own earlier turns."""
-        own = tuple(f"user: {text}" for text in self.turns.user_texts(messages))
+        """The recalled memories the conversation holds neither as pins nor as its own earlier turns
+        (stored from it, or the exchanges of the user turns before the current prompt)."""
+        own = tuple(f"user: {text}" for text in self.turns.user_texts(earlier))
         return [
             record.content
             for record in records
-            if record.content not in conversation.recalled and not record.content.startswith(own)
+            if record.content not in conversation.recalled
+            and record.metadata.get("conversation") != conversation.id
+            and not (own and record.content.startswith(own))
         ]
 
     def _pin(self, context: str, prompt: Prompt, *, first_turn: bool) -> Pin:

@@ -28,8 +28,9 @@ __all__ = [
 QueryStrategy = Literal["last_user", "first_user", "all_user", "last_assistant"]
 
 DEFAULT_CLIENT_CONTEXT_PATTERNS: tuple[str, ...] = (
-    # Claude Code (captured from 2.1.197): tool and skill lists, the date, CLAUDE.md, IDE context.
-    r"<system-reminder>.*?</system-reminder>",
+    # Claude Code (captured from 2.1.197): tool and skill lists, the date, CLAUDE.md, IDE context, each
+    # block a text part of its own. A block cut short (a truncated capture) ends with its part.
+    r"<system-reminder>.*?(?:</system-reminder>|\Z)",
 )
 
 _TOOL_RESULT_TYPES = frozenset({"tool_result", "function_call_output"})
@@ -63,10 +64,9 @@ class TurnReader:
             ]
         else:
             parts = []
-        text = "\n".join(parts)
-        if self._client_context is not None:
-            text = self._client_context.sub("", text)
-        return text.strip()
+        if self._client_context is not None:  # part by part: a pattern never reaches into the next part
+            parts = [self._client_context.sub("", part) for part in parts]
+        return "\n".join(part.strip() for part in parts if part.strip())
 
     def prompt(self, messages: Sequence[dict[str, Any]]) -> Prompt | None:
         """The last user turn with text of its own (tool results and client context do not count)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.suites.support import last_call
+from conformance.suites.support import last_call, model_calls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -81,6 +81,47 @@ def test_claude_print_mode_answers_through_the_proxy(open_proxy, fake_provider, 
     assert "claude-code-20250219" in upstream.headers.get("anthropic-beta", "")
     stored = asyncio.run(_contents(store, "claude-code"))
     assert any("hello from claude code" in item for item in stored)
+
+
+def test_three_sessions_remember_a_fact_across_an_unrelated_task(
+    open_proxy, fake_provider, claude_cli, tmp_path
+):
+    """A fact, an unrelated task and a question, in three separate `claude -p` sessions with its
+    non-essential traffic on (its title requests too): the question reaches the provider with the fact,
+    and what is stored is the person's words: no <system-reminder>, no session title."""
+    store = tmp_path / "memory.sqlite3"
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "ANTHROPIC_API_KEY": "sk-ant-not-a-real-key",
+        "ANTHROPIC_SMALL_FAST_MODEL": "claude-fake",
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": "claude-fake",
+        "DISABLE_AUTOUPDATER": "1",
+    }
+    prompts = ["My favourite editor is Helix.", "Write a haiku about autumn.", "Which editor do I like?"]
+    with open_proxy(context_retrieval={"enabled": True, "local_store_path": str(store)}) as proxy:
+        env["ANTHROPIC_BASE_URL"] = proxy.url
+        for prompt in prompts:
+            result = subprocess.run(
+                [str(claude_cli), "-p", prompt, "--model", "claude-fake"],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert result.returncode == 0, result.stderr[-2000:]
+    sessions = [c for c in model_calls(fake_provider) if c.json.get("tools")]
+    titles = [c for c in model_calls(fake_provider) if not c.json.get("tools")]
+    assert len(sessions) == 3
+    assert titles, "Claude Code sent no title request: the side-request rule went untested"
+    injected = sessions[-1].json["system"][-1]["text"]  # after Claude Code's own blocks
+    assert "Helix" in injected
+    stored = asyncio.run(_contents(store, "claude-code"))
+    assert sorted(item.split("\nassistant:")[0] for item in stored) == sorted(f"user: {p}" for p in prompts)
+    assert not any("system-reminder" in item.split("\nassistant:")[0] for item in stored)
 
 
 async def _contents(path: Path, user_id: str) -> list[str]:
