@@ -12,13 +12,9 @@ for a reason no user sees.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import json
 import random
-import sqlite3
 import time
-import uuid
 from pathlib import Path
 
 from proxy.memory.local_store import LocalMemoryStore
@@ -72,52 +68,18 @@ class Workload:
 
 
 async def seed_local_store(path: Path, memories: list[str], user_id: str = BENCH_USER) -> float:
-    """Store ``memories`` for ``user_id`` in a new local store file; returns the seconds it took.
-
-    The store itself creates the file (schema, FTS index, WAL), then the rows go in with one bulk insert
-    whose triggers fill the index exactly as :meth:`LocalMemoryStore.add` would: ten thousand single
-    ``add`` calls (one transaction each) take about 8 s on the 2-core machine, too long for ``--quick``.
-    If the table layout ever changes, the bulk insert fails and the slow, layout-proof path is used.
-    """
+    """Store ``memories`` for ``user_id`` in a new local store file, in one transaction; returns the seconds
+    it took (ten thousand single ``add`` calls, one transaction each, take ~8 s on the 2-core machine)."""
     started = time.perf_counter()
     store = LocalMemoryStore(path)
     try:
-        await store.add(user_id, memories[0], metadata=_SEED_METADATA, custom_id="seed-0")
+        await store.add_many(user_id, memories, metadata=_SEED_METADATA, embed=False)
     finally:
         await store.close()
-    rest = list(enumerate(memories))[1:]
-    try:
-        await asyncio.to_thread(_bulk_insert, path, user_id, rest)
-    except sqlite3.Error:
-        store = LocalMemoryStore(path)
-        try:
-            for index, content in rest:
-                await store.add(user_id, content, metadata=_SEED_METADATA, custom_id=f"seed-{index}")
-        finally:
-            await store.close()
     return time.perf_counter() - started
 
 
 _SEED_METADATA = {"source": "bench-seed"}
-
-
-def _bulk_insert(path: Path, user_id: str, memories: list[tuple[int, str]]) -> None:
-    metadata = json.dumps(_SEED_METADATA)
-    rows = [
-        (uuid.uuid4().hex, user_id, f"seed-{index}", content, metadata, time.time())
-        for index, content in memories
-    ]
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(
-            "INSERT INTO memories (id, user_id, custom_id, content, metadata, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
 
 
 async def count_memories(path: Path, user_id: str = BENCH_USER) -> int:

@@ -56,10 +56,12 @@ class VectorCache:
             index = self._indexes.get(user_id)
         if index is None or index.removed != removed:
             index = DenseIndex(vectors=np.zeros((0, self.dimensions), dtype=np.float32), removed=removed)
+        # CROSS JOIN keeps the vectors' sequence index as the outer loop: checking for new vectors costs
+        # nothing when there are none (walking the client's memories instead cost 25 ms at 100,000).
         rows = conn.execute(
-            "SELECT v.rowid, v.seq, v.vector FROM vectors AS v JOIN memories AS m ON m.rowid = v.rowid "
-            "WHERE m.user_id = ? AND v.model = ? AND v.seq > ? ORDER BY v.seq",
-            (user_id, self.model, index.seq),
+            "SELECT v.rowid, v.seq, v.vector FROM vectors AS v CROSS JOIN memories AS m ON m.rowid = v.rowid "
+            "WHERE v.seq > ? AND v.model = ? AND m.user_id = ? ORDER BY v.seq",
+            (index.seq, self.model, user_id),
         ).fetchall()
         if rows:
             added = np.frombuffer(b"".join(row[2] for row in rows), dtype=np.float32)

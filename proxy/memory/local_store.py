@@ -36,7 +36,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,6 +48,7 @@ from proxy.memory.embeddings import EncoderLoader
 from proxy.memory.lexical import match_expression, query_terms, rarest_terms, search_statement
 from proxy.memory.local_schema import Namespace, create_or_migrate, fts_insert, fts_remove, namespace
 from proxy.memory.ranking import Candidate, fuse
+from proxy.memory.turns import said_by_the_user
 
 __all__ = [
     "DEFAULT_MIN_SIMILARITY",
@@ -147,20 +148,28 @@ class LocalMemoryStore:
         status = self._semantic.status
         return f"by words only: {status}" if status else None
 
+    @property
+    def vector_model(self) -> str | None:
+        """The name vectors are stored under for the loaded model (None until it is ready)."""
+        cache = self._cache()
+        return cache.model if cache is not None else None
+
     def _cache(self) -> VectorCache | None:
         """The vector cache once the encoder is ready (and the background embedding of older memories)."""
         encoder = self._semantic.encoder if self._semantic is not None else None
         if encoder is None:
             return None
         if self._vectors is None:
-            self._vectors = VectorCache(encoder.name, encoder.dimensions)
+            # What a vector is of is part of its model's name: vectors of another kind are made anew.
+            self._vectors = VectorCache(f"{encoder.name}:said-by-the-user", encoder.dimensions)
             self._backfill = threading.Thread(target=self._embed_older, name="memory backfill", daemon=True)
             self._backfill.start()
         return self._vectors
 
     def _embed(self, texts: builtins.list[str]) -> np.ndarray | None:
+        """The vectors of memories (of what the person said in each) or of queries."""
         encoder = self._semantic.encoder if self._semantic is not None else None
-        return encoder.encode(texts) if encoder is not None else None
+        return encoder.encode([said_by_the_user(text) for text in texts]) if encoder is not None else None
 
     async def add(
         self,
@@ -209,6 +218,39 @@ class LocalMemoryStore:
                 if vector is not None and vectors is not None:
                     conn.execute(_PUT_VECTOR, (rowid, vectors.model, vector[0].tobytes()))
                 return str(memory_id)
+
+        return await self._run(write)
+
+    async def add_many(
+        self,
+        user_id: str,
+        contents: Sequence[str],
+        *,
+        metadata: dict[str, Any] | None = None,
+        embed: bool = True,
+    ) -> builtins.list[str]:
+        """Remember many memories for ``user_id`` in one transaction (an import, a benchmark's seed); returns
+        their ids. With ``embed`` and the model ready they get their vectors now, else in the background."""
+        encoded = json.dumps(metadata or {})
+        vectors = self._cache() if embed else None
+        embedded = await asyncio.to_thread(self._embed, list(contents)) if vectors is not None else None
+        now = time.time()
+
+        def write(conn: sqlite3.Connection) -> builtins.list[str]:
+            ids = []
+            with _immediate(conn):
+                space = namespace(conn, user_id, create=True)
+                assert space is not None
+                for index, content in enumerate(contents):
+                    rowid, memory_id = conn.execute(
+                        _INSERT, (uuid.uuid4().hex, user_id, None, content, encoded, now)
+                    ).fetchone()
+                    fts_insert(conn, space, rowid, content)
+                    if embedded is not None and vectors is not None:
+                        conn.execute(_PUT_VECTOR, (rowid, vectors.model, embedded[index].tobytes()))
+                    ids.append(str(memory_id))
+                conn.execute("UPDATE namespaces SET size = size + ? WHERE id = ?", (len(ids), space.id))
+            return ids
 
         return await self._run(write)
 

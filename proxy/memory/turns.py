@@ -23,6 +23,7 @@ __all__ = [
     "QueryStrategy",
     "TurnReader",
     "exchange_text",
+    "said_by_the_user",
 ]
 
 QueryStrategy = Literal["last_user", "first_user", "all_user", "last_assistant"]
@@ -111,6 +112,18 @@ def exchange_text(prompt: str, answer: str, *, max_chars: int) -> str:
     """What is stored of one exchange: the prompt and the answer, each cut to half of ``max_chars``."""
     half = max(max_chars // 2, 1)
     return f"user: {_cut(prompt.strip(), half)}\nassistant: {_cut(answer.strip(), half)}"
+
+
+def said_by_the_user(content: str) -> str:
+    """The person's words of a stored exchange (all of ``content`` when it is not one).
+
+    What recall by meaning compares a question with: measured on the memory benchmark, a question in other
+    words is closer to what the person said than to the whole exchange (median cosine 0.45 against 0.35),
+    which the model's answer dilutes. The answer's words stay searchable by words.
+    """
+    if content.startswith("user: ") and "\nassistant: " in content:
+        return content[len("user: ") : content.index("\nassistant: ")]
+    return content
 
 
 def _cut(text: str, limit: int) -> str:

@@ -502,3 +502,13 @@ VERSION_1_SCHEMA = (
     """CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
         INSERT INTO memories_fts (rowid, content) VALUES (new.rowid, new.content); END""",
 )
+
+
+async def test_add_many_writes_one_transaction_searchable_as_single_adds(store: LocalMemoryStore) -> None:
+    ids = await store.add_many(
+        "alice", [*FILLER, "my favourite colour is teal"], metadata={"source": "import"}
+    )
+    assert len(set(ids)) == len(FILLER) + 1
+    [found] = await store.search("alice", "favourite colour")
+    assert (found.id, found.metadata) == (ids[-1], {"source": "import"})
+    assert await store.users() == [("alice", len(FILLER) + 1)]

@@ -156,3 +156,9 @@ async def test_while_the_model_loads_recall_is_by_words_and_says_so(tmp_path: Pa
         await store.close()
     assert slow.wait(timeout=30) is not None
     assert store.recall_mode is None
+
+
+async def test_add_many_embeds_what_it_writes(store: LocalMemoryStore):
+    await store.add_many("alice", [*FILLER, VOLVO])
+    [found, *_] = await store.search("alice", "What car do I own?")
+    assert (found.content, found.signal) == (VOLVO, "meaning")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conformance.harness import FIXTURES
-from proxy.memory.turns import Prompt, TurnReader, exchange_text
+from proxy.memory.turns import Prompt, TurnReader, exchange_text, said_by_the_user
 
 READER = TurnReader()
 
@@ -90,3 +90,11 @@ def test_an_exchange_is_stored_capped():
     capped = exchange_text("p" * 5000, "a" * 5000, max_chars=1000)
     assert len(capped) <= 1000 + len("user: \nassistant: ")
     assert capped.startswith("user: " + "p" * 400)
+
+
+def test_what_the_user_said_in_a_stored_exchange():
+    assert (
+        said_by_the_user(exchange_text("I drive a red Volvo", "Nice!", max_chars=100))
+        == "I drive a red Volvo"
+    )
+    assert said_by_the_user("an imported note") == "an imported note"

@@ -1,0 +1,242 @@
+"""``python -m bench memory`` (``./RUN_TESTS.sh bench memory``): how well and how fast memory recalls.
+
+Quality, on the data set of :mod:`bench.memory_data`: recall@5 of each fact by its keyword question and by
+its paraphrase, among ~300 memories of one client and among 10,000, by words alone and by words and
+meaning; leaks (another client's memory recalled); noise (anything recalled for a question memory has no
+answer to). Cost: recall p50/p95 at 1,000, 10,000 and 100,000 memories (the query's embedding included),
+and the cost of a write. At 100,000 the filler's vectors are random unit vectors rather than embeddings
+(embedding 100,000 texts takes ~10 minutes here): the search costs the same, only what it finds differs,
+and quality is not measured there. An agentic trace (Claude Code's captured tool loop) checks what is
+stored from it. Writes ``bench/results/memory.json`` and ``memory.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.memory_data import FACTS, OTHER_CLIENT_FACTS, UNRELATED, filler, stored
+from bench.targets import ROOT
+from proxy.call import Answer, Api, Call
+from proxy.config import ContextRetrieval
+from proxy.memory.embeddings import EncoderLoader
+from proxy.memory.local_store import LocalMemoryStore
+from proxy.memory.service import MemoryService
+
+__all__ = ["main"]
+
+USER, OTHER = "bench-user", "bench-other"
+LATENCY_QUERIES = 200
+
+
+def _rank_of(results: list[Any], statement: str) -> int | None:
+    return next((i for i, r in enumerate(results) if r.content.startswith(f"user: {statement}\n")), None)
+
+
+async def _store(
+    path: Path, size: int, loader: EncoderLoader | None, *, embed_filler: bool
+) -> LocalMemoryStore:
+    """A store holding the facts, the other client's, and filler up to ``size`` memories of the user."""
+    store = LocalMemoryStore(path, semantic=loader)
+    await store.add_many(USER, [stored(f.statement, i) for i, f in enumerate(FACTS)])
+    await store.add_many(OTHER, [stored(s, i) for i, s in enumerate(OTHER_CLIENT_FACTS)])
+    rest = filler(size - len(FACTS))
+    for start in range(0, len(rest), 5000):
+        await store.add_many(USER, rest[start : start + 5000], embed=embed_filler)
+    return store
+
+
+def _random_vectors(path: Path, model: str, dimensions: int) -> None:
+    """Synthetic unit vectors for every memory still without one (the 100,000 latency run)."""
+    import sqlite3
+
+    rng = np.random.default_rng(7)
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        rows = conn.execute(
+            "SELECT m.rowid FROM memories AS m LEFT JOIN vectors AS v ON v.rowid = m.rowid "
+            "WHERE v.rowid IS NULL"
+        ).fetchall()
+        seq = conn.execute("SELECT coalesce(max(seq), 0) FROM vectors").fetchone()[0]
+        vectors = rng.standard_normal((len(rows), dimensions)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        conn.executemany(
+            "INSERT INTO vectors (rowid, model, seq, vector) VALUES (?, ?, ?, ?)",
+            [(row[0], model, seq + i + 1, vectors[i].tobytes()) for i, row in enumerate(rows)],
+        )
+        conn.execute("COMMIT")
+
+
+async def _quality(store: LocalMemoryStore) -> dict[str, Any]:
+    found = {"keyword": 0, "paraphrase": 0}
+    leaks = 0
+    for fact in FACTS:
+        for kind in found:
+            results = await store.search(USER, getattr(fact, kind), limit=5)
+            leaks += sum(r.user_id != USER for r in results)
+            found[kind] += _rank_of(results, fact.statement) is not None
+    noisy = [q for q in UNRELATED if await store.search(USER, q, limit=5)]
+    return {
+        "keyword_recall_at_5": found["keyword"] / len(FACTS),
+        "paraphrase_recall_at_5": found["paraphrase"] / len(FACTS),
+        "leaks": leaks,
+        "noise": len(noisy) / len(UNRELATED),
+    }
+
+
+async def _latency(store: LocalMemoryStore) -> dict[str, float]:
+    questions = [q for f in FACTS for q in (f.keyword, f.paraphrase)]
+    for question in questions[:5]:  # warm: the matrix loads, caches fill
+        await store.search(USER, question)
+    times = []
+    for n in range(LATENCY_QUERIES):
+        started = time.perf_counter()
+        await store.search(USER, questions[n % len(questions)], limit=5)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {"p50_ms": statistics.median(times), "p95_ms": times[int(len(times) * 0.95) - 1]}
+
+
+async def _write_cost(path: Path, loader: EncoderLoader | None) -> dict[str, float]:
+    store = LocalMemoryStore(path, semantic=loader)
+    try:
+        times = []
+        for n, text in enumerate(filler(100, seed=11)):
+            started = time.perf_counter()
+            await store.add(USER, f"{text} #{n}")
+            times.append((time.perf_counter() - started) * 1000)
+        return {"p50_ms": statistics.median(times)}
+    finally:
+        await store.close()
+
+
+async def _agentic_trace() -> dict[str, Any]:
+    """Claude Code's captured tool loop through the memory service: what ends up stored."""
+    trace = json.loads((ROOT / "fixtures" / "claude-code-2.1.197-tool-loop.json").read_text())["requests"]
+    with tempfile.TemporaryDirectory(prefix="memory-bench-trace-") as tmp:
+        path = Path(tmp) / "trace.sqlite3"
+        service = MemoryService(ContextRetrieval(), LocalMemoryStore(path))
+        await service.start()
+        for number, request in enumerate(trace):
+            call = Call(api=Api.MESSAGES, model="m", payload=request["body"], stream=True)
+            recall = await service.recall("claude-code", call)
+            last = number == len(trace) - 1
+            text = "Your notes say the deploy key rotates on Fridays." if last else "Let me read it."
+            service.remember_later("claude-code", call, Answer(text, calls_tool=not last), recall)
+        await service.close()  # flushes the write-back
+        store = LocalMemoryStore(path)
+        try:
+            memories = [r.content for r in await store.list("claude-code")]
+        finally:
+            await store.close()
+    return {
+        "requests": len(trace),
+        "memories": len(memories),
+        "with_client_boilerplate": sum("system-reminder" in m for m in memories),
+        "with_tool_output": sum("\t" in m for m in memories),  # the Read tool numbers lines with tabs
+        "stored": memories,
+    }
+
+
+def _markdown(results: dict[str, Any]) -> str:
+    quality = results["quality"]
+    lines = [
+        "# Memory benchmark",
+        "",
+        f"Run {results['timestamp']}; {results['machine']}. Reproduce: `./RUN_TESTS.sh bench memory`.",
+        "",
+        "| memories of the client | recall | keyword recall@5 | paraphrase recall@5 | leaks | noise |",
+        "|--:|---|--:|--:|--:|--:|",
+    ]
+    for key, row in quality.items():
+        size, mode = key.split(":")
+        lines.append(
+            f"| {int(size):,} | {mode} | {row['keyword_recall_at_5']:.0%} "
+            f"| {row['paraphrase_recall_at_5']:.0%} | {row['leaks']} | {row['noise']:.0%} |"
+        )
+    lines += ["", "| memories of the client | recall | p50 ms | p95 ms |", "|--:|---|--:|--:|"]
+    for key, row in results["latency"].items():
+        size, mode = key.split(":")
+        lines.append(f"| {int(size):,} | {mode} | {row['p50_ms']:.2f} | {row['p95_ms']:.2f} |")
+    writes = results["write"]
+    trace = results["agentic_trace"]
+    lines += [
+        "",
+        f"Write (one memory, one transaction): {writes['words']['p50_ms']:.2f} ms p50 by words alone, "
+        f"{writes['words and meaning']['p50_ms']:.2f} ms with its embedding.",
+        f"Agentic trace (Claude Code's captured tool loop, {trace['requests']} requests): "
+        f"{trace['memories']} memory stored, {trace['with_client_boilerplate']} with client boilerplate, "
+        f"{trace['with_tool_output']} with tool output.",
+        "",
+        "Noise: the share of questions with no answer in memory for which recall returned anything. Leaks: "
+        "memories of another client in a result (its facts share the questions' words). At 100,000 the "
+        "filler's vectors are synthetic (see bench/memory.py), so only the cost is measured there.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+async def run(sizes: list[int], quality_sizes: list[int]) -> dict[str, Any]:
+    loader = EncoderLoader()
+    if loader.wait(timeout=120) is None:
+        raise SystemExit(f"the embedding model is not available: {loader.status}")
+    encoder = loader.encoder
+    assert encoder is not None
+    results: dict[str, Any] = {
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": f"{sys.platform}, Python {sys.version.split()[0]}",
+        "quality": {},
+        "latency": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="memory-bench-") as tmp:
+        for size in sorted(set(sizes) | set(quality_sizes)):
+            measure_quality = size in quality_sizes
+            path = Path(tmp) / f"{size}.sqlite3"
+            print(f"memory bench: {size:,} memories ...", file=sys.stderr)
+            store = await _store(path, size, loader, embed_filler=measure_quality)
+            model = store.vector_model
+            await store.close()
+            if not measure_quality:
+                assert model is not None
+                _random_vectors(path, model, encoder.dimensions)
+            for mode, semantic in (("words", None), ("words and meaning", loader)):
+                store = LocalMemoryStore(path, semantic=semantic)
+                try:
+                    if measure_quality:
+                        results["quality"][f"{size}:{mode}"] = await _quality(store)
+                    if size in sizes:
+                        results["latency"][f"{size}:{mode}"] = await _latency(store)
+                finally:
+                    await store.close()
+        results["write"] = {
+            "words": await _write_cost(Path(tmp) / "w1.sqlite3", None),
+            "words and meaning": await _write_cost(Path(tmp) / "w2.sqlite3", loader),
+        }
+    results["agentic_trace"] = await _agentic_trace()
+    return results
+
+
+def _write(out: Path, results: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "memory.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    (out / "memory.md").write_text(_markdown(results), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench memory", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--quick", action="store_true", help="1,000 and 10,000 memories only")
+    args = parser.parse_args(argv)
+    sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
+    results = asyncio.run(run(sizes, quality_sizes=[300, 10_000]))
+    _write(args.out, results)
+    print(_markdown(results))
+    return 0
