@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bench.memory_data import FACTS, OTHER_CLIENT_FACTS, UNRELATED, filler, stored
 from bench.targets import ROOT
+from bench.workload import synthetic_vectors
 from proxy.call import Answer, Api, Call
 from proxy.config import ContextRetrieval
 from proxy.memory.embeddings import EncoderLoader
@@ -53,27 +52,6 @@ async def _store(
     for start in range(0, len(rest), 5000):
         await store.add_many(USER, rest[start : start + 5000], embed=embed_filler)
     return store
-
-
-def _random_vectors(path: Path, model: str, dimensions: int) -> None:
-    """Synthetic unit vectors for every memory still without one (the 100,000 latency run)."""
-    import sqlite3
-
-    rng = np.random.default_rng(7)
-    with sqlite3.connect(path, isolation_level=None) as conn:
-        conn.execute("BEGIN IMMEDIATE")
-        rows = conn.execute(
-            "SELECT m.rowid FROM memories AS m LEFT JOIN vectors AS v ON v.rowid = m.rowid "
-            "WHERE v.rowid IS NULL"
-        ).fetchall()
-        seq = conn.execute("SELECT coalesce(max(seq), 0) FROM vectors").fetchone()[0]
-        vectors = rng.standard_normal((len(rows), dimensions)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        conn.executemany(
-            "INSERT INTO vectors (rowid, model, seq, vector) VALUES (?, ?, ?, ?)",
-            [(row[0], model, seq + i + 1, vectors[i].tobytes()) for i, row in enumerate(rows)],
-        )
-        conn.execute("COMMIT")
 
 
 async def _quality(store: LocalMemoryStore) -> dict[str, Any]:
@@ -206,7 +184,7 @@ async def run(sizes: list[int], quality_sizes: list[int]) -> dict[str, Any]:
             await store.close()
             if not measure_quality:
                 assert model is not None
-                _random_vectors(path, model, encoder.dimensions)
+                synthetic_vectors(path, model, encoder.dimensions)
             for mode, semantic in (("words", None), ("words and meaning", loader)):
                 store = LocalMemoryStore(path, semantic=semantic)
                 try:

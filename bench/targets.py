@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import yaml
 
-from bench.workload import BENCH_USER, Workload, seed_local_store
+from bench.workload import BENCH_USER, Workload, seed_local_store, synthetic_vectors
 from conformance.harness import conformance_raw_config, deep_merge, litellm_proxy_process
 from proxy.processes import ManagedProcess, free_port
 
@@ -124,9 +124,22 @@ def _wait_ready(process: ManagedProcess, url: str, timeout: float = 180.0) -> No
 def _memory_section(kind: str | None, store: Path | None, supermemory_url: str) -> dict[str, Any]:
     if kind is None:
         return {"enabled": False}
-    if kind == "local":
-        return {"enabled": True, "provider": "local", "local_store_path": str(store)}
+    if kind in ("local", "local-meaning"):
+        # "local": recall by words, as the earlier runs measured it; "local-meaning": by meaning too.
+        semantic = kind == "local-meaning"
+        return {"enabled": True, "provider": "local", "local_store_path": str(store), "semantic": semantic}
     return {"enabled": True, "provider": "supermemory", "base_url": supermemory_url, "api_key": "sm-test-key"}
+
+
+def _vector_model() -> tuple[str, int]:
+    """The name the local store gives the installed model's vectors, and their dimensions."""
+    from proxy.memory.embeddings import shared_loader
+    from proxy.memory.local_store import vector_model
+
+    encoder = shared_loader().wait(timeout=120)
+    if encoder is None:
+        raise SystemExit(f"own_hop_local_meaning needs the embedding model: {shared_loader().status}")
+    return vector_model(encoder), encoder.dimensions
 
 
 def _fresh_dir(path: Path) -> Path:
@@ -149,6 +162,13 @@ PROXIES = (
     _ProxySpec("own_hop", "memory proxy binary → provider (own hop)", "binary", "provider"),
     _ProxySpec("sdk_local", "memory proxy sdk + local store", "sdk", "provider", "local"),
     _ProxySpec("own_hop_local", "own hop + local store", "binary", "provider", "local"),
+    _ProxySpec(
+        "own_hop_local_meaning",
+        "own hop + local store, words and meaning",
+        "binary",
+        "provider",
+        "local-meaning",
+    ),
     _ProxySpec("sdk_supermemory", "memory proxy sdk + Supermemory (fake)", "sdk", "provider", "supermemory"),
 )
 """Every memory-proxy configuration, in the order tables list them."""
@@ -162,17 +182,21 @@ def running_stack(workdir: Path, options: StackOptions, log: Any = print) -> Ite
     wanted = [spec for spec in PROXIES if options.only is None or spec.key in options.only]
 
     stores: dict[str, Path] = {}
-    if any(spec.memory == "local" for spec in wanted):
+    if any(spec.memory in ("local", "local-meaning") for spec in wanted):
         log(f"seeding {options.memories} memories for {BENCH_USER} ...")
         seed_file = workdir / "seed.sqlite3"
         timings["seed_local_store_s"] = asyncio.run(
             seed_local_store(seed_file, Workload().memories(options.memories))
         )
         for spec in wanted:
-            if spec.memory == "local":
+            if spec.memory in ("local", "local-meaning"):
                 # One file per target, so one target's write-back never changes another's recall.
                 stores[spec.key] = workdir / f"{spec.key}.sqlite3"
                 stores[spec.key].write_bytes(seed_file.read_bytes())
+            if spec.memory == "local-meaning":
+                # Vectors for the seed, so no background embedding competes with the load.
+                model = _vector_model()
+                synthetic_vectors(stores[spec.key], *model)
 
     with ExitStack() as stack:
         provider_port, supermemory_port = free_port(), free_port()

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import itertools
 import random
+import sqlite3
 import time
 from pathlib import Path
 
+import numpy as np
+
 from proxy.memory.local_store import LocalMemoryStore
 
-__all__ = ["BENCH_USER", "Workload", "count_memories", "seed_local_store"]
+__all__ = ["BENCH_USER", "Workload", "count_memories", "seed_local_store", "synthetic_vectors"]
 
 BENCH_USER = "bench-user"
 """The memory namespace every benchmark request names (``x-memory-user-id``)."""
@@ -80,6 +83,30 @@ async def seed_local_store(path: Path, memories: list[str], user_id: str = BENCH
 
 
 _SEED_METADATA = {"source": "bench-seed"}
+
+
+def synthetic_vectors(path: Path, model: str, dimensions: int) -> None:
+    """Random unit vectors, stored under ``model``, for every memory in ``path`` still without one.
+
+    Recall by meaning costs the same whatever the vectors hold (one product with every vector), so a
+    benchmark of its cost can skip embedding tens of thousands of memories (minutes here); what such a
+    store recalls by meaning is meaningless, and no benchmark measures quality on it.
+    """
+    rng = np.random.default_rng(7)
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        rows = conn.execute(
+            "SELECT m.rowid FROM memories AS m LEFT JOIN vectors AS v ON v.rowid = m.rowid "
+            "WHERE v.rowid IS NULL"
+        ).fetchall()
+        seq = conn.execute("SELECT coalesce(max(seq), 0) FROM vectors").fetchone()[0]
+        vectors = rng.standard_normal((len(rows), dimensions)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        conn.executemany(
+            "INSERT INTO vectors (rowid, model, seq, vector) VALUES (?, ?, ?, ?)",
+            [(row[0], model, seq + i + 1, vectors[i].tobytes()) for i, row in enumerate(rows)],
+        )
+        conn.execute("COMMIT")
 
 
 async def count_memories(path: Path, user_id: str = BENCH_USER) -> int:

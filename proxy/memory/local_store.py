@@ -44,7 +44,7 @@ import numpy as np
 
 from proxy.memory.base import MemoryRecord, MemoryServiceError
 from proxy.memory.dense import VectorCache
-from proxy.memory.embeddings import EncoderLoader
+from proxy.memory.embeddings import Encoder, EncoderLoader
 from proxy.memory.lexical import match_expression, query_terms, rarest_terms, search_statement
 from proxy.memory.local_schema import Namespace, create_or_migrate, fts_insert, fts_remove, namespace
 from proxy.memory.ranking import Candidate, fuse
@@ -58,6 +58,7 @@ __all__ = [
     "default_path",
     "match_expression",
     "query_terms",
+    "vector_model",
 ]
 
 logger = logging.getLogger("proxy.memory.local_store")
@@ -96,6 +97,12 @@ INSERT OR REPLACE INTO vectors (rowid, model, seq, vector)
 VALUES (?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM vectors), ?)
 """
 _COLUMNS = "m.id, m.user_id, m.content, m.created_at, m.metadata"
+
+
+def vector_model(encoder: Encoder) -> str:
+    """The name the store keeps ``encoder``'s vectors under. What a vector is of (what the person said in a
+    memory) is part of it, so vectors of another kind or model are never compared, and are made anew."""
+    return f"{encoder.name}:said-by-the-user"
 
 
 def default_path() -> Path:
@@ -160,8 +167,7 @@ class LocalMemoryStore:
         if encoder is None:
             return None
         if self._vectors is None:
-            # What a vector is of is part of its model's name: vectors of another kind are made anew.
-            self._vectors = VectorCache(f"{encoder.name}:said-by-the-user", encoder.dimensions)
+            self._vectors = VectorCache(vector_model(encoder), encoder.dimensions)
             self._backfill = threading.Thread(target=self._embed_older, name="memory backfill", daemon=True)
             self._backfill.start()
         return self._vectors
