@@ -105,14 +105,16 @@ def _with_store(config_file: Path | None, action: Callable[[MemoryStore], Awaita
         raise typer.Exit(2) from None
 
 
-def _print_records(records: list[MemoryRecord], empty: str) -> None:
+def _print_records(records: list[MemoryRecord], empty: str, *, ranked: bool = False) -> None:
     if not records:
         console.print(empty)
         return
-    table = Table("id", "when", "memory", show_lines=False)
+    columns = ["id", "when", *(["found by", "score"] if ranked else []), "memory"]
+    table = Table(*columns, show_lines=False)
     for record in records:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created_at)) if record.created_at else ""
-        table.add_row(record.id, when, escape(record.content))
+        found = [record.signal, f"{record.score:.3f}"] if ranked else []
+        table.add_row(record.id, when, *found, escape(record.content))
     console.print(table)
 
 
@@ -136,11 +138,17 @@ def memories_search(
     limit: Annotated[int, typer.Option(help="At most this many")] = 10,
     config_file: ConfigOption = None,
 ) -> None:
-    """Search a client's memories as recall would."""
-    records = _with_store(
-        config_file, lambda store: store.search(validate_user_id(user, source="--user"), query, limit=limit)
-    )
-    _print_records(records, f"no memories of {user} match {query!r}")
+    """Search a client's memories as recall would (by words, and by meaning once the model has loaded)."""
+
+    async def search(store: MemoryStore) -> list[MemoryRecord]:
+        user_id = validate_user_id(user, source="--user")
+        wait = getattr(store, "wait_for_model", None)  # a one-off search may wait, as no request would
+        if wait is not None:
+            await wait(60)
+        return await store.search(user_id, query, limit=limit)
+
+    records = _with_store(config_file, search)
+    _print_records(records, f"no memories of {user} match {query!r}", ranked=True)
 
 
 @memories.command("forget")

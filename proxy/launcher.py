@@ -62,9 +62,16 @@ def memory_summary(config: Config) -> str:
         return "off (context_retrieval.enabled: false)"
     if settings.provider == "supermemory":
         return f"Supermemory at {settings.base_url}"
+    from proxy.memory.embeddings import INSTALL_HINT, default_model_dir
     from proxy.memory.local_store import default_path
 
-    return f"local store at {settings.local_store_path or default_path()}"
+    if not settings.semantic:
+        recall = "recall by words (semantic: false)"
+    elif default_model_dir() is None:
+        recall = f"recall by words only: no embedding model is installed ({INSTALL_HINT})"
+    else:
+        recall = "recall by words and meaning (the model loads in the background)"
+    return f"local store at {settings.local_store_path or default_path()}; {recall}"
 
 
 def curl_example(config: Config, base_url: str) -> str:

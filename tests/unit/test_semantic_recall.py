@@ -162,3 +162,11 @@ async def test_add_many_embeds_what_it_writes(store: LocalMemoryStore):
     await store.add_many("alice", [*FILLER, VOLVO])
     [found, *_] = await store.search("alice", "What car do I own?")
     assert (found.content, found.signal) == (VOLVO, "meaning")
+
+
+def test_a_long_text_is_read_up_to_its_token_limit(loader: EncoderLoader):
+    """What lies past ``max_tokens`` changes nothing (it is never read, so it costs nothing)."""
+    long = "the staging server needs a restart after the certificate rotation " * 20
+    first = loader.encoder.encode([long], max_tokens=16)
+    assert np.allclose(first, loader.encoder.encode([long + " and more words at the end"], max_tokens=16))
+    assert not np.allclose(first, loader.encoder.encode([long]))
