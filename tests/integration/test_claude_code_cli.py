@@ -47,34 +47,41 @@ def claude_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cli
 
 
-def test_claude_print_mode_answers_through_the_proxy(open_proxy, fake_provider, claude_cli, tmp_path):
-    """`claude -p` with ANTHROPIC_BASE_URL at the proxy prints the provider's answer, and the exchange is
-    remembered under claude-code: the CLI's own User-Agent routed it."""
-    store = tmp_path / "memory.sqlite3"
-    home = tmp_path / "home"
-    home.mkdir()
+def claude(cli: Path, prompt: str, base_url: str, workdir: Path, *, nonessential: bool) -> str:
+    """One `claude -p` session against ``base_url``, offline, in a throwaway HOME; returns its output."""
+    home = workdir / "home"
+    home.mkdir(exist_ok=True)
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(home),
         "ANTHROPIC_API_KEY": "sk-ant-not-a-real-key",
+        "ANTHROPIC_BASE_URL": base_url,
         "ANTHROPIC_SMALL_FAST_MODEL": "claude-fake",
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": "claude-fake",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "DISABLE_AUTOUPDATER": "1",
     }
-    with open_proxy(context_retrieval={"enabled": True, "local_store_path": str(store)}) as proxy:
-        env["ANTHROPIC_BASE_URL"] = proxy.url
-        result = subprocess.run(
-            [str(claude_cli), "-p", "hello from claude code", "--model", "claude-fake"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    if not nonessential:
+        env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1"
+    result = subprocess.run(
+        [str(cli), "-p", prompt, "--model", "claude-fake"],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "echo:" in result.stdout
-    assert "hello from claude code" in result.stdout
+    return result.stdout
+
+
+def test_claude_print_mode_answers_through_the_proxy(open_proxy, fake_provider, claude_cli, tmp_path):
+    """`claude -p` with ANTHROPIC_BASE_URL at the proxy prints the provider's answer, and the exchange is
+    remembered under claude-code: the CLI's own User-Agent routed it."""
+    store = tmp_path / "memory.sqlite3"
+    with open_proxy(context_retrieval={"enabled": True, "local_store_path": str(store)}) as proxy:
+        output = claude(claude_cli, "hello from claude code", proxy.url, tmp_path, nonessential=False)
+    assert "echo:" in output
+    assert "hello from claude code" in output
     upstream = last_call(fake_provider)
     assert upstream.endpoint == "/messages"
     assert upstream.json["stream"] is True
@@ -90,29 +97,10 @@ def test_three_sessions_remember_a_fact_across_an_unrelated_task(
     non-essential traffic on (its title requests too): the question reaches the provider with the fact,
     and what is stored is the person's words: no <system-reminder>, no session title."""
     store = tmp_path / "memory.sqlite3"
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "ANTHROPIC_API_KEY": "sk-ant-not-a-real-key",
-        "ANTHROPIC_SMALL_FAST_MODEL": "claude-fake",
-        "ANTHROPIC_DEFAULT_HAIKU_MODEL": "claude-fake",
-        "DISABLE_AUTOUPDATER": "1",
-    }
     prompts = ["My favourite editor is Helix.", "Write a haiku about autumn.", "Which editor do I like?"]
     with open_proxy(context_retrieval={"enabled": True, "local_store_path": str(store)}) as proxy:
-        env["ANTHROPIC_BASE_URL"] = proxy.url
         for prompt in prompts:
-            result = subprocess.run(
-                [str(claude_cli), "-p", prompt, "--model", "claude-fake"],
-                env=env,
-                cwd=tmp_path,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert result.returncode == 0, result.stderr[-2000:]
+            claude(claude_cli, prompt, proxy.url, tmp_path, nonessential=True)
     sessions = [c for c in model_calls(fake_provider) if c.json.get("tools")]
     titles = [c for c in model_calls(fake_provider) if not c.json.get("tools")]
     assert len(sessions) == 3
