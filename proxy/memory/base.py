@@ -31,6 +31,11 @@ class MemoryServiceError(Exception):
 
 
 class MemoryStore(Protocol):
+    @property
+    def recall_mode(self) -> str | None:
+        """How recall is limited right now, for the status header (None: as well as it can)."""
+        ...
+
     async def add(
         self,
         user_id: str,

@@ -26,7 +26,13 @@ from proxy.memory.conversations import Conversation, Conversations, Pin, prefix_
 from proxy.memory.placement import format_context
 from proxy.memory.side_requests import DEFAULT_SIDE_REQUESTS, SideRequests
 from proxy.memory.supermemory_router import SupermemoryRouter
-from proxy.memory.turns import DEFAULT_CLIENT_CONTEXT_PATTERNS, Prompt, TurnReader, exchange_text
+from proxy.memory.turns import (
+    DEFAULT_CLIENT_CONTEXT_PATTERNS,
+    Prompt,
+    TurnReader,
+    exchange_text,
+    stored_prompt,
+)
 
 __all__ = ["STATUS_HEADER", "STATUS_REASON_HEADER", "MemoryService", "Recall", "open_store"]
 
@@ -189,7 +195,7 @@ class MemoryService:
         context = format_context(
             fresh, max_results=self.settings.max_results, max_length=self.settings.max_context_length
         )
-        mode = getattr(self.store, "recall_mode", None)
+        mode = self.store.recall_mode
         suffix = f" ({mode})" if mode else ""
         if not context:
             return "skipped", f"no matching memories{suffix}", conversation
@@ -203,7 +209,10 @@ class MemoryService:
     ) -> list[str]:
         """The recalled memories the conversation holds neither as pins nor as its own earlier turns
         (stored from it, or the exchanges of the user turns before the current prompt)."""
-        own = tuple(f"user: {text}" for text in self.turns.user_texts(earlier))
+        own = tuple(
+            stored_prompt(text, max_chars=self.settings.max_memory_chars) + "\n"
+            for text in self.turns.user_texts(earlier)
+        )
         return [
             record.content
             for record in records

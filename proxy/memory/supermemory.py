@@ -36,6 +36,9 @@ class SupermemoryStore:
             base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
         )
 
+    recall_mode: str | None = None
+    """Supermemory's own recall is semantic: nothing limits it on our side."""
+
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = await self._client.request(method, path, **kwargs)

@@ -24,6 +24,7 @@ __all__ = [
     "TurnReader",
     "exchange_text",
     "said_by_the_user",
+    "stored_prompt",
 ]
 
 QueryStrategy = Literal["last_user", "first_user", "all_user", "last_assistant"]
@@ -110,8 +111,18 @@ class TurnReader:
 
 def exchange_text(prompt: str, answer: str, *, max_chars: int) -> str:
     """What is stored of one exchange: the prompt and the answer, each cut to half of ``max_chars``."""
-    half = max(max_chars // 2, 1)
-    return f"user: {_cut(prompt.strip(), half)}\nassistant: {_cut(answer.strip(), half)}"
+    return (
+        f"{stored_prompt(prompt, max_chars=max_chars)}\nassistant: {_cut(answer.strip(), _half(max_chars))}"
+    )
+
+
+def stored_prompt(prompt: str, *, max_chars: int) -> str:
+    """How a prompt begins the memory of its exchange (see :func:`exchange_text`)."""
+    return f"user: {_cut(prompt.strip(), _half(max_chars))}"
+
+
+def _half(max_chars: int) -> int:
+    return max(max_chars // 2, 1)
 
 
 def said_by_the_user(content: str) -> str:

@@ -12,6 +12,7 @@ from proxy.config import ContextRetrieval
 from proxy.memory import service as service_module
 from proxy.memory.base import MemoryRecord, MemoryServiceError
 from proxy.memory.service import MemoryService
+from proxy.memory.turns import exchange_text
 
 MESSAGES = [{"role": "user", "content": "my favourite colour is teal"}]
 
@@ -28,6 +29,8 @@ async def remember(service: MemoryService, answer: str, call: Call | None = None
 
 class ScriptedStore:
     """A store double: searches answer ``found`` (or raise ``error``); adds fail ``fail_adds`` times."""
+
+    recall_mode = None
 
     def __init__(
         self, found: list[str] | None = None, error: BaseException | None = None, fail_adds: int = 0
@@ -240,3 +243,14 @@ async def test_a_conversations_own_earlier_turns_are_not_recalled_into_it():
     await service.close()
     assert recall.pins == ()
     assert recall.status == "skipped"
+
+
+async def test_a_long_earlier_turn_is_recognised_in_its_cut_memory():
+    """A prompt longer than half of max_memory_chars is stored cut: it is still the conversation's own."""
+    long = "please review this stack trace " * 20
+    store = ScriptedStore(found=[exchange_text(long, "Looks like a null pointer.", max_chars=200)])
+    service = await started(store, max_memory_chars=200)
+    history = [turn(long), {"role": "assistant", "content": "Looks like a null pointer."}, turn("and now?")]
+    recall = await service.recall("u", chat(history))
+    await service.close()
+    assert recall.pins == ()
