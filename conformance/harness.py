@@ -185,5 +185,6 @@ def litellm_proxy_process(
         litellm_command(config_file, port=port), env=litellm_environment(base_env, master_key), cwd=workdir
     )
     with process:
-        process.wait_for_line(r"Application startup complete", timeout=startup_timeout)
+        # "Uvicorn running on" comes once the socket listens ("Application startup complete" comes before).
+        process.wait_for_line(r"Uvicorn running on", timeout=startup_timeout)
         yield LiteLLMProxyUnderTest(url=f"http://127.0.0.1:{port}", master_key=master_key, process=process)

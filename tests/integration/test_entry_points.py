@@ -104,7 +104,7 @@ def test_uvicorn_proxy_sdk_app_serves_a_config_file(
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "proxy.sdk:app", "--host", "127.0.0.1", "--port", str(port)]
     with ManagedProcess(command, env=child_env(MEMORY_PROXY_CONFIG=str(config)), cwd=tmp_path) as server:
-        server.wait_for_line("Application startup complete", timeout=90)
+        server.wait_for_line("Uvicorn running on", timeout=90)  # printed once the socket listens
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             text = unique()
             body = {"model": "gpt-fake", "messages": [{"role": "user", "content": text}]}
@@ -139,7 +139,7 @@ def test_uvicorn_proxy_binary_app_serves_through_a_litellm_proxy(
         str(port),
     ]
     with ManagedProcess(command, env=child_env(MEMORY_PROXY_CONFIG=str(config)), cwd=tmp_path) as server:
-        server.wait_for_line("Application startup complete", timeout=90)
+        server.wait_for_line("Uvicorn running on", timeout=90)  # printed once the socket listens
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             text = unique()
             body = {"model": "gpt-fake", "messages": [{"role": "user", "content": text}]}
