@@ -142,9 +142,7 @@ def memories_search(
 
     async def search(store: MemoryStore) -> list[MemoryRecord]:
         user_id = validate_user_id(user, source="--user")
-        wait = getattr(store, "wait_for_model", None)  # a one-off search may wait, as no request would
-        if wait is not None:
-            await wait(60)
+        await store.wait_for_model(60)  # a one-off search may wait for the model, as no request would
         return await store.search(user_id, query, limit=limit)
 
     records = _with_store(config_file, search)

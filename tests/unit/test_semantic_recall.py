@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.memory_data import filler
 from conformance.harness import FIXTURES
 from proxy.memory.embeddings import EncoderLoader, default_model_dir
 from proxy.memory.local_store import LocalMemoryStore
@@ -21,16 +22,8 @@ pytestmark = pytest.mark.skipif(
     "./RUN_TESTS.sh installs it)",
 )
 
-FILLER = [
-    "we talked about the weather in spring",
-    "the build failed because of a missing dependency",
-    "lunch was a sandwich with cheese",
-    "the meeting moved to thursday afternoon",
-    "a bug in the parser was fixed",
-    "the train was late again",
-    "my sister lives in Porto",
-    "I am learning to play the cello",
-]
+FILLER = filler(30)
+"""Everyday coding questions and small talk, from the memory benchmark's data set."""
 VOLVO = "I drive a red Volvo"
 
 
