@@ -26,6 +26,7 @@ __all__ = [
     "count_tokens",
     "health",
     "memory_routing_info",
+    "memory_status",
     "messages",
     "models",
     "readiness",
@@ -74,12 +75,23 @@ async def health(request: Request) -> dict[str, Any]:
 
 
 async def readiness(request: Request) -> JSONResponse:
-    backend = _flow(request).backend
-    ready = await backend.ready()
-    return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "backend": backend.name},
-        status_code=200 if ready else 503,
-    )
+    """Ready when the backend can serve and the memory store can be used (a broken store would quietly
+    turn the proxy into one without memory)."""
+    flow = _flow(request)
+    backend_ready = await flow.backend.ready()
+    memory_problem = await flow.memory.problem()
+    ready = backend_ready and memory_problem is None
+    body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "backend": flow.backend.name}
+    if not backend_ready:
+        body["backend_problem"] = "the backend cannot serve requests yet"
+    if memory_problem is not None:
+        body["memory_problem"] = memory_problem
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def memory_status(request: Request) -> dict[str, Any]:
+    """The memory store and what write-back has done: stored, batches, failed, dropped, pending."""
+    return _flow(request).memory.status()
 
 
 Endpoint = tuple[str, Any, list[str]]
@@ -93,6 +105,7 @@ API_ROUTES: list[Endpoint] = [
     ("/v1/models", models, ["GET"]),
     ("/models", models, ["GET"]),
     ("/memory-routing/info", memory_routing_info, ["GET"]),
+    ("/memory/status", memory_status, ["GET"]),
 ]
 """Behind the proxy key."""
 

@@ -16,12 +16,13 @@ machine can write to the same file at once. Why these choices:
   process instead of failing with "database is locked", ``BEGIN IMMEDIATE`` so a write never has to
   upgrade a read lock (the case a busy timeout cannot fix), and ``CREATE ... IF NOT EXISTS`` so two
   processes starting on a new file do not race.
-- **Off the event loop**: sqlite3 blocks, so every call runs in a worker thread through
-  :func:`asyncio.to_thread`. Writes share one connection under a lock (sqlite3 connections are not safe
-  to use from two threads at once; SQLite lets one writer in at a time anyway). Reads each borrow a
-  read-only connection from a small pool, so under load recalls run side by side (sqlite3 releases the
-  GIL while SQLite works) and never wait behind a write-back. An in-memory database has no file to
-  share, so there every call uses the one connection.
+- **Off the event loop**: sqlite3 blocks, so every call runs in a worker thread: reads through
+  :func:`asyncio.to_thread`, writes (with their embedding) on the store's own writer thread, so a burst
+  of write-backs never queues in front of recalls or LiteLLM. Writes share one connection under a lock
+  (sqlite3 connections are not safe to use from two threads at once; SQLite lets one writer in at a time
+  anyway). Reads each borrow a read-only connection from a small pool, so under load recalls run side by
+  side (sqlite3 releases the GIL while SQLite works) and never wait behind a write-back. An in-memory
+  database has no file to share, so there every call uses the one connection.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from proxy.memory.base import MemoryRecord, MemoryServiceError
+from proxy.memory.base import MemoryRecord, MemoryServiceError, NewMemory
 from proxy.memory.dense import VectorCache
 from proxy.memory.embeddings import Encoder, EncoderLoader
 from proxy.memory.lexical import match_expression, query_terms, rarest_terms, search_statement
@@ -124,9 +126,10 @@ def default_path() -> Path:
 class LocalMemoryStore:
     """Memories in one SQLite file, namespaced by ``user_id`` and searched by relevance.
 
-    ``path`` None means :func:`default_path`; ``":memory:"`` keeps everything in memory. Opening is lazy
-    (the first call opens the file, creates its directory and the schema) so constructing a store inside
-    the event loop never blocks it. ``semantic`` (an :class:`EncoderLoader`) adds recall by meaning.
+    ``path`` None means :func:`default_path`; ``":memory:"`` keeps everything in memory. Nothing is opened
+    in the constructor, so constructing a store inside the event loop never blocks it: :meth:`open` (the
+    proxy calls it at start-up) or else the first call opens the file, creates its directory and schema.
+    ``semantic`` (an :class:`EncoderLoader`) adds recall by meaning.
     """
 
     def __init__(
@@ -148,6 +151,7 @@ class LocalMemoryStore:
         self._idle_readers: builtins.list[sqlite3.Connection] = []
         self._backfill: threading.Thread | None = None
         self._stop = threading.Event()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory writer")
 
     def __repr__(self) -> str:
         return f"LocalMemoryStore({self.path!r})"
@@ -189,6 +193,10 @@ class LocalMemoryStore:
             return None
         return encoder.encode([said_by_the_user(text) for text in texts], max_tokens=EMBEDDED_TOKENS)
 
+    async def open(self) -> None:
+        """Open the file now: its directory, WAL mode and schema (created or migrated)."""
+        await self._run(lambda _: None)
+
     async def add(
         self,
         user_id: str,
@@ -202,42 +210,7 @@ class LocalMemoryStore:
         A ``custom_id`` already used by this user replaces that memory (content, metadata and time) and
         keeps its id, so storing the same document twice does not remember it twice.
         """
-        encoded = json.dumps(metadata or {})  # fails here, before the database, if not JSON-able
-        new_id, now = uuid.uuid4().hex, time.time()
-        vectors = self._cache()
-        # Embedded before the write lock is taken: other writes need not wait for the model.
-        embedded = await asyncio.to_thread(self._embed, [content]) if vectors is not None else None
-
-        def write(conn: sqlite3.Connection) -> str:
-            vector = embedded
-            with _immediate(conn):
-                space = namespace(conn, user_id, create=True)
-                assert space is not None
-                existing = conn.execute(_UPSERT_FIND, (user_id, custom_id)).fetchone() if custom_id else None
-                if existing is None:
-                    rowid, memory_id = conn.execute(
-                        _INSERT, (new_id, user_id, custom_id, content, encoded, now)
-                    ).fetchone()
-                    fts_insert(conn, space, rowid, content)
-                    conn.execute("UPDATE namespaces SET size = size + 1 WHERE id = ?", (space.id,))
-                else:
-                    rowid, memory_id, old = existing
-                    conn.execute(
-                        "UPDATE memories SET content = ?, metadata = ?, created_at = ? WHERE rowid = ?",
-                        (content, encoded, now, rowid),
-                    )
-                    if old == content:
-                        vector = None  # the memory's vector still holds
-                    else:
-                        fts_remove(conn, space, rowid, old)
-                        fts_insert(conn, space, rowid, content)
-                        conn.execute("DELETE FROM vectors WHERE rowid = ?", (rowid,))
-                        conn.execute("UPDATE namespaces SET removed = removed + 1 WHERE id = ?", (space.id,))
-                if vector is not None and vectors is not None:
-                    conn.execute(_PUT_VECTOR, (rowid, vectors.model, vector[0].tobytes()))
-                return str(memory_id)
-
-        return await self._run(write)
+        return (await self.add_batch([NewMemory(user_id, content, metadata or {}, custom_id)]))[0]
 
     async def add_many(
         self,
@@ -249,28 +222,45 @@ class LocalMemoryStore:
     ) -> builtins.list[str]:
         """Remember many memories for ``user_id`` in one transaction (an import, a benchmark's seed); returns
         their ids. With ``embed`` and the model ready they get their vectors now, else in the background."""
-        encoded = json.dumps(metadata or {})
+        memories = [NewMemory(user_id, content, metadata or {}) for content in contents]
+        return await self.add_batch(memories, embed=embed)
+
+    async def add_batch(self, memories: Sequence[NewMemory], *, embed: bool = True) -> builtins.list[str]:
+        """Remember ``memories`` (of any users) in one transaction, as :meth:`add` would each; returns their
+        ids. Embedding and writing happen on the store's own writer thread: a burst of write-backs neither
+        waits for nor holds up the threads recall and LiteLLM use."""
+        if not memories:
+            return []
+        encoded = [json.dumps(memory.metadata) for memory in memories]  # fails here if not JSON-able
         vectors = self._cache() if embed else None
-        embedded = await asyncio.to_thread(self._embed, list(contents)) if vectors is not None else None
+        loop = asyncio.get_running_loop()
+        write = functools.partial(self._write_batch, memories, encoded, vectors)
+        try:
+            written = loop.run_in_executor(self._writer, write)
+        except RuntimeError:  # the writer has shut down
+            raise MemoryServiceError("the local memory store is closed") from None
+        return await written
+
+    def _write_batch(
+        self, memories: Sequence[NewMemory], encoded: builtins.list[str], vectors: VectorCache | None
+    ) -> builtins.list[str]:
+        # Embedded before the write lock is taken: the backfill and other processes need not wait for it.
+        embedded = self._embed([memory.content for memory in memories]) if vectors is not None else None
+        with_vectors = (
+            [(vectors.model, vector) for vector in embedded]
+            if vectors is not None and embedded is not None
+            else [None] * len(memories)
+        )
         now = time.time()
 
         def write(conn: sqlite3.Connection) -> builtins.list[str]:
-            ids = []
             with _immediate(conn):
-                space = namespace(conn, user_id, create=True)
-                assert space is not None
-                for index, content in enumerate(contents):
-                    rowid, memory_id = conn.execute(
-                        _INSERT, (uuid.uuid4().hex, user_id, None, content, encoded, now)
-                    ).fetchone()
-                    fts_insert(conn, space, rowid, content)
-                    if embedded is not None and vectors is not None:
-                        conn.execute(_PUT_VECTOR, (rowid, vectors.model, embedded[index].tobytes()))
-                    ids.append(str(memory_id))
-                conn.execute("UPDATE namespaces SET size = size + ? WHERE id = ?", (len(ids), space.id))
-            return ids
+                return [
+                    _upsert(conn, memory, metadata, now, vector)
+                    for memory, metadata, vector in zip(memories, encoded, with_vectors, strict=True)
+                ]
 
-        return await self._run(write)
+        return self._locked(write)
 
     async def search(self, user_id: str, query: str, *, limit: int = 5) -> builtins.list[MemoryRecord]:
         """This user's memories most relevant to ``query``, best first: the words it shares with them
@@ -420,6 +410,7 @@ class LocalMemoryStore:
 
     def _close(self) -> None:
         self._stop.set()
+        self._writer.shutdown(wait=True)
         if self._backfill is not None:
             self._backfill.join(timeout=10)
         with self._lock:
@@ -553,6 +544,47 @@ class _immediate:
             self._conn.execute("COMMIT")
         elif self._conn.in_transaction:  # some errors already rolled back; do not hide them
             self._conn.execute("ROLLBACK")
+
+
+def _upsert(
+    conn: sqlite3.Connection,
+    memory: NewMemory,
+    metadata: str,
+    now: float,
+    vector: tuple[str, np.ndarray] | None,
+) -> str:
+    """Insert ``memory``, or replace the user's memory with its ``custom_id``; returns the memory's id.
+    ``vector`` is (model, vector) when the model is ready."""
+    space = namespace(conn, memory.user_id, create=True)
+    assert space is not None
+    existing = (
+        conn.execute(_UPSERT_FIND, (memory.user_id, memory.custom_id)).fetchone()
+        if memory.custom_id
+        else None
+    )
+    if existing is None:
+        rowid, memory_id = conn.execute(
+            _INSERT, (uuid.uuid4().hex, memory.user_id, memory.custom_id, memory.content, metadata, now)
+        ).fetchone()
+        fts_insert(conn, space, rowid, memory.content)
+        conn.execute("UPDATE namespaces SET size = size + 1 WHERE id = ?", (space.id,))
+    else:
+        rowid, memory_id, old = existing
+        conn.execute(
+            "UPDATE memories SET content = ?, metadata = ?, created_at = ? WHERE rowid = ?",
+            (memory.content, metadata, now, rowid),
+        )
+        if old == memory.content:
+            vector = None  # the memory's vector still holds
+        else:
+            fts_remove(conn, space, rowid, old)
+            fts_insert(conn, space, rowid, memory.content)
+            conn.execute("DELETE FROM vectors WHERE rowid = ?", (rowid,))
+            conn.execute("UPDATE namespaces SET removed = removed + 1 WHERE id = ?", (space.id,))
+    if vector is not None:
+        model, values = vector
+        conn.execute(_PUT_VECTOR, (rowid, model, values.tobytes()))
+    return str(memory_id)
 
 
 def _without_vectors(conn: sqlite3.Connection, *, model: str) -> builtins.list[tuple[int, str]]:

@@ -5,9 +5,15 @@ memory means the request goes on without context, and the answer's ``x-memory-st
 What it recalls is pinned into the conversation (:mod:`proxy.memory.conversations`), so later turns carry
 the same bytes and the provider's prompt cache keeps hitting. Write-back stores what the person said and
 what the model finally answered (:mod:`proxy.memory.turns`): one memory per prompt, not per step of a
-tool loop, never a client's side request, never the same exchange twice. It goes through a bounded queue
-worked off the request path, with a bounded number of retries; a failure is logged, never shown to the
-client, and pending writes are flushed on shutdown.
+tool loop, never a client's side request, never the same exchange twice.
+
+Write-back is off the request path and loses nothing while the process lives: exchanges queue (up to
+``QUEUE_SIZE``, far beyond any burst the proxy can answer) and one writer stores what piled up while it
+wrote the last batch, in one transaction per batch, so it keeps up with any request rate the proxy itself
+can sustain. A batch that fails is retried a bounded number of times; a failure or an overflow is
+counted (:attr:`MemoryService.write_back`, the status endpoint) and logged, never shown to the client.
+Pending writes are flushed on shutdown. The store is opened at start-up, so a broken one is reported
+then (and by readiness), not at the first request.
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from proxy.call import Answer, Call
 from proxy.config import ContextRetrieval
 from proxy.errors import redact
-from proxy.memory.base import MemoryRecord, MemoryServiceError, MemoryStore
+from proxy.memory.base import MemoryRecord, MemoryServiceError, MemoryStore, NewMemory
 from proxy.memory.conversations import Conversation, Conversations, Pin, prefix_hashes
 from proxy.memory.placement import format_context
 from proxy.memory.side_requests import DEFAULT_SIDE_REQUESTS, SideRequests
@@ -34,16 +41,28 @@ from proxy.memory.turns import (
     stored_prompt,
 )
 
-__all__ = ["STATUS_HEADER", "STATUS_REASON_HEADER", "MemoryService", "Recall", "open_store"]
+__all__ = [
+    "STATUS_HEADER",
+    "STATUS_REASON_HEADER",
+    "MemoryService",
+    "Recall",
+    "WriteBackCounts",
+    "open_store",
+]
 
 logger = logging.getLogger("proxy.memory")
 
 STATUS_HEADER = "x-memory-status"
 STATUS_REASON_HEADER = "x-memory-status-reason"
-QUEUE_SIZE = 1000
+QUEUE_SIZE = 20_000
+"""Exchanges waiting to be stored, at most (each is capped at ``max_memory_chars``)."""
+BATCH_SIZE = 64
+"""Exchanges stored in one transaction, at most."""
 WRITE_ATTEMPTS = 3
 WRITE_BACKOFF_SECONDS = 0.5
-FLUSH_TIMEOUT_SECONDS = 10.0
+FLUSH_TIMEOUT_SECONDS = 30.0
+OVERFLOW_LOG_SECONDS = 10.0
+"""One log line per this many seconds while the queue overflows, not one per exchange."""
 
 
 @dataclass(frozen=True)
@@ -80,12 +99,19 @@ def open_store(settings: ContextRetrieval) -> MemoryStore:
     )
 
 
-@dataclass(frozen=True)
-class _Write:
-    user_id: str
-    content: str
-    metadata: dict[str, Any]
-    custom_id: str
+@dataclass
+class WriteBackCounts:
+    """What write-back has done since start-up: exchanges ``stored``, in how many ``batches``
+    (transactions), ``failed`` (given up after retries) and ``dropped`` (the queue was full)."""
+
+    stored: int = 0
+    batches: int = 0
+    failed: int = 0
+    dropped: int = 0
+    writing: int = 0
+    """Exchanges in the batch being written right now."""
+    pending: int = 0
+    """Exchanges queued behind it."""
 
 
 class MemoryService:
@@ -101,8 +127,11 @@ class MemoryService:
         self.settings = settings
         self._store = store
         self._supermemory_router = supermemory_router
-        self._queue: asyncio.Queue[_Write] | None = None
+        self._queue: asyncio.Queue[NewMemory] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._counts = WriteBackCounts()
+        self._overflow_logged = float("-inf")
+        self._problem: str | None = None
         patterns = settings.client_context_patterns
         self.turns = TurnReader(DEFAULT_CLIENT_CONTEXT_PATTERNS if patterns is None else patterns)
         rules = settings.side_requests
@@ -116,11 +145,46 @@ class MemoryService:
         return self._store
 
     async def start(self) -> None:
+        """Open the store (a failure is logged and kept for readiness; requests go on without memory)
+        and start the writer."""
         if not self.settings.enabled:
             return
-        _ = self.store
+        if await self.problem() is not None:
+            logger.error("the memory store cannot be used: %s; requests go on without memory", self._problem)
         self._queue = asyncio.Queue(maxsize=QUEUE_SIZE)
         self._worker = asyncio.create_task(self._write_forever(), name="memory write-back")
+
+    async def problem(self) -> str | None:
+        """Why the store cannot be used (None when it can); asked again each time until it can."""
+        if not self.settings.enabled:
+            return None
+        try:
+            await self.store.open()
+        except MemoryServiceError as exc:
+            self._problem = redact(str(exc))
+        except Exception as exc:
+            self._problem = f"the memory store failed to open: {type(exc).__name__}: {redact(str(exc))}"
+        else:
+            self._problem = None
+        return self._problem
+
+    @property
+    def write_back(self) -> WriteBackCounts:
+        """The write-back's counts so far, with the exchanges queued now."""
+        pending = self._queue.qsize() if self._queue is not None else 0
+        return WriteBackCounts(**{**asdict(self._counts), "pending": pending})
+
+    def status(self) -> dict[str, Any]:
+        """Memory's state for the status endpoint: the store, how recall works, what write-back did."""
+        return {
+            "enabled": self.settings.enabled,
+            "store": {
+                "provider": self.settings.provider,
+                "problem": self._problem,
+                "recall_mode": self._store.recall_mode if self._store is not None else None,
+            },
+            "write_back": asdict(self.write_back),
+        }
 
     async def close(self) -> None:
         if self._queue is not None and self._worker is not None:
@@ -240,36 +304,56 @@ class MemoryService:
         content = exchange_text(prompt.text, answer.text, max_chars=self.settings.max_memory_chars)
         # The same exchange twice (a retry, a repeated question with the same answer) is one memory.
         custom_id = "exchange_" + hashlib.sha256(f"{user_id}\0{content}".encode()).hexdigest()[:32]
-        metadata = {"model": call.model, "conversation": recall.conversation.id}
+        metadata = {
+            "source": "litellm-memory-proxy",
+            "model": call.model,
+            "conversation": recall.conversation.id,
+        }
         try:
-            self._queue.put_nowait(_Write(user_id, content, metadata, custom_id))
+            self._queue.put_nowait(NewMemory(user_id, content, metadata, custom_id))
         except asyncio.QueueFull:
-            logger.error("memory write-back queue is full; an exchange for %s was not stored", user_id)
+            self._counts.dropped += 1
+            now = time.monotonic()
+            if now - self._overflow_logged >= OVERFLOW_LOG_SECONDS:
+                self._overflow_logged = now
+                logger.error(
+                    "memory write-back queue is full (%d exchanges waiting): %d exchanges not stored so far",
+                    QUEUE_SIZE,
+                    self._counts.dropped,
+                )
 
     async def _write_forever(self) -> None:
+        """Store what is queued: whatever piled up while the last batch was written goes in the next."""
         assert self._queue is not None
         while True:
-            write = await self._queue.get()
+            batch = [await self._queue.get()]
+            while len(batch) < BATCH_SIZE and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            self._counts.writing = len(batch)
             try:
-                await self._write(write)
+                await self._write(batch)
             finally:
-                self._queue.task_done()
+                self._counts.writing = 0
+                for _ in batch:
+                    self._queue.task_done()
 
-    async def _write(self, write: _Write) -> None:
-        metadata = {"source": "litellm-memory-proxy", **write.metadata}
+    async def _write(self, batch: list[NewMemory]) -> None:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                await self.store.add(
-                    write.user_id, write.content, metadata=metadata, custom_id=write.custom_id
-                )
-                return
+                await self.store.add_batch(batch)
             except Exception as exc:
                 if attempt == WRITE_ATTEMPTS:
+                    self._counts.failed += len(batch)
                     logger.error(
-                        "memory write-back for %s failed %d times, giving up: %s",
-                        write.user_id,
+                        "memory write-back of %d exchanges (for %s) failed %d times, giving up: %s",
+                        len(batch),
+                        ", ".join(sorted({write.user_id for write in batch})),
                         attempt,
                         redact(str(exc)),
                     )
                     return
                 await asyncio.sleep(WRITE_BACKOFF_SECONDS * attempt)
+            else:
+                self._counts.stored += len(batch)
+                self._counts.batches += 1
+                return

@@ -9,15 +9,20 @@ a body that is not the documented shape) is a :class:`MemoryServiceError`, which
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
-from proxy.memory.base import MemoryRecord, MemoryServiceError
+from proxy.memory.base import MemoryRecord, MemoryServiceError, NewMemory
 
 __all__ = ["SupermemoryStore"]
+
+BATCH_CONCURRENCY = 8
+"""Documents of one write-back batch sent at once."""
 
 
 class SupermemoryStore:
@@ -38,6 +43,9 @@ class SupermemoryStore:
 
     recall_mode: str | None = None
     """Supermemory's own recall is semantic: nothing limits it on our side."""
+
+    async def open(self) -> None:
+        """Nothing to open: a down Supermemory shows in recall's status header, request by request."""
 
     async def wait_for_model(self, seconds: float) -> None:
         """Nothing to wait for: the model is Supermemory's."""
@@ -72,6 +80,24 @@ class SupermemoryStore:
         if not isinstance(answer, dict) or not isinstance(answer.get("id"), str):
             raise MemoryServiceError("Supermemory's answer to a new document has no id")
         return answer["id"]
+
+    async def add_batch(self, memories: Sequence[NewMemory]) -> list[str]:
+        """One document per memory (Supermemory has no transaction to share), ``BATCH_CONCURRENCY`` at a
+        time; the first failure is raised once all have been tried, and a retry of the batch replaces the
+        documents already stored through their custom ids rather than doubling them."""
+        limit = asyncio.Semaphore(BATCH_CONCURRENCY)
+
+        async def add(memory: NewMemory) -> str:
+            async with limit:
+                return await self.add(
+                    memory.user_id, memory.content, metadata=memory.metadata, custom_id=memory.custom_id
+                )
+
+        results = await asyncio.gather(*(add(memory) for memory in memories), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [result for result in results if isinstance(result, str)]
 
     async def search(self, user_id: str, query: str, *, limit: int = 5) -> list[MemoryRecord]:
         if not query.strip():

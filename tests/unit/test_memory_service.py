@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from proxy.call import Answer, Api, Call
 from proxy.config import ContextRetrieval
 from proxy.memory import service as service_module
-from proxy.memory.base import MemoryRecord, MemoryServiceError
+from proxy.memory.base import MemoryRecord, MemoryServiceError, NewMemory
 from proxy.memory.service import MemoryService
 from proxy.memory.turns import exchange_text
 
@@ -33,15 +35,34 @@ class ScriptedStore:
     recall_mode = None
 
     def __init__(
-        self, found: list[str] | None = None, error: BaseException | None = None, fail_adds: int = 0
+        self,
+        found: list[str] | None = None,
+        error: BaseException | None = None,
+        fail_adds: int = 0,
+        batch_seconds: float = 0.0,
+        broken: str | None = None,
     ):
         self.found = found or []
         self.error = error
         self.fail_adds = fail_adds
+        self.batch_seconds = batch_seconds
+        self.broken = broken
         self.added: list[tuple[str, str]] = []
         self.custom_ids: list[str | None] = []
         self.add_attempts = 0
+        self.batches = 0
         self.closed = False
+
+    async def open(self) -> None:
+        if self.broken:
+            raise MemoryServiceError(self.broken)
+
+    async def add_batch(self, memories: Sequence[NewMemory]) -> list[str]:
+        self.batches += 1
+        await asyncio.sleep(self.batch_seconds)  # a transaction takes as long whatever its size
+        return [
+            await self.add(m.user_id, m.content, metadata=m.metadata, custom_id=m.custom_id) for m in memories
+        ]
 
     async def add(self, user_id: str, content: str, *, metadata: Any = None, custom_id: Any = None) -> str:
         self.add_attempts += 1
@@ -127,17 +148,43 @@ async def test_write_back_gives_up_after_bounded_attempts_and_logs(monkeypatch, 
     assert "failed 3 times, giving up" in caplog.text
 
 
-async def test_a_full_queue_drops_with_a_log_line(monkeypatch, caplog):
+async def test_a_burst_is_stored_whole_in_batches():
+    """1,300 exchanges arriving faster than one transaction takes are all stored, in far fewer batches."""
+    store = ScriptedStore(batch_seconds=0.005)
+    service = await started(store)
+    for n in range(1300):
+        await remember(service, "Noted.", chat([turn(f"fact number {n}")]))
+    assert service.write_back.pending > 0  # they queued up rather than being written one by one
+    await service.close()
+    assert len(store.added) == 1300
+    assert store.batches <= 1300 / 10
+    assert (service.write_back.stored, service.write_back.dropped) == (1300, 0)
+
+
+async def test_overflow_beyond_the_queue_is_counted_and_logged(monkeypatch, caplog):
     monkeypatch.setattr(service_module, "QUEUE_SIZE", 1)
     store = ScriptedStore()
     service = await started(store)
     with caplog.at_level(logging.ERROR, logger="proxy.memory"):
         recall = await service.recall("u", chat())
-        for _ in range(3):  # the worker has not run yet: the second and third do not fit
-            service.remember_later("u", chat(), Answer("Noted."), recall)
+        for n in range(3):  # the writer has not run yet: the second and third do not fit
+            service.remember_later("u", chat([turn(f"fact {n}")]), Answer("Noted."), recall)
     await service.close()
     assert len(store.added) == 1
-    assert caplog.text.count("queue is full") == 2
+    assert service.write_back.dropped == 2
+    assert service.status()["write_back"]["dropped"] == 2
+    assert caplog.text.count("queue is full") == 1  # one line, with the count, not one per exchange
+    assert "not stored" in caplog.text
+
+
+async def test_a_store_that_cannot_open_is_known_at_start_and_retried_when_asked():
+    store = ScriptedStore(broken="local memory store: unable to open database file")
+    service = await started(store)
+    assert await service.problem() == "local memory store: unable to open database file"
+    assert service.status()["store"]["problem"] == "local memory store: unable to open database file"
+    store.broken = None  # the disk came back
+    assert await service.problem() is None
+    await service.close()
 
 
 async def test_disabled_memory_starts_nothing_and_remembers_nothing():
