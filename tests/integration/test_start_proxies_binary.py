@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 import openai
@@ -122,3 +123,42 @@ def test_a_litellm_proxy_that_dies_while_serving_stops_the_stack(
         os.kill(litellm, signal.SIGKILL)
         assert stack.process.wait(timeout=30) == 1
         stack.wait_for_line(r"the LiteLLM proxy exited; its last lines:", timeout=10)
+
+
+def descendants(pid: int) -> list[int]:
+    """The children of ``pid``, theirs, and so on."""
+    return [found for child in child_pids(pid) for found in (child, *descendants(child))]
+
+
+def exited(pid: int) -> bool:
+    """Whether ``pid`` is gone; a zombie counts, since a container's PID 1 may never reap orphans."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_a_stack_killed_outright_leaves_no_litellm_proxy_behind(tmp_path, fake_provider_url, unreachable_url):
+    """SIGKILL gives start-proxies no chance to stop the LiteLLM proxy: its parent-death signal stops it, so
+    the next start does not find the port in use."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(conformance_raw_config(fake_provider_url, unreachable_url)))
+    litellm_port = free_port()
+    command = binary_stack(config, free_port(), litellm_port)
+    with ManagedProcess(command, env=launcher_env(), cwd=tmp_path) as stack:
+        stack.wait_for_line(r"memory proxy ready", timeout=180)
+        [litellm] = child_pids(stack.process.pid)
+        family = [litellm, *descendants(litellm)]  # LiteLLM's own children too, should it start any
+        os.kill(stack.process.pid, signal.SIGKILL)
+        assert stack.process.wait(timeout=10) == -signal.SIGKILL
+        try:
+            deadline = time.monotonic() + 15
+            while not all(exited(pid) for pid in family) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert [pid for pid in family if not exited(pid)] == []
+        finally:
+            for pid in family:
+                if not exited(pid):
+                    os.kill(pid, signal.SIGKILL)
+    assert port_problem("127.0.0.1", litellm_port) is None
