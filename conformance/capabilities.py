@@ -20,5 +20,7 @@ class Capability(StrEnum):
     """LiteLLM runs inside the proxy process, so its objects can be inspected from a test."""
 
     MESSAGES_RETRY_AFTER = "messages_retry_after"
-    """A provider's Retry-After reaches /v1/messages clients. The LiteLLM proxy drops it on that route
-    (on /v1/chat/completions it keeps it as llm_provider-retry-after), so the binary backend cannot."""
+    """A provider's Retry-After reaches /v1/messages clients. The LiteLLM proxy drops it on that route: its
+    429 carries no retry-after or llm_provider-* header (on /v1/chat/completions it keeps the provider's as
+    llm_provider-retry-after), and its body only the provider's error message, which for Anthropic names no
+    wait at all. So the binary backend cannot."""

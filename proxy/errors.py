@@ -188,11 +188,18 @@ def redact(text: str) -> str:
 
 _LITELLM_PREFIX = re.compile(r"^(litellm\.\w+:\s*)+(\w+Error:\s*)?")
 _LITELLM_SUFFIX = re.compile(r"\s*(Received Model Group=|LiteLLM: model group|LiteLLM Retried:).*$", re.S)
+_LITELLM_ADVICE = re.compile(r"\s*Handle with `litellm\.\w+`\.")
+_OBJECT_REPR = re.compile(r"\s*(?:\w+[:=])?<[^<>]* at 0x[0-9a-fA-F]+>")
+"""A Python object's repr and the label before it, as aiohttp's connection errors carry their SSL
+context (``ssl:<ssl.SSLContext object at 0x7f…>``): an address that changes every run, telling a client
+nothing."""
 
 
 def clean_litellm_message(text: str) -> str:
-    """LiteLLM's message without its class-name prefixes and its router trailer."""
+    """LiteLLM's message without its class-name prefixes, its advice on which of its exceptions to catch,
+    the object reprs of the libraries below it, and its router trailer."""
     text = _LITELLM_PREFIX.sub("", text.strip())
+    text = _OBJECT_REPR.sub("", _LITELLM_ADVICE.sub("", text))
     return _LITELLM_SUFFIX.sub("", text).strip()
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import openai
 import pytest
 
 from conformance.fakes import fake_directive
-from conformance.suites.support import chat_body, model_calls, unique
+from conformance.suites.support import anthropic_error, chat_body, model_calls, unique
 
 __all__ = ["PROVIDER_FAULTS", "ErrorsSuite"]
 
@@ -32,6 +34,9 @@ PROVIDER_FAULTS = [
         (503, "service_unavailable", "service_unavailable", "2"),
     ),
 ]
+
+OBJECT_REPR = re.compile(r"<[^<>]*>|object at 0x|0x[0-9a-fA-F]{6,}")
+"""What a Python object's repr leaves in a message: ``<… object at 0x7f…>``, or its address alone."""
 
 
 def _assert_envelope(response, status, type_, code):
@@ -66,11 +71,20 @@ class ErrorsSuite:
         assert len(model_calls(fake_provider)) == 1  # no hidden retries, by us or by LiteLLM
         assert "sk-fake-provider-key" not in response.text
 
-    def test_unreachable_provider_is_502(self, proxy):
-        """A provider that refuses connections is a 502 upstream_unreachable."""
+    @pytest.mark.parametrize("stream", [False, True], ids=["answer", "stream"])
+    @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"], ids=["chat", "messages"])
+    @pytest.mark.parametrize("model", ["gpt-unreachable", "claude-unreachable"])
+    def test_unreachable_provider_is_a_clean_502(self, proxy, model, path, stream):
+        """A provider that refuses connections is a 502 in the surface's envelope, whatever the model's
+        format, and its message names no Python object (``ssl:<ssl.SSLContext object at 0x…>``)."""
+        body = chat_body(unique(), model=model, max_tokens=20, stream=stream)
         with proxy.client() as http:
-            response = http.post("/v1/chat/completions", json=chat_body(unique(), model="gpt-unreachable"))
-        _assert_envelope(response, 502, "api_connection_error", "upstream_unreachable")
+            response = http.post(path, json=body)
+        if path == "/v1/messages":
+            error = anthropic_error(response, 502, "api_error")
+        else:
+            error = _assert_envelope(response, 502, "api_connection_error", "upstream_unreachable")
+        assert not OBJECT_REPR.search(error["message"]), error["message"]
 
     def test_unknown_model_is_404_before_any_provider_call(self, proxy, fake_provider):
         """A model the config does not list is a 404 model_not_found naming the parameter."""

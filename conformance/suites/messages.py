@@ -10,7 +10,7 @@ import pytest
 from conformance.capabilities import Capability
 from conformance.fakes import echo_reply, fake_directive
 from conformance.harness import FIXTURES
-from conformance.suites.support import iter_sse, last_call, model_calls, unique
+from conformance.suites.support import anthropic_error, iter_sse, last_call, model_calls, unique
 
 __all__ = ["MessagesSuite"]
 
@@ -22,16 +22,6 @@ TOOLS = [
     }
 ]
 CLAUDE_CODE = json.loads((FIXTURES / "claude-code-2.1.197-request.json").read_text(encoding="utf-8"))
-
-
-def _anthropic_envelope(response, status: int, error_type: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"type", "error"}
-    assert body["type"] == "error"
-    assert body["error"]["type"] == error_type
-    assert body["error"]["message"]
-    return body["error"]
 
 
 @pytest.mark.parity
@@ -205,14 +195,14 @@ class MessagesSuite:
         """Malformed Messages bodies are a 400 invalid_request_error in Anthropic's envelope, never 500."""
         with proxy.client() as http:
             response = http.post("/v1/messages", json=body)
-        _anthropic_envelope(response, 400, "invalid_request_error")
+        anthropic_error(response, 400, "invalid_request_error")
         assert model_calls(proxy.provider) == []
 
     def test_count_tokens_is_a_clear_404(self, proxy):
         """Token counting, which this proxy does not offer, is a 404 in Anthropic's envelope."""
         with proxy.client() as http:
             response = http.post("/v1/messages/count_tokens", json={"model": "claude-fake", "messages": []})
-        error = _anthropic_envelope(response, 404, "not_found_error")
+        error = anthropic_error(response, 404, "not_found_error")
         assert "count_tokens" in error["message"]
 
     def test_claude_code_request_replays_completely(self, proxy):

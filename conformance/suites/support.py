@@ -13,6 +13,7 @@ from conformance.fakes import FakeProvider, RecordedRequest
 
 __all__ = [
     "SSEEvent",
+    "anthropic_error",
     "chat_body",
     "content_of",
     "iter_sse",
@@ -30,6 +31,17 @@ def unique(text: str = "hello") -> str:
 
 def chat_body(text: str, model: str = "gpt-fake", **fields: Any) -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": text}], **fields}
+
+
+def anthropic_error(response: httpx.Response, status: int, error_type: str) -> dict[str, Any]:
+    """The ``error`` of an answer in Anthropic's envelope, checked for this status and error type."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"type", "error"}
+    assert body["type"] == "error"
+    assert body["error"]["type"] == error_type
+    assert body["error"]["message"]
+    return body["error"]
 
 
 class SSEEvent:

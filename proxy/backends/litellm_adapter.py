@@ -255,16 +255,21 @@ def _shared_handler(http: httpx.AsyncClient) -> Any:
         def __copy__(self) -> SharedSessionHandler:
             return self
 
-    handler = SharedSessionHandler(transport=_NO_TRANSPORT)
+    handler = SharedSessionHandler(transport=_ThroughSession(http))
     handler.client = http  # the public setter: the handler no longer owns (or closes) a client of its own
     return handler
 
 
-class _NoTransport(httpx.AsyncBaseTransport):
-    """What the handler's own, immediately replaced, client would send through: nothing ever."""
+class _ThroughSession(httpx.AsyncBaseTransport):
+    """What the clients the handler builds itself send through: the shared session.
+
+    The handler's first client is replaced at once, but after a refused connection LiteLLM sends once more
+    on a fresh client of the handler's making (``create_client`` builds it on this transport); that
+    attempt, and the provider's real error if it fails too, must come from the session as well.
+    """
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        raise RuntimeError("the shared session's handler sent through its placeholder client")
-
-
-_NO_TRANSPORT = _NoTransport()
+        return await self._http.send(request, stream=True)

@@ -28,8 +28,13 @@ from proxy.errors import (
 __all__ = ["classify", "error_from_event", "error_from_response"]
 
 _CLASS_NAMES = re.compile(r"litellm\.(\w+)")
-# "Connection error." is the openai SDK's APIConnectionError text; the rest is json.JSONDecodeError's format.
-_UNREACHABLE = re.compile(r"Connection error\.|: line \d+ column \d+ \(char \d+\)|JSONDecodeError")
+# A refused connection as the LiteLLM proxy words it (a 500 InternalServerError, on either route and for
+# either model format): the openai SDK's APIConnectionError text, httpx's ConnectError, or aiohttp's
+# ClientConnectorError (LiteLLM's aiohttp transport); the rest is json.JSONDecodeError's format.
+_UNREACHABLE = re.compile(
+    r"Connection error\.|All connection attempts failed|Cannot connect to host"
+    r"|: line \d+ column \d+ \(char \d+\)|JSONDecodeError"
+)
 _OVERLOADED = re.compile(r"overloaded_error|\b529\b")
 
 

@@ -55,6 +55,7 @@ REQUESTS = [
     for m, d, p, _ in PROVIDER_FAULTS
 ] + [
     pytest.param(chat_body("x", model="gpt-unreachable"), id="unreachable"),
+    pytest.param(chat_body("x", model="claude-unreachable"), id="unreachable-anthropic"),
     pytest.param(chat_body("x", model="no-such-model"), id="unknown-model"),
     pytest.param({"model": "gpt-fake"}, id="missing-messages"),
     pytest.param(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import httpx
 import pytest
 
@@ -134,8 +137,6 @@ async def test_readiness_follows_the_litellm_proxys_liveliness():
     ],
 )
 def test_litellm_proxy_errors_read_back(status, message, headers, expected):
-    import json
-
     error = error_from_response(
         status, json.dumps({"error": {"message": message}}).encode(), httpx.Headers(headers)
     )
@@ -143,6 +144,34 @@ def test_litellm_proxy_errors_read_back(status, message, headers, expected):
     if "llm_provider-retry-after" in headers:
         assert error.retry_after == headers["llm_provider-retry-after"]
     assert "litellm." not in error.message
+
+
+UNREACHABLE_TRAILER = "\n\nLiteLLM: model group 'm' failed with the error above. No fallback was attempted."
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": {"message": "litellm.InternalServerError: InternalServerError: OpenAIException - "
+                              "Connection error." + UNREACHABLE_TRAILER, "code": "500"}},
+        {"type": "error", "error": {"type": "api_error", "message": "litellm.InternalServerError: "
+         "InternalServerError: OpenAIException - All connection attempts failed" + UNREACHABLE_TRAILER}},
+        {"type": "error", "error": {"type": "api_error", "message": "litellm.InternalServerError: "
+         "AnthropicException - All connection attempts failed. Handle with `litellm.InternalServerError`."
+         + UNREACHABLE_TRAILER}},
+        {"error": {"message": "litellm.InternalServerError: InternalServerError: OpenAIException - Cannot "
+                              "connect to host 127.0.0.1:9 ssl:<ssl.SSLContext object at 0x7f1dfd3b05f0> "
+                              "[Connect call failed ('127.0.0.1', 9)]", "code": "500"}},
+    ],
+    ids=["chat-openai", "messages-openai", "anthropic", "aiohttp"],
+)  # fmt: skip
+def test_an_unreachable_provider_behind_litellm_is_a_clean_502(body):
+    """The LiteLLM proxy answers a refused connection with a 500 (1.108.7, captured from a real one: the
+    openai SDK's, httpx's or aiohttp's text); read back, it is the sdk backend's 502, without object reprs
+    or LiteLLM's advice."""
+    error = error_from_response(500, json.dumps(body).encode(), httpx.Headers())
+    assert (error.status, error.code) == (502, "upstream_unreachable")
+    assert not re.search(r"<|object at|0x|litellm", error.message), error.message
 
 
 def test_non_json_error_body_and_stream_error_event():

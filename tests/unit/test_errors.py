@@ -111,3 +111,44 @@ def test_secrets_are_redacted(secret_text):
     for secret in ("abcdefghijklmnop", "supersecretvalue123"):
         assert secret not in cleaned
     assert errors.AuthenticationFailed(secret_text).message == cleaned
+
+
+@pytest.mark.parametrize(
+    ("text", "cleaned"),
+    [
+        (
+            "litellm.APIConnectionError: OpenAIException - Cannot connect to host 127.0.0.1:9 "
+            "ssl:<ssl.SSLContext object at 0x7f1dfd3b05f0> [Connect call failed ('127.0.0.1', 9)]",
+            "OpenAIException - Cannot connect to host 127.0.0.1:9 [Connect call failed ('127.0.0.1', 9)]",
+        ),
+        (
+            "litellm.InternalServerError: AnthropicException - All connection attempts failed. Handle with "
+            "`litellm.InternalServerError`.\n\nLiteLLM: model group 'm' failed with the error above.",
+            "AnthropicException - All connection attempts failed.",
+        ),
+    ],
+    ids=["object-repr", "litellm-advice"],
+)
+def test_litellm_messages_lose_object_reprs_and_advice(text, cleaned):
+    """An object's repr (its address changes on every run) and LiteLLM's advice on which of its exceptions
+    to catch tell a client nothing."""
+    assert errors.clean_litellm_message(text) == cleaned
+
+
+def test_an_unreachable_provider_through_aiohttp_is_a_clean_502():
+    """LiteLLM's aiohttp transport puts the connector's SSL context in the message: it stays out."""
+    try:
+        try:
+            raise httpx.ConnectError(
+                "Cannot connect to host 127.0.0.1:9 ssl:<ssl.SSLContext object at 0x7f01>"
+            )
+        except httpx.ConnectError as inner:
+            raise litellm.APIConnectionError(
+                "OpenAIException - Cannot connect to host 127.0.0.1:9 ssl:<ssl.SSLContext object at 0x7f01>",
+                "openai",
+                "m",
+            ) from inner
+    except litellm.APIConnectionError as exc:
+        error = to_proxy_error(exc)
+    assert (error.status, error.code) == (502, "upstream_unreachable")
+    assert error.message.endswith("OpenAIException - Cannot connect to host 127.0.0.1:9")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib.metadata import version
 from typing import Any
 
@@ -74,13 +74,15 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 
 
 @contextlib.asynccontextmanager
-async def installed_session() -> AsyncIterator[tuple[SessionSeams, list[httpx.Request]]]:
+async def installed_session(
+    respond: Callable[[httpx.Request], httpx.Response] = answer,
+) -> AsyncIterator[tuple[SessionSeams, list[httpx.Request]]]:
     """The seams installed on a session that reaches only the in-process provider, and what it sent."""
     sent: list[httpx.Request] = []
 
     def record(request: httpx.Request) -> httpx.Response:
         sent.append(request)
-        return answer(request)
+        return respond(request)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
         installed = SessionSeams(litellm, http)
@@ -140,6 +142,29 @@ async def test_a_deployments_client_carries_anthropic_messages_calls(seams, mode
     for stream in (False, True):
         response = await router.aanthropic_messages(
             model=model, messages=MESSAGES, max_tokens=5, stream=stream
+        )
+        if stream:
+            [chunk async for chunk in response]
+    assert paths(sent) == ["/v1/messages", "/v1/messages"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["answer", "stream"])
+async def test_litellms_reconnect_after_a_refused_connection_uses_the_session(stream):
+    """After a refused connection (nothing reached the provider) LiteLLM's handler sends once more, on a
+    fresh client of its own making: that client sends through the shared session too."""
+    refused: list[httpx.Request] = []
+
+    def refuse_once(request: httpx.Request) -> httpx.Response:
+        if not refused:
+            refused.append(request)
+            raise httpx.ConnectError("All connection attempts failed", request=request)
+        return answer(request)
+
+    async with installed_session(refuse_once) as (installed, sent):
+        model_list, _ = installed.model_list(MODEL_LIST)
+        router = litellm.Router(model_list=model_list, num_retries=0)
+        response = await router.aanthropic_messages(
+            model="claude", messages=MESSAGES, max_tokens=5, stream=stream
         )
         if stream:
             [chunk async for chunk in response]
