@@ -1,21 +1,35 @@
 """Reading and validating request bodies: size limit first, then JSON, then the protocol's shape.
 
-Only the fields the proxy itself needs are checked (``model``, ``messages``, ``stream``); everything else
-a client sends is kept as it came, so it reaches the provider.
+The JSON must be strict JSON (no ``NaN``/``Infinity``, no unpaired surrogate): what the proxy accepts it
+must be able to send on, and Python's own parser accepts both while every encoder after it refuses them.
+The shape checks what the proxy itself reads (``model``, ``messages`` and their text, ``stream``) and what
+LiteLLM trusts to have a type before it calls anyone (``metadata``, ``tools``, ``timeout``…), so that a
+bad value is a 400 naming it rather than a crash deeper down. Everything else a client sends is kept as
+it came, so it reaches the provider.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+import orjson
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 from starlette.requests import Request
 
 from proxy.call import Api, Call
 from proxy.errors import InvalidRequest, RequestTooLarge
 
 __all__ = [
+    "USER_PART_TYPES",
     "AnthropicMessagesShape",
     "ChatCompletionShape",
     "RequestShape",
@@ -91,11 +105,11 @@ async def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any
     if not body.strip():
         raise InvalidRequest("The request body is empty; expected a JSON object.")
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise InvalidRequest("The request body is nested too deeply to parse.") from None
+        data = orjson.loads(body)  # strict JSON; deeper than 1,024 levels is an error, not a RecursionError
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"The request body is not valid JSON ({exc}); NaN, Infinity and unpaired surrogates are not JSON."
+        ) from None
     if not isinstance(data, dict):
         raise InvalidRequest(f"The request body must be a JSON object, not a JSON {type(data).__name__}.")
     return data
@@ -105,36 +119,95 @@ def _too_large(max_bytes: int) -> str:
     return f"The request body is larger than the proxy's limit of {max_bytes / 1024 / 1024:g} MB."
 
 
+class _ContentPart(BaseModel):
+    """A content part (OpenAI) or block (Anthropic): typed, and a text part's text is a string."""
+
+    model_config = ConfigDict(extra="allow")
+    type: StrictStr = Field(min_length=1)
+    text: Any = None
+
+    @model_validator(mode="after")
+    def _text_is_a_string(self) -> _ContentPart:
+        if self.type == "text" and not isinstance(self.text, str):
+            raise ValueError("a text part needs 'text' as a string")
+        return self
+
+
+USER_PART_TYPES = frozenset(
+    {"text", "image_url", "input_audio", "audio_url", "document", "guarded_text", "grounding_source",
+     "query", "video_url", "file"}
+)  # fmt: skip
+"""The content part types of a chat user message: OpenAI's and LiteLLM's own (its
+``ValidUserMessageContentTypes``). LiteLLM refuses any other before calling anyone, and reports it as if
+the provider could not be reached, so it is refused here first as what it is: a bad request."""
+
+
 class _Message(BaseModel):
     model_config = ConfigDict(extra="allow")
-    role: str = Field(min_length=1)
-    content: Any = None
+    role: StrictStr = Field(min_length=1)
+    content: StrictStr | list[_ContentPart] | None = None
 
-    @field_validator("content")
-    @classmethod
-    def _text_or_parts(cls, value: Any) -> Any:
-        # A string or content parts; null for an assistant turn that only calls tools.
-        if value is None or isinstance(value, str):
-            return value
-        if isinstance(value, list) and all(isinstance(part, dict) for part in value):
-            return value
-        raise ValueError("must be a string, a list of content parts, or null")
+    @model_validator(mode="after")
+    def _content_as_the_role_needs(self) -> _Message:
+        # Only an assistant turn that calls tools may come without content (null or absent).
+        if self.content is None and self.role != "assistant":
+            raise ValueError(f"a {self.role} message needs content (a string or content parts)")
+        if self.role == "user" and isinstance(self.content, list):
+            for part in self.content:
+                if part.type not in USER_PART_TYPES:
+                    allowed = ", ".join(sorted(USER_PART_TYPES))
+                    raise ValueError(f"a user message cannot hold a {part.type!r} part (only {allowed})")
+        return self
+
+
+class _Function(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: StrictStr = Field(min_length=1)
+    description: StrictStr | None = None
+    parameters: dict[str, Any] | None = None
+
+
+_TOOL_TYPE = r"^(function|custom|[a-z][a-z0-9_]*_\d{8})$"
+"""OpenAI's two tool types, or a provider's own dated one (Anthropic's ``web_search_20250305``, …), which
+LiteLLM passes on; LiteLLM fails on any other type as if the provider were unreachable."""
+
+
+class _ChatTool(BaseModel):
+    """A tool: ``type`` says which kind; a function tool's function has a name (and a schema)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: StrictStr = Field(pattern=_TOOL_TYPE)
+    function: _Function | None = None
+
+    @model_validator(mode="after")
+    def _function_tools_name_their_function(self) -> _ChatTool:
+        if self.type == "function" and self.function is None:
+            raise ValueError("a function tool needs 'function' with a 'name'")
+        return self
 
 
 class RequestShape(BaseModel):
     """What the proxy relies on in every request body; a surface's shape adds its own fields."""
 
     model_config = ConfigDict(extra="allow")
-    model: str = Field(min_length=1)
+    model: StrictStr = Field(min_length=1)
     stream: StrictBool = False
+    timeout: float | None = Field(default=None, gt=0, strict=True)
+    """LiteLLM's per-request timeout in seconds (not part of either API, but LiteLLM honours it)."""
 
 
 class ChatCompletionShape(RequestShape):
     """What the proxy relies on in an OpenAI chat completion request."""
 
     messages: list[_Message] = Field(min_length=1)
+    max_tokens: StrictInt | None = Field(default=None, ge=1)
+    max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
+    n: StrictInt | None = Field(default=None, ge=1)
+    stop: StrictStr | list[StrictStr] | None = None
     response_format: dict[str, Any] | None = None
-    tools: list[dict[str, Any]] | None = None
+    metadata: dict[str, Any] | None = None
+    tools: list[_ChatTool] | None = None
+    tool_choice: StrictStr | dict[str, Any] | None = None
 
 
 _TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
@@ -142,7 +215,11 @@ _TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
 
 def invalid_from(exc: ValidationError) -> InvalidRequest:
     """The first validation problem, as a 400 naming the parameter (``missing_parameter`` if absent)."""
-    error = exc.errors()[0]
+    errors = exc.errors()
+    # Of the first bad field's errors, the deepest: for a value that may be a string or a list of parts,
+    # "content.0.text should be a string" says more than "content should be a string".
+    field = errors[0]["loc"][:1]
+    error = max((e for e in errors if e["loc"][:1] == field), key=lambda e: len(e["loc"]))
     # Leave out the union-member tags pydantic adds to a location ("content.str", "system.list[...]").
     parts = [
         str(part) for part in error["loc"] if not (isinstance(part, str) and ("[" in part or part in _TAGS))
@@ -158,8 +235,13 @@ def invalid_from(exc: ValidationError) -> InvalidRequest:
 class _AnthropicMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     # Any role passes: Claude Code sends "system" inside messages (its mid-conversation-system beta).
-    role: str = Field(min_length=1)
-    content: str | list[dict[str, Any]]
+    role: StrictStr = Field(min_length=1)
+    content: StrictStr | list[_ContentPart]
+
+
+class _AnthropicMetadata(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    user_id: StrictStr | None = None
 
 
 class AnthropicMessagesShape(RequestShape):
@@ -167,7 +249,11 @@ class AnthropicMessagesShape(RequestShape):
 
     max_tokens: StrictInt = Field(ge=1)
     messages: list[_AnthropicMessage] = Field(min_length=1)
-    system: str | list[dict[str, Any]] | None = None
+    system: StrictStr | list[_ContentPart] | None = None
+    stop_sequences: list[StrictStr] | None = None
+    metadata: _AnthropicMetadata | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: dict[str, Any] | None = None
 
 
 def parse_call(body: dict[str, Any], *, api: Api, shape: type[RequestShape]) -> Call:

@@ -12,6 +12,7 @@ registered backend. Each test's docstring states its rule in one sentence.
 from conformance.suites.chat import ChatSuite
 from conformance.suites.errors import ErrorsSuite
 from conformance.suites.health import HealthSuite
+from conformance.suites.hostile_input import HostileInputSuite
 from conformance.suites.memory import MemoryFailureSuite, MemorySuite
 from conformance.suites.messages import MessagesSuite
 from conformance.suites.models import ModelsSuite
@@ -22,6 +23,7 @@ __all__ = [
     "ChatSuite",
     "ErrorsSuite",
     "HealthSuite",
+    "HostileInputSuite",
     "MemoryFailureSuite",
     "MemorySuite",
     "MessagesSuite",

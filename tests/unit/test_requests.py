@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from starlette.requests import Request
 
 from proxy.call import Api
 from proxy.errors import InvalidRequest, RequestTooLarge
-from proxy.requests import ChatCompletionShape, parse_call, read_json_object
+from proxy.requests import (
+    USER_PART_TYPES,
+    AnthropicMessagesShape,
+    ChatCompletionShape,
+    parse_call,
+    read_json_object,
+)
+
+HELLO = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}
+ANTHROPIC_HELLO = {**HELLO, "max_tokens": 10}
+USER_INT_TEXT = {"role": "user", "content": [{"type": "text", "text": 5}]}
 
 
 def make_request(body: bytes, headers: dict[str, str] | None = None) -> Request:
@@ -33,11 +44,30 @@ async def test_reads_a_json_object():
         (b"[1, 2]", "not a JSON list"),
         (b'"text"', "not a JSON str"),
         (b"\xff\xfe", "not valid JSON"),
+        (b'{"temperature": NaN}', "NaN, Infinity and unpaired surrogates are not JSON"),
+        (b'{"temperature": Infinity}', "not valid JSON"),
+        (b'{"temperature": 1e400}', "not valid JSON"),
+        (b'{"content": "\\ud800"}', "not valid JSON"),
+        (b'{"content": "\xed\xa0\x80"}', "not valid JSON"),  # the same surrogate, raw
+        (b'{"a": ' + b"[" * 2000 + b"]" * 2000 + b"}", "not valid JSON"),
     ],
-)
+    ids=["empty", "text", "list", "string", "not-utf8", "nan", "infinity", "overflow", "surrogate",
+         "raw-surrogate", "deep"],
+)  # fmt: skip
 async def test_bad_bodies_are_400(body, message):
     with pytest.raises(InvalidRequest, match=message):
-        await read_json_object(make_request(body), max_bytes=100)
+        await read_json_object(make_request(body), max_bytes=10_000)
+
+
+def test_a_paired_surrogate_is_one_character():
+    assert orjson.loads(b'"\\ud83d\\ude00"') == "\U0001f600"
+
+
+def test_user_part_types_are_the_ones_litellm_accepts():
+    """LiteLLM's list may grow in a release: this fails then, so the proxy never refuses what it accepts."""
+    from litellm.types.llms.openai import ValidUserMessageContentTypes
+
+    assert set(ValidUserMessageContentTypes) == USER_PART_TYPES
 
 
 async def test_limit_applies_to_declared_and_streamed_length():
@@ -60,12 +90,54 @@ async def test_limit_applies_to_declared_and_streamed_length():
         ({"model": "m", "messages": [{"content": "x"}]}, "messages.0.role", "missing_parameter"),
         ({"model": "m", "messages": ["hi"]}, "messages.0", "invalid_request"),
         ({"model": "m", "messages": [{"role": "user"}], "stream": "yes"}, "stream", "invalid_request"),
+        ({"model": "m", "messages": [{"role": "user"}]}, "messages.0", "invalid_request"),
+        ({"model": "m", "messages": [USER_INT_TEXT]}, "messages.0.content.0", "invalid_request"),
+        ({"model": "m", "messages": [{"role": "user", "content": [{"text": "x"}]}]},
+         "messages.0.content.0.type", "missing_parameter"),
+        ({"model": "m", "messages": [{"role": "user", "content": [{"type": "tool_use"}]}]},
+         "messages.0", "invalid_request"),
+        ({**HELLO, "metadata": "x"}, "metadata", "invalid_request"),
+        ({**HELLO, "timeout": "10"}, "timeout", "invalid_request"),
+        ({**HELLO, "timeout": -1}, "timeout", "invalid_request"),
+        ({**HELLO, "tools": "x"}, "tools", "invalid_request"),
+        ({**HELLO, "tools": [{"type": "x"}]}, "tools.0.type", "invalid_request"),
+        ({**HELLO, "tools": [{"type": "function"}]}, "tools.0", "invalid_request"),
+        ({**HELLO, "stop": [{"a": 1}]}, "stop.0", "invalid_request"),
+        ({**HELLO, "max_tokens": "5"}, "max_tokens", "invalid_request"),
     ],
-)
+)  # fmt: skip
 def test_chat_shape_errors_name_the_parameter(body, param, code):
     with pytest.raises(InvalidRequest) as caught:
         parse_call(body, api=Api.CHAT, shape=ChatCompletionShape)
     assert (caught.value.param, caught.value.code) == (param, code)
+
+
+def test_tools_of_openai_and_of_providers_pass():
+    tools = [
+        {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}},
+        {"type": "custom", "custom": {"name": "grammar"}},
+        {"type": "web_search_20250305", "name": "web_search"},
+    ]
+    assert (
+        parse_call({**HELLO, "tools": tools}, api=Api.CHAT, shape=ChatCompletionShape).payload["tools"]
+        == tools
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({**ANTHROPIC_HELLO, "metadata": {"user_id": 5}}, "metadata.user_id"),
+        ({**ANTHROPIC_HELLO, "tools": "x"}, "tools"),
+        ({**ANTHROPIC_HELLO, "timeout": "str"}, "timeout"),
+        ({**ANTHROPIC_HELLO, "stop_sequences": "x"}, "stop_sequences"),
+        ({**ANTHROPIC_HELLO, "messages": [USER_INT_TEXT]}, "messages.0.content.0"),
+    ],
+)
+def test_messages_shape_errors_name_the_parameter(body, param):
+    with pytest.raises(InvalidRequest) as caught:
+        parse_call(body, api=Api.MESSAGES, shape=AnthropicMessagesShape)
+    assert caught.value.param == param
 
 
 def test_everything_else_is_kept_for_the_provider():
