@@ -162,6 +162,9 @@ class MemoryProxySettings(_Section):
     litellm_base_url: str = "http://127.0.0.1:4000"
     auth_key: str | None = Field(default=None, min_length=8)
     max_body_mb: float = Field(default=32, gt=0)
+    client_timeout: float = Field(default=30, gt=0)
+    """Seconds a client has to send a request's headers, and again its body: a slow or stalled client is
+    answered 408 (or, still in its headers, disconnected) instead of holding a connection for ever."""
     connection_pool: Literal["linear", "httpx"] = "linear"
     """The provider session's connection pool: ``linear`` (this project's, twice httpx's throughput at
     concurrency 32) where the installed httpcore is one it was built for, else httpx's own."""

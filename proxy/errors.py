@@ -9,6 +9,7 @@ The hierarchy (status, ``type``, ``code``)::
     ├── PermissionDenied        403 permission_error       permission_denied
     ├── ModelNotFound           404 not_found_error        model_not_found
     ├── RouteNotFound           404 not_found_error        not_found             (no such path)
+    ├── ClientTooSlow           408 invalid_request_error  client_timeout        (+Connection: close)
     ├── RequestTooLarge         413 invalid_request_error  request_too_large
     ├── RateLimited             429 rate_limit_error       rate_limit_exceeded   (+Retry-After)
     ├── UpstreamError           5xx api_error              upstream_error        (the provider's status)
@@ -35,6 +36,7 @@ import httpx
 
 __all__ = [
     "AuthenticationFailed",
+    "ClientTooSlow",
     "ContextLengthExceeded",
     "InternalError",
     "InvalidRequest",
@@ -112,6 +114,17 @@ class ModelNotFound(ProxyError):
 
 class RouteNotFound(ProxyError):
     status, type, code = 404, "not_found_error", "not_found"
+
+
+class ClientTooSlow(ProxyError):
+    """The client did not send its whole request in time; the connection is closed after the answer (the
+    rest of the body may still be on its way, and would otherwise be read as the next request)."""
+
+    status, type, code = 408, "invalid_request_error", "client_timeout"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"connection": "close"}
 
 
 class RequestTooLarge(ProxyError):

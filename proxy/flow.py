@@ -65,6 +65,7 @@ class Flow:
         self.memory = MemoryService(config.context_retrieval, supermemory_router=self.supermemory_router)
         self._auth_key = config.memory_proxy.auth_key
         self._max_body_bytes = config.memory_proxy.max_body_bytes
+        self._client_timeout = config.memory_proxy.client_timeout
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -124,7 +125,9 @@ class Flow:
     async def parse(self, request: Request, surface: Surface) -> Call:
         """The body, validated by the surface, for a model the proxy serves, with the client headers the
         provider must see."""
-        body = await read_json_object(request, max_bytes=self._max_body_bytes)
+        body = await read_json_object(
+            request, max_bytes=self._max_body_bytes, max_seconds=self._client_timeout
+        )
         call = parse_call(body, api=surface.api, shape=surface.shape)
         if call.model not in self.catalog:
             raise ModelNotFound(

@@ -33,6 +33,7 @@ from rich.markup import escape
 
 from proxy.cli_support import AnnouncingServer, ConfigOption, load_config_or_exit
 from proxy.config import Config
+from proxy.header_deadline import http_protocol
 from proxy.litellm_process import generate_master_key, litellm_command, litellm_environment
 from proxy.processes import ManagedProcess
 
@@ -165,7 +166,15 @@ def _serve(
         "",
     ]
     server = AnnouncingServer(
-        uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", access_log=False),
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            lifespan="on",
+            access_log=False,
+            http=http_protocol(config.memory_proxy.client_timeout),
+        ),
         "\n".join(lines),
         console,
     )

@@ -10,6 +10,7 @@ it came, so it reaches the provider.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -23,12 +24,13 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from proxy.call import Api, Call
-from proxy.errors import InvalidRequest, RequestTooLarge
+from proxy.errors import ClientTooSlow, InvalidRequest, RequestTooLarge
 
 __all__ = [
+    "DEFAULT_BODY_TIMEOUT",
     "USER_PART_TYPES",
     "AnthropicMessagesShape",
     "ChatCompletionShape",
@@ -38,6 +40,9 @@ __all__ = [
     "parse_call",
     "read_json_object",
 ]
+
+DEFAULT_BODY_TIMEOUT = 30.0
+"""Seconds a client has to send a request's body (``memory_proxy.client_timeout``)."""
 
 # Request fields that steer LiteLLM itself (where to send, with which credentials, how to log) rather than
 # the model. A client must not set them: "api_base" alone would send our provider key to its own server.
@@ -92,16 +97,28 @@ def forwardable_fields(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any]:
-    """The body as a JSON object; 413 past ``max_bytes`` (checked before and while reading), else 400."""
+async def read_json_object(
+    request: Request, *, max_bytes: int, max_seconds: float = DEFAULT_BODY_TIMEOUT
+) -> dict[str, Any]:
+    """The body as a JSON object; 413 past ``max_bytes`` (checked before and while reading), 408 if it has
+    not all arrived within ``max_seconds`` (a client sending less than its Content-Length, or a
+    trickle, would otherwise hold a connection and a task for ever), else 400."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise RequestTooLarge(_too_large(max_bytes))
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise RequestTooLarge(_too_large(max_bytes))
+    try:
+        async with asyncio.timeout(max_seconds):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise RequestTooLarge(_too_large(max_bytes))
+    except ClientDisconnect:  # no one to answer; not the proxy's failure either
+        raise InvalidRequest("The client went away before its request body was complete.") from None
+    except TimeoutError:
+        raise ClientTooSlow(
+            f"The request body did not arrive within {max_seconds:g} s ({len(body)} bytes came)."
+        ) from None
     if not body.strip():
         raise InvalidRequest("The request body is empty; expected a JSON object.")
     try:

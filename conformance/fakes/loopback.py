@@ -8,6 +8,7 @@ the server starts and no two servers can race for a port.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from types import TracebackType
@@ -49,8 +50,10 @@ class LoopbackServer:
         startup_timeout: float = 10.0,
         stop_timeout: float = 5.0,
         graceful_shutdown: float = 1.0,
+        http: type[asyncio.Protocol] | Literal["auto", "h11", "httptools"] = "auto",
     ) -> None:
-        """``graceful_shutdown`` bounds how long stop waits for in-flight requests (e.g. a slow answer)."""
+        """``graceful_shutdown`` bounds how long stop waits for in-flight requests (e.g. a slow answer);
+        ``http`` is uvicorn's HTTP protocol (a class: the one a server under test really uses)."""
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
@@ -65,6 +68,7 @@ class LoopbackServer:
             log_level=log_level,
             access_log=False,
             timeout_graceful_shutdown=graceful_shutdown,
+            http=http,
         )
         self._started = threading.Event()
         self._server = _NotifyingServer(config, self._started)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 from starlette.requests import Request
 
 from proxy.call import Api
-from proxy.errors import InvalidRequest, RequestTooLarge
+from proxy.errors import ClientTooSlow, InvalidRequest, RequestTooLarge
 from proxy.requests import (
     USER_PART_TYPES,
     AnthropicMessagesShape,
@@ -152,3 +154,22 @@ def test_everything_else_is_kept_for_the_provider():
     call = parse_call(body, api=Api.CHAT, shape=ChatCompletionShape)
     assert call.stream is True
     assert call.payload == {k: v for k, v in body.items() if k != "stream"}
+
+
+async def test_a_client_gone_mid_body_is_a_bad_request_not_a_proxy_failure():
+    async def receive() -> dict:
+        return {"type": "http.disconnect"}
+
+    request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive)
+    with pytest.raises(InvalidRequest, match="went away"):
+        await read_json_object(request, max_bytes=100)
+
+
+async def test_a_body_that_stops_coming_is_a_408():
+    async def receive() -> dict:
+        await asyncio.Event().wait()  # never
+        return {}
+
+    request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive)
+    with pytest.raises(ClientTooSlow, match=r"within 0\.05 s"):
+        await read_json_object(request, max_bytes=100, max_seconds=0.05)
