@@ -303,3 +303,19 @@ async def test_a_long_earlier_turn_is_recognised_in_its_cut_memory():
     recall = await service.recall("u", chat(history))
     await service.close()
     assert recall.pins == ()
+
+
+async def test_what_is_stored_and_what_is_injected_have_a_size_cap():
+    """A pasted log of megabytes is stored as at most max_memory_chars, and a huge memory (one written by
+    an older version, or by another tool) is injected as at most max_context_length."""
+    huge = "x" * 8_000_000
+    store = ScriptedStore(found=[huge, "lives in Lisbon"])
+    service = await started(store, max_memory_chars=1000, max_context_length=500)
+    recall = await service.recall("u", chat([turn(huge)]))
+    service.remember_later("u", chat([turn(huge)]), Answer(huge), recall)
+    await service.close()
+    [(_, stored)] = store.added
+    assert len(stored) <= 1000 + len("user: \nassistant: ")
+    assert stored.startswith("user: xxx") and "\nassistant: xxx" in stored
+    assert recall.status == "used"
+    assert sum(len(pin.text) for pin in recall.pins) <= 500
