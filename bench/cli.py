@@ -27,7 +27,7 @@ from bench.report import markdown, summarize, verdicts, write_chart, write_json
 from bench.targets import PROXIES, ROOT, StackOptions, running_stack
 from bench.workload import Workload, count_memories
 
-__all__ = ["default_scenarios", "main"]
+__all__ = ["default_scenarios", "describe_machine", "main", "run_async"]
 
 MAX_ERROR_FRACTION = 0.05
 """More failed requests than this share of a target's makes the run fail: the stack is broken, not slow.
@@ -75,7 +75,8 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _machine() -> dict[str, Any]:
+def describe_machine() -> dict[str, Any]:
+    """What a run ran on (CPU, load, versions): numbers compare only with numbers from the same."""
     packages = ("litellm", "fastapi", "starlette", "uvicorn", "httpx", "uvloop", "httptools", "orjson")
     return {
         "cpu": _cpu_model(),
@@ -87,7 +88,7 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def _run_async(main: Callable[[], Coroutine[Any, Any, Any]]) -> tuple[Any, str]:
+def run_async(main: Callable[[], Coroutine[Any, Any, Any]]) -> tuple[Any, str]:
     """Run ``main`` on uvloop when installed (a faster client measures the servers, not itself)."""
     try:
         import uvloop
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         _parser().error(f"unknown targets: {', '.join(sorted(unknown))}")
     options = StackOptions(memories=args.memories, supermemory_delay=args.supermemory_delay, only=only)
-    machine = _machine()
+    machine = describe_machine()
     timestamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     prompts = Workload().prompts(PROMPTS)
     raw: dict[str, Any] = {}
@@ -149,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
                         scenario, targets, prompts, rounds=rounds, client=args.client, log=_log
                     )
 
-            _, client_loop = _run_async(drive)
+            _, client_loop = run_async(drive)
             # Whether the LiteLLM proxy logged per request (its default), which costs it some time.
-            litellm_log_lines = len(stack.litellm[0].process.lines)
+            litellm_log_lines = stack.litellm[0].process.line_count
             _log("stopping every process ...")
         # After the proxies stopped (their pending write-backs flushed): how big the stores ended up.
         stores = {key: asyncio.run(count_memories(path)) for key, path in stack.local_stores.items()}

@@ -29,9 +29,9 @@ from typing import Protocol
 import httpx
 
 from bench.fakes_app import SENT_AT_PREFIX
-from bench.targets import Target
+from bench.targets import MESSAGES_PATH, Target
 
-__all__ = ["DRIVERS", "Batch", "Sample", "Scenario", "run_scenario"]
+__all__ = ["DRIVERS", "Batch", "Driver", "Sample", "Scenario", "request_body", "run_scenario"]
 
 _HEADER_FIELDS = {
     "overhead_ms": "x-memory-proxy-overhead-ms",
@@ -84,6 +84,8 @@ class Sample:
 
     ok: bool
     latency_ms: float
+    status: int | None = None
+    """The HTTP status (None when no answer came: a connection error, a timeout)."""
     ttfb_ms: float | None = None
     relay_ms: float | None = None
     """Streams: the provider's first chunk, from its send to its arrival here (see :class:`FirstChunk`)."""
@@ -124,15 +126,30 @@ async def _tail_of(chunks: AsyncIterator[bytes], first: FirstChunk) -> bytes:
     return tail
 
 
+_COMPLETE = {False: (b'"choices"', b"[DONE]"), True: (b'"content"', b'"message_stop"')}
+"""By surface (Anthropic Messages or not): what a whole answer holds, and what a whole stream ends with."""
+
+
+def _complete(target: Target) -> tuple[bytes, bytes]:
+    return _COMPLETE[target.path == MESSAGES_PATH]
+
+
 def _sample(
-    started: float, status: int, content: bytes, headers: Mapping[str, str], first: FirstChunk | None
+    started: float,
+    status: int,
+    content: bytes,
+    headers: Mapping[str, str],
+    first: FirstChunk | None,
+    complete: tuple[bytes, bytes],
 ) -> Sample:
-    """A finished request: ok when it answered 200 with a completion (a stream: one ending in [DONE])."""
-    ok = status == 200 and (b'"choices"' if first is None else b"[DONE]") in content
+    """A finished request: ok when it answered 200 with a completion (a stream: one that ended, e.g. in
+    [DONE]); ``complete`` is its surface's pair of markers (see ``_COMPLETE``)."""
+    ok = status == 200 and complete[first is not None] in content
     first_byte = first.first_byte if first is not None else None
     return Sample(
         ok=ok,
         latency_ms=(time.perf_counter() - started) * 1000,
+        status=status,
         ttfb_ms=None if first_byte is None else (first_byte - started) * 1000,
         relay_ms=first.relay_ms if first is not None else None,
         error=None if ok else f"HTTP {status}: {content[:200]!r}",
@@ -145,7 +162,9 @@ def _failed(started: float, exc: BaseException) -> Sample:
     return Sample(False, (time.perf_counter() - started) * 1000, error=f"{type(exc).__name__}: {exc}")
 
 
-class _Driver(Protocol):
+class Driver(Protocol):
+    """One HTTP client of one target: sends a request body, returns how it went."""
+
     async def once(self, body: bytes, stream: bool) -> Sample: ...
 
     async def close(self) -> None: ...
@@ -159,6 +178,7 @@ class _AiohttpDriver:
 
         self._errors = (aiohttp.ClientError, TimeoutError)
         self._url = target.url + target.path
+        self._complete = _complete(target)
         self._headers = {"content-type": "application/json", **target.headers}
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency),
@@ -176,7 +196,7 @@ class _AiohttpDriver:
                     content = await _tail_of(response.content.iter_any(), first)
         except self._errors as exc:
             return _failed(started, exc)
-        return _sample(started, response.status, content, response.headers, first)
+        return _sample(started, response.status, content, response.headers, first, self._complete)
 
     async def close(self) -> None:
         await self._session.close()
@@ -188,6 +208,7 @@ class _HttpxDriver:
 
     def __init__(self, target: Target, concurrency: int) -> None:
         self._path = target.path
+        self._complete = _complete(target)
         self._client = httpx.AsyncClient(
             base_url=target.url,
             headers={"content-type": "application/json", **target.headers},
@@ -208,18 +229,18 @@ class _HttpxDriver:
                     content = await _tail_of(response.aiter_raw(), first)
         except httpx.HTTPError as exc:
             return _failed(started, exc)
-        return _sample(started, response.status_code, content, response.headers, first)
+        return _sample(started, response.status_code, content, response.headers, first, self._complete)
 
     async def close(self) -> None:
         await self._client.aclose()
 
 
-DRIVERS: dict[str, Callable[[Target, int], _Driver]] = {"aiohttp": _AiohttpDriver, "httpx": _HttpxDriver}
+DRIVERS: dict[str, Callable[[Target, int], Driver]] = {"aiohttp": _AiohttpDriver, "httpx": _HttpxDriver}
 """Load-generator clients by name (``--client``)."""
 
 
 async def _batch(
-    client: _Driver,
+    client: Driver,
     bodies: list[bytes],
     *,
     requests: int,
@@ -244,13 +265,17 @@ async def _batch(
     return Batch(round_, samples, time.perf_counter() - started)
 
 
+def request_body(target: Target, prompt: str, stream: bool) -> bytes:
+    """One user turn for ``target``'s surface (Anthropic Messages needs ``max_tokens``)."""
+    body: dict[str, object] = {"model": target.model, "messages": [{"role": "user", "content": prompt}]}
+    if target.path == MESSAGES_PATH:
+        body["max_tokens"] = 256
+    body["stream"] = stream
+    return json.dumps(body).encode()
+
+
 def _bodies(target: Target, prompts: list[str], stream: bool) -> list[bytes]:
-    return [
-        json.dumps(
-            {"model": target.model, "messages": [{"role": "user", "content": prompt}], "stream": stream}
-        ).encode()
-        for prompt in prompts
-    ]
+    return [request_body(target, prompt, stream) for prompt in prompts]
 
 
 async def run_scenario(

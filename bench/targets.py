@@ -15,7 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,32 @@ import httpx
 import yaml
 
 from bench.workload import BENCH_USER, Workload, seed_local_store, synthetic_vectors
-from conformance.harness import conformance_raw_config, deep_merge, litellm_proxy_process
+from conformance.harness import (
+    LiteLLMProxyUnderTest,
+    conformance_raw_config,
+    deep_merge,
+    litellm_proxy_process,
+)
 from proxy.processes import ManagedProcess, free_port
 
-__all__ = ["ROOT", "Stack", "StackOptions", "Target", "running_stack"]
+__all__ = [
+    "CHAT_PATH",
+    "MESSAGES_PATH",
+    "ROOT",
+    "Stack",
+    "StackOptions",
+    "Target",
+    "bench_config",
+    "binary_litellm_proxy",
+    "running_stack",
+    "start_fake",
+    "start_memory_proxy",
+    "wait_ready",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAT_PATH = "/v1/chat/completions"
+MESSAGES_PATH = "/v1/messages"
 UNREACHABLE_URL = "http://127.0.0.1:9"
 """For the config's ``gpt-unreachable`` model, which the benchmark never calls."""
 
@@ -104,7 +123,7 @@ def _uvicorn(app: str, port: int, env: dict[str, str], *, factory: bool = False)
     return ManagedProcess(args, env=_child_env(env), cwd=ROOT)
 
 
-def _wait_ready(process: ManagedProcess, url: str, timeout: float = 180.0) -> None:
+def wait_ready(process: ManagedProcess, url: str, timeout: float = 180.0) -> None:
     """Until ``url`` answers at all (uvicorn listens only once the app's startup is done)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -119,6 +138,41 @@ def _wait_ready(process: ManagedProcess, url: str, timeout: float = 180.0) -> No
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} did not answer within {timeout}s:\n{process.tail()}") from None
             time.sleep(0.1)
+
+
+def bench_config(provider_url: str, supermemory_url: str | None = None) -> dict[str, Any]:
+    """The conformance suites' config on the fakes' URLs, for every process of a run: LiteLLM's cooldowns
+    off, so a burst of load never benches the one deployment each model has."""
+    urls = (provider_url, UNREACHABLE_URL) + ((supermemory_url,) if supermemory_url else ())
+    return deep_merge(conformance_raw_config(*urls), {"router_settings": {"disable_cooldowns": True}})
+
+
+def start_fake(app: str, env: dict[str, str] | None = None) -> tuple[ManagedProcess, str]:
+    """One of :mod:`bench.fakes_app`'s fakes on a free port; returns it and its URL (ready: see
+    :func:`wait_ready`)."""
+    port = free_port()
+    return _uvicorn(f"bench.fakes_app:{app}", port, env or {}, factory=True), f"http://127.0.0.1:{port}"
+
+
+def start_memory_proxy(
+    workdir: Path, key: str, backend: str, config: dict[str, Any]
+) -> tuple[ManagedProcess, str]:
+    """A memory proxy of ``backend`` on ``config`` (written to ``workdir/<key>.yaml``) on a free port;
+    returns it and its URL (ready: see :func:`wait_ready`)."""
+    port = free_port()
+    config = deep_merge(config, {"memory_proxy": {"backend": backend, "port": port}})
+    config_file = workdir / f"{key}.yaml"
+    config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    process = _uvicorn(f"proxy.{backend}:app", port, {"MEMORY_PROXY_CONFIG": str(config_file)})
+    return process, f"http://127.0.0.1:{port}"
+
+
+def binary_litellm_proxy(
+    config: dict[str, Any], workdir: Path
+) -> AbstractContextManager[LiteLLMProxyUnderTest]:
+    """The LiteLLM proxy the binary backend runs on, started as start-proxies starts it (httpx transport:
+    see proxy/litellm_process.py); its ``config_overrides()`` point a memory proxy at it."""
+    return litellm_proxy_process(config, _fresh_dir(workdir), extra_env={"DISABLE_AIOHTTP_TRANSPORT": "True"})
 
 
 def _memory_section(kind: str | None, store: Path | None, supermemory_url: str) -> dict[str, Any]:
@@ -199,26 +253,18 @@ def running_stack(workdir: Path, options: StackOptions, log: Any = print) -> Ite
                 synthetic_vectors(stores[spec.key], *model)
 
     with ExitStack() as stack:
-        provider_port, supermemory_port = free_port(), free_port()
-        provider_url = f"http://127.0.0.1:{provider_port}"
-        supermemory_url = f"http://127.0.0.1:{supermemory_port}"
-        provider = _uvicorn("bench.fakes_app:provider_app", provider_port, {}, factory=True)
+        provider, provider_url = start_fake("provider_app")
         stack.callback(provider.stop)
-        supermemory = _uvicorn(
-            "bench.fakes_app:supermemory_app",
-            supermemory_port,
+        supermemory, supermemory_url = start_fake(
+            "supermemory_app",
             {
                 "BENCH_SUPERMEMORY_DELAY": str(options.supermemory_delay),
                 "BENCH_SUPERMEMORY_DOCUMENTS": str(options.supermemory_documents),
             },
-            factory=True,
         )
         stack.callback(supermemory.stop)
 
-        base = deep_merge(
-            conformance_raw_config(provider_url, UNREACHABLE_URL, supermemory_url),
-            {"router_settings": {"disable_cooldowns": True}},
-        )
+        base = bench_config(provider_url, supermemory_url)
         waiting: list[tuple[str, ManagedProcess, str]] = [
             ("fake provider", provider, provider_url),
             ("fake supermemory", supermemory, supermemory_url),
@@ -226,19 +272,10 @@ def running_stack(workdir: Path, options: StackOptions, log: Any = print) -> Ite
         urls: dict[str, str] = {}
 
         def start_proxy(spec: _ProxySpec, upstream_overrides: dict[str, Any]) -> None:
-            port = free_port()
-            overrides = deep_merge(
-                upstream_overrides,
-                {
-                    "memory_proxy": {"backend": spec.backend, "port": port},
-                    "context_retrieval": _memory_section(spec.memory, stores.get(spec.key), supermemory_url),
-                },
-            )
-            config_file = workdir / f"{spec.key}.yaml"
-            config_file.write_text(yaml.safe_dump(deep_merge(base, overrides)), encoding="utf-8")
-            process = _uvicorn(f"proxy.{spec.backend}:app", port, {"MEMORY_PROXY_CONFIG": str(config_file)})
+            memory = _memory_section(spec.memory, stores.get(spec.key), supermemory_url)
+            config = deep_merge(base, deep_merge(upstream_overrides, {"context_retrieval": memory}))
+            process, urls[spec.key] = start_memory_proxy(workdir, spec.key, spec.backend, config)
             stack.callback(process.stop)
-            urls[spec.key] = f"http://127.0.0.1:{port}"
             waiting.append((spec.key, process, urls[spec.key]))
 
         # Everything that needs only the fakes starts now, while the LiteLLM proxy boots.
@@ -256,17 +293,13 @@ def running_stack(workdir: Path, options: StackOptions, log: Any = print) -> Ite
                 base, _fresh_dir(workdir / "litellm-stock"), extra_env={"DISABLE_AIOHTTP_TRANSPORT": "False"}
             )
         )
-        ours = stack.enter_context(
-            litellm_proxy_process(
-                base, _fresh_dir(workdir / "litellm-ours"), extra_env={"DISABLE_AIOHTTP_TRANSPORT": "True"}
-            )
-        )
+        ours = stack.enter_context(binary_litellm_proxy(base, workdir / "litellm-ours"))
         timings["litellm_proxy_start_s"] = time.perf_counter() - litellm_started
         for spec in wanted:
             if spec.upstream == "litellm":
                 start_proxy(spec, ours.config_overrides())
         for name, process, url in waiting:
-            _wait_ready(process, url)
+            wait_ready(process, url)
             log(f"  ready: {name} at {url}")
         timings["stack_start_s"] = time.perf_counter() - started
 
