@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ./RUN_TESTS.sh [all|unit|regression|parity|e2e|coverage|lint] [pytest args...]
 # ./RUN_TESTS.sh compat [pytest args...]   (the tests on the lowest and highest supported LiteLLM)
-# ./RUN_TESTS.sh bench [--quick] [bench args...]   (the benchmark: python -m bench, results in bench/results/)
+# ./RUN_TESTS.sh bench [memory|load] [--quick] [bench args...]   (the benchmarks: python -m bench, results in bench/results/)
 # Creates .venv and installs the project with [dev] on first use (and [bench] for bench); extra arguments
 # go to pytest (to the benchmark for bench).
 set -euo pipefail
