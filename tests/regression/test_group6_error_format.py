@@ -6,8 +6,6 @@ status and type of docs/errors.md.
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import litellm
 import pytest
@@ -15,30 +13,9 @@ import pytest
 from conformance.harness import app_client
 from proxy.app import create_app
 from proxy.config import parse_config
+from tests.doubles import CannedBackend
 
 REQUEST = httpx.Request("POST", "http://provider.test/v1/chat/completions")
-
-
-class RaisingBackend:
-    """A backend whose completions raise a given exception (the seam create_app offers)."""
-
-    name = "raising"
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def ready(self) -> bool:
-        return True
-
-    async def complete(self, call: Any) -> dict[str, Any]:
-        raise self.exc
-
-    async def stream(self, call: Any) -> Any:
-        raise self.exc
 
 
 CONFIG = parse_config(
@@ -62,7 +39,7 @@ CASES = [
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize(("exc", "status", "code"), CASES, ids=lambda v: type(v).__name__)
 async def test_backend_exceptions_use_the_envelope(exc, status, code, stream):
-    app = create_app(CONFIG, RaisingBackend(exc))
+    app = create_app(CONFIG, CannedBackend(error=exc))
     async with app_client(app) as client:
         response = await client.post(
             "/v1/chat/completions",
@@ -81,7 +58,7 @@ async def test_backend_exceptions_use_the_envelope(exc, status, code, stream):
     [("GET", "/v1/chat/completions", 405), ("GET", "/nope", 404), ("DELETE", "/v1/models", 405)],
 )
 async def test_http_errors_use_the_envelope(method, path, status):
-    app = create_app(CONFIG, RaisingBackend(ValueError()))
+    app = create_app(CONFIG, CannedBackend(error=ValueError()))
     async with app_client(app) as client:
         response = await client.request(method, path)
     assert response.status_code == status

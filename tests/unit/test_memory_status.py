@@ -9,32 +9,7 @@ from typing import Any
 from conformance.harness import app_client
 from proxy.app import create_app
 from proxy.config import parse_config
-
-
-class EchoBackend:
-    """Answers every chat completion with the user's last words (no provider, no LiteLLM)."""
-
-    name = "echo"
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def ready(self) -> bool:
-        return True
-
-    async def complete(self, call: Any) -> dict[str, Any]:
-        said = call.payload["messages"][-1]["content"]
-        return {
-            "id": "chatcmpl-echo",
-            "object": "chat.completion",
-            "created": 0,
-            "model": call.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": f"Noted: {said}"}}],
-        }
-
-    async def stream(self, call: Any) -> Any:
-        raise NotImplementedError
+from tests.doubles import CannedBackend
 
 
 def config(store_path: Path, **memory_proxy: Any):
@@ -55,7 +30,7 @@ def ask(text: str) -> dict[str, Any]:
 async def test_a_store_that_cannot_open_makes_the_proxy_not_ready_but_still_answering(tmp_path: Path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    app = create_app(config(blocker / "memory.sqlite3"), EchoBackend())
+    app = create_app(config(blocker / "memory.sqlite3"), CannedBackend())
     async with app_client(app) as client:
         ready = await client.get("/health/readiness")
         answer = await client.post("/v1/chat/completions", json=ask("my favourite colour is teal"))
@@ -69,7 +44,7 @@ async def test_a_store_that_cannot_open_makes_the_proxy_not_ready_but_still_answ
 
 
 async def test_memory_status_counts_what_write_back_stored(tmp_path: Path):
-    app = create_app(config(tmp_path / "memory.sqlite3"), EchoBackend())
+    app = create_app(config(tmp_path / "memory.sqlite3"), CannedBackend())
     async with app_client(app) as client:
         assert (await client.get("/health/readiness")).status_code == 200
         for n in range(5):
@@ -85,7 +60,7 @@ async def test_memory_status_counts_what_write_back_stored(tmp_path: Path):
 
 
 async def test_memory_status_is_behind_the_proxy_key(tmp_path: Path):
-    app = create_app(config(tmp_path / "memory.sqlite3", auth_key="proxy-key-123"), EchoBackend())
+    app = create_app(config(tmp_path / "memory.sqlite3", auth_key="proxy-key-123"), CannedBackend())
     async with app_client(app) as client:
         refused = await client.get("/memory/status")
         allowed = await client.get("/memory/status", headers={"authorization": "Bearer proxy-key-123"})

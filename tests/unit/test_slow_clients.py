@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Any
 
 import pytest
 
@@ -13,35 +12,9 @@ from conformance.fakes.loopback import LoopbackServer
 from proxy.app import create_app
 from proxy.config import parse_config
 from proxy.header_deadline import http_protocol
+from tests.doubles import CannedBackend
 
 DEADLINE = 1.0
-
-
-class SlowBackend:
-    """Answers after ``seconds``: a slow answer is not a slow client."""
-
-    name = "slow"
-
-    def __init__(self, seconds: float = 0.0) -> None:
-        self.seconds = seconds
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def ready(self) -> bool:
-        return True
-
-    async def complete(self, call: Any) -> dict[str, Any]:
-        import asyncio
-
-        await asyncio.sleep(self.seconds)
-        message = {"role": "assistant", "content": "ok"}
-        return {"id": "x", "object": "chat.completion", "created": 0, "model": call.model,
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}  # fmt: skip
-
-    async def stream(self, call: Any) -> Any:
-        raise NotImplementedError
 
 
 @pytest.fixture
@@ -55,7 +28,7 @@ def server():
             },
             source="test",
         )
-        app = create_app(config, SlowBackend(answer_seconds))
+        app = create_app(config, CannedBackend(seconds=answer_seconds))
         started = LoopbackServer(app, lifespan="on", http=http_protocol(DEADLINE)).start()
         servers.append(started)
         return started
