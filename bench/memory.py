@@ -25,6 +25,7 @@ from typing import Any
 from bench.memory_data import FACTS, OTHER_CLIENT_FACTS, UNRELATED, filler, stored
 from bench.targets import ROOT
 from bench.workload import synthetic_vectors
+from conformance import resources
 from proxy.call import Answer, Api, Call
 from proxy.config import ContextRetrieval
 from proxy.memory.embeddings import EncoderLoader
@@ -99,7 +100,7 @@ async def _write_cost(path: Path, loader: EncoderLoader | None) -> dict[str, flo
 
 async def _agentic_trace() -> dict[str, Any]:
     """Claude Code's captured tool loop through the memory service: what ends up stored."""
-    trace = json.loads((ROOT / "fixtures" / "claude-code-2.1.197-tool-loop.json").read_text())["requests"]
+    trace = resources.read_json("claude-code-2.1.197-tool-loop.json")["requests"]
     with tempfile.TemporaryDirectory(prefix="memory-bench-trace-") as tmp:
         path = Path(tmp) / "trace.sqlite3"
         service = MemoryService(ContextRetrieval(), LocalMemoryStore(path))

@@ -1,7 +1,9 @@
 """What a backend can do, as data: suites declare what they need, backends declare what they have.
 
-Off by default, so a new backend opts in to each capability it really has; a test that needs a missing
-one is skipped with the reason, never silently passed.
+A capability is a plain string, so a project can invent its own (``@pytest.mark.requires("my_cache")``)
+without editing the kit. A test that needs one the backend lacks is skipped with that reason, never
+silently passed. The names the kit's own suites use are listed here; the generic suites need none of
+them except where a test says so, the product suites (memory, identification…) need theirs.
 """
 
 from __future__ import annotations
@@ -12,15 +14,45 @@ __all__ = ["Capability"]
 
 
 class Capability(StrEnum):
+    """The capabilities the kit's suites ask for (any other string is a capability too)."""
+
+    ANTHROPIC_MESSAGES = "anthropic_messages"
+    """Serves Anthropic's ``/v1/messages`` (at least for Anthropic-format models)."""
+
+    TRANSLATION = "translation"
+    """Translates between the APIs as LiteLLM does: chat completions to an Anthropic-format model, and
+    ``/v1/messages`` to an OpenAI-format model."""
+
+    MODELS_FROM_CONFIG = "models_from_config"
+    """``GET /v1/models`` lists exactly the config's ``model_list`` names (then its aliases)."""
+
+    ROUTING = "routing"
+    """Model aliases (``router_settings.model_group_alias``) and wildcard deployments (``claude-any/*``)."""
+
+    ERROR_NORMALISATION = "error_normalisation"
+    """Errors are answered with this project's table of status, type and code (docs/errors.md), whatever
+    the provider sent, and every proxy-side error (unknown model or path, a body over the limit) in the
+    protocol's envelope."""
+
+    INPUT_VALIDATION = "input_validation"
+    """Bad input is refused with a 400 before any provider call (not passed to the provider)."""
+
+    PROXY_AUTH = "proxy_auth"
+    """``memory_proxy.auth_key``: clients must present the proxy's own key."""
+
+    IDENTIFICATION = "identification"
+    """Tells clients apart (User-Agent rules, ``x-memory-user-id``) and says which it saw in
+    ``x-memory-user-id`` on every answer and in ``GET /memory-routing/info``."""
+
+    MEMORY = "memory"
+    """Recalls and stores memories per client (``context_retrieval``), on the local store and Supermemory."""
+
+    HEALTH_DETAILS = "health_details"
+    """``GET /health`` names the backend, and ``/health/readiness`` exists."""
+
     COOKIE_JAR = "cookie_jar"
-    """The proxy owns the cookie jar between LiteLLM and the provider (a ``cf_clearance`` set by the
+    """The proxy owns the cookie jar between itself and the provider (a ``cf_clearance`` set by the
     provider is sent back on later calls). A separate LiteLLM process keeps its own HTTP clients."""
 
     IN_PROCESS_LITELLM = "in_process_litellm"
     """LiteLLM runs inside the proxy process, so its objects can be inspected from a test."""
-
-    MESSAGES_RETRY_AFTER = "messages_retry_after"
-    """A provider's Retry-After reaches /v1/messages clients. The LiteLLM proxy drops it on that route: its
-    429 carries no retry-after or llm_provider-* header (on /v1/chat/completions it keeps the provider's as
-    llm_provider-retry-after), and its body only the provider's error message, which for Anthropic names no
-    wait at all. So the binary backend cannot."""

@@ -2,6 +2,11 @@
 
 Suites talk to the proxy over real HTTP (uvicorn on a free 127.0.0.1 port, lifespan on), so chunk timing,
 disconnects and the backend's startup and shutdown are exercised as a user's client would.
+
+The conformance config is a LiteLLM-style dict (``model_list`` entries whose ``litellm_params`` name the
+provider format, ``openai/…`` or ``anthropic/…``, and the fake provider's ``api_base``), plus this
+project's own sections, which another proxy ignores. This project's ``proxy`` package is imported only by
+the helpers that need it (:func:`conformance_config`, :func:`litellm_proxy_process`).
 """
 
 from __future__ import annotations
@@ -10,33 +15,36 @@ import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import yaml
 
+from conformance import resources
 from conformance.backends import BackendUnderTest
+from conformance.explain import ExchangeLog
 from conformance.fakes import FakeProvider, LoopbackServer
-from proxy.config import Config, parse_config
-from proxy.litellm_process import generate_master_key, litellm_command, litellm_environment
-from proxy.processes import ManagedProcess, free_port
+
+if TYPE_CHECKING:
+    from proxy.config import Config
+    from proxy.processes import ManagedProcess
 
 __all__ = [
-    "FIXTURES",
     "LiteLLMProxyUnderTest",
     "ProxyUnderTest",
     "app_client",
     "closed_port_url",
     "conformance_config",
+    "conformance_raw_config",
     "deep_merge",
     "litellm_proxy_process",
     "serve_proxy",
 ]
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CONFORMANCE_CONFIG = FIXTURES / "configs" / "conformance.yaml"
+CONFORMANCE_CONFIG = "conformance.yaml"
+"""The resource (:mod:`conformance.resources`) the suites' config is made from."""
 
 
 def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +64,8 @@ UNUSED_SUPERMEMORY_URL = "http://127.0.0.1:9"
 def conformance_raw_config(
     provider_url: str, unreachable_url: str, supermemory_url: str = UNUSED_SUPERMEMORY_URL
 ) -> dict[str, Any]:
-    text = CONFORMANCE_CONFIG.read_text(encoding="utf-8")
+    """The suites' config as a dict, its placeholders pointed at these URLs."""
+    text = resources.read_text(CONFORMANCE_CONFIG)
     for placeholder, url in (
         ("{provider}", provider_url),
         ("{unreachable}", unreachable_url),
@@ -73,9 +82,12 @@ def conformance_config(
     supermemory_url: str = UNUSED_SUPERMEMORY_URL,
     **overrides: Any,
 ) -> Config:
-    """The suites' config, with ``overrides`` merged section by section (e.g. ``memory_proxy={...}``)."""
+    """The suites' config parsed as this project's :class:`~proxy.config.Config`, with ``overrides`` merged
+    section by section (e.g. ``memory_proxy={...}``): for this project's unit tests."""
+    from proxy.config import parse_config
+
     raw = deep_merge(conformance_raw_config(provider_url, unreachable_url, supermemory_url), overrides)
-    return parse_config(raw, source=str(CONFORMANCE_CONFIG))
+    return parse_config(raw, source=CONFORMANCE_CONFIG)
 
 
 @contextmanager
@@ -95,17 +107,20 @@ class ProxyUnderTest:
 
     url: str
     backend: BackendUnderTest
-    config: Config
+    config: dict[str, Any]
+    """The conformance config the backend was built from."""
     provider: FakeProvider
     app: Any
+    exchanges: ExchangeLog = field(default_factory=ExchangeLog)
+    """What the clients below sent and got back, for a failing test's report."""
 
     def client(self, **kwargs: Any) -> httpx.Client:
         kwargs.setdefault("timeout", 30.0)
-        return httpx.Client(base_url=self.url, **kwargs)
+        return httpx.Client(base_url=self.url, event_hooks=self.exchanges.hooks(), **kwargs)
 
     def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
         kwargs.setdefault("timeout", 30.0)
-        return httpx.AsyncClient(base_url=self.url, **kwargs)
+        return httpx.AsyncClient(base_url=self.url, event_hooks=self.exchanges.async_hooks(), **kwargs)
 
     def anthropic(self, **kwargs: Any) -> Any:
         """The official anthropic SDK pointed at the proxy (no retries: a fault must show as it is)."""
@@ -113,6 +128,8 @@ class ProxyUnderTest:
 
         kwargs.setdefault("api_key", "sk-ant-client-key-not-for-the-provider")
         kwargs.setdefault("max_retries", 0)
+        # The SDK's own client class (newer releases bring their own fork of httpx), with our hooks.
+        kwargs.setdefault("http_client", anthropic.DefaultHttpxClient(event_hooks=self.exchanges.hooks()))
         return anthropic.Anthropic(base_url=self.url, **kwargs)
 
     def openai(self, **kwargs: Any) -> Any:
@@ -121,17 +138,28 @@ class ProxyUnderTest:
 
         kwargs.setdefault("api_key", "sk-client-key-not-for-the-provider")
         kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("http_client", openai.DefaultHttpxClient(event_hooks=self.exchanges.hooks()))
         return openai.OpenAI(base_url=f"{self.url}/v1", **kwargs)
 
 
 @contextmanager
 def serve_proxy(
-    backend: BackendUnderTest, config: Config, provider: FakeProvider
+    backend: BackendUnderTest,
+    config: dict[str, Any],
+    provider: FakeProvider,
+    exchanges: ExchangeLog | None = None,
 ) -> Iterator[ProxyUnderTest]:
     app = backend.build_app(config)
     # Generous: a loaded 2-core CI machine can take seconds to run a backend's startup.
     with LoopbackServer(app, lifespan="on", startup_timeout=60.0) as server:
-        yield ProxyUnderTest(url=server.url, backend=backend, config=config, provider=provider, app=app)
+        yield ProxyUnderTest(
+            url=server.url,
+            backend=backend,
+            config=config,
+            provider=provider,
+            app=app,
+            exchanges=exchanges or ExchangeLog(),
+        )
 
 
 @asynccontextmanager
@@ -175,6 +203,9 @@ def litellm_proxy_process(
 
     Credentials belong in ``extra_env`` (referenced as ``os.environ/NAME`` in the config), never in the file.
     """
+    from proxy.litellm_process import generate_master_key, litellm_command, litellm_environment
+    from proxy.processes import ManagedProcess, free_port
+
     config_file = workdir / "litellm-config.yaml"
     config_file.write_text(yaml.safe_dump(raw_config), encoding="utf-8")
     port = free_port()

@@ -1,23 +1,25 @@
 """The ``conformance`` pytest plugin (registered once, through the ``pytest11`` entry point).
 
-Thin on purpose: markers, the ``--backend`` option, the report header, and the default fixtures. The
-logic lives in :mod:`conformance.backends`, :mod:`conformance.harness`, :mod:`conformance.fakes` and
-:mod:`conformance.mocks`.
+Thin on purpose: markers, the ``--backend`` option, the report header, the default fixtures, capabilities
+and known divergences applied to each backend's run of a test, and a failing test's exchanges with the
+proxy added to its report. It registers no backend (a project registers its own in its ``conftest.py``,
+see :mod:`conformance.backends`) and changes nothing outside the tests that use ``backend``: those run
+without the developer's keys, endpoints and proxy settings, and with scratch XDG folders.
+The logic lives in :mod:`conformance.backends`, :mod:`conformance.harness`, :mod:`conformance.fakes`,
+:mod:`conformance.explain` and :mod:`conformance.mocks`.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance.backends import REGISTRY, BackendUnderTest, binary_backend, register_backend, sdk_backend
-from conformance.capabilities import Capability
+from conformance.backends import REGISTRY, BackendUnderTest
+from conformance.explain import ExchangeLog
 from conformance.fakes import FakeProvider, FakeSupermemory, LoopbackServer
 
 if TYPE_CHECKING:
@@ -26,29 +28,29 @@ if TYPE_CHECKING:
 # conformance.harness (and through it the proxy package) is imported inside the fixtures: this module is
 # loaded at pytest startup, before coverage starts measuring the proxy's modules.
 
+__all__ = ["LEAKY_NAMES", "LEAKY_PREFIXES", "MARKERS", "leaky_environment"]
+
 MARKERS = {
     "parity": "a conformance rule every backend must pass; runs once per registered backend",
     "e2e": "end to end through real processes and servers on loopback",
     "real_api": "calls real provider APIs; needs their API keys and network, skipped otherwise",
     "slow": "takes more than a few seconds",
-    "requires(*capabilities)": "skip on a backend that lacks one of these conformance.Capability values",
+    "requires(*capabilities)": "skip on a backend that lacks one of these capabilities (strings)",
 }
 
 # Variables that would let a developer's environment leak into a test (keys, endpoints, proxies).
-_LEAKY_PREFIXES = ("OPENAI_", "ANTHROPIC_", "SUPERMEMORY_", "MEMORY_PROXY_", "AZURE_", "LITELLM_MASTER_KEY")
-_LEAKY_NAMES = (
+LEAKY_PREFIXES = ("OPENAI_", "ANTHROPIC_", "SUPERMEMORY_", "MEMORY_PROXY_", "AZURE_", "LITELLM_MASTER_KEY")
+LEAKY_NAMES = (
     *("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"),
-    *("DISABLE_AIOHTTP_TRANSPORT", "USE_AIOHTTP_TRANSPORT"),  # change how the LiteLLM child streams
+    *("DISABLE_AIOHTTP_TRANSPORT", "USE_AIOHTTP_TRANSPORT"),  # change how a LiteLLM child streams
 )
-
-# What pytest_configure removed from the environment: restored at the end of the run, and available to
-# tests that need real keys (``real_api``) through ``developer_environment(config)``.
-_REMOVED_ENVIRONMENT = pytest.StashKey[dict[str, str]]()
-_SCRATCH_HOME = pytest.StashKey[tuple[str, dict[str, str | None]]]()
 _XDG_NAMES = ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")
+_EXCHANGES = pytest.StashKey[ExchangeLog]()
 
-register_backend(sdk_backend)
-register_backend(binary_backend)
+
+def leaky_environment() -> list[str]:
+    """The names in ``os.environ`` a kit test must not see."""
+    return [name for name in os.environ if name.startswith(LEAKY_PREFIXES) or name in LEAKY_NAMES]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,36 +67,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, meaning in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {meaning}")
-    # Before collection imports anything: litellm must not fetch its cost map, and no developer key,
-    # endpoint or proxy setting may reach module-level code or session fixtures either.
-    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-    config.stash[_REMOVED_ENVIRONMENT] = {name: os.environ.pop(name) for name in _leaky_names()}
-    # The user's data and config folders (the local memory store, the port registry) are not the tests'.
-    scratch = tempfile.mkdtemp(prefix="conformance-home-")
-    config.stash[_SCRATCH_HOME] = (scratch, {name: os.environ.get(name) for name in _XDG_NAMES})
-    for name in _XDG_NAMES:
-        os.environ[name] = os.path.join(scratch, name.lower())
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    os.environ.update(developer_environment(config))  # leave the environment as the run found it
-    scratch, previous = config.stash.get(_SCRATCH_HOME, (None, {}))
-    for name, value in previous.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    if scratch:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def developer_environment(config: pytest.Config) -> dict[str, str]:
-    """The keys and settings the run removed from the environment (for ``real_api`` tests)."""
-    return dict(config.stash.get(_REMOVED_ENVIRONMENT, {}))
-
-
-def _leaky_names() -> list[str]:
-    return [name for name in os.environ if name.startswith(_LEAKY_PREFIXES) or name in _LEAKY_NAMES]
 
 
 def _selected_backends(config: pytest.Config) -> list[BackendUnderTest]:
@@ -116,10 +88,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    if not REGISTRY:
+        return []
     lines = ["conformance backends (capabilities):"]
     for backend in _selected_backends(config):
-        caps = ", ".join(sorted(cap.value for cap in backend.capabilities)) or "none"
-        lines.append(f"  {backend.name}: {caps}")
+        lines.append(f"  {backend.name}: {', '.join(sorted(backend.capabilities)) or 'none'}")
     return lines
 
 
@@ -136,27 +109,74 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", backends, ids=[b.name for b in backends], scope="session")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A backend's known divergence from a test makes that run a strict xfail expecting its exception."""
+    for item in items:
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("backend")
+        if not isinstance(backend, BackendUnderTest) or not isinstance(item, pytest.Function):
+            continue
+        suite = (
+            next((cls.__name__ for cls in type.mro(item.cls) if cls.__name__.endswith("Suite")), None)
+            if item.cls
+            else None
+        )
+        divergence = backend.divergence(suite, item.originalname)
+        if divergence is not None:
+            item.add_marker(
+                pytest.mark.xfail(
+                    strict=True, raises=divergence.raises, reason=f"{backend.name}: {divergence.reason}"
+                )
+            )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    exchanges = item.stash.get(_EXCHANGES, None)
+    if report.failed and exchanges is not None:
+        report.sections.append(("what the proxy was sent and answered", exchanges.render()))
+    return report
+
+
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No developer key, endpoint or proxy setting reaches a test, even one an earlier test set."""
-    for name in _leaky_names():
+def _isolated_environment(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A kit test (one using ``backend``) sees no developer key, endpoint or proxy setting, and keeps its
+    data and config out of the user's folders. Other tests of the run are left alone."""
+    if "backend" not in request.fixturenames:
+        return
+    for name in leaky_environment():
         monkeypatch.delenv(name)
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    home = tmp_path_factory.getbasetemp() / "conformance-home"
+    for name in _XDG_NAMES:
+        monkeypatch.setenv(name, str(home / name.lower()))
 
 
 @pytest.fixture(autouse=True)
 def _enforce_required_capabilities(request: pytest.FixtureRequest) -> None:
-    marker = request.node.get_closest_marker("requires")
-    if marker is None:
+    marks = list(request.node.iter_markers("requires"))
+    if not marks:
         return
     if "backend" not in request.fixturenames:
         raise pytest.UsageError(
             f"{request.node.nodeid}: @requires needs the test to use the 'backend' fixture"
         )
     backend: BackendUnderTest = request.getfixturevalue("backend")
-    for capability in marker.args:
-        if not backend.has(Capability(capability)):
-            pytest.skip(f"{backend.name}: missing capability {Capability(capability).value}")
+    for mark in marks:
+        for capability in mark.args:
+            if not backend.has(capability):
+                pytest.skip(f"{backend.name}: missing capability {capability}")
+
+
+@pytest.fixture
+def conformance_exchanges(request: pytest.FixtureRequest) -> ExchangeLog:
+    """This test's exchanges with the proxy, shown in its report if it fails."""
+    log = request.node.stash.get(_EXCHANGES, None)
+    if log is None:
+        log = request.node.stash[_EXCHANGES] = ExchangeLog()
+    return log
 
 
 @pytest.fixture(scope="session")
@@ -217,21 +237,18 @@ def open_proxy(
     fake_provider_url: str,
     unreachable_url: str,
     fake_supermemory_url: str,
+    conformance_exchanges: ExchangeLog,
 ) -> Callable[..., AbstractContextManager[ProxyUnderTest]]:
     """Factory of context managers: ``with open_proxy(**overrides) as proxy:`` serves ``backend`` until
     the block ends (the app's shutdown, with its flush of pending memory writes, runs at the exit)."""
-    from conformance.harness import conformance_config, deep_merge, serve_proxy
+    from conformance.harness import conformance_raw_config, deep_merge, serve_proxy
 
     backend_overrides = request.getfixturevalue(backend.config_fixture) if backend.config_fixture else {}
 
     def open_one(**overrides: Any) -> AbstractContextManager[ProxyUnderTest]:
-        config = conformance_config(
-            fake_provider_url,
-            unreachable_url,
-            supermemory_url=fake_supermemory_url,
-            **deep_merge(backend_overrides, overrides),
-        )
-        return serve_proxy(backend, config, fake_provider)
+        raw = conformance_raw_config(fake_provider_url, unreachable_url, fake_supermemory_url)
+        config = deep_merge(raw, deep_merge(backend_overrides, overrides))
+        return serve_proxy(backend, config, fake_provider, conformance_exchanges)
 
     return open_one
 

@@ -83,6 +83,7 @@ class ChatSuite:
         assert response.json()["choices"][0]["message"]["content"] == echo_reply(text)
         assert last_call(fake_provider).headers["authorization"] == "Bearer sk-fake-provider-key-0123456789"
 
+    @pytest.mark.requires(Capability.TRANSLATION)
     def test_anthropic_format_model_is_called_natively(self, proxy, fake_provider):
         """A chat completion for an anthropic/ model reaches the provider as Anthropic Messages."""
         text = unique()
@@ -104,6 +105,7 @@ class ChatSuite:
         ],
         ids=["alias", "wildcard"],
     )
+    @pytest.mark.requires(Capability.ROUTING, Capability.TRANSLATION)
     def test_aliases_and_wildcards_reach_their_deployment(
         self, proxy, fake_provider, model, endpoint, upstream_model
     ):
@@ -117,12 +119,19 @@ class ChatSuite:
         assert (upstream.endpoint, upstream.json["model"]) == (endpoint, upstream_model)
 
     def test_openai_sdk_parses_a_completion(self, proxy):
-        """The openai SDK gets a parsed ChatCompletion, and its User-Agent routes to openai-python."""
+        """The openai SDK gets a parsed ChatCompletion."""
         text = unique()
-        raw = proxy.openai().chat.completions.with_raw_response.create(
+        completion = proxy.openai().chat.completions.create(
             model="gpt-fake", messages=[{"role": "user", "content": text}]
         )
-        assert raw.parse().choices[0].message.content == echo_reply(text)
+        assert completion.choices[0].message.content == echo_reply(text)
+
+    @pytest.mark.requires(Capability.IDENTIFICATION)
+    def test_openai_sdk_routes_to_its_own_namespace(self, proxy):
+        """The openai SDK's real User-Agent routes to openai-python."""
+        raw = proxy.openai().chat.completions.with_raw_response.create(
+            model="gpt-fake", messages=[{"role": "user", "content": unique()}]
+        )
         assert raw.headers["x-memory-user-id"] == "openai-python"
 
     def test_tool_call_round_trip(self, proxy, fake_provider):
@@ -161,7 +170,9 @@ class ChatSuite:
             assert response.json()["choices"][0]["message"]["content"] == echo_reply(text)
 
     @pytest.mark.requires(Capability.COOKIE_JAR)
-    @pytest.mark.parametrize("model", ["gpt-fake", "claude-fake"])
+    @pytest.mark.parametrize(
+        "model", ["gpt-fake", pytest.param("claude-fake", marks=pytest.mark.requires(Capability.TRANSLATION))]
+    )
     def test_cloudflare_cookie_is_sent_on_every_later_call(self, proxy, fake_provider, model):
         """A cf_clearance cookie set by the provider is sent back on later calls, concurrent ones too."""
         challenge = fake_directive("cookie_challenge")

@@ -1,4 +1,7 @@
-"""Error parity: each row of the table in docs/errors.md, triggered by its real cause at the fake provider."""
+"""Errors: a provider's fault reaches the client with its status and Retry-After (any proxy); and, for a
+proxy that normalises errors (capability ``error_normalisation``), each row of this project's error table
+(``PROVIDER_FAULTS`` below; docs/errors.md in the litellm-memory-proxy repository explains each), triggered
+by its real cause at the fake provider."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import re
 import openai
 import pytest
 
+from conformance.capabilities import Capability
 from conformance.fakes import fake_directive
 from conformance.suites.support import anthropic_error, chat_body, model_calls, unique
 
@@ -51,8 +55,32 @@ def _assert_envelope(response, status, type_, code):
     return body["error"]
 
 
+# (directive, params) → (status, retry-after): what any proxy must pass on from an OpenAI-format provider.
+PASSED_ON = [
+    ("bad_request", {}, (400, None)),
+    ("auth", {}, (401, None)),
+    ("rate_limit", {"retry_after": 7}, (429, "7")),
+    ("server_error", {}, (500, None)),
+]
+
+
 @pytest.mark.parity
 class ErrorsSuite:
+    @pytest.mark.parametrize(("directive", "params", "expected"), PASSED_ON, ids=[d for d, _, _ in PASSED_ON])
+    def test_provider_status_and_retry_after_reach_the_client(
+        self, proxy, fake_provider, directive, params, expected
+    ):
+        """A provider's error status reaches the client as it was (with its Retry-After), as a JSON error."""
+        status, retry_after = expected
+        body = chat_body(unique(fake_directive(directive, **params)), max_tokens=20)
+        with proxy.client() as http:
+            response = http.post("/v1/chat/completions", json=body)
+        assert response.status_code == status, f"the provider answered {status}"
+        assert response.headers.get("retry-after") == retry_after, "the provider sent this Retry-After"
+        assert isinstance(response.json().get("error"), dict), "an error answer is a JSON object with 'error'"
+        assert len(model_calls(fake_provider)) == 1, "one provider call: no hidden retries"
+
+    @pytest.mark.requires(Capability.ERROR_NORMALISATION)
     @pytest.mark.parametrize(
         ("model", "directive", "params", "expected"),
         PROVIDER_FAULTS,
@@ -74,6 +102,7 @@ class ErrorsSuite:
     @pytest.mark.parametrize("stream", [False, True], ids=["answer", "stream"])
     @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"], ids=["chat", "messages"])
     @pytest.mark.parametrize("model", ["gpt-unreachable", "claude-unreachable"])
+    @pytest.mark.requires(Capability.ERROR_NORMALISATION)
     def test_unreachable_provider_is_a_clean_502(self, proxy, model, path, stream):
         """A provider that refuses connections is a 502 in the surface's envelope, whatever the model's
         format, and its message names no Python object (``ssl:<ssl.SSLContext object at 0x…>``)."""
@@ -86,6 +115,7 @@ class ErrorsSuite:
             error = _assert_envelope(response, 502, "api_connection_error", "upstream_unreachable")
         assert not OBJECT_REPR.search(error["message"]), error["message"]
 
+    @pytest.mark.requires(Capability.MODELS_FROM_CONFIG, Capability.ERROR_NORMALISATION)
     def test_unknown_model_is_404_before_any_provider_call(self, proxy, fake_provider):
         """A model the config does not list is a 404 model_not_found naming the parameter."""
         with proxy.client() as http:
@@ -117,6 +147,7 @@ class ErrorsSuite:
             "messages-empty",
         ],
     )
+    @pytest.mark.requires(Capability.INPUT_VALIDATION)
     def test_bad_input_is_400_never_500(self, proxy, fake_provider, content, param, code):
         """Malformed bodies get a 400 in the OpenAI envelope naming the parameter, and reach no provider."""
         with proxy.client() as http:
@@ -127,6 +158,7 @@ class ErrorsSuite:
         assert error["param"] == param
         assert model_calls(fake_provider) == []
 
+    @pytest.mark.requires(Capability.INPUT_VALIDATION)
     def test_body_over_the_limit_is_413(self, make_proxy, fake_provider):
         """A body over memory_proxy.max_body_mb is a 413 request_too_large."""
         proxy = make_proxy(memory_proxy={"max_body_mb": 0.01})
@@ -135,6 +167,7 @@ class ErrorsSuite:
         _assert_envelope(response, 413, "invalid_request_error", "request_too_large")
         assert model_calls(fake_provider) == []
 
+    @pytest.mark.requires(Capability.ERROR_NORMALISATION)
     def test_unknown_path_is_404_in_the_envelope(self, proxy):
         """An unknown path is a 404 in the envelope, not FastAPI's {"detail": ...}."""
         with proxy.client() as http:
@@ -151,6 +184,7 @@ class ErrorsSuite:
                 assert failed.status_code == 500
             assert http.post("/v1/chat/completions", json=chat_body(unique())).status_code == 200
 
+    @pytest.mark.requires(Capability.ERROR_NORMALISATION)
     def test_openai_sdk_raises_the_matching_exceptions(self, proxy):
         """The openai SDK raises RateLimitError (with Retry-After), BadRequestError, NotFoundError,
         InternalServerError and AuthenticationError for the matching faults."""

@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from conformance.capabilities import Capability
 from conformance.hostile import mutated_bodies
 from conformance.suites.support import model_calls
 
@@ -64,6 +65,7 @@ def _is_envelope(path: str, body: object) -> bool:
 
 
 @pytest.mark.parity
+@pytest.mark.requires(Capability.INPUT_VALIDATION)
 class HostileInputSuite:
     @pytest.mark.parametrize(
         ("path", "text"), [case[1:] for case in MINIMAL_CASES], ids=[c[0] for c in MINIMAL_CASES]

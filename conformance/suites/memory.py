@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from conformance import resources
+from conformance.capabilities import Capability
 from conformance.fakes import FakeSupermemory, echo_reply, fake_directive
-from conformance.harness import FIXTURES
 from conformance.suites.support import chat_body, content_of, last_call, model_calls, read_sse, unique
 
 __all__ = ["MemoryFailureSuite", "MemorySuite", "MemoryUnderTest"]
@@ -104,12 +105,15 @@ def _prefix(api: str, body: dict[str, Any]) -> list[Any]:
     return [*(system if isinstance(system, list) else [system]), *body["messages"]]
 
 
-CLAUDE_CODE = json.loads((FIXTURES / "claude-code-2.1.197-request.json").read_text(encoding="utf-8"))
+def _claude_code() -> dict[str, Any]:
+    """Claude Code's real first request, captured (a resource of the kit)."""
+    captured: dict[str, Any] = resources.read_json("claude-code-2.1.197-request.json")
+    return captured
 
 
 def _claude_code_asking(prompt: str) -> dict[str, Any]:
     """The captured request with another prompt in its last text part (its reminders kept)."""
-    body = json.loads(json.dumps(CLAUDE_CODE["body"]))
+    body = _claude_code()["body"]
     first = body["messages"][0]["content"]
     first[-1] = {**first[-1], "text": prompt}
     return body
@@ -145,6 +149,7 @@ def _sent_text(proxy: Any) -> str:
 
 
 @pytest.mark.parity
+@pytest.mark.requires(Capability.MEMORY)
 class MemorySuite:
     @pytest.fixture(params=["local", "supermemory"])
     def memory(self, request: pytest.FixtureRequest, tmp_path: Any) -> MemoryUnderTest:
@@ -257,14 +262,15 @@ class MemorySuite:
         """Claude Code's real request (captured from 2.1.197): the memory is the person's prompt without the
         CLI's <system-reminder>, and the next session gets it after the CLI's own system blocks, which reach
         the provider unchanged with their cache breakpoints (at most 4 in all)."""
+        captured = _claude_code()
         headers = {
-            key: CLAUDE_CODE["headers"][key] for key in ("user-agent", "anthropic-beta", "anthropic-version")
+            key: captured["headers"][key] for key in ("user-agent", "anthropic-beta", "anthropic-version")
         }
         telling = _claude_code_asking("My favourite editor is Helix.")
         with (
             open_proxy(**memory.config()) as proxy,
             proxy.client(headers=headers) as http,
-            http.stream("POST", CLAUDE_CODE["path"], json=telling) as told,
+            http.stream("POST", captured["path"], json=telling) as told,
         ):
             assert told.status_code == 200
             read_sse(told)
@@ -275,13 +281,13 @@ class MemorySuite:
         with (
             open_proxy(**memory.config()) as proxy,
             proxy.client(headers=headers) as http,
-            http.stream("POST", CLAUDE_CODE["path"], json=asking) as asked,
+            http.stream("POST", captured["path"], json=asking) as asked,
         ):
             assert asked.headers["x-memory-status"] == "used"
             read_sse(asked)
             sent = last_call(proxy.provider).json
         system = sent["system"]
-        assert system[: len(CLAUDE_CODE["body"]["system"])] == CLAUDE_CODE["body"]["system"]
+        assert system[: len(captured["body"]["system"])] == captured["body"]["system"]
         assert "Helix" in system[-1]["text"]
         assert json.dumps(sent).count('"cache_control"') <= 4
 
@@ -307,6 +313,7 @@ class MemorySuite:
 
 
 @pytest.mark.parity
+@pytest.mark.requires(Capability.MEMORY)
 class MemoryFailureSuite:
     """Supermemory failing in each documented way: the request always succeeds, the header says why."""
 

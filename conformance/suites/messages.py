@@ -7,9 +7,9 @@ import json
 import anthropic
 import pytest
 
+from conformance import resources
 from conformance.capabilities import Capability
 from conformance.fakes import echo_reply, fake_directive
-from conformance.harness import FIXTURES
 from conformance.suites.support import anthropic_error, iter_sse, last_call, model_calls, unique
 
 __all__ = ["MessagesSuite"]
@@ -21,13 +21,17 @@ TOOLS = [
         "input_schema": {"type": "object", "properties": {"echo": {"type": "string"}}},
     }
 ]
-CLAUDE_CODE = json.loads((FIXTURES / "claude-code-2.1.197-request.json").read_text(encoding="utf-8"))
+CLAUDE_CODE_REQUEST = "claude-code-2.1.197-request.json"
+"""Claude Code's real first request, captured (a resource of the kit)."""
+TRANSLATED = pytest.mark.requires(Capability.TRANSLATION)
 
 
 @pytest.mark.parity
+@pytest.mark.requires(Capability.ANTHROPIC_MESSAGES)
 class MessagesSuite:
     @pytest.mark.parametrize(
-        ("model", "endpoint"), [("claude-fake", "/messages"), ("gpt-fake", "/responses")]
+        ("model", "endpoint"),
+        [("claude-fake", "/messages"), pytest.param("gpt-fake", "/responses", marks=TRANSLATED)],
     )
     def test_anthropic_sdk_gets_a_message(self, proxy, model, endpoint):
         """The anthropic SDK gets a parsed Message: natively for anthropic/ models, translated for others."""
@@ -39,6 +43,7 @@ class MessagesSuite:
         assert message.role == "assistant"
         assert last_call(proxy.provider).endpoint == endpoint
 
+    @pytest.mark.requires(Capability.IDENTIFICATION)
     def test_anthropic_sdk_routes_to_its_own_namespace(self, proxy):
         """The anthropic SDK's real User-Agent routes to anthropic-python."""
         raw = proxy.anthropic().messages.with_raw_response.create(
@@ -46,7 +51,7 @@ class MessagesSuite:
         )
         assert raw.headers["x-memory-user-id"] == "anthropic-python"
 
-    @pytest.mark.parametrize("model", ["claude-fake", "gpt-fake"])
+    @pytest.mark.parametrize("model", ["claude-fake", pytest.param("gpt-fake", marks=TRANSLATED)])
     def test_stream_is_read_to_the_end(self, proxy, model):
         """The anthropic SDK reads the whole stream and gets the whole text."""
         text = unique("tell me more")
@@ -147,7 +152,12 @@ class MessagesSuite:
             (fake_directive("context_length"), anthropic.BadRequestError, 400),
             (fake_directive("auth"), anthropic.AuthenticationError, 401),
             (fake_directive("server_error"), anthropic.InternalServerError, 500),
-            (fake_directive("overloaded", retry_after=2), anthropic.APIStatusError, 503),
+            pytest.param(
+                fake_directive("overloaded", retry_after=2),
+                anthropic.APIStatusError,
+                503,
+                marks=pytest.mark.requires(Capability.ERROR_NORMALISATION),  # Anthropic's 529 becomes a 503
+            ),
         ],
         ids=["rate_limit", "context_length", "auth", "server_error", "overloaded"],
     )
@@ -160,7 +170,6 @@ class MessagesSuite:
         assert caught.value.status_code == status
         assert caught.value.body["type"] == "error"
 
-    @pytest.mark.requires(Capability.MESSAGES_RETRY_AFTER)
     def test_rate_limit_carries_the_providers_retry_after(self, proxy):
         """A provider 429 on /v1/messages reaches the client with the provider's Retry-After."""
         with pytest.raises(anthropic.RateLimitError) as caught:
@@ -171,6 +180,7 @@ class MessagesSuite:
             )
         assert caught.value.response.headers["retry-after"] == "6"
 
+    @pytest.mark.requires(Capability.MODELS_FROM_CONFIG)
     def test_unknown_model_is_not_found_in_anthropics_envelope(self, proxy):
         """An unknown model is a 404 not_found_error, as Anthropic answers it."""
         with pytest.raises(anthropic.NotFoundError) as caught:
@@ -191,6 +201,7 @@ class MessagesSuite:
         ],
         ids=["no-max_tokens", "empty-messages", "messages-str", "content-int", "max_tokens-str", "array"],
     )
+    @pytest.mark.requires(Capability.INPUT_VALIDATION)
     def test_malformed_bodies_are_400_in_anthropics_envelope(self, proxy, body):
         """Malformed Messages bodies are a 400 invalid_request_error in Anthropic's envelope, never 500."""
         with proxy.client() as http:
@@ -198,6 +209,7 @@ class MessagesSuite:
         anthropic_error(response, 400, "invalid_request_error")
         assert model_calls(proxy.provider) == []
 
+    @pytest.mark.requires(Capability.ERROR_NORMALISATION)
     def test_count_tokens_is_a_clear_404(self, proxy):
         """Token counting, which this proxy does not offer, is a 404 in Anthropic's envelope."""
         with proxy.client() as http:
@@ -206,14 +218,15 @@ class MessagesSuite:
         assert "count_tokens" in error["message"]
 
     def test_claude_code_request_replays_completely(self, proxy):
-        """Claude Code's real request (HEAD / first) routes to claude-code, streams to the end, and every
-        field, system block, tool and beta reaches the provider."""
-        request = CLAUDE_CODE
+        """Claude Code's real request (HEAD / first) streams to the end, and every field, system block, tool
+        and beta reaches the provider (and, for a proxy that identifies clients, it is claude-code)."""
+        request = resources.read_json(CLAUDE_CODE_REQUEST)
         with proxy.client(headers=request["headers"]) as http:
             assert http.head("/").status_code == 200
             with http.stream("POST", request["path"], json=request["body"]) as response:
                 assert response.status_code == 200, response.read()
-                assert response.headers["x-memory-user-id"] == "claude-code"
+                if proxy.backend.has(Capability.IDENTIFICATION):
+                    assert response.headers["x-memory-user-id"] == "claude-code"
                 names = [event.event for event in iter_sse(response)]
         assert names[0] == "message_start"
         assert names[-1] == "message_stop"
@@ -226,6 +239,7 @@ class MessagesSuite:
         betas = set(upstream.headers.get("anthropic-beta", "").split(","))
         assert set(request["headers"]["anthropic-beta"].split(",")) <= betas
 
+    @pytest.mark.requires(Capability.MEMORY)
     def test_memory_is_recalled_into_the_system_prompt(self, open_proxy, tmp_path):
         """As for chat completions: the exchange is stored, and recalled into Anthropic's system field."""
         memory = {"context_retrieval": {"enabled": True, "local_store_path": str(tmp_path / "m.sqlite3")}}

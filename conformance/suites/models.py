@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+
+from conformance.capabilities import Capability
 
 __all__ = ["ModelsSuite"]
 
 
-def _served(config) -> list[str]:
-    return [*config.model_names, *(config.router_settings.get("model_group_alias") or {})]
+def _served(config: dict[str, Any]) -> list[str]:
+    """The config's model names, in order and once each, then its aliases."""
+    names = dict.fromkeys(entry["model_name"] for entry in config["model_list"])
+    return [*names, *((config.get("router_settings") or {}).get("model_group_alias") or {})]
 
 
 @pytest.mark.parity
+@pytest.mark.requires(Capability.MODELS_FROM_CONFIG)
 class ModelsSuite:
     @pytest.mark.parametrize("path", ["/v1/models", "/models"])
     def test_lists_every_configured_model(self, proxy, path):

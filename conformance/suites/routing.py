@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from conformance import resources
+from conformance.capabilities import Capability
 from conformance.fakes import fake_directive
-from conformance.harness import FIXTURES
 from conformance.suites.support import chat_body, model_calls, unique
 
 __all__ = ["CLIENT_STRINGS", "RoutingSuite"]
 
-_clients = json.loads((FIXTURES / "client_user_agents.json").read_text(encoding="utf-8"))
+_clients = resources.read_json("client_user_agents.json")
 CLIENT_STRINGS: list[dict[str, str]] = _clients["real"] + _clients["seed"]
 INFO_KEYS = {"user_id", "matched_pattern", "custom_header_present", "is_default"}
 
 
 @pytest.mark.parity
+@pytest.mark.requires(Capability.IDENTIFICATION)
 class RoutingSuite:
     @pytest.mark.parametrize("client", CLIENT_STRINGS, ids=[c["user_agent"] for c in CLIENT_STRINGS])
     def test_info_reports_each_clients_namespace_flat(self, proxy, client):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.capabilities import Capability
 from conformance.fakes import echo_reply, fake_directive
 from conformance.suites.support import (
     chat_body,
@@ -20,7 +21,9 @@ __all__ = ["StreamingSuite"]
 
 @pytest.mark.parity
 class StreamingSuite:
-    @pytest.mark.parametrize("model", ["gpt-fake", "claude-fake"])
+    @pytest.mark.parametrize(
+        "model", ["gpt-fake", pytest.param("claude-fake", marks=pytest.mark.requires(Capability.TRANSLATION))]
+    )
     def test_stream_relays_the_answer_then_done(self, proxy, fake_provider, model):
         """A stream carries the provider's text as chat.completion.chunk events, then [DONE]; one call."""
         text = unique("tell me a story")
@@ -55,6 +58,7 @@ class StreamingSuite:
         assert rest[-1].raw == "[DONE]"
         assert last_call(fake_provider).stream_completed
 
+    @pytest.mark.requires(Capability.ERROR_NORMALISATION)
     def test_mid_stream_failure_is_one_error_event_then_the_end(self, proxy, fake_provider):
         """A provider dying mid-stream yields its chunks, one error event in the envelope, then EOF."""
         text = unique(fake_directive("cut", after=3))

@@ -14,8 +14,6 @@ import pytest
 
 from conformance.backends import REGISTRY
 from conformance.harness import ProxyUnderTest, litellm_proxy_process, serve_proxy
-from conformance.plugin import developer_environment
-from proxy.config import parse_config
 
 pytestmark = [pytest.mark.real_api, pytest.mark.e2e]
 
@@ -35,8 +33,8 @@ REAL_MODELS = {
 
 
 @pytest.fixture(scope="session")
-def real_keys(pytestconfig: pytest.Config) -> dict[str, str]:
-    found = developer_environment(pytestconfig)
+def real_keys(developer_environment: dict[str, str]) -> dict[str, str]:
+    found = developer_environment
     return {name: found[name] for name in REAL_MODELS if found.get(name)}
 
 
@@ -63,7 +61,7 @@ def real_proxy(request, backend, real_keys, fake_provider, monkeypatch) -> Itera
     raw = real_raw_config(real_keys)
     if backend.name == "binary":
         raw.update(request.getfixturevalue("real_litellm_proxy"))
-    with serve_proxy(REGISTRY[backend.name], parse_config(raw, source="real-api"), fake_provider) as proxy:
+    with serve_proxy(REGISTRY[backend.name], raw, fake_provider) as proxy:
         yield proxy
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from respx.models import AllMockedAssertionError
 
-from conformance.backends import REGISTRY
+from conformance.backends import REGISTRY, binary_backend, sdk_backend
 from conformance.plugin import MARKERS
 from proxy.session import SessionManager
 
@@ -27,6 +27,13 @@ strict_markers = true
 xfail_strict = true
 asyncio_mode = "auto"
 asyncio_default_fixture_loop_scope = "function"
+"""
+
+OUR_BACKENDS_CONFTEST = """
+from conformance.backends import binary_backend, register_backend, sdk_backend
+
+register_backend(sdk_backend)
+register_backend(binary_backend)
 """
 
 OTHER_BACKEND_CONFTEST = """
@@ -59,9 +66,11 @@ def test_needs_cookie_jar(backend):
 
 @pytest.fixture
 def kit(pytester: pytest.Pytester) -> Iterator[pytest.Pytester]:
-    """A pytester project with the project's strict config; the backend registry is restored afterwards."""
+    """A pytester project with the project's strict config and, as a third party's run starts, no backend
+    registered; the backend registry is restored afterwards."""
     pytester.makepyprojecttoml(STRICT_CONFIG)
     saved = dict(REGISTRY)
+    REGISTRY.clear()
     try:
         yield pytester
     finally:
@@ -95,75 +104,132 @@ def test_markers_are_registered_and_a_typo_fails(kit: pytest.Pytester) -> None:
             pass
         """,
     )
+    kit.makeconftest(OUR_BACKENDS_CONFTEST)
     result = kit.runpytest("--continue-on-collection-errors")
     # test_all_markers runs on sdk (passes) and on binary (skipped: it has no cookie_jar).
     result.assert_outcomes(passed=1, skipped=1, errors=1)
     result.stdout.fnmatch_lines(["*'parityy' not found in `markers` configuration option*"])
 
 
-def test_backends_default_to_sdk_and_binary_and_header_lists_capabilities(kit: pytest.Pytester) -> None:
-    """By default ``backend`` runs as [sdk] and [binary]; the header lists their capabilities.
+def test_the_kit_registers_no_backend_of_its_own(kit: pytest.Pytester) -> None:
+    """Installed in a third party's venv, the kit runs none of this project's backends: a test using
+    ``backend`` with nothing registered is a usage error saying how to register one."""
+    kit.makepyfile(BACKEND_TESTS)
+    result = kit.runpytest()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*no conformance backend is registered: call *register_backend*"])
+
+
+def test_header_lists_each_backends_capabilities(kit: pytest.Pytester) -> None:
+    """The report header lists the registered backends with their capabilities, sorted.
 
     No test here uses ``proxy``, so the binary backend's LiteLLM process is never started.
     """
+    kit.makeconftest(OUR_BACKENDS_CONFTEST)
     kit.makepyfile(BACKEND_TESTS)
     result = kit.runpytest("-v", "-rs")
     result.assert_outcomes(passed=3, skipped=1)
     result.stdout.fnmatch_lines(
         [
             "conformance backends (capabilities):",
-            "  sdk: cookie_jar, in_process_litellm, messages_retry_after",
-            "  binary: none",
+            f"  sdk: {', '.join(sorted(sdk_backend.capabilities))}",
+            f"  binary: {', '.join(sorted(binary_backend.capabilities))}",
         ]
     )
-    result.stdout.fnmatch_lines(
-        [
-            "*::test_uses_backend[[]sdk[]] PASSED*",
-            "*::test_needs_cookie_jar[[]sdk[]] PASSED*",
-            "*::test_uses_backend[[]binary[]] PASSED*",
-            "*::test_needs_cookie_jar[[]binary[]] SKIPPED*",
-            "SKIPPED [[]1[]] *: binary: missing capability cookie_jar",
-        ]
-    )
-    result.stdout.no_fnmatch_line("*other*")
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] *: binary: missing capability cookie_jar"])
 
 
 def test_registered_backend_is_parametrized_and_requires_skips_it(kit: pytest.Pytester) -> None:
-    """A backend registered in conftest.py adds a run per test; ``requires`` skips it, naming the lack."""
+    """The backend a conftest.py registers is the only one run; ``requires`` skips it, naming the lack."""
     kit.makeconftest(OTHER_BACKEND_CONFTEST)
     kit.makepyfile(BACKEND_TESTS)
     result = kit.runpytest("-v", "-rs")
-    result.assert_outcomes(passed=4, skipped=2)
+    result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(
         [
             "conformance backends (capabilities):",
-            "  sdk: cookie_jar, in_process_litellm, messages_retry_after",
-            "  binary: none",
             "  other: none",
-        ]
-    )
-    result.stdout.fnmatch_lines(
-        [
-            # Session-scoped: every test runs on one backend before the next backend starts.
-            "*::test_uses_backend[[]sdk[]] PASSED*",
-            "*::test_needs_cookie_jar[[]sdk[]] PASSED*",
-            "*::test_uses_backend[[]binary[]] PASSED*",
-            "*::test_needs_cookie_jar[[]binary[]] SKIPPED*",
             "*::test_uses_backend[[]other[]] PASSED*",
             "*::test_needs_cookie_jar[[]other[]] SKIPPED*",
-        ]
-    )
-    result.stdout.fnmatch_lines(
-        [
-            "SKIPPED [[]1[]] *: binary: missing capability cookie_jar",
             "SKIPPED [[]1[]] *: other: missing capability cookie_jar",
         ]
+    )
+    result.stdout.no_fnmatch_line("*[[]sdk[]]*")
+
+
+def test_capabilities_are_an_open_set(kit: pytest.Pytester) -> None:
+    """A capability the kit has never heard of works like its own: declared by a backend, required by a
+    test, skipped with its name where missing."""
+    kit.makeconftest(
+        """
+        from conformance.backends import BackendUnderTest, register_backend
+
+        def _never_built(config):
+            raise AssertionError("no test here serves a proxy")
+
+        register_backend(BackendUnderTest("cached", build_app=_never_built, capabilities={"semantic_cache"}))
+        register_backend(BackendUnderTest("plain", build_app=_never_built))
+        """
+    )
+    kit.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.requires("semantic_cache")
+        def test_cache(backend):
+            assert backend.has("semantic_cache")
+        """
+    )
+    result = kit.runpytest("-v", "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] *: plain: missing capability semantic_cache"])
+
+
+def test_a_known_divergence_is_a_strict_xfail_of_its_exception(kit: pytest.Pytester) -> None:
+    """A backend's declared divergence makes that test an xfail that must raise the named exception; when
+    the divergence is fixed (the test passes) the run goes red."""
+    kit.makeconftest(
+        """
+        from conformance.backends import BackendUnderTest, Divergence, register_backend
+
+        def _never_built(config):
+            raise AssertionError("no test here serves a proxy")
+
+        register_backend(
+            BackendUnderTest(
+                "lossy",
+                build_app=_never_built,
+                divergences={
+                    "LossySuite::test_keeps_the_header": Divergence("drops it", raises=KeyError),
+                    "test_fixed_since": Divergence("was broken", raises=KeyError),
+                },
+            )
+        )
+        """
+    )
+    kit.makepyfile(
+        """
+        class LossySuite:
+            def test_keeps_the_header(self, backend):
+                {}["retry-after"]
+
+        class TestLossy(LossySuite):
+            pass
+
+        def test_fixed_since(backend):
+            pass
+        """
+    )
+    result = kit.runpytest("-rxXf")
+    result.assert_outcomes(xfailed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*[[]XPASS(strict)[]] lossy: was broken", "XFAIL *test_keeps_the_header[[]lossy[]] - lossy: drops it"]
     )
 
 
 def test_backend_option_selects_one_backend(kit: pytest.Pytester) -> None:
     """``--backend other`` runs only that backend, and the header shows only it."""
-    kit.makeconftest(OTHER_BACKEND_CONFTEST)
+    kit.makeconftest(OUR_BACKENDS_CONFTEST + OTHER_BACKEND_CONFTEST)
     kit.makepyfile(BACKEND_TESTS)
     result = kit.runpytest("-v", "-rs", "--backend", "other")
     result.assert_outcomes(passed=1, skipped=1)
@@ -185,7 +251,7 @@ def test_unknown_backend_is_a_usage_error(kit: pytest.Pytester) -> None:
 
     The error comes after collection, once the conftest.py has registered ``other`` too.
     """
-    kit.makeconftest(OTHER_BACKEND_CONFTEST)
+    kit.makeconftest(OUR_BACKENDS_CONFTEST + OTHER_BACKEND_CONFTEST)
     kit.makepyfile(BACKEND_TESTS)
     result = kit.runpytest("--backend", "nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -219,8 +285,11 @@ def test_requires_without_backend_is_an_error(kit: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*test_no_backend: @requires needs the test to use the 'backend' fixture*"])
 
 
-def test_environment_is_isolated(kit: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keys, proxy endpoints and proxy settings never reach a test; litellm's cost map is local-only."""
+def test_environment_is_isolated_for_the_kits_tests_only(
+    kit: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys, proxy endpoints and proxy settings never reach a test that uses ``backend``, and litellm's cost
+    map is local-only there; a project's other tests see their environment as it is."""
     leaky = {
         "OPENAI_API_KEY": "sk-dev-openai",
         "ANTHROPIC_API_KEY": "sk-ant-dev",
@@ -235,26 +304,33 @@ def test_environment_is_isolated(kit: pytest.Pytester, monkeypatch: pytest.Monke
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "False")
     monkeypatch.setenv("CONFORMANCE_KIT_UNRELATED", "kept")
+    kit.makeconftest(OTHER_BACKEND_CONFTEST)
     kit.makepyfile(
         f"""
         import os
 
-        def test_sees_no_developer_settings():
+        def test_sees_no_developer_settings(backend):
             leaked = sorted(name for name in {sorted(leaky)!r} if name in os.environ)
             assert leaked == []
             assert os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
             assert os.environ["CONFORMANCE_KIT_UNRELATED"] == "kept"
+
+        def test_a_projects_own_test_is_left_alone():
+            assert os.environ["OPENAI_API_KEY"] == "sk-dev-openai"
+            assert os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] == "False"
         """
     )
-    kit.runpytest().assert_outcomes(passed=1)
+    kit.runpytest().assert_outcomes(passed=2)
     assert os.environ["OPENAI_API_KEY"] == "sk-dev-openai"  # the inner run restored what it removed
 
 
 def test_suite_subclass_is_collected_and_passes_as_parity(kit: pytest.Pytester) -> None:
     """A one-line ``HealthSuite`` subclass runs per backend, marked parity; the base is not collected.
 
-    It is collected for both default backends, but run only on sdk: binary would start a LiteLLM process.
+    It is collected for both of this project's backends, but run only on sdk: binary would start a LiteLLM
+    process.
     """
+    kit.makeconftest(OUR_BACKENDS_CONFTEST)
     kit.makepyfile(
         test_health="""
         from conformance.suites import HealthSuite
@@ -271,21 +347,21 @@ def test_suite_subclass_is_collected_and_passes_as_parity(kit: pytest.Pytester) 
     collected = kit.runpytest("--collect-only", "-q")
     collected.stdout.fnmatch_lines(
         [
-            "test_health.py::TestHealth::test_liveness_and_readiness[[]sdk[]]",
-            "test_health.py::TestHealth::test_liveness_and_readiness[[]binary[]]",
+            "test_health.py::TestHealth::test_liveness[[]sdk[]]",
+            "test_health.py::TestHealth::test_liveness[[]binary[]]",
             "test_health.py::test_plain",
-            "11 tests collected*",
+            "13 tests collected*",
         ]
     )
     collected.stdout.no_fnmatch_line("*::HealthSuite::*")
 
     not_parity = kit.runpytest("--collect-only", "-q", "-m", "not parity")
-    not_parity.stdout.fnmatch_lines(["test_health.py::test_plain", "1/11 tests collected (10 deselected)*"])
+    not_parity.stdout.fnmatch_lines(["test_health.py::test_plain", "1/13 tests collected (12 deselected)*"])
 
     # Serving the proxy imports litellm: keep that out of this process. Only sdk: binary would start LiteLLM.
     parity = kit.runpytest_subprocess("-v", "-m", "parity", "-p", "no:cacheprovider", "--backend", "sdk")
-    parity.assert_outcomes(passed=5, deselected=1)
-    parity.stdout.fnmatch_lines(["*::TestHealth::test_liveness_and_readiness[[]sdk[]] PASSED*"])
+    parity.assert_outcomes(passed=6, deselected=1)
+    parity.stdout.fnmatch_lines(["*::TestHealth::test_liveness[[]sdk[]] PASSED*"])
     parity.stdout.no_fnmatch_line("*[[]binary[]]*")
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from conformance.backends import REGISTRY
 from conformance.fakes import fake_directive
-from conformance.harness import conformance_config, deep_merge, serve_proxy
+from conformance.harness import conformance_raw_config, deep_merge, serve_proxy
 from conformance.suites.errors import PROVIDER_FAULTS
 from conformance.suites.support import chat_body
 
@@ -33,7 +33,7 @@ def both_backends(fake_provider, fake_provider_url, unreachable_url, litellm_pro
     with ExitStack() as stack:
         proxies = {}
         for name, overrides in (("sdk", {}), ("binary", litellm_proxy_config)):
-            config = conformance_config(fake_provider_url, unreachable_url, **deep_merge(overrides, {}))
+            config = deep_merge(conformance_raw_config(fake_provider_url, unreachable_url), overrides)
             proxies[name] = stack.enter_context(serve_proxy(REGISTRY[name], config, fake_provider))
         yield proxies
 

@@ -10,7 +10,12 @@ import pytest
 
 from conformance.backends import binary_backend
 from conformance.fakes import echo_reply, fake_directive
-from conformance.harness import app_client, conformance_config, serve_proxy
+from conformance.harness import (
+    app_client,
+    conformance_raw_config,
+    deep_merge,
+    serve_proxy,
+)
 from proxy.app import create_app
 from proxy.backends.binary import CONNECT_ATTEMPTS, BinaryBackend
 from proxy.backends.litellm_proxy_errors import error_from_event, error_from_response
@@ -63,8 +68,9 @@ async def test_a_request_that_reached_litellm_is_never_retried():
 
 def test_litellm_dying_mid_stream_is_one_502_error_event(fake_provider, fake_provider_url):
     """Pointed straight at an OpenAI-compatible server that drops the stream, the client gets a 502 event."""
-    config = conformance_config(
-        fake_provider_url, "http://127.0.0.1:9", memory_proxy={"litellm_base_url": fake_provider_url}
+    config = deep_merge(
+        conformance_raw_config(fake_provider_url, "http://127.0.0.1:9"),
+        {"memory_proxy": {"litellm_base_url": fake_provider_url}},
     )
     with serve_proxy(binary_backend, config, fake_provider) as proxy, proxy.client() as http:
         body = {

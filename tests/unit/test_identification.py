@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from starlette.datastructures import Headers
 
-from conformance.harness import FIXTURES
+from conformance import resources
 from proxy.config import HeaderPattern, UserIdMappings
 from proxy.errors import InvalidRequest
 from proxy.identification import ClientIdentifier
 
-CLIENTS = json.loads((FIXTURES / "client_user_agents.json").read_text())
+CLIENTS = resources.read_json("client_user_agents.json")
 ALL_CLIENTS = CLIENTS["real"] + CLIENTS["seed"]
 
 

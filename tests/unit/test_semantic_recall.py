@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 
 from bench.memory_data import filler
-from conformance.harness import FIXTURES
 from proxy.memory.embeddings import EncoderLoader, default_model_dir
 from proxy.memory.local_store import LocalMemoryStore
+
+REFERENCE = (
+    Path(__file__).resolve().parents[2] / "fixtures" / "embeddings" / "all-minilm-l6-v2-reference.json"
+)
 
 pytestmark = pytest.mark.skipif(
     default_model_dir() is None,
@@ -48,7 +51,7 @@ async def fill(store: LocalMemoryStore, user: str = "alice") -> None:
 
 def test_the_encoder_computes_the_reference_implementations_vectors(loader: EncoderLoader):
     """The numpy encoder gives sentence-transformers' own vectors (scripts/reference_embeddings.py)."""
-    reference = json.loads((FIXTURES / "embeddings" / "all-minilm-l6-v2-reference.json").read_text())
+    reference = json.loads(REFERENCE.read_text())
     ours = loader.encoder.encode(reference["texts"])
     expected = np.array(reference["vectors"], dtype=np.float32)
     assert ours.shape == expected.shape == (len(reference["texts"]), 384)

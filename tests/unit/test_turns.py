@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from conformance.harness import FIXTURES
+from conformance import resources
 from proxy.memory.turns import Prompt, TurnReader, exchange_text, said_by_the_user
 
 READER = TurnReader()
@@ -41,7 +39,7 @@ def test_query_falls_back_and_can_be_empty():
 
 def test_claude_codes_system_reminders_are_not_the_persons_words():
     """The captured Claude Code request: three <system-reminder> parts before the prompt."""
-    body = json.loads((FIXTURES / "claude-code-2.1.197-tool-loop.json").read_text())["requests"][0]["body"]
+    body = resources.read_json("claude-code-2.1.197-tool-loop.json")["requests"][0]["body"]
     prompt = READER.prompt(body["messages"])
     assert prompt == Prompt(
         0, "TOOL_LOOP path=/home/user/project/notes.txt Please read my notes file and summarise it."
@@ -63,7 +61,7 @@ def test_client_context_patterns_are_data():
 
 def test_a_tool_result_turn_continues_the_prompt_before_it():
     """Anthropic's tool_result parts and OpenAI's tool role add nothing of the person's own."""
-    body = json.loads((FIXTURES / "claude-code-2.1.197-tool-loop.json").read_text())["requests"][1]["body"]
+    body = resources.read_json("claude-code-2.1.197-tool-loop.json")["requests"][1]["body"]
     assert READER.continues_tool_loop(body["messages"])
     assert READER.prompt(body["messages"]).index == 0
     openai_loop = [
