@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ./RUN_TESTS.sh [all|unit|regression|parity|e2e|coverage|lint] [pytest args...]
 # ./RUN_TESTS.sh compat [pytest args...]   (the tests on the lowest and highest supported LiteLLM)
+# ./RUN_TESTS.sh kit [pytest args...]   (the conformance kit's wheel in a fresh venv, on examples/third_party_proxy)
 # ./RUN_TESTS.sh bench [memory|load] [--quick] [bench args...]   (the benchmarks: python -m bench, results in bench/results/)
 # Creates .venv and installs the project with [dev] on first use (and [bench] for bench); extra arguments
 # go to pytest (to the benchmark for bench).
@@ -12,6 +13,10 @@ fi
 if [ "${1:-}" = "compat" ]; then
   shift
   exec scripts/compat.sh "$@"
+fi
+if [ "${1:-}" = "kit" ]; then
+  shift
+  exec scripts/kit_example.sh "$@"
 fi
 source scripts/bootstrap.sh
 
@@ -35,7 +40,7 @@ case "$mode" in
     exec pytest "${workers[@]}" "${coverage[@]}" -m "not real_api" tests "$@"
     ;;
   *)
-    echo "usage: $0 [all|unit|regression|parity|e2e|coverage|lint|compat|bench] [args...]" >&2
+    echo "usage: $0 [all|unit|regression|parity|e2e|coverage|lint|compat|kit|bench] [args...]" >&2
     exit 2
     ;;
 esac

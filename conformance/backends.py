@@ -117,7 +117,8 @@ binary_backend = BackendUnderTest(
     divergences={
         "MessagesSuite::test_rate_limit_carries_the_providers_retry_after": Divergence(
             "the LiteLLM proxy drops the provider's Retry-After on /v1/messages: its 429 carries no "
-            "retry-after or llm_provider-* header, and its body no wait (it keeps it on /v1/chat/completions)",
+            "retry-after or llm_provider-* header, and its body no wait (it keeps it on "
+            "/v1/chat/completions)",
             raises=KeyError,  # the answer's headers have no 'retry-after'
         ),
     },

@@ -164,10 +164,11 @@ def _enforce_required_capabilities(request: pytest.FixtureRequest) -> None:
             f"{request.node.nodeid}: @requires needs the test to use the 'backend' fixture"
         )
     backend: BackendUnderTest = request.getfixturevalue("backend")
-    for mark in marks:
-        for capability in mark.args:
-            if not backend.has(capability):
-                pytest.skip(f"{backend.name}: missing capability {capability}")
+    required = dict.fromkeys(str(capability) for mark in reversed(marks) for capability in mark.args)
+    missing = [capability for capability in required if not backend.has(capability)]
+    if missing:
+        noun = "capability" if len(missing) == 1 else "capabilities"
+        pytest.skip(f"{backend.name}: missing {noun} {', '.join(missing)}")
 
 
 @pytest.fixture

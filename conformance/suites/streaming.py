@@ -53,7 +53,10 @@ class StreamingSuite:
             for event in events:
                 if isinstance(event.data, dict) and content_of([event]):
                     break
-            assert not last_call(fake_provider).stream_completed
+            assert not last_call(fake_provider).stream_completed, (
+                "the first chunk reached the client only once the provider had sent its last: the proxy "
+                "buffers the stream instead of relaying it as it comes"
+            )
             rest = list(events)
         assert rest[-1].raw == "[DONE]"
         assert last_call(fake_provider).stream_completed

@@ -223,7 +223,10 @@ def test_a_known_divergence_is_a_strict_xfail_of_its_exception(kit: pytest.Pytes
     result = kit.runpytest("-rxXf")
     result.assert_outcomes(xfailed=1, failed=1)
     result.stdout.fnmatch_lines(
-        ["*[[]XPASS(strict)[]] lossy: was broken", "XFAIL *test_keeps_the_header[[]lossy[]] - lossy: drops it"]
+        [
+            "*[[]XPASS(strict)[]] lossy: was broken",
+            "XFAIL *test_keeps_the_header[[]lossy[]] - lossy: drops it",
+        ]
     )
 
 
