@@ -6,6 +6,7 @@ are answered is :mod:`proxy.error_responses`. This module only puts them togethe
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from proxy.error_responses import ProxyRoute, install_error_handlers
 from proxy.errors import register_secrets
 from proxy.flow import Flow
 
-__all__ = ["app_from_environment", "create_app"]
+__all__ = ["LITELLM_URL_ENV_VAR", "app_from_environment", "create_app"]
 
 
 def create_app(config: Config, backend: Backend) -> FastAPI:
@@ -53,12 +54,22 @@ def create_app(config: Config, backend: Backend) -> FastAPI:
     return app
 
 
+LITELLM_URL_ENV_VAR = "MEMORY_PROXY_LITELLM_BASE_URL"
+"""Overrides ``memory_proxy.litellm_base_url``: how ``start-proxies --workers`` tells its worker processes
+where the LiteLLM proxy it started listens."""
+
+
 def app_from_environment(backend_type: Callable[[Config], Backend]) -> FastAPI:
-    """The app for ``uvicorn proxy.sdk:app`` / ``proxy.binary:app``: config from the environment, and a
-    bad config reported in one line and exit code 2 rather than an import traceback."""
+    """The app for ``uvicorn proxy.sdk:app`` / ``proxy.binary:app``: config from the environment
+    (``$MEMORY_PROXY_CONFIG``, ``$MEMORY_PROXY_LITELLM_BASE_URL``), and a bad config reported in one line
+    and exit code 2 rather than an import traceback."""
     try:
         config = load_config()
     except ConfigError as exc:
         print(f"invalid config: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    litellm_url = os.environ.get(LITELLM_URL_ENV_VAR)
+    if litellm_url:
+        settings = config.memory_proxy.model_copy(update={"litellm_base_url": litellm_url})
+        config = config.model_copy(update={"memory_proxy": settings})
     return create_app(config, backend_type(config))

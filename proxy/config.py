@@ -26,6 +26,7 @@ from pydantic import (
 
 __all__ = [
     "CONFIG_ENV_VAR",
+    "DEMO_SOURCE",
     "USER_ID_PATTERN",
     "Config",
     "ConfigError",
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 CONFIG_ENV_VAR = "MEMORY_PROXY_CONFIG"
+DEMO_SOURCE = "<built-in demo>"
+"""The ``source`` of the built-in demo config (no file)."""
 ENV_PREFIX = "os.environ/"
 USER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 """What may name a memory namespace (it ends up in storage keys and URLs)."""
@@ -162,6 +165,8 @@ class MemoryProxySettings(_Section):
     litellm_base_url: str = "http://127.0.0.1:4000"
     auth_key: str | None = Field(default=None, min_length=8)
     max_body_mb: float = Field(default=32, gt=0)
+    workers: int = Field(default=1, ge=1, le=64)
+    """Server processes on the one port (``start-proxies``); they share the store and the LiteLLM proxy."""
     client_timeout: float = Field(default=30, gt=0)
     """Seconds a client has to send a request's headers, and again its body: a slow or stalled client is
     answered 408 (or, still in its headers, disconnected) instead of holding a connection for ever."""
@@ -186,7 +191,7 @@ class Config(BaseModel):
     user_id_mappings: UserIdMappings = Field(default_factory=UserIdMappings)
     context_retrieval: ContextRetrieval = Field(default_factory=ContextRetrieval)
     memory_proxy: MemoryProxySettings = Field(default_factory=MemoryProxySettings)
-    source: str = Field(default="<built-in demo>", exclude=True)
+    source: str = Field(default=DEMO_SOURCE, exclude=True)
 
     @field_validator("model_list")
     @classmethod
@@ -296,5 +301,5 @@ def demo_config() -> Config:
     from proxy.demo import DEMO_MODEL_LIST, DEMO_SETTINGS
 
     return parse_config(
-        {"model_list": DEMO_MODEL_LIST, "litellm_settings": DEMO_SETTINGS}, source="<built-in demo>"
+        {"model_list": DEMO_MODEL_LIST, "litellm_settings": DEMO_SETTINGS}, source=DEMO_SOURCE
     )

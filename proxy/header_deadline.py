@@ -15,51 +15,68 @@ has begun by then. It uses only what both of uvicorn's HTTP protocols (httptools
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
-__all__ = ["http_protocol", "with_header_deadline"]
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+__all__ = ["DEADLINE_ENV_VAR", "WorkerHTTPProtocol", "http_protocol", "with_header_deadline"]
+
+DEADLINE_ENV_VAR = "MEMORY_PROXY_CLIENT_TIMEOUT"
+"""The deadline for :class:`WorkerHTTPProtocol`, set by ``start-proxies --workers`` for its workers."""
 
 
-def http_protocol(seconds: float) -> type[asyncio.Protocol]:
-    """uvicorn's default HTTP protocol (httptools where installed, else h11) with a header deadline."""
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+class _HeaderDeadline:
+    """Mixed into one of uvicorn's HTTP protocols (which provide ``loop``, ``transport``, ``cycle``)."""
 
-    return with_header_deadline(AutoHTTPProtocol, seconds)
+    header_seconds: float
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    cycle: Any
+    _deadline: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        waiting_after = self.cycle
+        self._disarm()
+        self._deadline = self.loop.call_later(self.header_seconds, self._overdue, waiting_after)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _overdue(self, waiting_after: Any) -> None:
+        if self.cycle is waiting_after and not self.transport.is_closing():
+            self.transport.close()  # no request began: nothing to answer, and no one to answer it to
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        if not self.transport.is_closing():
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)  # type: ignore[misc]
 
 
 def with_header_deadline(protocol: type[asyncio.Protocol], seconds: float) -> type[asyncio.Protocol]:
     """``protocol`` (one of uvicorn's HTTP protocols) closing connections whose next request's headers do
     not arrive within ``seconds``."""
+    name = f"HeaderDeadline{protocol.__name__}"
+    return type(name, (_HeaderDeadline, protocol), {"header_seconds": seconds, "__qualname__": name})
 
-    class HeaderDeadline(protocol):  # type: ignore[valid-type,misc]
-        _deadline: asyncio.TimerHandle | None = None
 
-        def _arm(self) -> None:
-            waiting_after = self.cycle
-            self._disarm()
-            self._deadline = self.loop.call_later(seconds, self._overdue, waiting_after)
+def http_protocol(seconds: float) -> type[asyncio.Protocol]:
+    """uvicorn's default HTTP protocol (httptools where installed, else h11) with a header deadline."""
+    return with_header_deadline(AutoHTTPProtocol, seconds)
 
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
 
-        def _overdue(self, waiting_after: Any) -> None:
-            if self.cycle is waiting_after and not self.transport.is_closing():
-                self.transport.close()  # no request began: nothing to answer, and no one to answer it to
+class WorkerHTTPProtocol(_HeaderDeadline, AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+    """:func:`http_protocol` for uvicorn's worker processes, which receive their protocol class by
+    reference (pickled): a class defined here, its deadline read from the environment the parent set."""
 
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            super().connection_made(transport)
-            self._arm()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-    HeaderDeadline.__name__ = HeaderDeadline.__qualname__ = f"HeaderDeadline{protocol.__name__}"
-    return HeaderDeadline
+    header_seconds = float(os.environ.get(DEADLINE_ENV_VAR, "30"))

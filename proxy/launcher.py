@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from proxy.cli_support import AnnouncingServer, ConfigOption, load_config_or_exit
-from proxy.config import Config
+from proxy.config import CONFIG_ENV_VAR, DEMO_SOURCE, Config
 from proxy.header_deadline import http_protocol
 from proxy.litellm_process import generate_master_key, litellm_command, litellm_environment
 from proxy.processes import ManagedProcess
@@ -99,10 +99,14 @@ def run(
     litellm_port: Annotated[int, typer.Option(help="Port for the LiteLLM proxy (binary backend)")] = 4000,
     startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for the LiteLLM proxy")] = 180.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Server processes on the port (default: config, 1)")
+    ] = None,
 ) -> None:
     """Start the memory proxy (and, for the binary backend, the LiteLLM proxy behind it)."""
     config = load_config_or_exit(config_file, console)
     settings = config.memory_proxy
+    workers = workers or settings.workers
     chosen = backend or settings.backend
     if chosen not in ("sdk", "binary"):
         console.print(f"[red]error:[/red] unknown backend {chosen!r}; choose sdk or binary")
@@ -115,7 +119,7 @@ def run(
             console.print(f"[red]error:[/red] {problem}")
             raise typer.Exit(1)
     if chosen == "sdk":
-        _serve(config, "sdk", host, port, log_level)
+        _serve(config, "sdk", host, port, log_level, workers)
         return
     with _litellm_proxy(config, litellm_port, startup_timeout) as (litellm_url, master_key, child):
         updated = config.model_copy(
@@ -124,7 +128,7 @@ def run(
                 "general_settings": {**config.general_settings, "master_key": master_key},
             }
         )
-        _serve(updated, "binary", host, port, log_level, watched=child)
+        _serve(updated, "binary", host, port, log_level, workers, watched=child)
 
 
 def _serve(
@@ -133,21 +137,12 @@ def _serve(
     host: str,
     port: int,
     log_level: str,
+    workers: int,
     *,
     watched: ManagedProcess | None = None,
 ) -> None:
-    from proxy.app import create_app
-
-    if backend == "sdk":
-        from proxy.backends.sdk import SdkBackend
-
-        app = create_app(config, SdkBackend(config))
-    else:
-        from proxy.backends.binary import BinaryBackend
-
-        app = create_app(config, BinaryBackend(config))
     base_url = f"http://{host}:{port}"
-    demo = config.source == "<built-in demo>"
+    demo = config.source == DEMO_SOURCE
     lines = [
         "",
         f"[bold green]memory proxy ready[/bold green] at {base_url}"
@@ -165,9 +160,13 @@ def _serve(
         f"  {escape(curl_example(config, base_url))}",
         "",
     ]
+    if workers > 1:  # announced before the workers start: connections wait in the socket's queue meanwhile
+        lines[1] = lines[1].replace("memory proxy ready", f"memory proxy ({workers} workers)", 1)
+        _serve_workers(config, backend, host, port, log_level, workers, "\n".join(lines), watched)
+        return
     server = AnnouncingServer(
         uvicorn.Config(
-            app,
+            _app(config, backend),
             host=host,
             port=port,
             log_level=log_level,
@@ -192,6 +191,71 @@ def _serve(
         raise typer.Exit(1)
     if not server.started:
         raise typer.Exit(1)
+
+
+def _app(config: Config, backend: str) -> Any:
+    from proxy.app import create_app
+
+    if backend == "sdk":
+        from proxy.backends.sdk import SdkBackend
+
+        return create_app(config, SdkBackend(config))
+    from proxy.backends.binary import BinaryBackend
+
+    return create_app(config, BinaryBackend(config))
+
+
+def _serve_workers(
+    config: Config,
+    backend: str,
+    host: str,
+    port: int,
+    log_level: str,
+    workers: int,
+    banner: str,
+    watched: ManagedProcess | None,
+) -> None:
+    """``workers`` server processes on one socket, under uvicorn's own supervisor (``uvicorn.run``; it
+    restarts a worker that dies and stops them all on SIGTERM or Ctrl-C). Each builds the app itself
+    (``proxy.sdk:app``/``proxy.binary:app``) from what this process puts in the environment: the config
+    file, and for the binary backend the LiteLLM proxy it started (URL and master key). They share the
+    memory store (SQLite in WAL mode, or PostgreSQL)."""
+    from proxy.app import LITELLM_URL_ENV_VAR
+    from proxy.header_deadline import DEADLINE_ENV_VAR, WorkerHTTPProtocol
+
+    if config.source != DEMO_SOURCE:
+        os.environ[CONFIG_ENV_VAR] = str(Path(config.source).resolve())
+    os.environ[DEADLINE_ENV_VAR] = str(config.memory_proxy.client_timeout)
+    if backend == "binary":
+        os.environ[LITELLM_URL_ENV_VAR] = config.memory_proxy.litellm_base_url
+        if config.master_key:
+            os.environ["LITELLM_MASTER_KEY"] = config.master_key
+    console.print(banner)
+    died = threading.Event()
+    if watched is not None:
+        threading.Thread(target=_stop_workers_when_dead, args=(watched, died), daemon=True).start()
+    uvicorn.run(
+        f"proxy.{backend}:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        lifespan="on",
+        access_log=False,
+        http=WorkerHTTPProtocol,
+    )
+    if died.is_set() and watched is not None:
+        console.print(
+            f"[red]error:[/red] the LiteLLM proxy exited; its last lines:\n{escape(watched.tail())}"
+        )
+        raise typer.Exit(1)
+
+
+def _stop_workers_when_dead(child: ManagedProcess, died: threading.Event) -> None:
+    """The supervisor stops its workers on SIGTERM: sent to ourselves when the LiteLLM proxy dies."""
+    child.process.wait()
+    died.set()
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

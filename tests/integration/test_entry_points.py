@@ -167,3 +167,43 @@ def test_uvicorn_app_with_a_bad_config_exits_with_one_line(tmp_path):
     assert "invalid config" in result.stderr
     assert "memory_proxy.prot" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _spawned_workers(parent: int) -> list[int]:
+    """The pids of the worker processes uvicorn's supervisor spawned under ``parent``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat, open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+                command = cmdline.read()
+        except OSError:
+            continue
+        if ppid == parent and b"multiprocessing" in command and b"spawn_main" in command:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc")
+def test_start_proxies_workers_share_one_port_and_one_memory(tmp_path):
+    """--workers 2 serves the demo from two processes on one port; what one stored, any recalls."""
+    port = free_port()
+    with ManagedProcess(
+        [sys.executable, "-m", "proxy.launcher", "--port", str(port), "--workers", "2"],
+        env=child_env(XDG_DATA_HOME=str(tmp_path / "data")),
+        cwd=tmp_path,
+    ) as launcher:
+        launcher.wait_for_line(r"memory proxy \(2 workers\) at", timeout=90)
+        launcher.wait_for_line(r"Application startup complete", timeout=90)  # a worker listens
+        body = {"model": "demo", "messages": [{"role": "user", "content": "My cat is called Miso."}]}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            for _ in range(6):  # new connections: the kernel spreads them over the workers
+                assert http.post(
+                    "/v1/chat/completions", json=body, headers={"connection": "close"}
+                ).is_success
+        assert len(_spawned_workers(launcher.process.pid)) == 2
+        question = {"model": "demo", "messages": [{"role": "user", "content": "What is my cat called?"}]}
+        assert "Miso" in recall_when_stored(f"http://127.0.0.1:{port}", question)
+    assert launcher.process.returncode is not None
