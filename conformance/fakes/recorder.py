@@ -11,12 +11,11 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
 
-if TYPE_CHECKING:
-    from conformance.fakes.provider import FakeRequest
+from conformance.fakes.http import FakeRequest
 
 __all__ = ["ReceivedRequest", "Recorder"]
 

@@ -15,20 +15,13 @@ import httpx
 import respx
 from respx.models import AllMockedAssertionError
 
-from conformance.fakes.provider import FakeProvider, FakeRequest, FakeResponse
+from conformance.fakes.http import FakeRequest, FakeResponse
+from conformance.fakes.provider.endpoints import ENDPOINTS
+from conformance.fakes.provider.fake import FakeProvider
 
 __all__ = ["FakeProviderTransport", "fake_provider_router", "fake_provider_transport", "respx_router_for"]
 
 DEFAULT_BASE_URL = "http://fake-provider.test"
-
-# route name → (method, path after the optional /v1), one route per endpoint the fake serves.
-_ENDPOINTS: dict[str, tuple[str, str]] = {
-    "chat_completions": ("POST", "/chat/completions"),
-    "responses": ("POST", "/responses"),
-    "messages": ("POST", "/messages"),
-    "count_tokens": ("POST", "/messages/count_tokens"),
-    "models": ("GET", "/models"),
-}
 
 
 class _FakeStream(httpx.AsyncByteStream):
@@ -67,12 +60,13 @@ def fake_provider_router(
 ) -> respx.Router:
     """A strict respx router serving ``provider`` at ``base_url``.
 
-    Named routes: ``chat_completions``, ``responses``, ``messages``, ``count_tokens``, ``models`` (each
-    with or without ``/v1``) and ``not_found`` (any other path on that host: the fake's OpenAI 404, as the
-    real server answers). ``assert_all_called=True`` asserts at teardown that every one of those routes,
-    ``not_found`` included, was hit, so it suits only exhaustive tests.
+    Named routes: one per row of the provider's endpoint table (``chat_completions``, ``responses``,
+    ``messages``, ``count_tokens``, ``models``, each with or without ``/v1``) and ``not_found`` (any other
+    path on that host: the fake's OpenAI 404, as the real server answers). ``assert_all_called=True``
+    asserts at teardown that every one of those routes, ``not_found`` included, was hit, so it suits only
+    exhaustive tests.
     """
-    routes = [(name, method, f"(/v1)?{re.escape(path)}/?") for name, (method, path) in _ENDPOINTS.items()]
+    routes = [(endpoint.name, endpoint.method, endpoint.path_regex) for endpoint in ENDPOINTS]
     return respx_router_for(provider.respond, base_url, routes, assert_all_called=assert_all_called)
 
 

@@ -7,7 +7,7 @@ that answers those calls with the documented shapes (``fixtures/supermemory-v3-v
 container's documents apart, fails on demand with the documented error bodies, and records every call so a
 test can assert what the proxy sent.
 
-As with :class:`~conformance.fakes.provider.FakeProvider`, all behaviour lives in
+As with :class:`~conformance.fakes.provider.fake.FakeProvider`, all behaviour lives in
 :meth:`FakeSupermemory.respond` (a :class:`FakeRequest` in, a :class:`FakeResponse` out); the Starlette
 ``app`` and :func:`fake_supermemory_router` are thin adapters, so a loopback server and an in-process
 respx transport see the same fake.
@@ -33,7 +33,7 @@ import httpx
 import respx
 from starlette.applications import Starlette
 
-from conformance.fakes.provider import FakeRequest, FakeResponse, fake_route, request_cookie
+from conformance.fakes.http import FakeRequest, FakeResponse, fake_route, request_cookie
 from conformance.fakes.recorder import ReceivedRequest, Recorder
 from conformance.fakes.respx_router import FakeProviderTransport, respx_router_for
 

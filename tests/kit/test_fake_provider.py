@@ -29,7 +29,8 @@ from conformance.fakes import (
 from conformance.fakes import loopback as loopback_module
 from conformance.fakes import provider as provider_module
 from conformance.fakes import respx_router as respx_module
-from conformance.fakes.provider import _split, parse_directive
+from conformance.fakes.provider import parse_directive
+from conformance.fakes.provider.answer import split
 
 RESPX_BASE = "http://fake-provider.test"
 
@@ -111,11 +112,11 @@ def test_unknown_directive_is_an_error_not_a_silent_normal_answer() -> None:
 @pytest.mark.parametrize("text", ["echo: hello there  friend", "echo: ", "echo: x", "a"])
 def test_split_pieces_concatenate_to_the_text(text: str) -> None:
     """Streamed deltas always rebuild the reply exactly, in at least two pieces."""
-    pieces = _split(text)
+    pieces = split(text)
     assert "".join(pieces) == text
     assert len(pieces) >= 2
-    assert "".join(_split(text, 7)) == text
-    assert len(_split(text, 7)) == 7
+    assert "".join(split(text, 7)) == text
+    assert len(split(text, 7)) == 7
 
 
 @pytest.mark.parametrize("module", [conformance.fakes, provider_module, loopback_module, respx_module])
