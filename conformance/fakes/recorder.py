@@ -68,16 +68,19 @@ class Recorder(Generic[R]):
                 raise LookupError(f"{self.name}: no request to {path or 'any path'}; recorded: {seen}")
             return found[-1]
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    def wait_for(
+        self, predicate: Callable[[], bool], timeout: float = 5.0, *, expected: str = "the condition"
+    ) -> None:
         """Block until ``predicate()`` is true; it is re-checked whenever the fake's state changes.
 
-        Raises TimeoutError (listing the records) after ``timeout`` seconds. Do not call it from the event
-        loop that runs the fake (respx in an async test): use :meth:`wait_for_async` there.
+        Raises TimeoutError after ``timeout`` seconds, saying what was ``expected`` ("the proxy closes its
+        upstream request") and listing the records. Do not call it from the event loop that runs the fake
+        (respx in an async test): use :meth:`wait_for_async` there.
         """
         with self._changed:
             if not self._changed.wait_for(predicate, timeout):
                 seen = [f"{r.method} {r.path} status={r.status}" for r in self.records]
-                raise TimeoutError(f"{self.name}: condition not met within {timeout}s; records: {seen}")
+                raise TimeoutError(f"{self.name}: expected {expected} within {timeout}s; records: {seen}")
 
     async def wait_for_async(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """:meth:`wait_for` from async code, without blocking the event loop that may run the fake.

@@ -3,9 +3,9 @@
 The proxy recalls through ``/v4/profile`` (or ``/v4/search``) and stores through ``/v3/documents``, scoped
 by ``containerTag = user_id``; in Memory Router mode it sends the LLM request to
 ``/v3/<provider base URL>/…`` with ``x-sm-user-id`` and ``x-supermemory-api-key``. Tests need a Supermemory
-that answers those calls with the documented shapes (``fixtures/supermemory-v3-v4.json``), keeps each
-container's documents apart, fails on demand with the documented error bodies, and records every call so a
-test can assert what the proxy sent.
+that answers those calls with the documented shapes (the kit's resource ``supermemory-v3-v4.json``), keeps
+each container's documents apart, fails on demand with the documented error bodies, and records every call
+so a test can assert what the proxy sent.
 
 As with :class:`~conformance.fakes.provider.fake.FakeProvider`, all behaviour lives in
 :meth:`FakeSupermemory.respond` (a :class:`FakeRequest` in, a :class:`FakeResponse` out); the Starlette

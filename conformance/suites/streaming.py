@@ -83,7 +83,11 @@ class StreamingSuite:
         body = chat_body(unique(fake_directive("slow_stream", delay=0.1, chunks=100)), stream=True)
         with proxy.client() as http, http.stream("POST", "/v1/chat/completions", json=body) as response:
             next(iter_sse(response))
-        fake_provider.wait_for(lambda: last_call(fake_provider).stream_cancelled, timeout=5)
+        fake_provider.wait_for(
+            lambda: last_call(fake_provider).stream_cancelled,
+            timeout=5,
+            expected="the proxy to close its upstream stream when the client disconnected",
+        )
         assert not last_call(fake_provider).stream_completed
 
     def test_include_usage_adds_a_usage_chunk(self, proxy, fake_provider):
