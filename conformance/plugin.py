@@ -46,6 +46,7 @@ LEAKY_NAMES = (
 )
 _XDG_NAMES = ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")
 _EXCHANGES = pytest.StashKey[ExchangeLog]()
+_POSTGRES_DSN = pytest.StashKey[str | None]()
 
 
 def leaky_environment() -> list[str]:
@@ -64,9 +65,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     for name, meaning in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {meaning}")
+    # Read before a project's own configure takes MEMORY_PROXY_* out of the environment.
+    from conformance.postgres import DSN_VARIABLE
+
+    config.stash[_POSTGRES_DSN] = os.environ.get(DSN_VARIABLE)
 
 
 def _selected_backends(config: pytest.Config) -> list[BackendUnderTest]:
@@ -228,6 +234,25 @@ def fake_supermemory(fake_supermemory_server: tuple[FakeSupermemory, str]) -> Fa
 @pytest.fixture
 def fake_supermemory_url(fake_supermemory_server: tuple[FakeSupermemory, str]) -> str:
     return fake_supermemory_server[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_server(pytestconfig: pytest.Config) -> Iterator[str]:
+    """A PostgreSQL server with pgvector for the session (per xdist worker), as a DSN: see
+    :mod:`conformance.postgres`; tests that use it skip, saying why, when there is none."""
+    from conformance.postgres import postgres_server
+
+    with postgres_server(pytestconfig.stash.get(_POSTGRES_DSN, None)) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def postgres_database(postgres_server: str) -> Iterator[str]:
+    """A new empty database on the session's server for this test, as a DSN."""
+    from conformance.postgres import fresh_database
+
+    with fresh_database(postgres_server) as dsn:
+        yield dsn
 
 
 @pytest.fixture

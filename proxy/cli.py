@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,17 +17,21 @@ from starlette.datastructures import Headers
 
 from proxy import __version__
 from proxy.cli_support import ConfigOption, load_config_or_exit
+from proxy.config import ContextRetrieval
 from proxy.errors import ProxyError
 from proxy.identification import ClientIdentifier, validate_user_id
 from proxy.interceptor.cli import interceptor_app
-from proxy.memory.base import MemoryRecord, MemoryServiceError, MemoryStore
+from proxy.memory.base import ExportableStore, MemoryRecord, MemoryServiceError, MemoryStore
 from proxy.memory.service import open_store
+from proxy.memory.transfer import ExportFileError, import_memories, read_export, write_export
 
 __all__ = [
     "app",
     "check_config",
     "main",
+    "memories_export",
     "memories_forget",
+    "memories_import",
     "memories_list",
     "memories_search",
     "route",
@@ -35,6 +40,8 @@ __all__ = [
 
 app = typer.Typer(help="litellm-memory-proxy: tools for the memory proxy.", no_args_is_help=True)
 console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+"""For commands whose standard output is data (an export): what they say goes to standard error."""
 
 
 @app.command()
@@ -86,7 +93,13 @@ app.add_typer(interceptor_app, name="interceptor")
 
 
 def _with_store(config_file: Path | None, action: Callable[[MemoryStore], Awaitable[Any]]) -> Any:
-    settings = load_config_or_exit(config_file, console).context_retrieval
+    return _on_store(load_config_or_exit(config_file, console).context_retrieval, action, console)
+
+
+def _on_store(
+    settings: ContextRetrieval, action: Callable[[MemoryStore], Awaitable[Any]], out: Console
+) -> Any:
+    """Run ``action`` on the configured store, closed afterwards; its failures as one line on ``out``."""
 
     async def run() -> Any:
         store = open_store(settings)
@@ -98,10 +111,10 @@ def _with_store(config_file: Path | None, action: Callable[[MemoryStore], Awaita
     try:
         return asyncio.run(run())
     except MemoryServiceError as exc:
-        console.print(f"[red]memory service error:[/red] {escape(str(exc))}")
+        out.print(f"[red]memory service error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except ProxyError as exc:  # an invalid --user
-        console.print(f"[red]rejected:[/red] {escape(exc.message)}")
+        out.print(f"[red]rejected:[/red] {escape(exc.message)}")
         raise typer.Exit(2) from None
 
 
@@ -163,6 +176,74 @@ def memories_forget(
         config_file, lambda store: store.forget(validate_user_id(user, source="--user"), memory_id)
     )
     console.print(f"forgot {count} memor{'y' if count == 1 else 'ies'} of {user}")
+
+
+@memories.command("export")
+def memories_export(
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Only this client's memories")] = None,
+    everyone: Annotated[bool, typer.Option("--all", help="Every client's memories")] = False,
+    config_file: ConfigOption = None,
+) -> None:
+    """Write memories to standard output, one JSON object per line, for `memories import` into any store."""
+    if (user is None) == (not everyone):
+        raise typer.BadParameter("give either --user ID or --all", param_hint="--user / --all")
+    settings = load_config_or_exit(config_file, errors).context_retrieval
+
+    async def export(store: MemoryStore) -> tuple[int, int]:
+        if not isinstance(store, ExportableStore):
+            errors.print(
+                f"[red]not supported:[/red] the {settings.provider} store cannot list every memory of its "
+                "clients, so it cannot be exported (see ExportableStore in proxy/memory/base.py)"
+            )
+            raise typer.Exit(2)
+        user_ids = (
+            [validate_user_id(user, source="--user")]
+            if user is not None
+            else sorted(user_id for user_id, _ in await store.users())
+        )
+        return await write_export(store, settings.provider, user_ids, sys.stdout.write), len(user_ids)
+
+    count, clients = _on_store(settings, export, errors)
+    whose = user if user is not None else f"{clients:,} client{'' if clients == 1 else 's'}"
+    errors.print(f"exported {_memories(count)} of {whose} from the {settings.provider} store")
+
+
+@memories.command("import")
+def memories_import(
+    source: Annotated[
+        typer.FileBinaryRead,
+        typer.Argument(help="A file `memories export` wrote, or - for standard input"),
+    ],
+    config_file: ConfigOption = None,
+) -> None:
+    """Store the memories of an export in the configured store; importing a file again doubles nothing."""
+    settings = load_config_or_exit(config_file, errors).context_retrieval
+    try:
+        memories = read_export(source)
+    except ExportFileError as exc:
+        errors.print(f"[red]cannot import:[/red] {escape(str(exc))}; nothing was written")
+        raise typer.Exit(2) from None
+
+    async def store_them(store: MemoryStore) -> None:
+        await import_memories(store, memories)
+
+    _on_store(settings, store_them, errors)
+    clients = len({memory.user_id for memory in memories})
+    errors.print(
+        f"imported {_memories(len(memories))} of {clients:,} client{'' if clients == 1 else 's'} "
+        f"into the {settings.provider} store"
+    )
+    if settings.provider == "supermemory":
+        errors.print("Supermemory indexes them itself, and times them by when they arrived")
+    elif settings.semantic:
+        errors.print(
+            "vectors for recall by meaning are not in the file: the store made them as it wrote where "
+            "its embedding model had loaded, and makes the rest in the background when the proxy runs"
+        )
+
+
+def _memories(count: int) -> str:
+    return f"{count:,} memor{'y' if count == 1 else 'ies'}"
 
 
 def main() -> None:

@@ -20,9 +20,12 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+
+from proxy.memory.postgres_dsn import dsn_passwords
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -117,7 +120,7 @@ class UserIdMappings(_Section):
 
 class ContextRetrieval(_Section):
     enabled: bool = True
-    provider: Literal["local", "supermemory"] = "local"
+    provider: Literal["local", "supermemory", "postgres"] = "local"
     api_key: str | None = None
     base_url: str = "https://api.supermemory.ai"
     query_strategy: Literal["last_user", "first_user", "all_user", "last_assistant"] = "last_user"
@@ -130,6 +133,8 @@ class ContextRetrieval(_Section):
     store_conversations: bool = True
     # The local store's SQLite file (default: $XDG_DATA_HOME/litellm-memory-proxy/memory.sqlite3).
     local_store_path: str | None = None
+    # The PostgreSQL store's database (a libpq URI or key=value string); kept out of reprs: its password.
+    dsn: str | None = Field(default=None, repr=False, validate_default=True)
     # Blocks a client puts into the user's turn that are not the person's words (None: the built-in ones).
     client_context_patterns: list[str] | None = None
     # A client's housekeeping requests, which neither recall nor store (None: the built-in rules).
@@ -149,6 +154,13 @@ class ContextRetrieval(_Section):
                 re.compile(pattern)
             except re.error as exc:
                 raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+        return value
+
+    @field_validator("dsn")
+    @classmethod
+    def _postgres_has_a_database(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("provider") == "postgres" and not value:
+            raise ValueError("required with provider postgres (e.g. postgresql://user@host/db)")
         return value
 
     @model_validator(mode="after")
@@ -219,6 +231,7 @@ class Config(BaseModel):
     def secrets(self) -> list[str]:
         """Every credential the config holds (resolved), so that errors and logs can mask them."""
         found = [self.master_key, self.memory_proxy.auth_key, self.context_retrieval.api_key]
+        found += dsn_passwords(self.context_retrieval.dsn or "")
         for entry in self.model_list:
             params = resolve_env(entry["litellm_params"])
             found += [
@@ -254,17 +267,18 @@ def parse_config(raw: Any, *, source: str) -> Config:
             f"{source}: the config must be a mapping at the top level, not {type(raw).__name__}"
         )
     data = dict(raw)
-    auth_key = (
-        (data.get("memory_proxy") or {}).get("auth_key")
-        if isinstance(data.get("memory_proxy"), dict)
-        else None
-    )
-    if isinstance(auth_key, str) and auth_key.startswith(ENV_PREFIX) and not resolve_env(auth_key):
-        # Silently running without the proxy key the user asked for would expose the proxy.
-        raise ConfigError(
-            f"{source}: invalid config\n  memory_proxy.auth_key: environment variable "
-            f"{auth_key.removeprefix(ENV_PREFIX)} is not set"
-        )
+    # Silently running without the proxy key the user asked for would expose the proxy; a database
+    # named by an unset variable is better named in the error than reported as missing.
+    memory = data.get("context_retrieval") if isinstance(data.get("context_retrieval"), dict) else {}
+    required = [("memory_proxy", "auth_key")]
+    if memory.get("provider") == "postgres":
+        required.append(("context_retrieval", "dsn"))
+    for section, key in required:
+        unset = _unset_variable(data.get(section), key)
+        if unset:
+            raise ConfigError(
+                f"{source}: invalid config\n  {section}.{key}: environment variable {unset} is not set"
+            )
     for section in _OUR_SECTIONS:
         if data.get(section) is not None:
             data[section] = resolve_env(data[section])
@@ -275,6 +289,14 @@ def parse_config(raw: Any, *, source: str) -> Config:
     except ValidationError as exc:
         problems = [f"  {'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()]
         raise ConfigError(f"{source}: invalid config\n" + "\n".join(problems)) from None
+
+
+def _unset_variable(section: Any, key: str) -> str | None:
+    """The variable ``section[key]`` names as ``os.environ/NAME``, when it is not set."""
+    value = section.get(key) if isinstance(section, dict) else None
+    if isinstance(value, str) and value.startswith(ENV_PREFIX) and not resolve_env(value):
+        return value.removeprefix(ENV_PREFIX)
+    return None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -178,6 +178,9 @@ _SECRET_PATTERNS = (
         r"(?i)((?:api[_-]?key|x-api-key|authorization|master[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"
     ),
     re.compile(r"\b(sk-(?:ant-)?)[A-Za-z0-9_-]{8,}"),
+    # A database URL's password (postgresql://user:PASSWORD@host), and libpq's password=... pair.
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@\s/]+(?=@)"),
+    re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'\"]+)"),
 )
 
 

@@ -33,6 +33,7 @@ from rich.markup import escape
 
 from proxy.cli_support import AnnouncingServer, ConfigOption, load_config_or_exit
 from proxy.config import CONFIG_ENV_VAR, DEMO_SOURCE, Config
+from proxy.errors import redact
 from proxy.header_deadline import http_protocol
 from proxy.litellm_process import generate_master_key, litellm_command, litellm_environment
 from proxy.processes import ManagedProcess
@@ -72,6 +73,8 @@ def memory_summary(config: Config) -> str:
         recall = f"recall by words only: no embedding model is installed ({INSTALL_HINT})"
     else:
         recall = "recall by words and meaning (the model loads in the background)"
+    if settings.provider == "postgres":
+        return f"PostgreSQL at {redact(settings.dsn or '')}; {recall}"
     return f"local store at {settings.local_store_path or default_path()}; {recall}"
 
 

@@ -1,9 +1,10 @@
 """Memory parity: each client recalls its own memories, never another's, on every backend and store.
 
 A "store" here is what ``context_retrieval.provider`` names: the embedded local store (SQLite in the
-test's folder) or Supermemory (the kit's fake on loopback). A test that needs the write-back of an
-exchange to have happened closes the proxy first: shutdown flushes pending writes, so no test waits on
-a timer, and the next proxy on the same store shows that memory survives a restart.
+test's folder), Supermemory (the kit's fake on loopback) or PostgreSQL (a fresh database on a real server,
+see :mod:`conformance.postgres`). A test that needs the write-back of an exchange to have happened closes
+the proxy first: shutdown flushes pending writes, so no test waits on a timer, and the next proxy on the
+same store shows that memory survives a restart.
 """
 
 from __future__ import annotations
@@ -55,6 +56,22 @@ def _local_contents(path: str) -> Callable[[str], list[str]]:
                 await store.close()
 
         return asyncio.run(read())
+
+    return contents
+
+
+def _postgres_contents(dsn: str) -> Callable[[str], list[str]]:
+    def contents(user_id: str) -> list[str]:
+        import psycopg
+
+        from proxy.memory.postgres_schema import MEMORIES
+
+        with psycopg.connect(dsn) as conn:
+            rows = conn.execute(
+                f"SELECT content FROM {MEMORIES} WHERE user_id = %s ORDER BY created_at DESC, seq DESC",
+                (user_id,),
+            ).fetchall()
+        return [content for (content,) in rows]
 
     return contents
 
@@ -151,7 +168,7 @@ def _sent_text(proxy: Any) -> str:
 @pytest.mark.parity
 @pytest.mark.requires(Capability.MEMORY)
 class MemorySuite:
-    @pytest.fixture(params=["local", "supermemory"])
+    @pytest.fixture(params=["local", "supermemory", "postgres"])
     def memory(self, request: pytest.FixtureRequest, tmp_path: Any) -> MemoryUnderTest:
         """Each store in turn (a fixture of the suite, so a one-line subclass carries it along)."""
         if request.param == "local":
@@ -159,6 +176,9 @@ class MemorySuite:
             return MemoryUnderTest(
                 "local", {"provider": "local", "local_store_path": path}, _local_contents(path)
             )
+        if request.param == "postgres":
+            dsn: str = request.getfixturevalue("postgres_database")
+            return MemoryUnderTest("postgres", {"provider": "postgres", "dsn": dsn}, _postgres_contents(dsn))
         supermemory: FakeSupermemory = request.getfixturevalue("fake_supermemory")
         return MemoryUnderTest(
             "supermemory",

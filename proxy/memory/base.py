@@ -1,16 +1,23 @@
 """The one small interface every memory store implements (recall, remember, list, forget).
 
-Keeping stores behind it lets a shared store (Supermemory today; PostgreSQL later) replace the embedded
-SQLite one without touching the request path.
+Keeping stores behind it lets a shared store (Supermemory, PostgreSQL) replace the embedded SQLite one
+without touching the request path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["MemoryRecord", "MemoryServiceError", "MemoryStore", "NewMemory"]
+__all__ = [
+    "ExportableStore",
+    "MemoryRecord",
+    "MemoryServiceError",
+    "MemoryStore",
+    "NewMemory",
+    "StoredMemory",
+]
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,23 @@ class NewMemory:
     content: str
     metadata: dict[str, Any] = field(default_factory=dict)
     custom_id: str | None = None
+    created_at: float | None = None
+    """When it was said, in seconds since the epoch; None means now. An import sets it so that moving to
+    another store keeps the order of a client's memories; a store that cannot set it (Supermemory) uses
+    its own time."""
+
+
+@dataclass(frozen=True)
+class StoredMemory:
+    """A memory with everything about it one store can hand to another (``memory-proxy memories export``):
+    not its vector, which belongs to the model and is made anew by the store that imports it."""
+
+    user_id: str
+    id: str
+    content: str
+    metadata: dict[str, Any]
+    created_at: float
+    custom_id: str | None
 
 
 class MemoryServiceError(Exception):
@@ -77,3 +101,21 @@ class MemoryStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ExportableStore(Protocol):
+    """What ``memory-proxy memories export`` needs of a store besides :class:`MemoryStore`: its clients, and
+    every memory of one of them. Optional, because not every store can say it: Supermemory's API recalls
+    and stores per container tag, but this client has no call that lists every container, nor a
+    document's custom id and time, so exporting from it is refused (exit code 2). Importing needs
+    nothing more than :meth:`MemoryStore.add_batch`."""
+
+    async def users(self) -> list[tuple[str, int]]:
+        """Every user with memories and how many they have."""
+        ...
+
+    def export(self, user_id: str) -> AsyncIterator[StoredMemory]:
+        """Every memory of ``user_id``, oldest first (ties in the order they were written), read a page at
+        a time so a client with many memories never sits in memory at once."""
+        ...

@@ -1,4 +1,5 @@
-"""Recall by words in SQLite FTS5: which words of a question to search with, and the query that ranks.
+"""Recall by words: which words of a question to search with (every store), and in SQLite FTS5 the
+query that ranks.
 
 Each client's memories have an FTS5 index of their own (see :mod:`proxy.memory.local_schema`), so bm25's
 statistics (how rare a word is, how long a memory is) are that client's alone: another client's memories
@@ -10,7 +11,8 @@ never change what a question recalls.
 - **Fast recall**: bm25 costs one to two microseconds for every row a query matches, so a long question
   full of common words would rank thousands of rows. Like Lucene's MoreLikeThis and CommonTermsQuery, the
   query keeps only its few rarest words, and words found in a large share of the client's memories only
-  count when there is nothing rarer.
+  count when there is nothing rarer. :func:`pick_rarest` decides that from counts any store makes; the
+  PostgreSQL store (:mod:`proxy.memory.postgres_search`) counts in its own index.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from collections.abc import Sequence
 
 __all__ = [
     "COMMON_TERM_FRACTION",
+    "LEXICAL_CANDIDATES",
     "MAX_QUERY_TERMS",
     "MAX_RANKED_TERMS",
+    "common_count",
     "match_expression",
+    "pick_rarest",
     "query_terms",
     "rarest_terms",
     "search_statement",
+    "words_of",
 ]
 
 MAX_QUERY_TERMS = 32
@@ -38,6 +44,9 @@ MAX_RANKED_TERMS = 6
 COMMON_TERM_FRACTION = 0.1
 """A word in more than this share of a client's memories says little (bm25 gives it a low weight) yet
 matches many rows; it is dropped from a query that has rarer words."""
+
+LEXICAL_CANDIDATES = 10
+"""Lexical hits a search ranks before fusion (at least its limit)."""
 
 # Words: runs of letters and digits. The underscore is a separator, as it is for the unicode61 tokenizer.
 _WORD = re.compile(r"[^\W_]+")
@@ -59,6 +68,11 @@ _STOPWORD_TEXT = """
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
+def words_of(text: str) -> list[str]:
+    """The words of ``text`` as the unicode61 tokenizer splits it: runs of letters and digits."""
+    return _WORD.findall(text)
+
+
 def query_terms(query: str) -> list[str]:
     """The distinct words of free text worth searching for (no stopwords), in order, at most 32.
 
@@ -66,7 +80,7 @@ def query_terms(query: str) -> list[str]:
     can never become FTS5 syntax.
     """
     terms: list[str] = []
-    for word in _WORD.findall(query.lower()):  # lower(), not casefold(): unicode61 keeps "ß"
+    for word in words_of(query.lower()):  # lower(), not casefold(): unicode61 keeps "ß"
         if word in _STOPWORDS or word in terms:
             continue
         terms.append(word)
@@ -117,22 +131,42 @@ def _counts_statement(table: str, terms: int, *, capped: bool) -> str:
     return f"SELECT {', '.join([count] * terms)}"
 
 
+def common_count(size: int) -> int:
+    """How many of a client's ``size`` memories a word is in once it is common (see
+    :data:`COMMON_TERM_FRACTION`): counting a word's matches can stop there."""
+    return int(size * COMMON_TERM_FRACTION) + 1
+
+
+def pick_rarest(terms: Sequence[str], counts: Sequence[int], common: int | None) -> list[str] | None:
+    """The few terms to search with, given in how many memories each is found: those found, not common
+    when rarer ones exist, rarest first.
+
+    ``common`` is :func:`common_count` when the counts stopped there; then a query whose words are all
+    common gets None: the order of its words needs them counted in full (``common`` None).
+    """
+    found = sorted((count, term) for count, term in zip(counts, terms, strict=True) if count > 0)
+    if common is None:
+        return [term for _, term in found][:MAX_RANKED_TERMS]
+    rare = [term for count, term in found if count < common]
+    if rare or not found:
+        return rare[:MAX_RANKED_TERMS]
+    return None
+
+
 def rarest_terms(conn: sqlite3.Connection, table: str, size: int, terms: Sequence[str]) -> list[str]:
-    """The few terms to search with: found in the client's memories, not common when rarer ones exist,
-    rarest first. ``size`` is how many memories the client has.
+    """The few terms to search with (:func:`pick_rarest`); ``size`` is how many memories the client has.
 
     Counting stops at the threshold; only a query made of common words alone (or a store so small that
     every word is common) needs them counted in full, to keep the rarest of them.
     """
     if len(terms) == 1:
         return list(terms)
-    common = int(size * COMMON_TERM_FRACTION) + 1
+    common = common_count(size)
     expressions = [match_expression([term]) for term in terms]
-    for capped in (True, False):
-        params = [value for e in expressions for value in ((e, common) if capped else (e,))]
-        counts = conn.execute(_counts_statement(table, len(terms), capped=capped), params).fetchone()
-        found = sorted((count, term) for count, term in zip(counts, terms, strict=True) if count > 0)
-        rare = [term for count, term in found if count < common]
-        if rare or not found:
-            return rare[:MAX_RANKED_TERMS]
-    return [term for _, term in found][:MAX_RANKED_TERMS]
+    capped = [value for e in expressions for value in (e, common)]
+    counts = conn.execute(_counts_statement(table, len(terms), capped=True), capped).fetchone()
+    chosen = pick_rarest(terms, counts, common)
+    if chosen is None:
+        counts = conn.execute(_counts_statement(table, len(terms), capped=False), expressions).fetchone()
+        chosen = pick_rarest(terms, counts, None) or []
+    return chosen

@@ -32,25 +32,32 @@ import builtins
 import functools
 import json
 import logging
+import math
 import os
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from proxy.memory.base import MemoryRecord, MemoryServiceError, NewMemory
+from proxy.memory.base import MemoryRecord, MemoryServiceError, NewMemory, StoredMemory
 from proxy.memory.dense import VectorCache
-from proxy.memory.embeddings import Encoder, EncoderLoader
-from proxy.memory.lexical import match_expression, query_terms, rarest_terms, search_statement
+from proxy.memory.embeddings import EncoderLoader
+from proxy.memory.lexical import (
+    LEXICAL_CANDIDATES,
+    match_expression,
+    query_terms,
+    rarest_terms,
+    search_statement,
+)
 from proxy.memory.local_schema import Namespace, create_or_migrate, fts_insert, fts_remove, namespace
+from proxy.memory.meaning import DEFAULT_MIN_SIMILARITY, embed, recall_mode_of, vector_model
 from proxy.memory.ranking import Candidate, fuse
-from proxy.memory.turns import said_by_the_user
 
 __all__ = [
     "DEFAULT_MIN_SIMILARITY",
@@ -78,19 +85,11 @@ the index once the file outgrows it."""
 MMAP_BYTES = 256 * 1024 * 1024
 """How much of the file a read connection maps into memory (address space, not RAM)."""
 
-DEFAULT_MIN_SIMILARITY = 0.35
-"""Cosine similarity below which a memory is not recalled by meaning alone."""
-
-LEXICAL_CANDIDATES = 10
-"""Lexical hits a search ranks before fusion (at least its limit)."""
-
-EMBEDDED_TOKENS = 128
-"""Tokens of a memory or a question that recall by meaning reads: what a person says to be remembered or
-asks fits (the memory benchmark's longest is 15); a pasted blob is cut, which keeps its cost bounded (the
-model's own limit, 256, costs ~80 ms of one core here)."""
-
 BACKFILL_BATCH = 64
 """Memories without a vector embedded per background step (a few hundred milliseconds of one core)."""
+
+EXPORT_PAGE = 1000
+"""Memories an export reads per step: one short read each, so writers never wait behind an export."""
 
 _T = TypeVar("_T")
 
@@ -104,12 +103,10 @@ INSERT OR REPLACE INTO vectors (rowid, model, seq, vector)
 VALUES (?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM vectors), ?)
 """
 _COLUMNS = "m.id, m.user_id, m.content, m.created_at, m.metadata"
-
-
-def vector_model(encoder: Encoder) -> str:
-    """The name the store keeps ``encoder``'s vectors under. What a vector is of (what the person said in a
-    memory) is part of it, so vectors of another kind or model are never compared, and are made anew."""
-    return f"{encoder.name}:said-by-the-user"
+_EXPORT_PAGE = """
+SELECT rowid, id, user_id, content, created_at, metadata, custom_id FROM memories
+WHERE user_id = ? AND (created_at, rowid) > (?, ?) ORDER BY created_at, rowid LIMIT ?
+"""
 
 
 def default_path() -> Path:
@@ -159,10 +156,7 @@ class LocalMemoryStore:
     @property
     def recall_mode(self) -> str | None:
         """Why recall is by words only (None when it is by meaning too, or meaning was not asked for)."""
-        if self._semantic is None:
-            return None
-        status = self._semantic.status
-        return f"by words only: {status}" if status else None
+        return recall_mode_of(self._semantic)
 
     async def wait_for_model(self, seconds: float) -> None:
         """Until the embedding model has loaded (or failed to load): for a tool that can wait for it."""
@@ -191,7 +185,7 @@ class LocalMemoryStore:
         encoder = self._semantic.encoder if self._semantic is not None else None
         if encoder is None:
             return None
-        return encoder.encode([said_by_the_user(text) for text in texts], max_tokens=EMBEDDED_TOKENS)
+        return embed(encoder, texts)
 
     async def open(self) -> None:
         """Open the file now: its directory, WAL mode and schema (created or migrated)."""
@@ -385,6 +379,19 @@ class LocalMemoryStore:
 
         return await self._read(read)
 
+    async def export(self, user_id: str) -> AsyncIterator[StoredMemory]:
+        """Every memory of ``user_id``, oldest first (for ``memory-proxy memories export``), read
+        :data:`EXPORT_PAGE` at a time after the last one read (time, then rowid): no page repeats or skips
+        a memory, however many there are."""
+        after: tuple[float, int] = (-math.inf, 0)
+        while True:
+            rows = await self._read(functools.partial(_export_page, user_id=user_id, after=after))
+            for rowid, memory_id, user, content, created_at, metadata, custom_id in rows:
+                yield StoredMemory(user, memory_id, content, json.loads(metadata), created_at, custom_id)
+                after = (created_at, rowid)
+            if len(rows) < EXPORT_PAGE:
+                return
+
     def _embed_older(self) -> None:
         """In the background: give every memory written without a vector (for this model) one."""
         assert self._vectors is not None
@@ -562,9 +569,10 @@ def _upsert(
         if memory.custom_id
         else None
     )
+    when = now if memory.created_at is None else memory.created_at
     if existing is None:
         rowid, memory_id = conn.execute(
-            _INSERT, (uuid.uuid4().hex, memory.user_id, memory.custom_id, memory.content, metadata, now)
+            _INSERT, (uuid.uuid4().hex, memory.user_id, memory.custom_id, memory.content, metadata, when)
         ).fetchone()
         fts_insert(conn, space, rowid, memory.content)
         conn.execute("UPDATE namespaces SET size = size + 1 WHERE id = ?", (space.id,))
@@ -572,7 +580,7 @@ def _upsert(
         rowid, memory_id, old = existing
         conn.execute(
             "UPDATE memories SET content = ?, metadata = ?, created_at = ? WHERE rowid = ?",
-            (memory.content, metadata, now, rowid),
+            (memory.content, metadata, when, rowid),
         )
         if old == memory.content:
             vector = None  # the memory's vector still holds
@@ -593,6 +601,12 @@ def _without_vectors(conn: sqlite3.Connection, *, model: str) -> builtins.list[t
         "ON v.rowid = m.rowid AND v.model = ? WHERE v.rowid IS NULL LIMIT ?",
         (model, BACKFILL_BATCH),
     ).fetchall()
+
+
+def _export_page(
+    conn: sqlite3.Connection, *, user_id: str, after: tuple[float, int]
+) -> builtins.list[tuple[Any, ...]]:
+    return conn.execute(_EXPORT_PAGE, (user_id, *after, EXPORT_PAGE)).fetchall()
 
 
 def _put_vectors(

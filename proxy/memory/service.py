@@ -90,12 +90,17 @@ def open_store(settings: ContextRetrieval) -> MemoryStore:
 
         return SupermemoryStore(settings.base_url, settings.api_key, timeout=settings.timeout)
     from proxy.memory.embeddings import shared_loader
+
+    semantic = shared_loader() if settings.semantic else None
+    if settings.provider == "postgres":
+        from proxy.memory.postgres_store import PostgresMemoryStore
+
+        assert settings.dsn is not None  # the config requires it
+        return PostgresMemoryStore(settings.dsn, semantic=semantic, min_similarity=settings.min_similarity)
     from proxy.memory.local_store import LocalMemoryStore
 
     return LocalMemoryStore(
-        settings.local_store_path,
-        semantic=shared_loader() if settings.semantic else None,
-        min_similarity=settings.min_similarity,
+        settings.local_store_path, semantic=semantic, min_similarity=settings.min_similarity
     )
 
 

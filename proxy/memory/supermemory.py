@@ -5,6 +5,10 @@ users saw each other's memories). A recall combines the profile's static and dyn
 search results, which carry either ``memory`` or ``chunk``: both are used. Any failure (status, transport,
 a body that is not the documented shape) is a :class:`MemoryServiceError`, which the caller treats as
 "no memory this time".
+
+Not an :class:`~proxy.memory.base.ExportableStore`: this client has no call that lists every container
+tag, nor a document's custom id and time, so ``memory-proxy memories export`` refuses it; importing into
+it works (through :meth:`SupermemoryStore.add_batch`), each document timed by Supermemory itself.
 """
 
 from __future__ import annotations

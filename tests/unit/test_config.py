@@ -73,6 +73,16 @@ cache: true
             "not both",
         ),
         ("model_list: [{model_name: x}]", "model_list", "litellm_params"),
+        (
+            "context_retrieval: {provider: postgres}",
+            "context_retrieval.dsn",
+            "required with provider postgres",
+        ),
+        (
+            "context_retrieval: {provider: postgres, dsn: os.environ/UNSET_MEMORY_DSN}",
+            "context_retrieval.dsn",
+            "environment variable UNSET_MEMORY_DSN is not set",
+        ),
     ],
 )
 def test_bad_values_fail_with_key_path_and_reason(tmp_path, text, path, reason):
@@ -141,6 +151,27 @@ def test_secrets_lists_every_resolved_credential(monkeypatch):
         source="t",
     )
     assert set(config.secrets) == {"sk-from-env-123456", "aws-secret", "sk-master-123456", "proxy-key-123456"}
+
+
+@pytest.mark.parametrize(
+    ("dsn", "secrets"),
+    [
+        ("postgresql://memory:pa%40ss-word@db.internal:5432/memory", {"pa%40ss-word", "pa@ss-word"}),
+        ("postgres://memory@db/memory?sslmode=require&password=query-pass", {"query-pass"}),
+        ("host=db user=memory password='it\\'s secret' dbname=memory", {"'it\\'s secret'", "it's secret"}),
+        ("host=db user=memory password=plainpass", {"plainpass"}),
+        ("postgresql://memory@db/memory", set()),
+    ],
+    ids=["uri", "uri-query", "keywords-quoted", "keywords", "no-password"],
+)
+def test_the_databases_password_is_a_secret_and_kept_out_of_reprs(monkeypatch, dsn, secrets):
+    monkeypatch.setenv("MEMORY_DSN", dsn)
+    config = parse_config(
+        {"context_retrieval": {"provider": "postgres", "dsn": "os.environ/MEMORY_DSN"}}, source="t"
+    )
+    assert config.context_retrieval.dsn == dsn
+    assert set(config.secrets) == secrets
+    assert all(secret not in repr(config) for secret in secrets)
 
 
 def test_empty_file_is_all_defaults(tmp_path):

@@ -103,6 +103,9 @@ def test_anthropic_envelope_uses_anthropic_type_names():
         "header Authorization: Bearer abcdefghijklmnopqrstuv",
         "api_key='sk-ant-api03-abcdefghijklmnop'",
         "x-api-key: supersecretvalue123",
+        "connection to postgresql://memory:abcdefghijklmnop@db:5432/memory failed",
+        'missing "=" after "x" in host=db password=abcdefghijklmnop x',
+        "invalid dsn host=db password='abcdefghijklmnop with spaces' dbname=m",
     ],
 )
 def test_secrets_are_redacted(secret_text):

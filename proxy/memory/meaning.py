@@ -1,0 +1,45 @@
+"""What recall by meaning compares, the same in every store that embeds: what the person said, cut to
+:data:`EMBEDDED_TOKENS`, as a vector named after the model and that choice (:func:`vector_model`).
+
+Shared so that the local and the PostgreSQL store recall alike: a store that embedded the whole exchange,
+or read further into it, would find other memories for the same question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from proxy.memory.embeddings import Encoder, EncoderLoader
+from proxy.memory.turns import said_by_the_user
+
+__all__ = ["DEFAULT_MIN_SIMILARITY", "EMBEDDED_TOKENS", "embed", "recall_mode_of", "vector_model"]
+
+DEFAULT_MIN_SIMILARITY = 0.35
+"""Cosine similarity below which a memory is not recalled by meaning alone."""
+
+EMBEDDED_TOKENS = 128
+"""Tokens of a memory or a question that recall by meaning reads: what a person says to be remembered or
+asks fits (the memory benchmark's longest is 15); a pasted blob is cut, which keeps its cost bounded (the
+model's own limit, 256, costs ~80 ms of one core here)."""
+
+
+def vector_model(encoder: Encoder) -> str:
+    """The name a store keeps ``encoder``'s vectors under. What a vector is of (what the person said in a
+    memory) is part of it, so vectors of another kind or model are never compared, and are made anew."""
+    return f"{encoder.name}:said-by-the-user"
+
+
+def embed(encoder: Encoder, texts: Sequence[str]) -> np.ndarray:
+    """The unit vectors of memories (of what the person said in each) or of questions; CPU-bound, so
+    stores call it off the event loop."""
+    return encoder.encode([said_by_the_user(text) for text in texts], max_tokens=EMBEDDED_TOKENS)
+
+
+def recall_mode_of(semantic: EncoderLoader | None) -> str | None:
+    """Why recall is by words only (None when it is by meaning too, or meaning was not asked for)."""
+    if semantic is None:
+        return None
+    status = semantic.status
+    return f"by words only: {status}" if status else None

