@@ -56,7 +56,7 @@ from proxy.memory.lexical import (
     search_statement,
 )
 from proxy.memory.local_schema import Namespace, create_or_migrate, fts_insert, fts_remove, namespace
-from proxy.memory.meaning import DEFAULT_MIN_SIMILARITY, embed, recall_mode_of, vector_model
+from proxy.memory.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
 from proxy.memory.ranking import Candidate, fuse
 
 __all__ = [
@@ -120,7 +120,7 @@ def default_path() -> Path:
     return base / "litellm-memory-proxy" / "memory.sqlite3"
 
 
-class LocalMemoryStore:
+class LocalMemoryStore(EncoderBacked):
     """Memories in one SQLite file, namespaced by ``user_id`` and searched by relevance.
 
     ``path`` None means :func:`default_path`; ``":memory:"`` keeps everything in memory. Nothing is opened
@@ -152,16 +152,6 @@ class LocalMemoryStore:
 
     def __repr__(self) -> str:
         return f"LocalMemoryStore({self.path!r})"
-
-    @property
-    def recall_mode(self) -> str | None:
-        """Why recall is by words only (None when it is by meaning too, or meaning was not asked for)."""
-        return recall_mode_of(self._semantic)
-
-    async def wait_for_model(self, seconds: float) -> None:
-        """Until the embedding model has loaded (or failed to load): for a tool that can wait for it."""
-        if self._semantic is not None:
-            await asyncio.to_thread(self._semantic.wait, seconds)
 
     @property
     def vector_model(self) -> str | None:

@@ -7,6 +7,7 @@ or read further into it, would find other memories for the same question.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from proxy.memory.embeddings import Encoder, EncoderLoader
 from proxy.memory.turns import said_by_the_user
 
-__all__ = ["DEFAULT_MIN_SIMILARITY", "EMBEDDED_TOKENS", "embed", "recall_mode_of", "vector_model"]
+__all__ = ["DEFAULT_MIN_SIMILARITY", "EMBEDDED_TOKENS", "EncoderBacked", "embed", "vector_model"]
 
 DEFAULT_MIN_SIMILARITY = 0.35
 """Cosine similarity below which a memory is not recalled by meaning alone."""
@@ -37,9 +38,21 @@ def embed(encoder: Encoder, texts: Sequence[str]) -> np.ndarray:
     return encoder.encode([said_by_the_user(text) for text in texts], max_tokens=EMBEDDED_TOKENS)
 
 
-def recall_mode_of(semantic: EncoderLoader | None) -> str | None:
-    """Why recall is by words only (None when it is by meaning too, or meaning was not asked for)."""
-    if semantic is None:
-        return None
-    status = semantic.status
-    return f"by words only: {status}" if status else None
+class EncoderBacked:
+    """What a store that recalls by meaning with an :class:`EncoderLoader` (``_semantic``, None when
+    meaning was not asked for) says of it through the store interface."""
+
+    _semantic: EncoderLoader | None
+
+    @property
+    def recall_mode(self) -> str | None:
+        """Why recall is by words only (None when it is by meaning too, or meaning was not asked for)."""
+        if self._semantic is None:
+            return None
+        status = self._semantic.status
+        return f"by words only: {status}" if status else None
+
+    async def wait_for_model(self, seconds: float) -> None:
+        """Until the embedding model has loaded (or failed to load): for a tool that can wait for it."""
+        if self._semantic is not None:
+            await asyncio.to_thread(self._semantic.wait, seconds)

@@ -40,7 +40,7 @@ from proxy.errors import redact
 from proxy.memory.base import MemoryRecord, MemoryServiceError, NewMemory, StoredMemory
 from proxy.memory.embeddings import Encoder, EncoderLoader
 from proxy.memory.lexical import LEXICAL_CANDIDATES, common_count, pick_rarest
-from proxy.memory.meaning import DEFAULT_MIN_SIMILARITY, embed, recall_mode_of, vector_model
+from proxy.memory.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
 from proxy.memory.postgres_dsn import dsn_passwords
 from proxy.memory.postgres_schema import MEMORIES, create_or_migrate
 from proxy.memory.postgres_search import (
@@ -110,7 +110,7 @@ _EXPORT_PAGE = (
 )
 
 
-class PostgresMemoryStore:
+class PostgresMemoryStore(EncoderBacked):
     """Memories in a PostgreSQL database (pgvector installed or installable), namespaced by ``user_id``.
 
     Nothing connects in the constructor: :meth:`open` (the proxy calls it at start-up) or else the first
@@ -136,16 +136,6 @@ class PostgresMemoryStore:
 
     def __repr__(self) -> str:
         return f"PostgresMemoryStore({self._hide(self._dsn)!r})"
-
-    @property
-    def recall_mode(self) -> str | None:
-        """Why recall is by words only (None when it is by meaning too, or meaning was not asked for)."""
-        return recall_mode_of(self._semantic)
-
-    async def wait_for_model(self, seconds: float) -> None:
-        """Until the embedding model has loaded (or failed to load): for a tool that can wait for it."""
-        if self._semantic is not None:
-            await asyncio.to_thread(self._semantic.wait, seconds)
 
     async def open(self) -> None:
         """Connect, create or migrate the schema (once), and check that the database answers now."""
