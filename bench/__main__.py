@@ -1,6 +1,7 @@
 """``python -m bench``: run the benchmark (see :mod:`bench.cli` for the options); ``python -m bench memory``
 runs the memory benchmark (:mod:`bench.memory`), ``python -m bench load`` the write-back load check
-(:mod:`bench.writeback_load`)."""
+(:mod:`bench.writeback_load`), ``python -m bench workers`` (or ``load --workers``) throughput with 1 and 2
+worker processes (:mod:`bench.workers`)."""
 
 import sys
 
@@ -8,6 +9,14 @@ if sys.argv[1:2] == ["memory"]:
     from bench.memory import main
 
     raise SystemExit(main(sys.argv[2:]))
+
+if sys.argv[1:2] == ["workers"] or (sys.argv[1:2] == ["load"] and "--workers" in sys.argv[2:3]):
+    from bench.workers import main
+
+    argv = sys.argv[2:]
+    if sys.argv[1] == "load":  # ``load --workers [1,2]``: the counts, if given, follow the flag
+        argv = argv[1:] if len(argv) < 2 or argv[1].startswith("-") else argv
+    raise SystemExit(main(argv))
 
 if sys.argv[1:2] == ["load"]:
     from bench.writeback_load import main

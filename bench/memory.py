@@ -4,10 +4,12 @@ Quality, on the data set of :mod:`bench.memory_data`: recall@5 of each fact by i
 its paraphrase, among ~300 memories of one client and among 10,000, by words alone and by words and
 meaning; leaks (another client's memory recalled); noise (anything recalled for a question memory has no
 answer to). Cost: recall p50/p95 at 1,000, 10,000 and 100,000 memories (the query's embedding included),
-and the cost of a write. At 100,000 the filler's vectors are random unit vectors rather than embeddings
-(embedding 100,000 texts takes ~10 minutes here): the search costs the same, only what it finds differs,
-and quality is not measured there. An agentic trace (Claude Code's captured tool loop) checks what is
-stored from it. Writes ``bench/results/memory.json`` and ``memory.md``.
+and the cost of a write; the same recall p50/p95 of the PostgreSQL store at 10,000 and 100,000 beside
+them (:mod:`bench.memory_postgres`: a pgserver for the run, or a row saying why there is none). At
+100,000 the filler's vectors are random unit vectors rather than embeddings (embedding 100,000 texts
+takes ~10 minutes here): the search costs the same, only what it finds differs, and quality is not
+measured there. An agentic trace (Claude Code's captured tool loop) checks what is stored from it.
+Writes ``bench/results/memory.json`` and ``memory.md``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.memory_data import FACTS, OTHER_CLIENT_FACTS, UNRELATED, filler, stored
+from bench.memory_postgres import fresh_database, meaning_plan, new_memories, postgres_server, seed_filler
 from bench.targets import ROOT
 from bench.workload import synthetic_vectors
 from conformance import resources
@@ -30,6 +33,7 @@ from proxy.call import Answer, Api, Call
 from proxy.config import ContextRetrieval
 from proxy.memory.embeddings import EncoderLoader
 from proxy.memory.local_store import LocalMemoryStore
+from proxy.memory.meaning import vector_model
 from proxy.memory.service import MemoryService
 
 __all__ = ["main"]
@@ -72,7 +76,7 @@ async def _quality(store: LocalMemoryStore) -> dict[str, Any]:
     }
 
 
-async def _latency(store: LocalMemoryStore) -> dict[str, float]:
+async def _latency(store: Any) -> dict[str, float]:
     questions = [q for f in FACTS for q in (f.keyword, f.paraphrase)]
     for question in questions[:5]:  # warm: the matrix loads, caches fill
         await store.search(USER, question)
@@ -83,6 +87,44 @@ async def _latency(store: LocalMemoryStore) -> dict[str, float]:
         times.append((time.perf_counter() - started) * 1000)
     times.sort()
     return {"p50_ms": statistics.median(times), "p95_ms": times[int(len(times) * 0.95) - 1]}
+
+
+async def _postgres(sizes: list[int], loader: EncoderLoader, model: str) -> dict[str, Any]:
+    """Recall p50/p95 of the PostgreSQL store at ``sizes``, by words and with meaning, on the local store's
+    questions and filler (see :mod:`bench.memory_postgres`); ``error`` says why when there is no server."""
+    from proxy.memory.postgres_store import PostgresMemoryStore
+
+    found: dict[str, Any] = {"latency": {}, "seed_s": {}, "meaning_plan": {}}
+    with postgres_server() as (server, where):
+        found["server"] = where
+        if server is None:
+            print(f"memory bench: PostgreSQL skipped: {where}", file=sys.stderr)
+            return found | {"error": where}
+        for size in sizes:
+            print(f"memory bench: PostgreSQL, {size:,} memories ...", file=sys.stderr)
+            try:
+                with fresh_database(server) as dsn:
+                    store = PostgresMemoryStore(dsn, semantic=loader)
+                    try:  # the facts as the proxy writes them (real vectors); the schema with them
+                        await store.add_batch(
+                            new_memories(USER, [stored(f.statement, i) for i, f in enumerate(FACTS)])
+                            + new_memories(OTHER, [stored(s, i) for i, s in enumerate(OTHER_CLIENT_FACTS)])
+                        )
+                    finally:
+                        await store.close()
+                    rest = filler(size - len(FACTS))
+                    found["seed_s"][str(size)] = await asyncio.to_thread(seed_filler, dsn, USER, rest, model)
+                    found["meaning_plan"][str(size)] = meaning_plan(dsn, USER, model)
+                    for mode, semantic in (("words", None), ("words and meaning", loader)):
+                        store = PostgresMemoryStore(dsn, semantic=semantic)
+                        try:
+                            found["latency"][f"{size}:{mode}"] = await _latency(store)
+                        finally:
+                            await store.close()
+            except Exception as exc:  # a failed size is a finding in the table, not the end of the run
+                found["latency"][f"{size}:error"] = f"{type(exc).__name__}: {exc}"
+                print(f"memory bench: PostgreSQL at {size:,} failed: {exc}", file=sys.stderr)
+    return found
 
 
 async def _write_cost(path: Path, loader: EncoderLoader | None) -> dict[str, float]:
@@ -142,10 +184,29 @@ def _markdown(results: dict[str, Any]) -> str:
             f"| {int(size):,} | {mode} | {row['keyword_recall_at_5']:.0%} "
             f"| {row['paraphrase_recall_at_5']:.0%} | {row['leaks']} | {row['noise']:.0%} |"
         )
-    lines += ["", "| memories of the client | recall | p50 ms | p95 ms |", "|--:|---|--:|--:|"]
+    postgres = results.get("postgres", {})
+    pg_latency = postgres.get("latency", {})
+    lines += [
+        "",
+        "Recall latency (the query's embedding included), local store (SQLite) beside PostgreSQL "
+        f"({postgres.get('server', 'not run')}):",
+        "",
+        "| memories of the client | recall | local p50 ms | local p95 ms "
+        "| PostgreSQL p50 ms | PostgreSQL p95 ms |",
+        "|--:|---|--:|--:|--:|--:|",
+    ]
     for key, row in results["latency"].items():
         size, mode = key.split(":")
-        lines.append(f"| {int(size):,} | {mode} | {row['p50_ms']:.2f} | {row['p95_ms']:.2f} |")
+        pg = pg_latency.get(key)
+        if pg is not None:
+            pg_cells = f"{pg['p50_ms']:.2f} | {pg['p95_ms']:.2f}"
+        elif f"{size}:error" in pg_latency:
+            pg_cells = f"failed: {pg_latency[f'{size}:error']} | -"
+        elif postgres.get("error"):
+            pg_cells = f"not measured: {postgres['error']} | -"
+        else:
+            pg_cells = "- | -"
+        lines.append(f"| {int(size):,} | {mode} | {row['p50_ms']:.2f} | {row['p95_ms']:.2f} | {pg_cells} |")
     writes = results["write"]
     trace = results["agentic_trace"]
     lines += [
@@ -160,6 +221,16 @@ def _markdown(results: dict[str, Any]) -> str:
         "memories of another client in a result (its facts share the questions' words). At 100,000 the "
         "filler's vectors are synthetic (see bench/memory.py), so only the cost is measured there.",
     ]
+    if postgres.get("seed_s"):
+        seeded = ", ".join(f"{int(n):,} in {t:.0f} s" for n, t in postgres["seed_s"].items())
+        plans = "; ".join(f"{int(n):,}: {p}" for n, p in postgres["meaning_plan"].items())
+        lines += [
+            "",
+            "PostgreSQL: a throwaway server for the run, a new database per size; the facts written by the "
+            "store (real vectors), the filler (the same texts as the local store's) bulk-loaded with random "
+            f"vectors at every size and the HNSW index built after (see bench/memory_postgres.py): {seeded}. "
+            f"Recall by meaning's plan: {plans}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -199,6 +270,8 @@ async def run(sizes: list[int], quality_sizes: list[int]) -> dict[str, Any]:
             "words": await _write_cost(Path(tmp) / "w1.sqlite3", None),
             "words and meaning": await _write_cost(Path(tmp) / "w2.sqlite3", loader),
         }
+    pg_sizes = [size for size in sorted(sizes) if size >= 10_000]
+    results["postgres"] = await _postgres(pg_sizes, loader, vector_model(encoder))
     results["agentic_trace"] = await _agentic_trace()
     return results
 
