@@ -121,7 +121,7 @@ class UserIdMappings(_Section):
 class ContextRetrieval(_Section):
     enabled: bool = True
     provider: Literal["local", "supermemory", "postgres"] = "local"
-    api_key: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
     base_url: str = "https://api.supermemory.ai"
     query_strategy: Literal["last_user", "first_user", "all_user", "last_assistant"] = "last_user"
     injection_strategy: Literal["system", "user_prefix", "user_suffix"] = "system"
@@ -175,7 +175,7 @@ class MemoryProxySettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8764, ge=0, le=65535)
     litellm_base_url: str = "http://127.0.0.1:4000"
-    auth_key: str | None = Field(default=None, min_length=8)
+    auth_key: str | None = Field(default=None, min_length=8, repr=False)
     max_body_mb: float = Field(default=32, gt=0)
     workers: int = Field(default=1, ge=1, le=64)
     """Server processes on the one port (``start-proxies``); they share the store and the LiteLLM proxy."""

@@ -179,3 +179,16 @@ def test_empty_file_is_all_defaults(tmp_path):
     assert config.model_list == []
     assert config.memory_proxy.host == "127.0.0.1"
     assert config.user_id_mappings.header_patterns is None
+
+
+def test_no_key_of_our_sections_shows_in_a_repr():
+    config = parse_config(
+        {
+            "context_retrieval": {"api_key": "sm-secret-key-123", "dsn": "postgresql://u:pw-secret-456@h/d"},
+            "memory_proxy": {"auth_key": "proxy-secret-789"},
+        },
+        source="t",
+    )
+    shown = repr(config.context_retrieval) + repr(config.memory_proxy)
+    for secret in ("sm-secret-key-123", "pw-secret-456", "proxy-secret-789"):
+        assert secret not in shown
