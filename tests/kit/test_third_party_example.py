@@ -69,6 +69,7 @@ def test_a_stream_buffered_to_the_end_fails_the_test_that_says_so(example: pytes
         "    yield await answer.aread()",
     )
     result = example.runpytest_subprocess("-p", "no:cacheprovider", "-k", "TestStreaming")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
             "E *AssertionError: the first chunk reached the client only once the provider had sent its last*",
