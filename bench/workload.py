@@ -113,6 +113,6 @@ async def count_memories(path: Path, user_id: str = BENCH_USER) -> int:
     """How many memories ``user_id`` has in the store at ``path`` (seeded plus written back by the run)."""
     store = LocalMemoryStore(path)
     try:
-        return dict(await store.users()).get(user_id, 0)
+        return next((client.memories for client in await store.users() if client.user_id == user_id), 0)
     finally:
         await store.close()

@@ -199,7 +199,7 @@ def memories_export(
         user_ids = (
             [validate_user_id(user, source="--user")]
             if user is not None
-            else sorted(user_id for user_id, _ in await store.users())
+            else [client.user_id for client in await store.users()]
         )
         return await write_export(store, settings.provider, user_ids, sys.stdout.write), len(user_ids)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 __all__ = [
     "ExportableStore",
@@ -17,6 +17,7 @@ __all__ = [
     "MemoryStore",
     "NewMemory",
     "StoredMemory",
+    "UserMemories",
 ]
 
 
@@ -59,6 +60,15 @@ class StoredMemory:
     metadata: dict[str, Any]
     created_at: float
     custom_id: str | None
+
+
+class UserMemories(NamedTuple):
+    """A client of a store: its user id, how many memories it has, and when the newest was made."""
+
+    user_id: str
+    memories: int
+    newest: float
+    """Seconds since the epoch."""
 
 
 class MemoryServiceError(Exception):
@@ -111,8 +121,8 @@ class ExportableStore(Protocol):
     document's custom id and time, so exporting from it is refused (exit code 2). Importing needs
     nothing more than :meth:`MemoryStore.add_batch`."""
 
-    async def users(self) -> list[tuple[str, int]]:
-        """Every user with memories and how many they have."""
+    async def users(self) -> list[UserMemories]:
+        """Every user with memories (how many, and the newest one's time), by user id."""
         ...
 
     def export(self, user_id: str) -> AsyncIterator[StoredMemory]:

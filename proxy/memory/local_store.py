@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from proxy.memory.base import MemoryRecord, MemoryServiceError, NewMemory, StoredMemory
+from proxy.memory.base import MemoryRecord, MemoryServiceError, NewMemory, StoredMemory, UserMemories
 from proxy.memory.dense import VectorCache
 from proxy.memory.embeddings import EncoderLoader
 from proxy.memory.lexical import (
@@ -358,14 +358,15 @@ class LocalMemoryStore(EncoderBacked):
 
         return await self._run(delete)
 
-    async def users(self) -> builtins.list[tuple[str, int]]:
-        """Every user with memories and how many, by user id (for the CLI)."""
+    async def users(self) -> builtins.list[UserMemories]:
+        """Every user with memories (how many, the newest one's time), by user id."""
 
-        def read(conn: sqlite3.Connection) -> builtins.list[tuple[str, int]]:
+        def read(conn: sqlite3.Connection) -> builtins.list[UserMemories]:
             rows = conn.execute(
-                "SELECT user_id, size FROM namespaces WHERE size > 0 ORDER BY user_id"
+                "SELECT user_id, size, (SELECT max(created_at) FROM memories m WHERE m.user_id = n.user_id)"
+                " FROM namespaces n WHERE size > 0 ORDER BY user_id"
             ).fetchall()
-            return [(str(user), int(count)) for user, count in rows]
+            return [UserMemories(str(user), int(count), float(newest or 0)) for user, count, newest in rows]
 
         return await self._read(read)
 

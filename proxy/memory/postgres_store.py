@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from proxy.errors import redact
-from proxy.memory.base import MemoryRecord, MemoryServiceError, NewMemory, StoredMemory
+from proxy.memory.base import MemoryRecord, MemoryServiceError, NewMemory, StoredMemory, UserMemories
 from proxy.memory.embeddings import Encoder, EncoderLoader
 from proxy.memory.lexical import LEXICAL_CANDIDATES, common_count, pick_rarest
 from proxy.memory.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
@@ -216,13 +216,16 @@ class PostgresMemoryStore(EncoderBacked):
             )
             return [_record(row) for row in await cursor.fetchall()]
 
-    async def users(self) -> builtins.list[tuple[str, int]]:
-        """Every user with memories and how many, by user id (for ``memory-proxy memories export``)."""
+    async def users(self) -> builtins.list[UserMemories]:
+        """Every user with memories (how many, the newest one's time), by user id."""
         async with self._connection() as conn:
             cursor = await conn.execute(
-                f"SELECT user_id, count(*) FROM {MEMORIES} GROUP BY user_id ORDER BY user_id"
+                f"SELECT user_id, count(*), max(created_at) FROM {MEMORIES} GROUP BY user_id ORDER BY user_id"
             )
-            return [(str(user), int(count)) for user, count in await cursor.fetchall()]
+            return [
+                UserMemories(str(user), int(count), float(newest))
+                for user, count, newest in await cursor.fetchall()
+            ]
 
     async def export(self, user_id: str) -> AsyncIterator[StoredMemory]:
         """Every memory of ``user_id``, oldest first, :data:`EXPORT_PAGE` at a time after the last one read

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from proxy.memory.base import MemoryServiceError
+from proxy.memory.base import MemoryServiceError, NewMemory, UserMemories
 from proxy.memory.local_store import LocalMemoryStore, default_path, match_expression, query_terms
 
 FILLER = [
@@ -35,6 +35,10 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     memory = LocalMemoryStore(":memory:" if request.param == "in-memory" else tmp_path / "memory.sqlite3")
     yield memory
     await memory.close()
+
+
+async def counts(store: LocalMemoryStore) -> list[tuple[str, int]]:
+    return [(client.user_id, client.memories) for client in await store.users()]
 
 
 def _contents(records: list[Any]) -> list[str]:
@@ -90,7 +94,18 @@ async def test_forget_one_then_all_only_within_the_user(store: LocalMemoryStore)
     assert await store.forget("alice") == 1
     assert await store.list("alice") == []
     assert _contents(await store.search("bob", "swordfish")) == ["bob likes swordfish steaks"]
-    assert await store.users() == [("bob", 1)]
+    assert await counts(store) == [("bob", 1)]
+
+
+async def test_users_says_when_each_clients_newest_memory_was_made(store: LocalMemoryStore) -> None:
+    await store.add_batch(
+        [
+            NewMemory("alice", "an old fact", created_at=1_000.0),
+            NewMemory("alice", "a newer fact", created_at=2_000.0),
+            NewMemory("bob", "bob's only fact", created_at=1_500.0),
+        ]
+    )
+    assert await store.users() == [UserMemories("alice", 2, 2_000.0), UserMemories("bob", 1, 1_500.0)]
 
 
 async def test_custom_id_replaces_within_a_user_and_keeps_the_id(store: LocalMemoryStore) -> None:
@@ -104,7 +119,7 @@ async def test_custom_id_replaces_within_a_user_and_keeps_the_id(store: LocalMem
     assert _contents(await store.search("alice", "falcon")) == []  # the index forgot the old text
     assert _contents(await store.search("alice", "project osprey")) == ["the project is called osprey"]
     assert _contents(await store.search("bob", "project")) == ["bob's project is called heron"]
-    assert await store.users() == [("alice", 2), ("bob", 1)]
+    assert await counts(store) == [("alice", 2), ("bob", 1)]
 
 
 async def test_metadata_round_trips_and_bad_metadata_stores_nothing(store: LocalMemoryStore) -> None:
@@ -269,7 +284,7 @@ async def test_many_concurrent_calls_from_one_event_loop(store: LocalMemoryStore
     results = await asyncio.gather(*writes, *reads)
 
     assert len(set(results[:80])) == 80
-    assert await store.users() == [(f"user{n}", 20) for n in range(4)]
+    assert await counts(store) == [(f"user{n}", 20) for n in range(4)]
 
 
 async def test_survives_a_reopen_of_the_same_file(tmp_path: Path) -> None:
@@ -283,7 +298,7 @@ async def test_survives_a_reopen_of_the_same_file(tmp_path: Path) -> None:
     try:
         found = await second.search("alice", "favourite colour")
         assert [(record.id, record.metadata) for record in found] == [(kept, {"source": "test"})]
-        assert await second.users() == [("alice", 1), ("bob", 1)]
+        assert await counts(second) == [("alice", 1), ("bob", 1)]
     finally:
         await second.close()
     with sqlite3.connect(path) as backdoor:
@@ -485,7 +500,7 @@ async def test_a_version_1_file_is_migrated_with_every_memory_kept(tmp_path: Pat
             "my favourite colour is teal"
         ]
         assert _contents(await store.search("bob", "teal")) == ["teal is boring"]
-        assert await store.users() == [("alice", 1), ("bob", 1)]
+        assert await counts(store) == [("alice", 1), ("bob", 1)]
     finally:
         await store.close()
     with sqlite3.connect(path) as backdoor:
@@ -511,4 +526,4 @@ async def test_add_many_writes_one_transaction_searchable_as_single_adds(store: 
     assert len(set(ids)) == len(FILLER) + 1
     [found] = await store.search("alice", "favourite colour")
     assert (found.id, found.metadata) == (ids[-1], {"source": "import"})
-    assert await store.users() == [("alice", len(FILLER) + 1)]
+    assert await counts(store) == [("alice", len(FILLER) + 1)]
