@@ -16,6 +16,7 @@ from proxy import __version__
 from proxy.error_responses import error_response
 from proxy.errors import RouteNotFound
 from proxy.flow import USER_ID_HEADER, Flow
+from proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from proxy.surfaces import CHAT, MESSAGES
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "memory_routing_info",
     "memory_status",
     "messages",
+    "metrics",
     "models",
     "readiness",
     "root",
@@ -94,6 +96,11 @@ async def memory_status(request: Request) -> dict[str, Any]:
     return _flow(request).memory.status()
 
 
+async def metrics(request: Request) -> Response:
+    """Prometheus' text format (:mod:`proxy.metrics`)."""
+    return Response(await _flow(request).metrics.render(), headers={"content-type": METRICS_CONTENT_TYPE})
+
+
 Endpoint = tuple[str, Any, list[str]]
 """A route: its path, the function answering it, its methods."""
 
@@ -106,6 +113,7 @@ API_ROUTES: list[Endpoint] = [
     ("/models", models, ["GET"]),
     ("/memory-routing/info", memory_routing_info, ["GET"]),
     ("/memory/status", memory_status, ["GET"]),
+    ("/metrics", metrics, ["GET"]),
 ]
 """Behind the proxy key."""
 

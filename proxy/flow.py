@@ -7,12 +7,13 @@ Each step is a method of :class:`Flow` taking the values earlier steps made and 
 validated :class:`~proxy.call.Call`, what memory :class:`~proxy.memory.service.Recall`-ed, the call as
 the provider gets it, and the answer. Only ``complete`` differs between backends; what differs between
 the OpenAI and the Anthropic API is data (:mod:`proxy.surfaces`). Identification comes before parsing so
-that even a rejected body is answered with the client's ``x-memory-user-id``.
+that even a rejected body is answered with the client's ``x-memory-user-id``. Beside the steps, a
+:class:`~proxy.activity.RequestTrace` notes how far the request got and how long each part took; the
+finished record goes to the console's request list and to the metrics (:mod:`proxy.activity`).
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -21,14 +22,17 @@ from typing import Any
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import Request
 
+from proxy.activity import Activity, RequestTrace
+from proxy.auth import ProxyKey
 from proxy.backends.base import Backend
 from proxy.call import Answer, Call
 from proxy.config import Config
 from proxy.error_responses import error_response
-from proxy.errors import AuthenticationFailed, ModelNotFound, to_proxy_error
+from proxy.errors import ModelNotFound, to_proxy_error
 from proxy.identification import ClientIdentifier, ClientIdentity
 from proxy.memory.service import MemoryService, Recall
 from proxy.memory.supermemory_router import SupermemoryRouter
+from proxy.metrics import Metrics
 from proxy.model_catalog import ModelCatalog
 from proxy.requests import parse_call, read_json_object
 from proxy.streaming import OpenedStream, relay
@@ -63,7 +67,9 @@ class Flow:
         self.catalog = ModelCatalog(config)
         self.supermemory_router = SupermemoryRouter(config)
         self.memory = MemoryService(config.context_retrieval, supermemory_router=self.supermemory_router)
-        self._auth_key = config.memory_proxy.auth_key
+        self.metrics = Metrics(self.memory)
+        self.activity = Activity(listeners=(self.metrics.observe,))
+        self.key = ProxyKey(config.memory_proxy.auth_key)
         self._max_body_bytes = config.memory_proxy.max_body_bytes
         self._client_timeout = config.memory_proxy.client_timeout
 
@@ -82,41 +88,40 @@ class Flow:
             await self.memory.close()
 
     async def handle(self, request: Request, surface: Surface) -> Response:
-        """One completion request, start to end; any failure is answered in the surface's envelope."""
-        started = time.perf_counter()
+        """One completion request, start to end; any failure is answered in the surface's envelope.
+        What happened is recorded for the console and the metrics (:mod:`proxy.activity`)."""
         identity = self.identify(request)
+        trace = RequestTrace(surface.api.value, identity)
         try:
             call = await self.parse(request, surface)
+            trace.parsed(call.model, call.stream)
             recall_started = time.perf_counter()
             recall = await self.recall(identity, call)
-            sent = self.inject(identity, call, recall, surface)
             upstream_started = time.perf_counter()
+            trace.recalled(recall, upstream_started - recall_started)
+            sent = self.inject(identity, call, recall, surface)
             answer = await self.complete(sent)
+            trace.answered(time.perf_counter() - upstream_started)
             headers = {
                 USER_ID_HEADER: identity.user_id,
                 **recall.headers,
-                OVERHEAD_HEADER: _ms(upstream_started - started),
+                OVERHEAD_HEADER: _ms(upstream_started - trace.started),
                 RECALL_HEADER: _ms(upstream_started - recall_started),
                 UPSTREAM_HEADER: _ms(time.perf_counter() - upstream_started),
             }
-            return self.relay(
+            response = self.relay(
                 surface, answer, headers, lambda reply: self.remember(identity, call, reply, recall)
             )
         except Exception as exc:
-            return error_response(to_proxy_error(exc), surface.envelope, {USER_ID_HEADER: identity.user_id})
+            error = to_proxy_error(exc)
+            self.activity.record(trace, error.status, error.message)
+            return error_response(error, surface.envelope, {USER_ID_HEADER: identity.user_id})
+        self.activity.record(trace, response.status_code)
+        return response
 
     def authenticate(self, request: Request) -> None:
         """With ``memory_proxy.auth_key`` set, the client must send it (Bearer or ``x-api-key``)."""
-        if self._auth_key is None:
-            return
-        presented = request.headers.get("x-api-key") or ""
-        authorization = request.headers.get("authorization", "")
-        if not presented and authorization.lower().startswith("bearer "):
-            presented = authorization[7:].strip()
-        if not secrets.compare_digest(presented.encode(), self._auth_key.encode()):
-            raise AuthenticationFailed(
-                "Invalid proxy API key: send it as 'Authorization: Bearer KEY' or 'x-api-key'."
-            )
+        self.key.check(request)
 
     def identify(self, request: Request) -> ClientIdentity:
         """Which client (memory namespace) this is, from its headers."""

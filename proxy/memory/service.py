@@ -22,13 +22,20 @@ import asyncio
 import hashlib
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from proxy.call import Answer, Call
 from proxy.config import ContextRetrieval
 from proxy.errors import redact
-from proxy.memory.base import MemoryRecord, MemoryServiceError, MemoryStore, NewMemory
+from proxy.memory.base import (
+    ExportableStore,
+    MemoryRecord,
+    MemoryServiceError,
+    MemoryStore,
+    NewMemory,
+    UserMemories,
+)
 from proxy.memory.conversations import Conversation, Conversations, Pin, prefix_hashes
 from proxy.memory.placement import format_context
 from proxy.memory.side_requests import DEFAULT_SIDE_REQUESTS, SideRequests
@@ -70,13 +77,15 @@ class Recall:
     """What recall did for one request: ``used`` (memory placed), ``skipped`` or ``error``, and why.
 
     ``pins`` are every block of memory the request carries (those of earlier turns included);
-    ``conversation`` is None when memory does not apply to the request at all (then nothing is stored).
+    ``conversation`` is None when memory does not apply to the request at all (then nothing is stored);
+    ``query`` is what the store was asked, when it was asked.
     """
 
     status: Literal["used", "skipped", "error"]
     reason: str
     pins: tuple[Pin, ...] = ()
     conversation: Conversation | None = None
+    query: str | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -174,6 +183,18 @@ class MemoryService:
         return self._problem
 
     @property
+    def last_problem(self) -> str | None:
+        """What :meth:`problem` found last time it asked (None: the store could be opened)."""
+        return self._problem
+
+    async def clients(self) -> list[UserMemories] | None:
+        """Every client with memories in the store, or None when memory is off or the store cannot list
+        its clients (Supermemory)."""
+        if not self.settings.enabled or not isinstance(self.store, ExportableStore):
+            return None
+        return await self.store.users()
+
+    @property
     def write_back(self) -> WriteBackCounts:
         """The write-back's counts so far, with the exchanges queued now."""
         pending = self._queue.qsize() if self._queue is not None else 0
@@ -228,38 +249,47 @@ class MemoryService:
         hashes = prefix_hashes(f"{user_id}\0{call.api}", call.messages)
         earlier = self.conversations.find(hashes)
         conversation = earlier or Conversation()
-        status, reason, conversation = await self._recall_new(user_id, call, earlier, conversation)
+        new = await self._recall_new(user_id, call, earlier, conversation)
+        assert new.conversation is not None  # _recall_new always names the conversation
+        conversation = new.conversation
         self.conversations.remember(hashes, conversation)
+        status, reason = new.status, new.reason
         kept = len(earlier.recalled) if earlier else 0
         if kept:
             reason = f"{reason}; {kept} memor{'y' if kept == 1 else 'ies'} kept from earlier turns"
         if status == "skipped" and conversation.pins:
             status = "used"
-        return Recall(status, reason, conversation.pins, conversation)
+        return replace(new, status=status, reason=reason, pins=conversation.pins, conversation=conversation)
 
     async def _recall_new(
         self, user_id: str, call: Call, earlier: Conversation | None, conversation: Conversation
-    ) -> tuple[Literal["used", "skipped", "error"], str, Conversation]:
-        """What this turn's own prompt recalls that the conversation does not hold yet."""
+    ) -> Recall:
+        """What this turn's own prompt recalls that the conversation does not hold yet (the returned
+        conversation holds it too)."""
         messages = call.messages
         prompt = self.turns.prompt(messages)
         if self.turns.continues_tool_loop(messages):
-            return "skipped", "the turn only hands back tool results: nothing new to recall", conversation
+            reason = "the turn only hands back tool results: nothing new to recall"
+            return Recall("skipped", reason, conversation=conversation)
         query = self.turns.query(messages, self.settings.query_strategy)
         if prompt is None or not query:
-            return "skipped", "nothing to recall with (no text of the user's own)", conversation
+            return Recall(
+                "skipped", "nothing to recall with (no text of the user's own)", conversation=conversation
+            )
         try:
             async with asyncio.timeout(self.settings.timeout):
                 records = await self.store.search(
                     user_id, query, limit=self.settings.max_results + len(conversation.recalled)
                 )
         except TimeoutError:
-            return "error", f"memory recall timed out after {self.settings.timeout:g}s", conversation
+            reason = f"memory recall timed out after {self.settings.timeout:g}s"
+            return Recall("error", reason, conversation=conversation, query=query)
         except MemoryServiceError as exc:
-            return "error", redact(str(exc)), conversation
+            return Recall("error", redact(str(exc)), conversation=conversation, query=query)
         except Exception as exc:  # a memory failure never fails a request
             logger.exception("memory recall failed")
-            return "error", f"memory recall failed: {type(exc).__name__}", conversation
+            reason = f"memory recall failed: {type(exc).__name__}"
+            return Recall("error", reason, conversation=conversation, query=query)
         fresh = self._new_to(conversation, records, messages[: prompt.index])[: self.settings.max_results]
         context = format_context(
             fresh, max_results=self.settings.max_results, max_length=self.settings.max_context_length
@@ -267,11 +297,11 @@ class MemoryService:
         mode = self.store.recall_mode
         suffix = f" ({mode})" if mode else ""
         if not context:
-            return "skipped", f"no matching memories{suffix}", conversation
+            return Recall("skipped", f"no matching memories{suffix}", conversation=conversation, query=query)
         count = context.count("\n")
         pin = self._pin(context, prompt, first_turn=earlier is None)
         reason = f"{count} memor{'y' if count == 1 else 'ies'} recalled{suffix}"
-        return "used", reason, conversation.with_pin(pin, fresh)
+        return Recall("used", reason, conversation=conversation.with_pin(pin, fresh), query=query)
 
     def _new_to(
         self, conversation: Conversation, records: list[MemoryRecord], earlier: list[dict[str, Any]]

@@ -1,0 +1,181 @@
+"""What the proxy did for its last few hundred requests, kept in this process for the console.
+
+Each completion request leaves one :class:`RequestRecord`: who sent it, for which model, what memory did
+and why, how long recall and the provider took, and what the client was answered. The flow fills a
+:class:`RequestTrace` as it goes (a request can fail at any step, and the record says how far it got)
+and hands the finished record to :class:`Activity`, which keeps the newest ``KEPT_REQUESTS`` in a ring
+and passes each to the metrics. Nothing is written to disk: the records hold what people asked and what
+memory was injected, which is the user's to see in the console, not a log file's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from proxy.identification import ClientIdentity
+from proxy.memory.conversations import Pin
+from proxy.memory.service import Recall
+
+__all__ = ["KEPT_REQUESTS", "Activity", "InjectedBlock", "RequestRecord", "RequestTrace", "identified_by"]
+
+KEPT_REQUESTS = 500
+"""Requests the console can show; the oldest goes when another comes."""
+
+CLIENTS_SEEN = 10_000
+"""Clients whose last request time is kept (the least recent goes first)."""
+
+QUERY_CHARS = 500
+"""How much of the recall query a record keeps (enough to see why something was or was not found)."""
+
+
+@dataclass(frozen=True)
+class InjectedBlock:
+    """One block of memory the provider saw: where it was placed, and its text."""
+
+    where: str
+    """``system``, or ``prefix``/``suffix`` of the user turn at ``message``."""
+    message: int | None
+    text: str
+
+    @classmethod
+    def of(cls, pin: Pin) -> InjectedBlock:
+        return cls(pin.where, pin.message, pin.text)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One completion request, as the console and the metrics see it."""
+
+    id: int
+    at: float
+    """When it arrived, in seconds since the epoch."""
+    surface: str
+    """``chat`` (OpenAI) or ``messages`` (Anthropic)."""
+    user_id: str
+    identified_by: str
+    model: str | None
+    """None when the body was refused before a model was known."""
+    stream: bool
+    status_code: int
+    memory_status: str | None
+    """``used``, ``skipped`` or ``error``; None when the request ended before recall."""
+    memory_reason: str | None
+    recall_ms: float | None
+    upstream_ms: float | None
+    """Until the provider's answer (a stream: its first chunk) reached the proxy."""
+    total_ms: float
+    """Until the proxy answered (a stream: began to answer)."""
+    error: str | None = None
+    query: str | None = None
+    injected: tuple[InjectedBlock, ...] = ()
+
+    def summary(self) -> dict[str, Any]:
+        """The record without what it injected, for a list."""
+        body = asdict(self)
+        del body["injected"]
+        body["injected_blocks"] = len(self.injected)
+        return body
+
+    def detail(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def identified_by(identity: ClientIdentity) -> str:
+    """How the client was recognised, in words: the custom header, a header pattern, or neither."""
+    if identity.custom_header_present:
+        return "its user id header"
+    if identity.matched_pattern is not None:
+        pattern = identity.matched_pattern
+        return f"header {pattern.header} matching {pattern.pattern!r}"
+    return "no header: the default user id"
+
+
+@dataclass
+class RequestTrace:
+    """A request on its way through the flow: each step notes what it learnt, :meth:`finish` seals it."""
+
+    surface: str
+    identity: ClientIdentity
+    at: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.perf_counter)
+    model: str | None = None
+    stream: bool = False
+    recall: Recall | None = None
+    recall_ms: float | None = None
+    upstream_ms: float | None = None
+
+    def parsed(self, model: str, stream: bool) -> None:
+        self.model, self.stream = model, stream
+
+    def recalled(self, recall: Recall, seconds: float) -> None:
+        self.recall, self.recall_ms = recall, seconds * 1000
+
+    def answered(self, seconds: float) -> None:
+        self.upstream_ms = seconds * 1000
+
+    def finish(self, request_id: int, status_code: int, error: str | None = None) -> RequestRecord:
+        recall = self.recall
+        query = recall.query if recall is not None else None
+        return RequestRecord(
+            id=request_id,
+            at=self.at,
+            surface=self.surface,
+            user_id=self.identity.user_id,
+            identified_by=identified_by(self.identity),
+            model=self.model,
+            stream=self.stream,
+            status_code=status_code,
+            memory_status=recall.status if recall is not None else None,
+            memory_reason=recall.reason if recall is not None else None,
+            recall_ms=self.recall_ms,
+            upstream_ms=self.upstream_ms,
+            total_ms=(time.perf_counter() - self.started) * 1000,
+            error=error,
+            query=query[:QUERY_CHARS] if query else None,
+            injected=tuple(InjectedBlock.of(pin) for pin in recall.pins) if recall is not None else (),
+        )
+
+
+class Activity:
+    """The newest requests of this process, and who else hears of each one (the metrics)."""
+
+    def __init__(
+        self, *, kept: int = KEPT_REQUESTS, listeners: tuple[Callable[[RequestRecord], None], ...] = ()
+    ) -> None:
+        self._records: deque[RequestRecord] = deque(maxlen=kept)
+        self._last_seen: OrderedDict[str, float] = OrderedDict()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._listeners = listeners
+
+    def record(self, trace: RequestTrace, status_code: int, error: str | None = None) -> RequestRecord:
+        with self._lock:
+            finished = trace.finish(next(self._ids), status_code, error)
+            self._records.append(finished)
+            self._last_seen[finished.user_id] = finished.at
+            self._last_seen.move_to_end(finished.user_id)
+            if len(self._last_seen) > CLIENTS_SEEN:
+                self._last_seen.popitem(last=False)
+        for listener in self._listeners:
+            listener(finished)
+        return finished
+
+    def recent(self, limit: int = KEPT_REQUESTS) -> list[RequestRecord]:
+        """Newest first."""
+        with self._lock:
+            return list(itertools.islice(reversed(self._records), limit))
+
+    def get(self, request_id: int) -> RequestRecord | None:
+        with self._lock:
+            return next((record for record in self._records if record.id == request_id), None)
+
+    def last_seen(self) -> dict[str, float]:
+        """When each client sent its latest request since start-up (including those the ring forgot)."""
+        with self._lock:
+            return dict(self._last_seen)
