@@ -1,7 +1,8 @@
 """The app factory: one FastAPI app for both backends, wiring the request flow to its routes.
 
-What happens to a request is :mod:`proxy.flow`; which paths exist is :mod:`proxy.endpoints`; how errors
-are answered is :mod:`proxy.error_responses`. This module only puts them together.
+What happens to a request is :mod:`proxy.flow`; which paths exist is :mod:`proxy.endpoints` (and the
+console's, :mod:`proxy.console`); how errors are answered is :mod:`proxy.error_responses`. This module
+only puts them together.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from proxy import __version__
 from proxy.backends.base import Backend
 from proxy.config import Config, ConfigError, load_config
+from proxy.console import install_console
 from proxy.endpoints import API_ROUTES, PROBE_ROUTES
 from proxy.error_responses import ProxyRoute, install_error_handlers
 from proxy.errors import register_secrets
@@ -51,6 +53,8 @@ def create_app(config: Config, backend: Backend) -> FastAPI:
     app.include_router(api)
     for path, endpoint, methods in PROBE_ROUTES:
         app.add_api_route(path, endpoint, methods=methods)
+    if config.memory_proxy.console:
+        install_console(app, flow.key)
     return app
 
 

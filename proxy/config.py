@@ -182,6 +182,8 @@ class MemoryProxySettings(_Section):
     client_timeout: float = Field(default=30, gt=0)
     """Seconds a client has to send a request's headers, and again its body: a slow or stalled client is
     answered 408 (or, still in its headers, disconnected) instead of holding a connection for ever."""
+    console: bool = True
+    """The memory console at ``/ui`` (behind ``auth_key`` when one is set)."""
     connection_pool: Literal["linear", "httpx"] = "linear"
     """The provider session's connection pool: ``linear`` (this project's, twice httpx's throughput at
     concurrency 32) where the installed httpcore is one it was built for, else httpx's own."""

@@ -154,6 +154,9 @@ def _serve(
     if backend == "binary":
         lines.append(f"LiteLLM proxy at {config.memory_proxy.litellm_base_url}")
     lines.append(f"memory: {memory_summary(config)}")
+    if config.memory_proxy.console:
+        lines.append(f"console: {base_url}/ui  (what each client's memory holds, and the latest requests)")
+    lines.append(f"metrics: {base_url}/metrics")
     if demo:
         lines.append("demo mode: the model 'demo' echoes what it receives; no key, no network needed.")
         lines.append("send the curl below twice: the second answer shows the first exchange recalled.")

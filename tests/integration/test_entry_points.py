@@ -59,8 +59,20 @@ def test_start_proxies_demo_answers_its_printed_curl(tmp_path):
         assert "user: Hello! What do you remember?" in content
         # The second time, the first exchange comes back as memory (once its write-back has landed).
         second = recall_when_stored(f"http://127.0.0.1:{port}", json.loads(shlex.split(curl)[-1]))
+        console = launcher.wait_for_line(r"console: (http://\S+/ui)").group(1)
+        with httpx.Client(timeout=30) as http:
+            page = http.get(console)
+            overview = http.get(f"{console}/api/overview").json()
+            requests = http.get(f"{console}/api/requests").json()["requests"]
     assert "system: Relevant memories" in second
     assert "assistant: [demo model" in second
+    assert console == f"http://127.0.0.1:{port}/ui"
+    assert page.status_code == 200 and 'id="clients"' in page.text
+    [client] = overview["clients"]
+    assert client["memories"] >= 1
+    assert all(request["user_id"] == client["user_id"] for request in requests)
+    statuses = [request["memory_status"] for request in reversed(requests)]
+    assert statuses[0] == "skipped" and statuses[-1] == "used"  # the first curl, then the one that recalled
 
 
 def test_start_proxies_refuses_a_busy_port_and_a_bad_config(tmp_path):

@@ -1,0 +1,261 @@
+"""The console's HTTP side: the page at ``/ui``, its static assets, and the JSON it reads and changes.
+
+The page is one static HTML file with plain JavaScript (no build step); everything it shows comes from the
+``/ui/api`` routes below, which read the same store and the same recall the proxy uses, and the request
+records of :mod:`proxy.activity`. With a proxy key set, the page answers a request that has neither the
+key nor a console session with the sign-in page (401), and the API with a 401 in the OpenAI envelope.
+Nothing here ever returns the config: the console shows memories, requests and counts, no keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+
+from proxy import __version__
+from proxy.auth import SESSION_COOKIE, SESSION_SECONDS, ProxyKey
+from proxy.console.projects import interceptor_projects
+from proxy.error_responses import ProxyRoute
+from proxy.errors import AuthenticationFailed, InvalidRequest, ProxyError, ServiceUnavailable, redact
+from proxy.flow import Flow
+from proxy.identification import validate_user_id
+from proxy.memory.base import MemoryRecord, MemoryServiceError, MemoryStore
+
+__all__ = [
+    "CONSOLE_PATH",
+    "SignIn",
+    "forget_all",
+    "forget_one",
+    "install_console",
+    "memories",
+    "overview",
+    "page",
+    "request_detail",
+    "requests",
+    "search",
+    "sign_in",
+    "sign_out",
+]
+
+CONSOLE_PATH = "/ui"
+STATIC = resources.files("proxy.console") / "static"
+
+PAGE_HEADERS = {
+    # The page runs only its own script and style, and cannot be framed by another site.
+    "content-security-policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
+
+MemoryLimit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _flow(request: Request) -> Flow:
+    flow: Flow = request.app.state.flow
+    return flow
+
+
+def _page(name: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse((STATIC / name).read_text(encoding="utf-8"), status_code, headers=PAGE_HEADERS)
+
+
+async def page(request: Request) -> HTMLResponse:
+    """The console, or the sign-in page (401) when the proxy key is set and was not entered."""
+    if _flow(request).key.admits_console(request):
+        return _page("index.html")
+    return _page("signin.html", 401)
+
+
+class SignIn(BaseModel):
+    key: str = Field(max_length=4096)
+
+
+async def sign_in(request: Request, body: SignIn) -> Response:
+    """The key, entered once: a session cookie for the console (never the key itself)."""
+    key = _flow(request).key
+    if not key.matches(body.key):
+        raise AuthenticationFailed("That is not the proxy key (memory_proxy.auth_key).")
+    response = Response(status_code=204)
+    if key.required:
+        response.set_cookie(
+            SESSION_COOKIE,
+            key.new_session(),
+            max_age=SESSION_SECONDS,
+            path=CONSOLE_PATH,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+    return response
+
+
+async def sign_out() -> Response:
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path=CONSOLE_PATH, httponly=True, samesite="strict")
+    return response
+
+
+def _user(user_id: str) -> str:
+    return validate_user_id(user_id, source="user_id")
+
+
+def _memory(flow: Flow) -> MemoryStore:
+    """The store, when memory is on (a 409 saying so when it is off)."""
+    if not flow.memory.settings.enabled:
+        raise InvalidRequest(
+            "The console cannot show memories: memory is disabled (context_retrieval.enabled: false).",
+            status=409,
+            code="memory_disabled",
+        )
+    return flow.memory.store
+
+
+async def _store_call(work: Any) -> Any:
+    """A store operation; a store that fails is a 503 naming why (credentials masked), not a 500."""
+    try:
+        return await work
+    except MemoryServiceError as exc:
+        raise ServiceUnavailable(f"The memory store failed: {redact(str(exc))}") from exc
+    except ProxyError:
+        raise
+    except Exception as exc:
+        raise ServiceUnavailable(f"The memory store failed: {type(exc).__name__}") from exc
+
+
+def _memory_json(record: MemoryRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "content": record.content,
+        "created_at": record.created_at,
+        "metadata": record.metadata,
+    }
+
+
+async def overview(request: Request) -> dict[str, Any]:
+    """Everything the console's first screen shows: the proxy, its memory, clients and projects."""
+    flow = _flow(request)
+    seen = flow.activity.last_seen()
+    try:
+        listed = await flow.memory.clients()
+    except Exception as exc:
+        listed, listing_problem = None, f"the store could not list its clients: {redact(str(exc))}"
+    else:
+        listing_problem = None if listed is not None else "this store cannot list its clients"
+    clients: dict[str, dict[str, Any]] = {}
+    for client in listed or ():
+        clients[client.user_id] = {
+            "user_id": client.user_id,
+            "memories": client.memories,
+            "newest_memory_at": client.newest,
+            "last_request_at": None,
+        }
+    for user_id, at in seen.items():
+        entry = clients.setdefault(
+            user_id, {"user_id": user_id, "memories": None, "newest_memory_at": None, "last_request_at": None}
+        )
+        entry["last_request_at"] = at
+    projects = await asyncio.to_thread(interceptor_projects, sorted(clients))
+    return {
+        "version": __version__,
+        "backend": flow.backend.name,
+        "key_required": flow.key.required,
+        "memory": flow.memory.status(),
+        "clients": sorted(clients.values(), key=_last_activity, reverse=True),
+        "clients_problem": listing_problem,
+        "projects": projects,
+    }
+
+
+def _last_activity(client: dict[str, Any]) -> float:
+    return max(client["newest_memory_at"] or 0.0, client["last_request_at"] or 0.0)
+
+
+async def memories(request: Request, user_id: str, limit: MemoryLimit = 200) -> dict[str, Any]:
+    """A client's memories, newest first."""
+    store = _memory(_flow(request))
+    records = await _store_call(store.list(_user(user_id), limit=limit))
+    return {"user_id": user_id, "memories": [_memory_json(record) for record in records]}
+
+
+async def search(
+    request: Request,
+    user_id: str,
+    q: Annotated[str, Query(min_length=1, max_length=4000)],
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> dict[str, Any]:
+    """The client's memories as the proxy's recall finds them for ``q``: ranked, with the signal (words or
+    meaning) that found each and its score."""
+    flow = _flow(request)
+    store = _memory(flow)
+    records = await _store_call(store.search(_user(user_id), q, limit=limit))
+    return {
+        "user_id": user_id,
+        "query": q,
+        "recall_mode": store.recall_mode,
+        "results": [
+            {**_memory_json(record), "rank": rank, "signal": record.signal, "score": record.score}
+            for rank, record in enumerate(records, start=1)
+        ],
+    }
+
+
+async def forget_one(request: Request, user_id: str, memory_id: str) -> dict[str, Any]:
+    store = _memory(_flow(request))
+    forgotten = await _store_call(store.forget(_user(user_id), memory_id))
+    if not forgotten:
+        raise InvalidRequest(f"{user_id} has no memory {memory_id!r}.", status=404, code="memory_not_found")
+    return {"forgotten": forgotten}
+
+
+async def forget_all(request: Request, user_id: str) -> dict[str, Any]:
+    store = _memory(_flow(request))
+    return {"forgotten": await _store_call(store.forget(_user(user_id)))}
+
+
+async def requests(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+    """The newest requests this process answered, newest first (what memory did, how long it took)."""
+    return {"requests": [record.summary() for record in _flow(request).activity.recent(limit)]}
+
+
+async def request_detail(request: Request, request_id: int) -> dict[str, Any]:
+    """One request, with the memory blocks the provider saw."""
+    record = _flow(request).activity.get(request_id)
+    if record is None:
+        raise InvalidRequest(
+            f"No request {request_id} is kept (the console keeps the newest few hundred).",
+            status=404,
+            code="request_not_found",
+        )
+    return record.detail()
+
+
+def install_console(app: FastAPI, key: ProxyKey) -> None:
+    """The console's routes on ``app``: its page and sign-in open to all, its API behind the key."""
+    pages = APIRouter(route_class=ProxyRoute)
+    pages.add_api_route(CONSOLE_PATH, page, methods=["GET"], response_class=HTMLResponse)
+    pages.add_api_route(f"{CONSOLE_PATH}/signin", sign_in, methods=["POST"], status_code=204)
+    pages.add_api_route(f"{CONSOLE_PATH}/signout", sign_out, methods=["POST"], status_code=204)
+    api = APIRouter(
+        prefix=f"{CONSOLE_PATH}/api", dependencies=[Depends(key.check_console)], route_class=ProxyRoute
+    )
+    api.add_api_route("/overview", overview, methods=["GET"])
+    api.add_api_route("/clients/{user_id}/memories", memories, methods=["GET"])
+    api.add_api_route("/clients/{user_id}/memories", forget_all, methods=["DELETE"])
+    api.add_api_route("/clients/{user_id}/memories/{memory_id}", forget_one, methods=["DELETE"])
+    api.add_api_route("/clients/{user_id}/search", search, methods=["GET"])
+    api.add_api_route("/requests", requests, methods=["GET"])
+    api.add_api_route("/requests/{request_id}", request_detail, methods=["GET"])
+    app.include_router(pages)
+    app.include_router(api)
+    app.mount(f"{CONSOLE_PATH}/static", StaticFiles(packages=[("proxy.console", "static")]), name="console")

@@ -1,0 +1,304 @@
+"use strict";
+// The memory console: reads /ui/api, renders with DOM nodes and textContent only (memories and prompts are
+// other people's text, never markup), and refreshes the overview and the request list every few seconds.
+
+const REFRESH_MS = 5000;
+const state = { client: null, query: "", request: null };
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (value === undefined || value === null) continue;
+    if (name === "dataset") Object.assign(node.dataset, value);
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (name === "className") node.className = value;
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+function fill(tbody, rows) {
+  tbody.replaceChildren(...rows);
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(`/ui/api${path}`, { credentials: "same-origin", ...options });
+  if (response.status === 401) {
+    window.location.replace("/ui"); // the session ended: the sign-in page
+    throw new Error("signed out");
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new Error(body.error?.message || `${response.status} ${response.statusText}`);
+  }
+  return body;
+}
+
+function showProblem(error) {
+  const problem = document.getElementById("problem");
+  problem.textContent = error ? String(error.message || error) : "";
+  problem.hidden = !error;
+}
+
+function ago(seconds) {
+  if (!seconds) return "";
+  const elapsed = Math.max(0, Date.now() / 1000 - seconds);
+  if (elapsed < 60) return `${Math.round(elapsed)} s ago`;
+  if (elapsed < 3600) return `${Math.round(elapsed / 60)} min ago`;
+  if (elapsed < 86400) return `${Math.round(elapsed / 3600)} h ago`;
+  return new Date(seconds * 1000).toLocaleDateString();
+}
+
+function when(seconds) {
+  return el("time", { datetime: new Date(seconds * 1000).toISOString(), title: new Date(seconds * 1000).toLocaleString() }, ago(seconds));
+}
+
+function ms(value) {
+  return value === null || value === undefined ? "" : value.toFixed(1);
+}
+
+// ---- overview: the proxy, clients, projects ------------------------------------------------------------
+
+async function loadOverview() {
+  const overview = await api("/overview");
+  document.getElementById("signout").hidden = !overview.key_required;
+  const memory = overview.memory;
+  const store = memory.store;
+  const writeBack = memory.write_back;
+  const facts = [
+    ["version", overview.version],
+    ["backend", overview.backend],
+    ["memory", memory.enabled ? store.provider + (store.recall_mode ? ` (${store.recall_mode})` : "") : "off"],
+    ["stored", `${writeBack.stored} exchanges in ${writeBack.batches} batches`],
+    ["queued", String(writeBack.pending + writeBack.writing)],
+  ];
+  if (writeBack.failed || writeBack.dropped) facts.push(["lost", `${writeBack.failed} failed, ${writeBack.dropped} dropped`]);
+  if (store.problem) facts.push(["store problem", store.problem]);
+  document.getElementById("facts").replaceChildren(...facts.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]));
+
+  fill(
+    document.querySelector("#clients tbody"),
+    overview.clients.map((client) =>
+      el(
+        "tr",
+        {
+          dataset: { userId: client.user_id },
+          className: client.user_id === state.client ? "selected" : "",
+          onclick: () => guarded(() => selectClient(client.user_id)),
+        },
+        el("td", {}, el("button", { type: "button", className: "link" }, client.user_id)),
+        el("td", { className: "number" }, client.memories ?? "?"),
+        el("td", {}, when(Math.max(client.newest_memory_at || 0, client.last_request_at || 0))),
+      ),
+    ),
+  );
+  const clientsNote = overview.clients.length ? overview.clients_problem || "" : "No client has memories or has sent a request yet.";
+  document.getElementById("clients-note").textContent = clientsNote;
+
+  fill(
+    document.querySelector("#projects tbody"),
+    overview.projects.map((project) =>
+      el(
+        "tr",
+        { dataset: { port: project.port } },
+        el("td", { title: project.path }, project.path),
+        el("td", { className: "number" }, project.port),
+        el("td", {}, el("button", { type: "button", className: "link", onclick: () => guarded(() => selectClient(project.user_id)) }, project.user_id)),
+        el("td", {}, project.listening ? "listening" : "not running"),
+      ),
+    ),
+  );
+  document.getElementById("projects-note").textContent = overview.projects.length
+    ? ""
+    : "No interceptor projects (memory-proxy interceptor run, in a project's folder, gives it one).";
+}
+
+// ---- one client's memories ------------------------------------------------------------------------------
+
+async function selectClient(userId) {
+  state.client = userId;
+  state.query = "";
+  document.getElementById("search-query").value = "";
+  for (const row of document.querySelectorAll("#clients tbody tr")) {
+    row.classList.toggle("selected", row.dataset.userId === userId);
+  }
+  await loadMemories();
+}
+
+async function loadMemories() {
+  const userId = state.client;
+  const title = document.getElementById("memory-title");
+  const note = document.getElementById("memory-note");
+  title.textContent = `Memories of ${userId}`;
+  document.getElementById("search-form").hidden = false;
+  const table = document.getElementById("memories");
+  const forgetAll = document.getElementById("forget-all");
+  const path = `/clients/${encodeURIComponent(userId)}`;
+  let rows;
+  if (state.query) {
+    const found = await api(`${path}/search?q=${encodeURIComponent(state.query)}`);
+    rows = found.results;
+    const mode = found.recall_mode ? ` Recall is limited now: ${found.recall_mode}.` : "";
+    note.textContent = `${rows.length} found for “${found.query}”, ranked as recall ranks them.${mode}`;
+  } else {
+    rows = (await api(`${path}/memories`)).memories;
+    note.textContent = rows.length ? `${rows.length} memories, newest first.` : "No memories for this client.";
+  }
+  fill(
+    table.querySelector("tbody"),
+    rows.map((memory, index) =>
+      el(
+        "tr",
+        { dataset: { memoryId: memory.id } },
+        el("td", { className: "number" }, memory.rank ?? index + 1),
+        el("td", {}, memory.signal ? el("span", { className: `signal ${memory.signal}`, title: `score ${memory.score.toFixed(3)}` }, memory.signal) : ""),
+        el("td", { className: "content" }, memory.content),
+        el("td", {}, when(memory.created_at)),
+        el("td", {}, el("button", { type: "button", className: "danger forget", onclick: () => forgetOne(memory) }, "Forget")),
+      ),
+    ),
+  );
+  table.hidden = false;
+  forgetAll.hidden = rows.length === 0 || Boolean(state.query);
+}
+
+function confirmed(text) {
+  const dialog = document.getElementById("confirm");
+  document.getElementById("confirm-text").textContent = text;
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true }));
+}
+
+async function forgetOne(memory) {
+  const preview = memory.content.length > 160 ? `${memory.content.slice(0, 160)}…` : memory.content;
+  if (!(await confirmed(`Forget this memory of ${state.client}?\n\n${preview}`))) return;
+  await guarded(async () => {
+    await api(`/clients/${encodeURIComponent(state.client)}/memories/${encodeURIComponent(memory.id)}`, { method: "DELETE" });
+    await Promise.all([loadMemories(), loadOverview()]);
+  });
+}
+
+async function forgetAll() {
+  if (!(await confirmed(`Forget every memory of ${state.client}? This cannot be undone.`))) return;
+  await guarded(async () => {
+    const result = await api(`/clients/${encodeURIComponent(state.client)}/memories`, { method: "DELETE" });
+    await Promise.all([loadMemories(), loadOverview()]);
+    document.getElementById("memory-note").textContent = `Forgot ${result.forgotten} memories.`;
+  });
+}
+
+// ---- requests -------------------------------------------------------------------------------------------
+
+async function loadRequests() {
+  const { requests } = await api("/requests");
+  fill(
+    document.querySelector("#requests tbody"),
+    requests.map((request) =>
+      el(
+        "tr",
+        {
+          dataset: { requestId: request.id },
+          className: request.id === state.request ? "selected" : "",
+          onclick: () => guarded(() => openRequest(request.id)),
+        },
+        el("td", {}, when(request.at)),
+        el("td", {}, request.user_id),
+        el("td", {}, request.model ?? ""),
+        el(
+          "td",
+          { className: "memory" },
+          request.memory_status ? el("span", { className: `status ${request.memory_status}` }, request.memory_status) : "",
+          request.memory_reason ? ` ${request.memory_reason}` : request.error ? ` ${request.error}` : "",
+        ),
+        el("td", { className: "number" }, ms(request.recall_ms)),
+        el("td", { className: "number" }, ms(request.upstream_ms)),
+        el("td", { className: `number http${String(request.status_code)[0]}` }, request.status_code),
+      ),
+    ),
+  );
+  document.getElementById("requests-note").textContent = requests.length ? "" : "No requests since the proxy started.";
+}
+
+async function openRequest(requestId) {
+  state.request = requestId;
+  for (const row of document.querySelectorAll("#requests tbody tr")) {
+    row.classList.toggle("selected", Number(row.dataset.requestId) === requestId);
+  }
+  const request = await api(`/requests/${requestId}`);
+  const facts = [
+    ["client", `${request.user_id} (${request.identified_by})`],
+    ["API", request.surface === "messages" ? "Anthropic Messages" : "OpenAI chat completions"],
+    ["model", request.model ?? "(not read)"],
+    ["stream", request.stream ? "yes" : "no"],
+    ["memory", request.memory_status ? `${request.memory_status}: ${request.memory_reason}` : "(ended before recall)"],
+    ["recall query", request.query ?? ""],
+    ["timings", `recall ${ms(request.recall_ms)} ms, upstream ${ms(request.upstream_ms)} ms, total ${ms(request.total_ms)} ms`],
+    ["answer", `HTTP ${request.status_code}${request.error ? `: ${request.error}` : ""}`],
+  ];
+  const blocks = request.injected.length
+    ? request.injected.map((block) =>
+        el(
+          "figure",
+          { className: "injected" },
+          el("figcaption", {}, block.where === "system" ? "in the system prompt" : `${block.where} of message ${block.message}`),
+          el("pre", {}, block.text),
+        ),
+      )
+    : [el("p", { className: "note" }, "No memory was injected into this request.")];
+  document.getElementById("request-detail").replaceChildren(
+    el("h3", {}, `Request ${request.id}`, el("button", { type: "button", className: "close", onclick: closeRequest }, "Close")),
+    el("dl", {}, ...facts.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)])),
+    el("h4", {}, "Memory the provider saw"),
+    ...blocks,
+  );
+  document.getElementById("request-detail").hidden = false;
+}
+
+function closeRequest() {
+  state.request = null;
+  document.getElementById("request-detail").hidden = true;
+  for (const row of document.querySelectorAll("#requests tbody tr.selected")) row.classList.remove("selected");
+}
+
+// ---- wiring ---------------------------------------------------------------------------------------------
+
+async function guarded(work) {
+  try {
+    await work();
+    showProblem(null);
+  } catch (error) {
+    if (error.message !== "signed out") showProblem(error);
+  }
+}
+
+async function refresh() {
+  await guarded(() => Promise.all([loadOverview(), loadRequests()]));
+}
+
+document.getElementById("search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  state.query = document.getElementById("search-query").value.trim();
+  guarded(loadMemories);
+});
+document.getElementById("search-clear").addEventListener("click", () => {
+  state.query = "";
+  document.getElementById("search-query").value = "";
+  guarded(loadMemories);
+});
+document.getElementById("forget-all").addEventListener("click", forgetAll);
+document.getElementById("refresh").addEventListener("click", () => {
+  refresh();
+  if (state.client) guarded(loadMemories);
+});
+document.getElementById("signout").addEventListener("click", async () => {
+  await fetch("/ui/signout", { method: "POST", credentials: "same-origin" });
+  window.location.replace("/ui");
+});
+
+refresh();
+setInterval(refresh, REFRESH_MS);

@@ -1,0 +1,313 @@
+"""The console's server side: its page and JSON behind the proxy key, what it lists, search and forget, and
+the request records it shows (the browser tests in tests/browser click through the same in chromium)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conformance.harness import app_client
+from proxy.activity import KEPT_REQUESTS, Activity, RequestTrace
+from proxy.app import create_app
+from proxy.auth import SESSION_COOKIE, ProxyKey
+from proxy.config import parse_config
+from proxy.identification import ClientIdentity
+from proxy.interceptor import PortRegistry, project_id
+from tests.doubles import CannedBackend
+
+KEY = "console-key-4f9a1c"
+PROVIDER_KEY = "sk-provider-secret-77d2"
+
+
+def config(store_path: Path, **memory_proxy: Any):
+    return parse_config(
+        {
+            "model_list": [
+                {"model_name": "m", "litellm_params": {"model": "openai/m", "api_key": PROVIDER_KEY}}
+            ],
+            "context_retrieval": {"local_store_path": str(store_path), "semantic": False},
+            "memory_proxy": memory_proxy,
+        },
+        source="test",
+    )
+
+
+async def say(client: httpx.AsyncClient, user: str, text: str, **headers: str) -> httpx.Response:
+    body = {"model": "m", "messages": [{"role": "user", "content": text}]}
+    answer = await client.post(
+        "/v1/chat/completions", json=body, headers={"x-memory-user-id": user, **headers}
+    )
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
+async def stored(client: httpx.AsyncClient, expected: int, **headers: str) -> None:
+    """Until write-back has stored ``expected`` exchanges (it runs after the answer)."""
+    deadline = time.monotonic() + 10
+    while (await client.get("/memory/status", headers=headers)).json()["write_back"]["stored"] < expected:
+        assert time.monotonic() < deadline, "write-back did not store the exchanges"
+        await client.get("/health")  # yield to the writer
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Any:
+    return create_app(config(tmp_path / "memory.sqlite3"), CannedBackend())
+
+
+async def test_clients_are_listed_with_their_memory_counts_and_last_activity(app: Any):
+    async with app_client(app) as client:
+        before = time.time()
+        await say(client, "alice", "my cat is called Tom")
+        await say(client, "alice", "my dog is called Rex")
+        await say(client, "bob", "I live in Lisbon")
+        await stored(client, 3)
+        overview = (await client.get("/ui/api/overview")).json()
+    clients = {entry["user_id"]: entry for entry in overview["clients"]}
+    assert set(clients) == {"alice", "bob"}
+    assert clients["alice"]["memories"] == 2
+    assert clients["bob"]["memories"] == 1
+    assert clients["alice"]["newest_memory_at"] >= before
+    assert clients["bob"]["last_request_at"] >= before
+    assert overview["clients"][0]["user_id"] == "bob"  # the most recent first
+    assert overview["memory"]["write_back"]["stored"] == 3
+    assert overview["key_required"] is False
+
+
+async def test_a_client_seen_but_without_memories_is_listed_too(tmp_path: Path):
+    settings = config(tmp_path / "memory.sqlite3").model_dump()
+    settings["context_retrieval"]["store_conversations"] = False
+    app = create_app(parse_config(settings, source="test"), CannedBackend())
+    async with app_client(app) as client:
+        await say(client, "carol", "hello")
+        overview = (await client.get("/ui/api/overview")).json()
+    assert [(entry["user_id"], entry["memories"]) for entry in overview["clients"]] == [("carol", None)]
+
+
+async def test_memories_newest_first_search_by_recall_and_forget(app: Any):
+    async with app_client(app) as client:
+        for text in ("my cat is called Tom", "my dog is called Rex", "the boat is blue"):
+            await say(client, "alice", text)
+        await say(client, "bob", "my cat is called Felix")
+        await stored(client, 4)
+        listed = (await client.get("/ui/api/clients/alice/memories")).json()["memories"]
+        found = (await client.get("/ui/api/clients/alice/search", params={"q": "cat"})).json()
+        first = listed[0]["id"]
+        forgot = await client.delete(f"/ui/api/clients/alice/memories/{first}")
+        again = await client.delete(f"/ui/api/clients/alice/memories/{first}")
+        bobs_id = (await client.get("/ui/api/clients/bob/memories")).json()["memories"][0]["id"]
+        cross = await client.delete(f"/ui/api/clients/alice/memories/{bobs_id}")
+        left = (await client.get("/ui/api/clients/alice/memories")).json()["memories"]
+        everything = await client.delete("/ui/api/clients/alice/memories")
+        after = (await client.get("/ui/api/clients/alice/memories")).json()["memories"]
+        bobs = (await client.get("/ui/api/clients/bob/memories")).json()["memories"]
+    assert [memory["content"].split("\nassistant:")[0] for memory in listed] == [
+        "user: the boat is blue",
+        "user: my dog is called Rex",
+        "user: my cat is called Tom",
+    ]
+    assert [(result["rank"], result["signal"]) for result in found["results"]] == [(1, "words")]
+    assert "Tom" in found["results"][0]["content"]  # alice's cat, never bob's
+    assert found["results"][0]["score"] > 0
+    assert forgot.json() == {"forgotten": 1}
+    assert again.status_code == 404
+    assert again.json()["error"]["code"] == "memory_not_found"
+    assert cross.status_code == 404  # another client's memory is not alice's to forget
+    assert len(left) == 2
+    assert everything.json() == {"forgotten": 2}
+    assert after == []
+    assert len(bobs) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/ui/api/clients/not%20valid/memories", 400),
+        ("/ui/api/clients/alice/memories?limit=0", 400),
+        ("/ui/api/clients/alice/search", 400),
+        ("/ui/api/clients/alice/search?q=", 400),
+        ("/ui/api/requests/12345", 404),
+        ("/ui/api/requests/abc", 400),
+        ("/ui/api/nothing-here", 404),
+    ],
+)
+async def test_bad_console_requests_are_4xx_in_the_envelope(app: Any, path: str, status: int):
+    async with app_client(app) as client:
+        answer = await client.get(path)
+    assert answer.status_code == status
+    assert answer.json()["error"]["message"]
+
+
+async def test_memory_routes_say_when_memory_is_off(tmp_path: Path):
+    settings = config(tmp_path / "memory.sqlite3").model_dump()
+    settings["context_retrieval"]["enabled"] = False
+    app = create_app(parse_config(settings, source="test"), CannedBackend())
+    async with app_client(app) as client:
+        answer = await client.get("/ui/api/clients/alice/memories")
+        overview = await client.get("/ui/api/overview")
+    assert answer.status_code == 409
+    assert "memory is disabled" in answer.json()["error"]["message"]
+    assert overview.status_code == 200
+    assert overview.json()["clients_problem"] == "this store cannot list its clients"
+
+
+async def test_a_broken_store_is_a_503_naming_why(tmp_path: Path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    app = create_app(config(blocker / "memory.sqlite3"), CannedBackend())
+    async with app_client(app) as client:
+        answer = await client.get("/ui/api/clients/alice/memories")
+        overview = await client.get("/ui/api/overview")
+    assert answer.status_code == 503
+    assert "local memory store" in answer.json()["error"]["message"]
+    assert overview.status_code == 200
+    assert overview.json()["clients_problem"].startswith("the store could not list its clients")
+
+
+async def test_each_request_is_recorded_with_what_memory_did(app: Any):
+    async with app_client(app) as client:
+        await say(client, "alice", "my cat is called Tom")
+        await stored(client, 1)
+        await say(client, "alice", "what is my cat called Tom?")
+        refused = await client.post("/v1/chat/completions", json={"model": "nope", "messages": []})
+        summaries = (await client.get("/ui/api/requests")).json()["requests"]
+        detail = (await client.get(f"/ui/api/requests/{summaries[1]['id']}")).json()
+    assert refused.status_code in (400, 404)
+    assert [summary["status_code"] for summary in summaries] == [refused.status_code, 200, 200]
+    newest, used, first = summaries
+    assert newest["model"] is None and newest["memory_status"] is None and newest["error"]
+    assert (used["user_id"], used["model"], used["memory_status"]) == ("alice", "m", "used")
+    assert used["memory_reason"] == "1 memory recalled"
+    assert used["recall_ms"] >= 0 and used["upstream_ms"] >= 0 and used["total_ms"] >= used["recall_ms"]
+    assert used["injected_blocks"] == 1 and "injected" not in used
+    assert first["memory_status"] == "skipped"
+    assert detail["query"] == "what is my cat called Tom?"
+    assert detail["identified_by"] == "its user id header"
+    [block] = detail["injected"]
+    assert block["where"] == "system"
+    assert "my cat is called Tom" in block["text"]
+
+
+def test_the_request_log_keeps_only_the_newest():
+    activity = Activity(kept=3)
+    trace = RequestTrace("chat", ClientIdentity("alice"))
+    for _ in range(5):
+        activity.record(trace, 200)
+    assert [record.id for record in activity.recent()] == [5, 4, 3]
+    assert activity.get(1) is None
+    assert activity.get(4) is not None
+    assert KEPT_REQUESTS >= 200  # "the last few hundred requests"
+
+
+async def test_the_console_and_its_api_refuse_a_request_without_the_key(tmp_path: Path):
+    app = create_app(config(tmp_path / "memory.sqlite3", auth_key=KEY), CannedBackend())
+    async with app_client(app) as client:
+        page = await client.get("/ui")
+        api = await client.get("/ui/api/overview")
+        wrong = await client.post("/ui/signin", json={"key": "not-the-key"})
+        with_header = await client.get("/ui/api/overview", headers={"authorization": f"Bearer {KEY}"})
+        asset = await client.get("/ui/static/console.js")
+    assert page.status_code == 401
+    assert 'id="signin-form"' in page.text
+    assert KEY not in page.text
+    assert api.status_code == 401
+    assert api.json()["error"]["type"] == "authentication_error"
+    assert wrong.status_code == 401
+    assert SESSION_COOKIE not in wrong.cookies
+    assert with_header.status_code == 200
+    assert with_header.json()["key_required"] is True
+    assert asset.status_code == 200  # the script holds no secret; the sign-in page needs its assets
+
+
+async def test_signing_in_once_sets_a_session_cookie_that_is_not_the_key(tmp_path: Path):
+    app = create_app(config(tmp_path / "memory.sqlite3", auth_key=KEY), CannedBackend())
+    async with app_client(app) as client:
+        signed_in = await client.post("/ui/signin", json={"key": KEY})
+        cookie = signed_in.headers["set-cookie"]
+        page = await client.get("/ui")
+        api = await client.get("/ui/api/overview")
+        refused_api = await client.get("/v1/models")  # the session is the console's, not the API's
+        signed_out = await client.post("/ui/signout")
+        after = await client.get("/ui")
+    assert signed_in.status_code == 204
+    assert KEY not in cookie
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+    assert page.status_code == 200 and 'id="clients"' in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert api.status_code == 200
+    assert refused_api.status_code == 401
+    assert signed_out.status_code == 204
+    assert after.status_code == 401
+
+
+def test_a_session_is_refused_when_forged_expired_or_made_with_another_key():
+    key = ProxyKey(KEY)
+    session = key.new_session()
+    expires, _, signature = session.partition(".")
+    assert key._session_valid(session)
+    assert not ProxyKey("another-key-123")._session_valid(session)
+    assert not key._session_valid(f"{int(expires) + 1}.{signature}")
+    assert not key._session_valid(f"{int(time.time()) - 1}.{key._sign(int(time.time()) - 1)}")
+    assert not key._session_valid("9" * 5000 + "." + signature)
+    assert not key._session_valid("")
+
+
+async def test_no_secret_of_the_config_on_any_console_answer(tmp_path: Path):
+    app = create_app(config(tmp_path / "memory.sqlite3", auth_key=KEY), CannedBackend())
+    headers = {"authorization": f"Bearer {KEY}"}
+    async with app_client(app) as client:
+        await say(client, "alice", "remember the number 42", **headers)
+        await stored(client, 1, **headers)
+        await say(client, "alice", "what number 42?", **headers)
+        await client.post("/v1/chat/completions", json={"model": "m"}, headers=headers)
+        answers = [
+            await client.get(path, headers=headers) for path in ("/ui", "/ui/api/overview", "/metrics")
+        ]
+        answers += [
+            await client.get(path, headers=headers)
+            for path in ("/ui/api/requests", "/ui/api/requests/2", "/ui/api/clients/alice/memories")
+        ]
+    assert all(answer.status_code == 200 for answer in answers)
+    for answer in answers:
+        assert KEY not in answer.text
+        assert PROVIDER_KEY not in answer.text
+
+
+async def test_the_console_can_be_turned_off(tmp_path: Path):
+    app = create_app(config(tmp_path / "memory.sqlite3", console=False), CannedBackend())
+    async with app_client(app) as client:
+        page = await client.get("/ui")
+        api = await client.get("/ui/api/overview")
+        metrics = await client.get("/metrics")
+    assert (page.status_code, api.status_code, metrics.status_code) == (404, 404, 200)
+
+
+async def test_interceptor_projects_are_listed_with_their_port_and_client(
+    app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    project = tmp_path / "my-app"
+    project.mkdir()
+    port = PortRegistry(port_min=40100, port_max=40199).get_or_allocate_port(project)
+    async with app_client(app) as client:
+        overview = (await client.get("/ui/api/overview")).json()
+    [listed] = overview["projects"]
+    assert listed == {
+        "path": str(project.resolve()),
+        "port": port,
+        "user_id": project_id(project),
+        "listening": False,
+    }
+
+
+async def test_no_registry_file_is_made_by_looking_at_the_projects(
+    app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    async with app_client(app) as client:
+        overview = (await client.get("/ui/api/overview")).json()
+    assert overview["projects"] == []
+    assert not (tmp_path / "config").exists()
