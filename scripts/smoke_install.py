@@ -1,6 +1,7 @@
 """A smoke test of an installed litellm-memory-proxy, run by `./RUN_TESTS.sh compat` in a venv that holds
 nothing but the newest LiteLLM and `pip install .` (no test tools, no LiteLLM proxy extras): the demo
-answers both APIs, streaming and not, through the sdk backend, and remembers."""
+answers both APIs, streaming and not, through the sdk backend, and remembers; the console's page and
+assets (package data) and /metrics are served."""
 
 from __future__ import annotations
 
@@ -34,9 +35,13 @@ async def main() -> int:
                 await client.post(path, json=body),
                 await client.post(path, json={**body, "stream": True}),
             ]
+            served = [await client.get(page) for page in ("/ui", "/ui/static/console.js", "/metrics")]
+    answers += served
     failed = [
         f"{a.request.url.path}: {a.status_code} {a.text[:300]}" for a in answers if a.status_code != 200
     ]
+    if "memory_proxy_requests_total" not in served[-1].text:
+        failed.append(f"/metrics did not count the requests: {served[-1].text[:300]}")
     if "Miso" not in answers[2].text:
         failed.append(f"/v1/messages did not recall the first exchange: {answers[2].text[:300]}")
     print("\n".join(failed) or "smoke test passed: both APIs, streaming and not, and memory", file=sys.stderr)
