@@ -71,7 +71,18 @@ async def _on_proxy_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
-    return error_response(InvalidRequest(str(exc)), envelope_for(request.url.path))
+    """FastAPI's own validation (the console's query parameters and sign-in body): each problem's place
+    and reason, never the input (it may be a key) nor the handler's file and line, which ``str(exc)``
+    holds."""
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        f"{'.'.join(str(part) for part in error.get('loc', ()))}: {error.get('msg', 'invalid')}"
+        for error in exc.errors()
+    ]
+    first_place = exc.errors()[0].get("loc", ()) if exc.errors() else ()
+    param = str(first_place[-1]) if first_place else None
+    message = "Invalid request: " + "; ".join(problems or ["the request does not match what this path takes"])
+    return error_response(InvalidRequest(message, param=param), envelope_for(request.url.path))
 
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:

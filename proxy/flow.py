@@ -95,6 +95,7 @@ class Flow:
         try:
             call = await self.parse(request, surface)
             trace.parsed(call.model, call.stream)
+            self.require_model(call.model)
             recall_started = time.perf_counter()
             recall = await self.recall(identity, call)
             upstream_started = time.perf_counter()
@@ -128,19 +129,21 @@ class Flow:
         return self.identifier.identify(request.headers)
 
     async def parse(self, request: Request, surface: Surface) -> Call:
-        """The body, validated by the surface, for a model the proxy serves, with the client headers the
-        provider must see."""
+        """The body, validated by the surface, with the client headers the provider must see."""
         body = await read_json_object(
             request, max_bytes=self._max_body_bytes, max_seconds=self._client_timeout
         )
         call = parse_call(body, api=surface.api, shape=surface.shape)
-        if call.model not in self.catalog:
-            raise ModelNotFound(
-                f"The model '{call.model}' does not exist; GET /v1/models lists the available ones.",
-                param="model",
-            )
         forwarded = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
         return call.with_headers(forwarded)
+
+    def require_model(self, model: str) -> None:
+        """A 404 for a model the proxy does not serve (part of parsing; separate so that the request's
+        record still names the model the client asked for)."""
+        if model not in self.catalog:
+            raise ModelNotFound(
+                f"The model '{model}' does not exist; GET /v1/models lists the available ones.", param="model"
+            )
 
     async def recall(self, identity: ClientIdentity, call: Call) -> Recall:
         """What the client's memory holds for this conversation (time-boxed; never fails the request)."""

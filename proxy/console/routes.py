@@ -10,13 +10,14 @@ Nothing here ever returns the config: the console shows memories, requests and c
 from __future__ import annotations
 
 import asyncio
+import json
 from importlib import resources
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, FastAPI, Query
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
 from starlette.requests import Request
 
 from proxy import __version__
@@ -30,7 +31,6 @@ from proxy.memory.base import MemoryRecord, MemoryServiceError, MemoryStore
 
 __all__ = [
     "CONSOLE_PATH",
-    "SignIn",
     "forget_all",
     "forget_one",
     "install_console",
@@ -77,16 +77,37 @@ async def page(request: Request) -> HTMLResponse:
     return _page("signin.html", 401)
 
 
-class SignIn(BaseModel):
-    key: str = Field(max_length=4096)
+SIGN_IN_MAX_BYTES = 8192
 
 
-async def sign_in(request: Request, body: SignIn) -> Response:
-    """The key, entered once: a session cookie for the console (never the key itself)."""
+async def _entered_key(request: Request) -> tuple[str, bool]:
+    """The key the sign-in form sent, and whether it came as a plain form post (no JavaScript) rather than
+    the page's JSON."""
+    raw = await request.body()
+    if len(raw) > SIGN_IN_MAX_BYTES:
+        raise InvalidRequest("The sign-in body is too large.", status=413, code="request_too_large")
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return parse_qs(raw.decode("utf-8", "replace")).get("key", [""])[0], True
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("key"), str):
+        raise InvalidRequest('Sign in with a JSON body {"key": "..."} or the sign-in form.', param="key")
+    return body["key"], False
+
+
+async def sign_in(request: Request) -> Response:
+    """The key, entered once: a session cookie for the console (never the key itself). The page posts
+    JSON (204, or 401 in the envelope); without JavaScript the form posts itself (303 to the console, or
+    the sign-in page again with 401)."""
     key = _flow(request).key
-    if not key.matches(body.key):
+    entered, from_form = await _entered_key(request)
+    if not key.matches(entered):
+        if from_form:
+            return _page("signin.html", 401)
         raise AuthenticationFailed("That is not the proxy key (memory_proxy.auth_key).")
-    response = Response(status_code=204)
+    response = RedirectResponse(CONSOLE_PATH, 303) if from_form else Response(status_code=204)
     if key.required:
         response.set_cookie(
             SESSION_COOKIE,
@@ -160,9 +181,12 @@ async def overview(request: Request) -> dict[str, Any]:
             "newest_memory_at": client.newest,
             "last_request_at": None,
         }
+    # A client seen but not listed has no memories (yet, or any more); unknown only if the store cannot list.
+    unlisted = 0 if listed is not None else None
     for user_id, at in seen.items():
         entry = clients.setdefault(
-            user_id, {"user_id": user_id, "memories": None, "newest_memory_at": None, "last_request_at": None}
+            user_id,
+            {"user_id": user_id, "memories": unlisted, "newest_memory_at": None, "last_request_at": None},
         )
         entry["last_request_at"] = at
     projects = await asyncio.to_thread(interceptor_projects, sorted(clients))
@@ -244,7 +268,7 @@ def install_console(app: FastAPI, key: ProxyKey) -> None:
     """The console's routes on ``app``: its page and sign-in open to all, its API behind the key."""
     pages = APIRouter(route_class=ProxyRoute)
     pages.add_api_route(CONSOLE_PATH, page, methods=["GET"], response_class=HTMLResponse)
-    pages.add_api_route(f"{CONSOLE_PATH}/signin", sign_in, methods=["POST"], status_code=204)
+    pages.add_api_route(f"{CONSOLE_PATH}/signin", sign_in, methods=["POST"])
     pages.add_api_route(f"{CONSOLE_PATH}/signout", sign_out, methods=["POST"], status_code=204)
     api = APIRouter(
         prefix=f"{CONSOLE_PATH}/api", dependencies=[Depends(key.check_console)], route_class=ProxyRoute

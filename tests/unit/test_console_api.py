@@ -63,7 +63,8 @@ async def test_clients_are_listed_with_their_memory_counts_and_last_activity(app
         before = time.time()
         await say(client, "alice", "my cat is called Tom")
         await say(client, "alice", "my dog is called Rex")
-        await say(client, "bob", "I live in Lisbon")
+        await stored(client, 2)
+        await say(client, "bob", "I live in Lisbon")  # after alice's memories were written
         await stored(client, 3)
         overview = (await client.get("/ui/api/overview")).json()
     clients = {entry["user_id"]: entry for entry in overview["clients"]}
@@ -84,7 +85,7 @@ async def test_a_client_seen_but_without_memories_is_listed_too(tmp_path: Path):
     async with app_client(app) as client:
         await say(client, "carol", "hello")
         overview = (await client.get("/ui/api/overview")).json()
-    assert [(entry["user_id"], entry["memories"]) for entry in overview["clients"]] == [("carol", None)]
+    assert [(entry["user_id"], entry["memories"]) for entry in overview["clients"]] == [("carol", 0)]
 
 
 async def test_memories_newest_first_search_by_recall_and_forget(app: Any):
@@ -172,13 +173,20 @@ async def test_each_request_is_recorded_with_what_memory_did(app: Any):
         await say(client, "alice", "my cat is called Tom")
         await stored(client, 1)
         await say(client, "alice", "what is my cat called Tom?")
-        refused = await client.post("/v1/chat/completions", json={"model": "nope", "messages": []})
+        unknown = await client.post(
+            "/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user"}]}
+        )
+        unserved = await client.post(
+            "/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "hi"}]}
+        )
         summaries = (await client.get("/ui/api/requests")).json()["requests"]
-        detail = (await client.get(f"/ui/api/requests/{summaries[1]['id']}")).json()
-    assert refused.status_code in (400, 404)
-    assert [summary["status_code"] for summary in summaries] == [refused.status_code, 200, 200]
-    newest, used, first = summaries
-    assert newest["model"] is None and newest["memory_status"] is None and newest["error"]
+        detail = (await client.get(f"/ui/api/requests/{summaries[2]['id']}")).json()
+    assert (unknown.status_code, unserved.status_code) == (400, 404)
+    assert [summary["status_code"] for summary in summaries] == [404, 400, 200, 200]
+    not_served, invalid, used, first = summaries
+    assert not_served["model"] == "nope"  # the record names what the client asked for
+    assert "does not exist" in not_served["error"]
+    assert invalid["model"] is None and invalid["memory_status"] is None and invalid["error"]
     assert (used["user_id"], used["model"], used["memory_status"]) == ("alice", "m", "used")
     assert used["memory_reason"] == "1 memory recalled"
     assert used["recall_ms"] >= 0 and used["upstream_ms"] >= 0 and used["total_ms"] >= used["recall_ms"]
@@ -311,3 +319,36 @@ async def test_no_registry_file_is_made_by_looking_at_the_projects(
         overview = (await client.get("/ui/api/overview")).json()
     assert overview["projects"] == []
     assert not (tmp_path / "config").exists()
+
+
+async def test_the_sign_in_form_works_without_javascript(tmp_path: Path):
+    app = create_app(config(tmp_path / "memory.sqlite3", auth_key=KEY), CannedBackend())
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    async with app_client(app) as client:
+        wrong = await client.post("/ui/signin", content=b"key=not-the-key", headers=form)
+        right = await client.post("/ui/signin", content=f"key={KEY}".encode(), headers=form)
+        page = await client.get("/ui")
+    assert wrong.status_code == 401 and 'id="signin-form"' in wrong.text
+    assert right.status_code == 303 and right.headers["location"] == "/ui"
+    assert KEY not in right.headers["set-cookie"]
+    assert page.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("request_args", "param"),
+    [
+        ({"method": "POST", "url": "/ui/signin", "content": b"the-secret-guess"}, "key"),
+        ({"method": "POST", "url": "/ui/signin", "json": {"key": 12345678}}, "key"),
+        ({"method": "GET", "url": "/ui/api/clients/alice/memories?limit=the-secret-guess"}, "limit"),
+    ],
+)
+async def test_a_malformed_console_request_is_a_400_that_echoes_no_input(
+    app: Any, request_args: dict, param: str
+):
+    async with app_client(app) as client:
+        answer = await client.request(**request_args)
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["param"] == param
+    assert "the-secret-guess" not in answer.text
+    assert "File " not in error["message"] and ".py" not in error["message"]
