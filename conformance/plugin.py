@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # conformance.harness (and through it the proxy package) is imported inside the fixtures: this module is
 # loaded at pytest startup, before coverage starts measuring the proxy's modules.
 
-__all__ = ["LEAKY_NAMES", "LEAKY_PREFIXES", "MARKERS", "leaky_environment"]
+__all__ = ["LEAKY_NAMES", "LEAKY_PREFIXES", "MARKERS", "TEST_SETTINGS_PREFIX", "leaky_environment"]
 
 MARKERS = {
     "parity": "a conformance rule every backend must pass; runs once per registered backend",
@@ -49,9 +49,18 @@ _EXCHANGES = pytest.StashKey[ExchangeLog]()
 _POSTGRES_DSN = pytest.StashKey[str | None]()
 
 
+TEST_SETTINGS_PREFIX = "MEMORY_PROXY_TEST_"
+"""Settings meant for the tests themselves (``MEMORY_PROXY_TEST_POSTGRES_DSN``, ``..._CHROMIUM``): kept."""
+
+
 def leaky_environment() -> list[str]:
-    """The names in ``os.environ`` a kit test must not see."""
-    return [name for name in os.environ if name.startswith(LEAKY_PREFIXES) or name in LEAKY_NAMES]
+    """The names in ``os.environ`` a kit test must not see (a developer's keys, endpoints and proxies)."""
+    return [
+        name
+        for name in os.environ
+        if (name.startswith(LEAKY_PREFIXES) or name in LEAKY_NAMES)
+        and not name.startswith(TEST_SETTINGS_PREFIX)
+    ]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -15,7 +15,7 @@ import pytest
 from respx.models import AllMockedAssertionError
 
 from conformance.backends import REGISTRY, binary_backend, sdk_backend
-from conformance.plugin import MARKERS
+from conformance.plugin import MARKERS, leaky_environment
 from proxy.session import SessionManager
 
 pytest_plugins = ["pytester"]
@@ -383,3 +383,14 @@ async def test_mock_litellm_session_router_is_strict(mock_litellm_session: Sessi
     """A request to any host other than the fake provider fails, listing the routes it could have matched."""
     with pytest.raises(AllMockedAssertionError, match="routes:"):
         await mock_litellm_session.client.get("http://api.openai.com/v1/models")
+
+
+def test_a_developers_settings_are_leaky_but_the_tests_own_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``MEMORY_PROXY_TEST_*`` configures the tests (a PostgreSQL, a browser) and must reach xdist's
+    workers, which start with the environment the run left; a developer's proxy config must not."""
+    monkeypatch.setenv("MEMORY_PROXY_CONFIG", "/home/dev/config.yaml")
+    monkeypatch.setenv("MEMORY_PROXY_TEST_CHROMIUM", "/opt/chromium")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-dev")
+    leaky = leaky_environment()
+    assert {"MEMORY_PROXY_CONFIG", "OPENAI_API_KEY"} <= set(leaky)
+    assert "MEMORY_PROXY_TEST_CHROMIUM" not in leaky
