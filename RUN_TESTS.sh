@@ -35,6 +35,7 @@ case "$mode" in
   lint)       ruff check . && exec ruff format --check . ;;
   bench)      exec python -m bench "$@" ;;
   all)
+    scripts/install_browser.sh  # chromium for tests/browser, when missing and installable
     ruff check .
     ruff format --check .
     exec pytest "${workers[@]}" "${coverage[@]}" -m "not real_api" tests "$@"

@@ -38,10 +38,13 @@ async function api(path, options = {}) {
   return body;
 }
 
-function showProblem(error) {
+let problemSource = null;
+
+function showProblem(error, source = null) {
   const problem = document.getElementById("problem");
   problem.textContent = error ? String(error.message || error) : "";
   problem.hidden = !error;
+  problemSource = error ? source : null;
 }
 
 function ago(seconds) {
@@ -178,8 +181,12 @@ async function forgetOne(memory) {
   const preview = memory.content.length > 160 ? `${memory.content.slice(0, 160)}…` : memory.content;
   if (!(await confirmed(`Forget this memory of ${state.client}?\n\n${preview}`))) return;
   await guarded(async () => {
-    await api(`/clients/${encodeURIComponent(state.client)}/memories/${encodeURIComponent(memory.id)}`, { method: "DELETE" });
-    await Promise.all([loadMemories(), loadOverview()]);
+    try {
+      await api(`/clients/${encodeURIComponent(state.client)}/memories/${encodeURIComponent(memory.id)}`, { method: "DELETE" });
+    } finally {
+      // Also when it failed (e.g. forgotten meanwhile elsewhere): show the store as it is now.
+      await Promise.all([loadMemories(), loadOverview()]);
+    }
   });
 }
 
@@ -267,17 +274,19 @@ function closeRequest() {
 
 // ---- wiring ---------------------------------------------------------------------------------------------
 
-async function guarded(work) {
+async function guarded(work, source = "action") {
   try {
     await work();
-    showProblem(null);
+    // The timed refresh clears only a problem a refresh showed: one from a person's action (a forget that
+    // failed) stays until their next action, instead of vanishing within REFRESH_MS.
+    if (source !== "refresh" || problemSource === "refresh") showProblem(null);
   } catch (error) {
-    if (error.message !== "signed out") showProblem(error);
+    if (error.message !== "signed out") showProblem(error, source);
   }
 }
 
 async function refresh() {
-  await guarded(() => Promise.all([loadOverview(), loadRequests()]));
+  await guarded(() => Promise.all([loadOverview(), loadRequests()]), "refresh");
 }
 
 document.getElementById("search-form").addEventListener("submit", (event) => {

@@ -3,12 +3,22 @@
 document.getElementById("signin-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const error = document.getElementById("signin-error");
+  const show = (message) => {
+    error.textContent = message;
+    error.hidden = false;
+  };
   error.hidden = true;
-  const response = await fetch("/ui/signin", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ key: document.getElementById("key").value }),
-  });
+  let response;
+  try {
+    response = await fetch("/ui/signin", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ key: document.getElementById("key").value }),
+    });
+  } catch (_) {
+    show("The proxy could not be reached: is it still running?");
+    return;
+  }
   if (response.ok) {
     window.location.replace("/ui");
     return;
@@ -19,6 +29,5 @@ document.getElementById("signin-form").addEventListener("submit", async (event) 
   } catch (_) {
     // not JSON: keep the status
   }
-  error.textContent = message;
-  error.hidden = false;
+  show(message);
 });
