@@ -3,6 +3,7 @@ the request records it shows (the browser tests in tests/browser click through t
 
 from __future__ import annotations
 
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conformance.fakes.supermemory import DEFAULT_SUPERMEMORY_API_KEY
 from conformance.harness import app_client
 from proxy.activity import KEPT_REQUESTS, Activity, RequestTrace
 from proxy.app import create_app
@@ -352,3 +354,30 @@ async def test_a_malformed_console_request_is_a_400_that_echoes_no_input(
     assert error["param"] == param
     assert "the-secret-guess" not in answer.text
     assert "File " not in error["message"] and ".py" not in error["message"]
+
+
+async def test_on_supermemory_the_console_lists_the_clients_it_saw_and_reads_and_forgets_their_memories(
+    fake_supermemory_url: str,
+):
+    settings = {
+        "model_list": [{"model_name": "m", "litellm_params": {"model": "openai/m"}}],
+        "context_retrieval": {
+            "provider": "supermemory",
+            "base_url": fake_supermemory_url,
+            "api_key": DEFAULT_SUPERMEMORY_API_KEY,
+        },
+    }
+    user = f"sm-{secrets.token_hex(4)}"
+    app = create_app(parse_config(settings, source="test"), CannedBackend())
+    async with app_client(app) as client:
+        await say(client, user, "my cat is called Tom")
+        await stored(client, 1)
+        overview = (await client.get("/ui/api/overview")).json()
+        listed = (await client.get(f"/ui/api/clients/{user}/memories")).json()["memories"]
+        forgot = (await client.delete(f"/ui/api/clients/{user}/memories")).json()
+        after = (await client.get(f"/ui/api/clients/{user}/memories")).json()["memories"]
+    assert overview["clients_problem"] == "this store cannot list its clients"
+    assert [(entry["user_id"], entry["memories"]) for entry in overview["clients"]] == [(user, None)]
+    assert [memory["content"].split("\n")[0] for memory in listed] == ["user: my cat is called Tom"]
+    assert forgot == {"forgotten": 1}
+    assert after == []

@@ -165,6 +165,7 @@ async function loadMemories() {
       ),
     ),
   );
+  table.querySelector("thead th").textContent = state.query ? "Rank" : "#"; // a listing has no ranking
   table.hidden = false;
   forgetAll.hidden = rows.length === 0 || Boolean(state.query);
 }
