@@ -29,17 +29,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before litellm 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.browser.support import CHROMIUM_ARGS, find_chromium  # noqa: E402  (after the path is set)
+
 OUTPUT = ROOT / "docs" / "console.png"
 VIEWPORT = {"width": 1400, "height": 900}
-CHROMIUM_ARGS = [  # as tests/browser: no sandbox for root in a container, no calls to Google's hosts
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PROJECT = "/home/dana/src/orders-api"
 """The made-up project the interceptor serves (a path that need not exist)."""
 PERSON = "dana"
@@ -55,12 +48,11 @@ PERSON_ASKS = "Which time zone should the nightly report use?"
 
 
 def chromium() -> str:
-    """The browser the tests use: $MEMORY_PROXY_TEST_CHROMIUM, else chromium or chromium-browser."""
-    for name in (os.environ.get("MEMORY_PROXY_TEST_CHROMIUM"), "chromium", "chromium-browser"):
-        found = shutil.which(name) if name else None
-        if found:
-            return found
-    sys.exit("no chromium: apt-get install chromium, or set MEMORY_PROXY_TEST_CHROMIUM")
+    """The browser the tests use (``tests/browser/support.py``), or exit saying how to get one."""
+    found, why_not = find_chromium(os.environ)
+    if found is None:
+        sys.exit(why_not)
+    return found
 
 
 def config(provider_url: str, store: Path) -> dict[str, Any]:
