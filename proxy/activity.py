@@ -33,6 +33,12 @@ CLIENTS_SEEN = 10_000
 QUERY_CHARS = 500
 """How much of the recall query a record keeps (enough to see why something was or was not found)."""
 
+INJECTED_CHARS = 20_000
+"""How much injected memory a record keeps, all blocks together: a long conversation carries a block per
+turn that recalled something, and 500 records must stay a few megabytes at most."""
+
+ERROR_CHARS = 2_000
+
 
 @dataclass(frozen=True)
 class InjectedBlock:
@@ -136,10 +142,24 @@ class RequestTrace:
             recall_ms=self.recall_ms,
             upstream_ms=self.upstream_ms,
             total_ms=(time.perf_counter() - self.started) * 1000,
-            error=error,
+            error=error[:ERROR_CHARS] if error else None,
             query=query[:QUERY_CHARS] if query else None,
-            injected=tuple(InjectedBlock.of(pin) for pin in recall.pins) if recall is not None else (),
+            injected=_kept_blocks(recall.pins) if recall is not None else (),
         )
+
+
+def _kept_blocks(pins: tuple[Pin, ...]) -> tuple[InjectedBlock, ...]:
+    """The blocks, the newest kept whole first (the turn's own recall is what a reader looks for); the
+    older ones are cut to what :data:`INJECTED_CHARS` leaves, saying how much was cut."""
+    room = INJECTED_CHARS
+    kept: list[InjectedBlock] = []
+    for pin in reversed(pins):
+        text = pin.text
+        if len(text) > room:
+            text = f"{text[:room]}… ({len(pin.text) - room:,} more characters not kept by the console)"
+        room = max(0, room - len(pin.text))
+        kept.append(InjectedBlock(pin.where, pin.message, text))
+    return tuple(reversed(kept))
 
 
 class Activity:

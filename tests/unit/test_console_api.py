@@ -13,12 +13,14 @@ import pytest
 
 from conformance.fakes.supermemory import DEFAULT_SUPERMEMORY_API_KEY
 from conformance.harness import app_client
-from proxy.activity import KEPT_REQUESTS, Activity, RequestTrace
+from proxy.activity import ERROR_CHARS, INJECTED_CHARS, KEPT_REQUESTS, Activity, RequestTrace
 from proxy.app import create_app
 from proxy.auth import SESSION_COOKIE, ProxyKey
 from proxy.config import parse_config
 from proxy.identification import ClientIdentity
 from proxy.interceptor import PortRegistry, project_id
+from proxy.memory.conversations import Pin
+from proxy.memory.service import Recall
 from tests.doubles import CannedBackend
 
 KEY = "console-key-4f9a1c"
@@ -381,3 +383,17 @@ async def test_on_supermemory_the_console_lists_the_clients_it_saw_and_reads_and
     assert [memory["content"].split("\n")[0] for memory in listed] == ["user: my cat is called Tom"]
     assert forgot == {"forgotten": 1}
     assert after == []
+
+
+def test_a_record_keeps_a_bounded_amount_of_injected_memory_the_newest_block_whole():
+    pins = tuple(Pin(f"block {n} " + "x" * 4_990, n, "prefix") for n in range(10))
+    trace = RequestTrace("messages", ClientIdentity("alice"))
+    trace.recalled(Recall("used", "1 memory recalled", pins), 0.001)
+    record = Activity().record(trace, 200, "e" * 10_000)
+    kept = record.injected
+    assert len(kept) == 10
+    assert kept[-1].text == pins[-1].text
+    assert sum(len(block.text) for block in kept) <= INJECTED_CHARS + 10 * 80
+    assert kept[0].text == "" or kept[0].text.endswith("not kept by the console)")
+    assert "more characters not kept" in kept[5].text
+    assert len(record.error or "") == ERROR_CHARS
