@@ -39,6 +39,9 @@ turn that recalled something, and 500 records must stay a few megabytes at most.
 
 ERROR_CHARS = 2_000
 
+MODEL_CHARS = 200
+"""A model name as a record keeps it (a client may send any string, of megabytes, as a model)."""
+
 
 @dataclass(frozen=True)
 class InjectedBlock:
@@ -117,7 +120,7 @@ class RequestTrace:
     upstream_ms: float | None = None
 
     def parsed(self, model: str, stream: bool) -> None:
-        self.model, self.stream = model, stream
+        self.model, self.stream = model[:MODEL_CHARS], stream
 
     def recalled(self, recall: Recall, seconds: float) -> None:
         self.recall, self.recall_ms = recall, seconds * 1000

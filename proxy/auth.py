@@ -76,7 +76,11 @@ class ProxyKey:
         if self._key is None:
             return True
         expires, _, signature = value.partition(".")
-        if not (expires.isdigit() and len(expires) <= 12) or int(expires) < time.time():
+        # Anything a browser can send arrives here: only ASCII digits (str.isdigit also takes '²') and an
+        # ASCII signature (compare_digest refuses other text) are compared at all.
+        if not (expires.isascii() and expires.isdigit() and len(expires) <= 12 and signature.isascii()):
+            return False
+        if int(expires) < time.time():
             return False
         return hmac.compare_digest(signature, self._sign(int(expires)))
 

@@ -71,7 +71,7 @@ class Flow:
         self.activity = Activity(listeners=(self.metrics.observe,))
         self.key = ProxyKey(config.memory_proxy.auth_key)
         self._max_body_bytes = config.memory_proxy.max_body_bytes
-        self._client_timeout = config.memory_proxy.client_timeout
+        self.client_timeout = config.memory_proxy.client_timeout
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -131,7 +131,7 @@ class Flow:
     async def parse(self, request: Request, surface: Surface) -> Call:
         """The body, validated by the surface, with the client headers the provider must see."""
         body = await read_json_object(
-            request, max_bytes=self._max_body_bytes, max_seconds=self._client_timeout
+            request, max_bytes=self._max_body_bytes, max_seconds=self.client_timeout
         )
         call = parse_call(body, api=surface.api, shape=surface.shape)
         forwarded = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}

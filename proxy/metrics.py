@@ -33,6 +33,10 @@ RECALL_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 """Recall takes milliseconds (its time box, ``context_retrieval.timeout``, defaults to seconds)."""
 UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 """A provider takes from tens of milliseconds (a stream's first chunk) to minutes (a long answer)."""
+MAX_CLIENT_SERIES = 1_000
+"""Clients with series of their own; more are counted as :data:`OTHER_CLIENTS` (a Prometheus series
+lives as long as the process, and any ``x-memory-user-id`` is a client)."""
+OTHER_CLIENTS = "other"
 STORE_SIZE_TIMEOUT = 5.0
 """A scrape waits this long for the store's size, then goes on without it."""
 
@@ -67,13 +71,24 @@ class Metrics:
             buckets=UPSTREAM_BUCKETS,
             registry=self.registry,
         )
+        self._clients: set[str] = set()
         self._store = _MemoryCollector(memory)
         self.registry.register(self._store)
 
     def observe(self, record: RequestRecord) -> None:
-        """Count one finished request (an :class:`~proxy.activity.Activity` listener)."""
-        model = record.model or ""
-        self._requests.labels(record.surface, model, record.user_id, str(record.status_code)).inc()
+        """Count one finished request (an :class:`~proxy.activity.Activity` listener).
+
+        Labels are bounded: a model is named only once the proxy knows it serves it (recall runs only
+        then; a refused name would make a series of any string a client sends), and past
+        :data:`MAX_CLIENT_SERIES` clients the rest are counted together as ``other``."""
+        model = (record.model or "") if record.memory_status is not None else ""
+        client = record.user_id
+        if client not in self._clients:
+            if len(self._clients) >= MAX_CLIENT_SERIES:
+                client = OTHER_CLIENTS
+            else:
+                self._clients.add(client)
+        self._requests.labels(record.surface, model, client, str(record.status_code)).inc()
         if record.memory_status is not None:
             self._memory.labels(record.memory_status).inc()
         if record.recall_ms is not None:

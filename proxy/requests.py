@@ -37,7 +37,9 @@ __all__ = [
     "RequestShape",
     "forwardable_fields",
     "invalid_from",
+    "json_object",
     "parse_call",
+    "read_body",
     "read_json_object",
 ]
 
@@ -97,14 +99,12 @@ def forwardable_fields(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def read_json_object(
-    request: Request, *, max_bytes: int, max_seconds: float = DEFAULT_BODY_TIMEOUT
-) -> dict[str, Any]:
-    """The body as a JSON object; 413 past ``max_bytes`` (checked before and while reading), 408 if it has
-    not all arrived within ``max_seconds`` (a client sending less than its Content-Length, or a
-    trickle, would otherwise hold a connection and a task for ever), else 400."""
+async def read_body(request: Request, *, max_bytes: int, max_seconds: float = DEFAULT_BODY_TIMEOUT) -> bytes:
+    """The body's bytes; 413 past ``max_bytes`` (checked before and while reading), 408 if it has not all
+    arrived within ``max_seconds`` (a client sending less than its Content-Length, or a trickle, would
+    otherwise hold a connection and a task for ever), 400 if the client went away."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise RequestTooLarge(_too_large(max_bytes))
     body = bytearray()
     try:
@@ -119,6 +119,18 @@ async def read_json_object(
         raise ClientTooSlow(
             f"The request body did not arrive within {max_seconds:g} s ({len(body)} bytes came)."
         ) from None
+    return bytes(body)
+
+
+async def read_json_object(
+    request: Request, *, max_bytes: int, max_seconds: float = DEFAULT_BODY_TIMEOUT
+) -> dict[str, Any]:
+    """The body (:func:`read_body`) as a strict JSON object, else 400."""
+    return json_object(await read_body(request, max_bytes=max_bytes, max_seconds=max_seconds))
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """``body`` as a strict JSON object, else a 400 saying what is wrong."""
     if not body.strip():
         raise InvalidRequest("The request body is empty; expected a JSON object.")
     try:

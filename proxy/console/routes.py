@@ -10,7 +10,6 @@ Nothing here ever returns the config: the console shows memories, requests and c
 from __future__ import annotations
 
 import asyncio
-import json
 from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -28,6 +27,7 @@ from proxy.errors import AuthenticationFailed, InvalidRequest, ProxyError, Servi
 from proxy.flow import Flow
 from proxy.identification import validate_user_id
 from proxy.memory.base import MemoryRecord, MemoryServiceError, MemoryStore
+from proxy.requests import json_object, read_body
 
 __all__ = [
     "CONSOLE_PATH",
@@ -80,29 +80,25 @@ async def page(request: Request) -> HTMLResponse:
 SIGN_IN_MAX_BYTES = 8192
 
 
-async def _entered_key(request: Request) -> tuple[str, bool]:
+async def _entered_key(request: Request, client_timeout: float) -> tuple[str, bool]:
     """The key the sign-in form sent, and whether it came as a plain form post (no JavaScript) rather than
-    the page's JSON."""
-    raw = await request.body()
-    if len(raw) > SIGN_IN_MAX_BYTES:
-        raise InvalidRequest("The sign-in body is too large.", status=413, code="request_too_large")
+    the page's JSON. Read as the API reads a body: bounded in size and time, strict JSON."""
+    raw = await read_body(request, max_bytes=SIGN_IN_MAX_BYTES, max_seconds=client_timeout)
     if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return parse_qs(raw.decode("utf-8", "replace")).get("key", [""])[0], True
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or not isinstance(body.get("key"), str):
+    key = json_object(raw).get("key")
+    if not isinstance(key, str):
         raise InvalidRequest('Sign in with a JSON body {"key": "..."} or the sign-in form.', param="key")
-    return body["key"], False
+    return key, False
 
 
 async def sign_in(request: Request) -> Response:
     """The key, entered once: a session cookie for the console (never the key itself). The page posts
     JSON (204, or 401 in the envelope); without JavaScript the form posts itself (303 to the console, or
     the sign-in page again with 401)."""
-    key = _flow(request).key
-    entered, from_form = await _entered_key(request)
+    flow = _flow(request)
+    key = flow.key
+    entered, from_form = await _entered_key(request, flow.client_timeout)
     if not key.matches(entered):
         if from_form:
             return _page("signin.html", 401)

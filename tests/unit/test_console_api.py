@@ -265,6 +265,17 @@ def test_a_session_is_refused_when_forged_expired_or_made_with_another_key():
     assert not key._session_valid(f"{int(time.time()) - 1}.{key._sign(int(time.time()) - 1)}")
     assert not key._session_valid("9" * 5000 + "." + signature)
     assert not key._session_valid("")
+    assert not key._session_valid(f"²{expires}.{signature}")  # a Unicode digit
+    assert not key._session_valid(f"{expires}.é{signature[1:]}")
+
+
+async def test_a_hostile_session_cookie_is_a_401_not_a_500(tmp_path: Path):
+    app = create_app(config(tmp_path / "memory.sqlite3", auth_key=KEY), CannedBackend())
+    async with app_client(app) as client:
+        for cookie in ("².x", "9999999999.é", "1." + "a" * 100_000, "..", "\x00"):
+            raw = [(b"cookie", f"{SESSION_COOKIE}={cookie}".encode())]
+            assert (await client.get("/ui", headers=raw)).status_code == 401, cookie
+            assert (await client.get("/ui/api/overview", headers=raw)).status_code == 401, cookie
 
 
 async def test_no_secret_of_the_config_on_any_console_answer(tmp_path: Path):
@@ -325,6 +336,14 @@ async def test_no_registry_file_is_made_by_looking_at_the_projects(
     assert not (tmp_path / "config").exists()
 
 
+async def test_sign_in_reads_its_body_as_the_api_does_bounded_and_strict(app: Any):
+    async with app_client(app) as client:
+        deep = await client.post("/ui/signin", content=b"[" * 8000)
+        huge = await client.post("/ui/signin", content=b'{"key": "' + b"k" * 20_000 + b'"}')
+    assert deep.status_code == 400
+    assert huge.status_code == 413
+
+
 async def test_the_sign_in_form_works_without_javascript(tmp_path: Path):
     app = create_app(config(tmp_path / "memory.sqlite3", auth_key=KEY), CannedBackend())
     form = {"content-type": "application/x-www-form-urlencoded"}
@@ -341,13 +360,13 @@ async def test_the_sign_in_form_works_without_javascript(tmp_path: Path):
 @pytest.mark.parametrize(
     ("request_args", "param"),
     [
-        ({"method": "POST", "url": "/ui/signin", "content": b"the-secret-guess"}, "key"),
+        ({"method": "POST", "url": "/ui/signin", "content": b"the-secret-guess"}, None),
         ({"method": "POST", "url": "/ui/signin", "json": {"key": 12345678}}, "key"),
         ({"method": "GET", "url": "/ui/api/clients/alice/memories?limit=the-secret-guess"}, "limit"),
     ],
 )
 async def test_a_malformed_console_request_is_a_400_that_echoes_no_input(
-    app: Any, request_args: dict, param: str
+    app: Any, request_args: dict, param: str | None
 ):
     async with app_client(app) as client:
         answer = await client.request(**request_args)

@@ -9,6 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conformance.harness import app_client
+from proxy import metrics
 from proxy.app import create_app
 from proxy.memory.local_store import LocalMemoryStore
 from tests.doubles import CannedBackend
@@ -48,3 +49,32 @@ async def test_a_store_that_cannot_say_its_size_leaves_it_out_of_the_scrape(
     assert "memory_proxy_store_memories" not in found
     assert found["memory_proxy_store_up"] == [1.0]
     assert "could not be read: OSError" in caplog.text
+
+
+async def test_labels_stay_bounded_whatever_clients_send(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(metrics, "MAX_CLIENT_SERIES", 2)
+    app = create_app(config(tmp_path / "memory.sqlite3"), CannedBackend())
+    async with app_client(app) as client:
+        for n in range(4):
+            headers = {"x-memory-user-id": f"client-{n}"}
+            await client.post("/v1/chat/completions", json=ask("hello"), headers=headers)
+        huge = {**ask("hello"), "model": "typo-" + "x" * 100_000}
+        refused = await client.post("/v1/chat/completions", json=huge)
+        scrape = (await client.get("/metrics")).text
+        [record] = (await client.get("/ui/api/requests", params={"limit": 1})).json()["requests"]
+    assert refused.status_code == 404
+    labels = [
+        sample.labels
+        for family in text_string_to_metric_families(scrape)
+        if family.name == "memory_proxy_requests"
+        for sample in family.samples
+        if sample.name == "memory_proxy_requests_total"
+    ]
+    assert sorted(label["client"] for label in labels if label["model"] == "m") == [
+        "client-0",
+        "client-1",
+        "other",
+    ]
+    assert [label["model"] for label in labels if label["status"] == "404"] == [""]
+    assert "x" * 1000 not in scrape
+    assert len(record["model"]) == 200
