@@ -79,8 +79,9 @@ class RequestRecord:
     upstream_ms: float | None
     """Until the provider's answer (a stream: its first chunk) reached the proxy."""
     total_ms: float
-    """Until the proxy answered (a stream: began to answer)."""
+    """Until the proxy answered (a stream: until it ended)."""
     error: str | None = None
+    """Why the request failed; for a stream that began (status 200), why it did not end whole."""
     query: str | None = None
     injected: tuple[InjectedBlock, ...] = ()
 

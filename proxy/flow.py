@@ -90,35 +90,40 @@ class Flow:
     async def handle(self, request: Request, surface: Surface) -> Response:
         """One completion request, start to end; any failure is answered in the surface's envelope.
         What happened is recorded for the console and the metrics (:mod:`proxy.activity`)."""
+        started = time.perf_counter()
         identity = self.identify(request)
-        trace = RequestTrace(surface.api.value, identity)
+        trace = RequestTrace(surface.api.value, identity, started=started)
         try:
             call = await self.parse(request, surface)
             trace.parsed(call.model, call.stream)
             self.require_model(call.model)
             recall_started = time.perf_counter()
             recall = await self.recall(identity, call)
-            upstream_started = time.perf_counter()
-            trace.recalled(recall, upstream_started - recall_started)
+            recall_seconds = time.perf_counter() - recall_started
+            trace.recalled(recall, recall_seconds)
             sent = self.inject(identity, call, recall, surface)
+            upstream_started = time.perf_counter()
             answer = await self.complete(sent)
-            trace.answered(time.perf_counter() - upstream_started)
+            upstream_seconds = time.perf_counter() - upstream_started
+            trace.answered(upstream_seconds)
             headers = {
                 USER_ID_HEADER: identity.user_id,
                 **recall.headers,
-                OVERHEAD_HEADER: _ms(upstream_started - trace.started),
-                RECALL_HEADER: _ms(upstream_started - recall_started),
-                UPSTREAM_HEADER: _ms(time.perf_counter() - upstream_started),
+                OVERHEAD_HEADER: _ms(upstream_started - started),
+                RECALL_HEADER: _ms(recall_seconds),
+                UPSTREAM_HEADER: _ms(upstream_seconds),
             }
-            response = self.relay(
-                surface, answer, headers, lambda reply: self.remember(identity, call, reply, recall)
+            return self.relay(
+                surface,
+                answer,
+                headers,
+                lambda reply: self.remember(identity, call, reply, recall),
+                lambda problem: self.activity.record(trace, 200, problem),
             )
         except Exception as exc:
             error = to_proxy_error(exc)
             self.activity.record(trace, error.status, error.message)
             return error_response(error, surface.envelope, {USER_ID_HEADER: identity.user_id})
-        self.activity.record(trace, response.status_code)
-        return response
 
     def authenticate(self, request: Request) -> None:
         """With ``memory_proxy.auth_key`` set, the client must send it (Bearer or ``x-api-key``)."""
@@ -169,9 +174,11 @@ class Flow:
         answer: dict[str, Any] | OpenedStream[Any],
         headers: dict[str, str],
         on_complete: Callable[[Answer], None],
+        on_end: Callable[[str | None], None],
     ) -> Response:
         """The answer to the client: JSON, or server-sent events chunk by chunk; ``on_complete`` gets the
-        answer once it has all been sent."""
+        answer once it has all been sent, ``on_end`` how the answer ended (None: whole; a stream can still
+        fail, or lose its client, after its status line)."""
         if isinstance(answer, OpenedStream):
             return relay(
                 answer,
@@ -182,8 +189,10 @@ class Flow:
                 calls_tool=surface.chunk_calls_tool,
                 on_complete=on_complete,
                 headers=headers,
+                on_end=on_end,
             )
         on_complete(surface.answer_of(answer))
+        on_end(None)
         return JSONResponse(answer, headers=headers)
 
     def remember(self, identity: ClientIdentity, call: Call, answer: Answer, recall: Recall) -> None:

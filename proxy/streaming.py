@@ -136,17 +136,20 @@ def relay(
     calls_tool: Callable[[T], bool],
     on_complete: Callable[[Answer], None],
     headers: Mapping[str, str],
+    on_end: Callable[[str | None], None] = lambda problem: None,
 ) -> SSEResponse:
     """Send ``stream`` as server-sent events, one frame per item as it arrives, then ``end``.
 
     The answer (the ``text_of`` each item, and whether any item ``calls_tool``) goes to ``on_complete`` once
     the stream has ended normally: never after a failure (which is sent as one ``error_event``, ending the
-    stream) or a client hang-up.
+    stream) or a client hang-up. ``on_end`` hears how it ended, whatever happened: None when it completed,
+    else what went wrong.
     """
 
     async def frames() -> AsyncIterator[bytes]:
         texts: list[str] = []
         tool = False
+        problem: str | None = "the client went away before the stream ended"
         try:
             async for item in stream:
                 texts.append(text_of(item))
@@ -154,12 +157,16 @@ def relay(
                 yield encode(item)
             if end:
                 yield end
+            problem = None
         except Exception as exc:
-            yield error_event(to_proxy_error(exc))
+            error = to_proxy_error(exc)
+            problem = f"the stream failed after it began: {error.message}"
+            yield error_event(error)
             return
         finally:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
+            on_end(problem)
         on_complete(Answer("".join(texts), tool))
 
     return SSEResponse(frames(), headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers})

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from conformance.fakes import fake_directive
 from conformance.suites.support import chat_body, unique
 
 pytestmark = pytest.mark.parity
@@ -106,3 +107,22 @@ def test_metrics_and_the_console_refuse_a_request_without_the_key(make_proxy: An
     assert {path: answer.status_code for path, answer in allowed.items()} == dict.fromkeys(allowed, 200)
     for answer in (*refused.values(), wrong):
         assert KEY not in answer.text
+
+
+def test_a_stream_is_recorded_when_it_ends_and_says_how(make_proxy: Any):
+    proxy = make_proxy(memory_proxy={"auth_key": KEY})
+    user = {"x-memory-user-id": f"streams-{unique('u').split('#')[1]}", **AUTH}
+    whole = chat_body(unique("a whole stream"), stream=True)
+    cut = chat_body(unique(f"a broken stream {fake_directive('cut', after=2)}"), stream=True)
+    with proxy.client(headers=user) as http:
+        for body in (whole, cut):
+            with http.stream("POST", "/v1/chat/completions", json=body) as answer:
+                assert answer.status_code == 200
+                answer.read()
+        records = http.get("/ui/api/requests", headers=AUTH).json()["requests"]
+    mine = [record for record in records if record["user_id"] == user["x-memory-user-id"]]
+    broken, complete = mine
+    assert (complete["stream"], complete["status_code"], complete["error"]) == (True, 200, None)
+    assert broken["status_code"] == 200
+    assert broken["error"].startswith("the stream failed after it began")
+    assert broken["total_ms"] >= broken["upstream_ms"]
