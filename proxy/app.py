@@ -54,7 +54,7 @@ def create_app(config: Config, backend: Backend) -> FastAPI:
     for path, endpoint, methods in PROBE_ROUTES:
         app.add_api_route(path, endpoint, methods=methods)
     if config.memory_proxy.console:
-        install_console(app, flow.key)
+        install_console(app, flow.key, config.memory_proxy.host)
     return app
 
 

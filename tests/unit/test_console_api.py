@@ -23,6 +23,9 @@ from proxy.memory.conversations import Pin
 from proxy.memory.service import Recall
 from tests.doubles import CannedBackend
 
+LOCAL = "http://127.0.0.1:8764"
+"""The console answers only at this machine's own names while no proxy key is set."""
+
 KEY = "console-key-4f9a1c"
 PROVIDER_KEY = "sk-provider-secret-77d2"
 
@@ -63,7 +66,7 @@ def app(tmp_path: Path) -> Any:
 
 
 async def test_clients_are_listed_with_their_memory_counts_and_last_activity(app: Any):
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         before = time.time()
         await say(client, "alice", "my cat is called Tom")
         await say(client, "alice", "my dog is called Rex")
@@ -86,14 +89,14 @@ async def test_a_client_seen_but_without_memories_is_listed_too(tmp_path: Path):
     settings = config(tmp_path / "memory.sqlite3").model_dump()
     settings["context_retrieval"]["store_conversations"] = False
     app = create_app(parse_config(settings, source="test"), CannedBackend())
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         await say(client, "carol", "hello")
         overview = (await client.get("/ui/api/overview")).json()
     assert [(entry["user_id"], entry["memories"]) for entry in overview["clients"]] == [("carol", 0)]
 
 
 async def test_memories_newest_first_search_by_recall_and_forget(app: Any):
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         for text in ("my cat is called Tom", "my dog is called Rex", "the boat is blue"):
             await say(client, "alice", text)
         await say(client, "bob", "my cat is called Felix")
@@ -140,7 +143,7 @@ async def test_memories_newest_first_search_by_recall_and_forget(app: Any):
     ],
 )
 async def test_bad_console_requests_are_4xx_in_the_envelope(app: Any, path: str, status: int):
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         answer = await client.get(path)
     assert answer.status_code == status
     assert answer.json()["error"]["message"]
@@ -150,7 +153,7 @@ async def test_memory_routes_say_when_memory_is_off(tmp_path: Path):
     settings = config(tmp_path / "memory.sqlite3").model_dump()
     settings["context_retrieval"]["enabled"] = False
     app = create_app(parse_config(settings, source="test"), CannedBackend())
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         answer = await client.get("/ui/api/clients/alice/memories")
         overview = await client.get("/ui/api/overview")
     assert answer.status_code == 409
@@ -163,7 +166,7 @@ async def test_a_broken_store_is_a_503_naming_why(tmp_path: Path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     app = create_app(config(blocker / "memory.sqlite3"), CannedBackend())
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         answer = await client.get("/ui/api/clients/alice/memories")
         overview = await client.get("/ui/api/overview")
     assert answer.status_code == 503
@@ -173,7 +176,7 @@ async def test_a_broken_store_is_a_503_naming_why(tmp_path: Path):
 
 
 async def test_each_request_is_recorded_with_what_memory_did(app: Any):
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         await say(client, "alice", "my cat is called Tom")
         await stored(client, 1)
         await say(client, "alice", "what is my cat called Tom?")
@@ -216,7 +219,7 @@ def test_the_request_log_keeps_only_the_newest():
 
 async def test_the_console_and_its_api_refuse_a_request_without_the_key(tmp_path: Path):
     app = create_app(config(tmp_path / "memory.sqlite3", auth_key=KEY), CannedBackend())
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         page = await client.get("/ui")
         api = await client.get("/ui/api/overview")
         wrong = await client.post("/ui/signin", json={"key": "not-the-key"})
@@ -236,7 +239,7 @@ async def test_the_console_and_its_api_refuse_a_request_without_the_key(tmp_path
 
 async def test_signing_in_once_sets_a_session_cookie_that_is_not_the_key(tmp_path: Path):
     app = create_app(config(tmp_path / "memory.sqlite3", auth_key=KEY), CannedBackend())
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         signed_in = await client.post("/ui/signin", json={"key": KEY})
         cookie = signed_in.headers["set-cookie"]
         page = await client.get("/ui")
@@ -271,7 +274,7 @@ def test_a_session_is_refused_when_forged_expired_or_made_with_another_key():
 
 async def test_a_hostile_session_cookie_is_a_401_not_a_500(tmp_path: Path):
     app = create_app(config(tmp_path / "memory.sqlite3", auth_key=KEY), CannedBackend())
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         for cookie in ("².x", "9999999999.é", "1." + "a" * 100_000, "..", "\x00"):
             raw = [(b"cookie", f"{SESSION_COOKIE}={cookie}".encode())]
             assert (await client.get("/ui", headers=raw)).status_code == 401, cookie
@@ -281,7 +284,7 @@ async def test_a_hostile_session_cookie_is_a_401_not_a_500(tmp_path: Path):
 async def test_no_secret_of_the_config_on_any_console_answer(tmp_path: Path):
     app = create_app(config(tmp_path / "memory.sqlite3", auth_key=KEY), CannedBackend())
     headers = {"authorization": f"Bearer {KEY}"}
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         await say(client, "alice", "remember the number 42", **headers)
         await stored(client, 1, **headers)
         await say(client, "alice", "what number 42?", **headers)
@@ -301,7 +304,7 @@ async def test_no_secret_of_the_config_on_any_console_answer(tmp_path: Path):
 
 async def test_the_console_can_be_turned_off(tmp_path: Path):
     app = create_app(config(tmp_path / "memory.sqlite3", console=False), CannedBackend())
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         page = await client.get("/ui")
         api = await client.get("/ui/api/overview")
         metrics = await client.get("/metrics")
@@ -315,7 +318,7 @@ async def test_interceptor_projects_are_listed_with_their_port_and_client(
     project = tmp_path / "my-app"
     project.mkdir()
     port = PortRegistry(port_min=40100, port_max=40199).get_or_allocate_port(project)
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         overview = (await client.get("/ui/api/overview")).json()
     [listed] = overview["projects"]
     assert listed == {
@@ -330,14 +333,14 @@ async def test_no_registry_file_is_made_by_looking_at_the_projects(
     app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         overview = (await client.get("/ui/api/overview")).json()
     assert overview["projects"] == []
     assert not (tmp_path / "config").exists()
 
 
 async def test_sign_in_reads_its_body_as_the_api_does_bounded_and_strict(app: Any):
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         deep = await client.post("/ui/signin", content=b"[" * 8000)
         huge = await client.post("/ui/signin", content=b'{"key": "' + b"k" * 20_000 + b'"}')
     assert deep.status_code == 400
@@ -347,7 +350,7 @@ async def test_sign_in_reads_its_body_as_the_api_does_bounded_and_strict(app: An
 async def test_the_sign_in_form_works_without_javascript(tmp_path: Path):
     app = create_app(config(tmp_path / "memory.sqlite3", auth_key=KEY), CannedBackend())
     form = {"content-type": "application/x-www-form-urlencoded"}
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         wrong = await client.post("/ui/signin", content=b"key=not-the-key", headers=form)
         right = await client.post("/ui/signin", content=f"key={KEY}".encode(), headers=form)
         page = await client.get("/ui")
@@ -368,7 +371,7 @@ async def test_the_sign_in_form_works_without_javascript(tmp_path: Path):
 async def test_a_malformed_console_request_is_a_400_that_echoes_no_input(
     app: Any, request_args: dict, param: str | None
 ):
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         answer = await client.request(**request_args)
     assert answer.status_code == 400
     error = answer.json()["error"]
@@ -390,7 +393,7 @@ async def test_on_supermemory_the_console_lists_the_clients_it_saw_and_reads_and
     }
     user = f"sm-{secrets.token_hex(4)}"
     app = create_app(parse_config(settings, source="test"), CannedBackend())
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         await say(client, user, "my cat is called Tom")
         await stored(client, 1)
         overview = (await client.get("/ui/api/overview")).json()
@@ -416,3 +419,28 @@ def test_a_record_keeps_a_bounded_amount_of_injected_memory_the_newest_block_who
     assert kept[0].text == "" or kept[0].text.endswith("not kept by the console)")
     assert "more characters not kept" in kept[5].text
     assert len(record.error or "") == ERROR_CHARS
+
+
+@pytest.mark.parametrize("base_url", ["http://attacker.example:8764", "http://192.168.1.20:8764"])
+async def test_without_a_key_the_console_answers_only_at_this_machines_own_names(app: Any, base_url: str):
+    async with app_client(app, base_url) as client:
+        page = await client.get("/ui")
+        api = await client.get("/ui/api/overview")
+        forget = await client.delete("/ui/api/clients/alice/memories")
+        chat = await say(client, "alice", "the API itself is not the console's to guard")
+    assert (page.status_code, api.status_code, forget.status_code) == (403, 403, 403)
+    assert api.json()["error"]["type"] == "permission_error"
+    assert chat.status_code == 200
+    async with app_client(app, "http://localhost:8764") as client:
+        assert (await client.get("/ui")).status_code == 200
+    async with app_client(app, "http://[::1]:8764") as client:
+        assert (await client.get("/ui/api/overview")).status_code == 200
+
+
+async def test_with_a_key_or_listening_everywhere_any_name_reaches_the_console(tmp_path: Path):
+    keyed = create_app(config(tmp_path / "a.sqlite3", auth_key=KEY), CannedBackend())
+    everywhere = create_app(config(tmp_path / "b.sqlite3", host="0.0.0.0"), CannedBackend())
+    async with app_client(keyed, "http://proxy.team.example") as client:
+        assert (await client.get("/ui/api/overview", headers={"x-api-key": KEY})).status_code == 200
+    async with app_client(everywhere, "http://192.168.1.20:8764") as client:
+        assert (await client.get("/ui/api/overview")).status_code == 200

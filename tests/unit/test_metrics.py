@@ -15,6 +15,9 @@ from proxy.memory.local_store import LocalMemoryStore
 from tests.doubles import CannedBackend
 from tests.unit.test_memory_status import ask, config
 
+LOCAL = "http://127.0.0.1:8764"
+"""The console answers only at this machine's own names while no proxy key is set."""
+
 
 def families(text: str) -> dict[str, list[float]]:
     return {
@@ -26,7 +29,7 @@ def families(text: str) -> dict[str, list[float]]:
 async def test_two_apps_in_one_process_count_apart(tmp_path: Path):
     busy = create_app(config(tmp_path / "a.sqlite3"), CannedBackend())
     idle = create_app(config(tmp_path / "b.sqlite3"), CannedBackend())
-    async with app_client(busy) as one, app_client(idle) as other:
+    async with app_client(busy, LOCAL) as one, app_client(idle, LOCAL) as other:
         assert (await one.post("/v1/chat/completions", json=ask("hello there"))).status_code == 200
         counted = families((await one.get("/metrics")).text)
         quiet = families((await other.get("/metrics")).text)
@@ -42,7 +45,7 @@ async def test_a_store_that_cannot_say_its_size_leaves_it_out_of_the_scrape(
 
     monkeypatch.setattr(LocalMemoryStore, "users", broken)
     app = create_app(config(tmp_path / "memory.sqlite3"), CannedBackend())
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         scrape = await client.get("/metrics")
     assert scrape.status_code == 200
     found = families(scrape.text)
@@ -54,7 +57,7 @@ async def test_a_store_that_cannot_say_its_size_leaves_it_out_of_the_scrape(
 async def test_labels_stay_bounded_whatever_clients_send(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(metrics, "MAX_CLIENT_SERIES", 2)
     app = create_app(config(tmp_path / "memory.sqlite3"), CannedBackend())
-    async with app_client(app) as client:
+    async with app_client(app, LOCAL) as client:
         for n in range(4):
             headers = {"x-memory-user-id": f"client-{n}"}
             await client.post("/v1/chat/completions", json=ask("hello"), headers=headers)
