@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -149,9 +150,12 @@ class SupermemoryStore:
         ][:limit]
 
     async def forget(self, user_id: str, memory_id: str | None = None) -> int:
-        ids = [memory_id] if memory_id else [record.id for record in await self.list(user_id, limit=1000)]
+        """One memory of ``user_id``, or all of them. Supermemory deletes a document by id alone, whoever's
+        it is, so an id is deleted only when the client's own listing holds it."""
+        own = [record.id for record in await self.list(user_id, limit=1000)]
+        ids = [memory_id] if memory_id in own else [] if memory_id else own
         for item in ids:
-            await self._call("DELETE", f"/v3/documents/{item}")
+            await self._call("DELETE", f"/v3/documents/{quote(item, safe='')}")
         return len(ids)
 
     async def close(self) -> None:

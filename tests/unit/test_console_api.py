@@ -444,3 +444,26 @@ async def test_with_a_key_or_listening_everywhere_any_name_reaches_the_console(t
         assert (await client.get("/ui/api/overview", headers={"x-api-key": KEY})).status_code == 200
     async with app_client(everywhere, "http://192.168.1.20:8764") as client:
         assert (await client.get("/ui/api/overview")).status_code == 200
+
+
+async def test_on_supermemory_one_client_cannot_forget_anothers_memory(fake_supermemory_url: str):
+    settings = {
+        "model_list": [{"model_name": "m", "litellm_params": {"model": "openai/m"}}],
+        "context_retrieval": {
+            "provider": "supermemory",
+            "base_url": fake_supermemory_url,
+            "api_key": DEFAULT_SUPERMEMORY_API_KEY,
+        },
+    }
+    alice, bob = f"alice-{secrets.token_hex(4)}", f"bob-{secrets.token_hex(4)}"
+    app = create_app(parse_config(settings, source="test"), CannedBackend())
+    async with app_client(app, LOCAL) as client:
+        await say(client, bob, "bob's secret is 42")
+        await stored(client, 1)
+        [bobs] = (await client.get(f"/ui/api/clients/{bob}/memories")).json()["memories"]
+        cross = await client.delete(f"/ui/api/clients/{alice}/memories/{bobs['id']}")
+        hostile = await client.delete(f"/ui/api/clients/{alice}/memories/..%2F..%2Fv3%2Fdocuments")
+        still = (await client.get(f"/ui/api/clients/{bob}/memories")).json()["memories"]
+    assert cross.status_code == 404
+    assert hostile.status_code == 404
+    assert [memory["id"] for memory in still] == [bobs["id"]]
