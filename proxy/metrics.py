@@ -111,6 +111,7 @@ class _MemoryCollector(Collector):
 
     async def refresh(self) -> None:
         try:
+            await asyncio.wait_for(self._memory.problem(), STORE_SIZE_TIMEOUT)  # store_up, asked anew
             self._clients = await asyncio.wait_for(self._memory.clients(), STORE_SIZE_TIMEOUT)
         except Exception as exc:  # a slow or broken store leaves the size out, never the scrape
             logger.warning("metrics: the memory store's size could not be read: %s", type(exc).__name__)

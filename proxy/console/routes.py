@@ -10,8 +10,9 @@ Nothing here ever returns the config: the console shows memories, requests and c
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, FastAPI, Query
@@ -65,6 +66,11 @@ PAGE_HEADERS = {
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
 }
+
+T = TypeVar("T")
+
+LISTING_TIMEOUT = 5.0
+"""The overview waits this long for the store's list of clients, then shows the rest without it."""
 
 MemoryLimit = Annotated[int, Query(ge=1, le=1000)]
 
@@ -146,7 +152,7 @@ def _memory(flow: Flow) -> MemoryStore:
     return flow.memory.store
 
 
-async def _store_call(work: Any) -> Any:
+async def _store_call(work: Awaitable[T]) -> T:
     """A store operation; a store that fails is a 503 naming why (credentials masked), not a 500."""
     try:
         return await work
@@ -172,7 +178,9 @@ async def overview(request: Request) -> dict[str, Any]:
     flow = _flow(request)
     seen = flow.activity.last_seen()
     try:
-        listed = await flow.memory.clients()
+        listed = await asyncio.wait_for(flow.memory.clients(), LISTING_TIMEOUT)
+    except TimeoutError:
+        listed, listing_problem = None, f"the store did not list its clients within {LISTING_TIMEOUT:g} s"
     except Exception as exc:
         listed, listing_problem = None, f"the store could not list its clients: {redact(str(exc))}"
     else:
@@ -193,7 +201,10 @@ async def overview(request: Request) -> dict[str, Any]:
             {"user_id": user_id, "memories": unlisted, "newest_memory_at": None, "last_request_at": None},
         )
         entry["last_request_at"] = at
-    projects = await asyncio.to_thread(interceptor_projects, sorted(clients))
+    try:
+        projects, projects_problem = await asyncio.to_thread(interceptor_projects, sorted(clients)), None
+    except (OSError, ValueError, AttributeError) as exc:
+        projects, projects_problem = [], f"the interceptor's project registry could not be read: {exc}"
     return {
         "version": __version__,
         "backend": flow.backend.name,
@@ -202,6 +213,7 @@ async def overview(request: Request) -> dict[str, Any]:
         "clients": sorted(clients.values(), key=_last_activity, reverse=True),
         "clients_problem": listing_problem,
         "projects": projects,
+        "projects_problem": projects_problem,
     }
 
 
@@ -242,7 +254,8 @@ async def forget_one(request: Request, user_id: str, memory_id: str) -> dict[str
     store = _memory(_flow(request))
     forgotten = await _store_call(store.forget(_user(user_id), memory_id))
     if not forgotten:
-        raise InvalidRequest(f"{user_id} has no memory {memory_id!r}.", status=404, code="memory_not_found")
+        shown = memory_id if len(memory_id) <= 80 else f"{memory_id[:80]}…"
+        raise InvalidRequest(f"{user_id} has no memory {shown!r}.", status=404, code="memory_not_found")
     return {"forgotten": forgotten}
 
 

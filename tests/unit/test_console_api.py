@@ -4,6 +4,7 @@ the request records it shows (the browser tests in tests/browser click through t
 from __future__ import annotations
 
 import secrets
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from proxy.identification import ClientIdentity
 from proxy.interceptor import PortRegistry, project_id
 from proxy.memory.conversations import Pin
 from proxy.memory.service import Recall
+from proxy.processes import free_port
 from tests.doubles import CannedBackend
 
 LOCAL = "http://127.0.0.1:8764"
@@ -467,3 +469,34 @@ async def test_on_supermemory_one_client_cannot_forget_anothers_memory(fake_supe
     assert cross.status_code == 404
     assert hostile.status_code == 404
     assert [memory["id"] for memory in still] == [bobs["id"]]
+
+
+async def test_a_damaged_project_registry_is_named_not_repaired_and_the_overview_still_answers(
+    app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    registry = PortRegistry().registry_file
+    registry.parent.mkdir(parents=True)
+    registry.write_text("{not json")
+    async with app_client(app, LOCAL) as client:
+        overview = await client.get("/ui/api/overview")
+    assert overview.status_code == 200
+    assert overview.json()["projects"] == []
+    assert overview.json()["projects_problem"].startswith(
+        "the interceptor's project registry could not be read"
+    )
+    assert registry.read_text() == "{not json"  # left for the interceptor, which owns it
+
+
+async def test_a_project_whose_interceptor_listens_is_shown_listening(
+    app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    port = free_port()
+    PortRegistry(port_min=port, port_max=port).get_or_allocate_port(tmp_path)
+    with socket.socket() as server:  # the project's interceptor
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        async with app_client(app, LOCAL) as client:
+            [project] = (await client.get("/ui/api/overview")).json()["projects"]
+    assert (project["port"], project["listening"]) == (port, True)

@@ -81,3 +81,15 @@ async def test_labels_stay_bounded_whatever_clients_send(tmp_path: Path, monkeyp
     assert [label["model"] for label in labels if label["status"] == "404"] == [""]
     assert "x" * 1000 not in scrape
     assert len(record["model"]) == 200
+
+
+async def test_store_up_is_asked_anew_at_each_scrape(tmp_path: Path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    app = create_app(config(blocker / "memory.sqlite3"), CannedBackend())
+    async with app_client(app, LOCAL) as client:
+        down = families((await client.get("/metrics")).text)
+        blocker.unlink()  # the folder can be made now: the store opens at the next ask
+        up = families((await client.get("/metrics")).text)
+    assert down["memory_proxy_store_up"] == [0.0]
+    assert up["memory_proxy_store_up"] == [1.0]

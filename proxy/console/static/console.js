@@ -21,6 +21,14 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
+// Loads of one kind (the overview, the request list, a client's memories) can overlap: a click while a
+// refresh is on its way, a slow answer for the client chosen before. Only the latest started may render.
+const latestLoad = {};
+function startLoad(kind) {
+  const mine = (latestLoad[kind] = (latestLoad[kind] || 0) + 1);
+  return () => latestLoad[kind] === mine;
+}
+
 function fill(tbody, rows) {
   tbody.replaceChildren(...rows);
 }
@@ -67,7 +75,9 @@ function ms(value) {
 // ---- overview: the proxy, clients, projects ------------------------------------------------------------
 
 async function loadOverview() {
+  const current = startLoad("overview");
   const overview = await api("/overview");
+  if (!current()) return;
   document.getElementById("signout").hidden = !overview.key_required;
   const memory = overview.memory;
   const store = memory.store;
@@ -115,9 +125,11 @@ async function loadOverview() {
       ),
     ),
   );
-  document.getElementById("projects-note").textContent = overview.projects.length
-    ? ""
-    : "No interceptor projects (memory-proxy interceptor run, in a project's folder, gives it one).";
+  document.getElementById("projects-note").textContent = overview.projects_problem
+    ? overview.projects_problem
+    : overview.projects.length
+      ? ""
+      : "No interceptor projects (memory-proxy interceptor run, in a project's folder, gives it one).";
 }
 
 // ---- one client's memories ------------------------------------------------------------------------------
@@ -133,7 +145,9 @@ async function selectClient(userId) {
 }
 
 async function loadMemories() {
+  const current = startLoad("memories");
   const userId = state.client;
+  const query = state.query;
   const title = document.getElementById("memory-title");
   const note = document.getElementById("memory-note");
   title.textContent = `Memories of ${userId}`;
@@ -142,13 +156,15 @@ async function loadMemories() {
   const forgetAll = document.getElementById("forget-all");
   const path = `/clients/${encodeURIComponent(userId)}`;
   let rows;
-  if (state.query) {
-    const found = await api(`${path}/search?q=${encodeURIComponent(state.query)}`);
+  if (query) {
+    const found = await api(`${path}/search?q=${encodeURIComponent(query)}`);
+    if (!current()) return;
     rows = found.results;
     const mode = found.recall_mode ? ` Recall is limited now: ${found.recall_mode}.` : "";
     note.textContent = `${rows.length} found for “${found.query}”, ranked as recall ranks them.${mode}`;
   } else {
     rows = (await api(`${path}/memories`)).memories;
+    if (!current()) return;
     note.textContent = rows.length ? `${rows.length} memories, newest first.` : "No memories for this client.";
   }
   fill(
@@ -161,13 +177,13 @@ async function loadMemories() {
         el("td", {}, memory.signal ? el("span", { className: `signal ${memory.signal}`, title: `score ${memory.score.toFixed(3)}` }, memory.signal) : ""),
         el("td", { className: "content" }, memory.content),
         el("td", {}, when(memory.created_at)),
-        el("td", {}, el("button", { type: "button", className: "danger forget", onclick: () => forgetOne(memory) }, "Forget")),
+        el("td", {}, el("button", { type: "button", className: "danger forget", onclick: () => forgetOne(userId, memory) }, "Forget")),
       ),
     ),
   );
-  table.querySelector("thead th").textContent = state.query ? "Rank" : "#"; // a listing has no ranking
+  table.querySelector("thead th").textContent = query ? "Rank" : "#"; // a listing has no ranking
   table.hidden = false;
-  forgetAll.hidden = rows.length === 0 || Boolean(state.query);
+  forgetAll.hidden = rows.length === 0 || Boolean(query);
 }
 
 function confirmed(text) {
@@ -178,12 +194,13 @@ function confirmed(text) {
   return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true }));
 }
 
-async function forgetOne(memory) {
+async function forgetOne(userId, memory) {
+  // userId is the client whose list showed this memory, whichever client is chosen by the time it is confirmed.
   const preview = memory.content.length > 160 ? `${memory.content.slice(0, 160)}…` : memory.content;
-  if (!(await confirmed(`Forget this memory of ${state.client}?\n\n${preview}`))) return;
+  if (!(await confirmed(`Forget this memory of ${userId}?\n\n${preview}`))) return;
   await guarded(async () => {
     try {
-      await api(`/clients/${encodeURIComponent(state.client)}/memories/${encodeURIComponent(memory.id)}`, { method: "DELETE" });
+      await api(`/clients/${encodeURIComponent(userId)}/memories/${encodeURIComponent(memory.id)}`, { method: "DELETE" });
     } finally {
       // Also when it failed (e.g. forgotten meanwhile elsewhere): show the store as it is now.
       await Promise.all([loadMemories(), loadOverview()]);
@@ -192,9 +209,10 @@ async function forgetOne(memory) {
 }
 
 async function forgetAll() {
-  if (!(await confirmed(`Forget every memory of ${state.client}? This cannot be undone.`))) return;
+  const userId = state.client;
+  if (!(await confirmed(`Forget every memory of ${userId}? This cannot be undone.`))) return;
   await guarded(async () => {
-    const result = await api(`/clients/${encodeURIComponent(state.client)}/memories`, { method: "DELETE" });
+    const result = await api(`/clients/${encodeURIComponent(userId)}/memories`, { method: "DELETE" });
     await Promise.all([loadMemories(), loadOverview()]);
     document.getElementById("memory-note").textContent = `Forgot ${result.forgotten} memories.`;
   });
@@ -203,7 +221,9 @@ async function forgetAll() {
 // ---- requests -------------------------------------------------------------------------------------------
 
 async function loadRequests() {
+  const current = startLoad("requests");
   const { requests } = await api("/requests");
+  if (!current()) return;
   fill(
     document.querySelector("#requests tbody"),
     requests.map((request) =>
@@ -237,7 +257,9 @@ async function openRequest(requestId) {
   for (const row of document.querySelectorAll("#requests tbody tr")) {
     row.classList.toggle("selected", Number(row.dataset.requestId) === requestId);
   }
+  const current = startLoad("request");
   const request = await api(`/requests/${requestId}`);
+  if (!current()) return;
   const facts = [
     ["client", `${request.user_id} (${request.identified_by})`],
     ["API", request.surface === "messages" ? "Anthropic Messages" : "OpenAI chat completions"],
@@ -310,5 +332,9 @@ document.getElementById("signout").addEventListener("click", async () => {
   window.location.replace("/ui");
 });
 
-refresh();
-setInterval(refresh, REFRESH_MS);
+// The next timed refresh is planned when this one has finished: a slow proxy never has them pile up.
+async function refreshForever() {
+  await refresh();
+  setTimeout(refreshForever, REFRESH_MS);
+}
+refreshForever();
