@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance.fakes.supermemory import DEFAULT_SUPERMEMORY_API_KEY
+from conformance.fakes.supermemory import DEFAULT_SUPERMEMORY_API_KEY, FakeSupermemory
 from conformance.harness import app_client
 from proxy.activity import ERROR_CHARS, INJECTED_CHARS, KEPT_REQUESTS, Activity, RequestTrace
 from proxy.app import create_app
@@ -383,6 +383,7 @@ async def test_a_malformed_console_request_is_a_400_that_echoes_no_input(
 
 
 async def test_on_supermemory_the_console_lists_the_clients_it_saw_and_reads_and_forgets_their_memories(
+    fake_supermemory: FakeSupermemory,
     fake_supermemory_url: str,
 ):
     settings = {
@@ -448,7 +449,9 @@ async def test_with_a_key_or_listening_everywhere_any_name_reaches_the_console(t
         assert (await client.get("/ui/api/overview")).status_code == 200
 
 
-async def test_on_supermemory_one_client_cannot_forget_anothers_memory(fake_supermemory_url: str):
+async def test_on_supermemory_one_client_cannot_forget_anothers_memory(
+    fake_supermemory: FakeSupermemory, fake_supermemory_url: str
+):  # fake_supermemory: emptied, no fault left by another test
     settings = {
         "model_list": [{"model_name": "m", "litellm_params": {"model": "openai/m"}}],
         "context_retrieval": {
