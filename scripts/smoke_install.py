@@ -12,6 +12,7 @@ import tempfile
 
 import httpx
 
+LOCAL = "http://127.0.0.1:8764"
 CHAT = {"model": "demo", "messages": [{"role": "user", "content": "My cat is called Miso."}]}
 MESSAGES = {
     "model": "demo",
@@ -29,7 +30,8 @@ async def main() -> int:
     for path, body in (("/v1/chat/completions", CHAT), ("/v1/messages", MESSAGES)):
         async with (
             app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://smoke") as client,
+            # This machine's own name: without a key the console answers no other.
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=LOCAL) as client,
         ):
             answers += [
                 await client.post(path, json=body),
