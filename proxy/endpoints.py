@@ -15,7 +15,7 @@ from starlette.requests import Request
 from proxy import __version__
 from proxy.error_responses import error_response
 from proxy.errors import RouteNotFound
-from proxy.flow import USER_ID_HEADER, Flow
+from proxy.flow import USER_ID_HEADER, flow_of
 from proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from proxy.surfaces import CHAT, MESSAGES
 
@@ -36,21 +36,16 @@ __all__ = [
 ]
 
 
-def _flow(request: Request) -> Flow:
-    flow: Flow = request.app.state.flow
-    return flow
-
-
 async def chat_completions(request: Request) -> Response:
-    return await _flow(request).handle(request, CHAT)
+    return await flow_of(request).handle(request, CHAT)
 
 
 async def messages(request: Request) -> Response:
-    return await _flow(request).handle(request, MESSAGES)
+    return await flow_of(request).handle(request, MESSAGES)
 
 
 async def count_tokens(request: Request) -> Response:
-    identity = _flow(request).identify(request)
+    identity = flow_of(request).identify(request)
     unavailable = RouteNotFound(
         "Token counting (/v1/messages/count_tokens) is not available through this proxy; "
         "the answer's usage field reports the tokens of each request."
@@ -59,11 +54,11 @@ async def count_tokens(request: Request) -> Response:
 
 
 async def models(request: Request) -> dict[str, Any]:
-    return {"object": "list", "data": _flow(request).catalog.listing()}
+    return {"object": "list", "data": flow_of(request).catalog.listing()}
 
 
 async def memory_routing_info(request: Request) -> JSONResponse:
-    identity = _flow(request).identify(request)
+    identity = flow_of(request).identify(request)
     return JSONResponse(identity.as_info(), headers={USER_ID_HEADER: identity.user_id})
 
 
@@ -73,13 +68,13 @@ async def root() -> dict[str, Any]:
 
 
 async def health(request: Request) -> dict[str, Any]:
-    return {"status": "ok", "backend": _flow(request).backend.name, "version": __version__}
+    return {"status": "ok", "backend": flow_of(request).backend.name, "version": __version__}
 
 
 async def readiness(request: Request) -> JSONResponse:
     """Ready when the backend can serve and the memory store can be used (a broken store would quietly
     turn the proxy into one without memory)."""
-    flow = _flow(request)
+    flow = flow_of(request)
     backend_ready = await flow.backend.ready()
     memory_problem = await flow.memory.problem()
     ready = backend_ready and memory_problem is None
@@ -93,12 +88,12 @@ async def readiness(request: Request) -> JSONResponse:
 
 async def memory_status(request: Request) -> dict[str, Any]:
     """The memory store and what write-back has done: stored, batches, failed, dropped, pending."""
-    return _flow(request).memory.status()
+    return flow_of(request).memory.status()
 
 
 async def metrics(request: Request) -> Response:
     """Prometheus' text format (:mod:`proxy.metrics`)."""
-    return Response(await _flow(request).metrics.render(), headers={"content-type": METRICS_CONTENT_TYPE})
+    return Response(await flow_of(request).metrics.render(), headers={"content-type": METRICS_CONTENT_TYPE})
 
 
 Endpoint = tuple[str, Any, list[str]]

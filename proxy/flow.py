@@ -45,6 +45,7 @@ __all__ = [
     "UPSTREAM_HEADER",
     "USER_ID_HEADER",
     "Flow",
+    "flow_of",
 ]
 
 USER_ID_HEADER = "x-memory-user-id"
@@ -199,6 +200,12 @@ class Flow:
         """Queue the exchange for the client's memory, off the request path. ``call`` is the client's own
         request, before injection: recalled memory is never stored again."""
         self.memory.remember_later(identity.user_id, call, answer, recall)
+
+
+def flow_of(request: Request) -> Flow:
+    """The flow of the app serving ``request`` (``create_app`` keeps it on ``app.state``)."""
+    flow: Flow = request.app.state.flow
+    return flow
 
 
 def _ms(seconds: float) -> str:

@@ -10,6 +10,7 @@ Nothing here ever returns the config: the console shows memories, requests and c
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable
 from importlib import resources
 from typing import Annotated, Any, TypeVar
@@ -32,7 +33,7 @@ from proxy.errors import (
     ServiceUnavailable,
     redact,
 )
-from proxy.flow import Flow
+from proxy.flow import Flow, flow_of
 from proxy.identification import validate_user_id
 from proxy.memory.base import MemoryRecord, MemoryServiceError, MemoryStore
 from proxy.requests import json_object, read_body
@@ -75,18 +76,18 @@ LISTING_TIMEOUT = 5.0
 MemoryLimit = Annotated[int, Query(ge=1, le=1000)]
 
 
-def _flow(request: Request) -> Flow:
-    flow: Flow = request.app.state.flow
-    return flow
+@functools.cache
+def _static_text(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8")
 
 
 def _page(name: str, status_code: int = 200) -> HTMLResponse:
-    return HTMLResponse((STATIC / name).read_text(encoding="utf-8"), status_code, headers=PAGE_HEADERS)
+    return HTMLResponse(_static_text(name), status_code, headers=PAGE_HEADERS)
 
 
 async def page(request: Request) -> HTMLResponse:
     """The console, or the sign-in page (401) when the proxy key is set and was not entered."""
-    if _flow(request).key.admits_console(request):
+    if flow_of(request).key.admits_console(request):
         return _page("index.html")
     return _page("signin.html", 401)
 
@@ -110,7 +111,7 @@ async def sign_in(request: Request) -> Response:
     """The key, entered once: a session cookie for the console (never the key itself). The page posts
     JSON (204, or 401 in the envelope); without JavaScript the form posts itself (303 to the console, or
     the sign-in page again with 401)."""
-    flow = _flow(request)
+    flow = flow_of(request)
     key = flow.key
     entered, from_form = await _entered_key(request, flow.client_timeout)
     if not key.matches(entered):
@@ -175,7 +176,7 @@ def _memory_json(record: MemoryRecord) -> dict[str, Any]:
 
 async def overview(request: Request) -> dict[str, Any]:
     """Everything the console's first screen shows: the proxy, its memory, clients and projects."""
-    flow = _flow(request)
+    flow = flow_of(request)
     seen = flow.activity.last_seen()
     try:
         listed = await asyncio.wait_for(flow.memory.clients(), LISTING_TIMEOUT)
@@ -223,7 +224,7 @@ def _last_activity(client: dict[str, Any]) -> float:
 
 async def memories(request: Request, user_id: str, limit: MemoryLimit = 200) -> dict[str, Any]:
     """A client's memories, newest first."""
-    store = _memory(_flow(request))
+    store = _memory(flow_of(request))
     records = await _store_call(store.list(_user(user_id), limit=limit))
     return {"user_id": user_id, "memories": [_memory_json(record) for record in records]}
 
@@ -236,7 +237,7 @@ async def search(
 ) -> dict[str, Any]:
     """The client's memories as the proxy's recall finds them for ``q``: ranked, with the signal (words or
     meaning) that found each and its score."""
-    flow = _flow(request)
+    flow = flow_of(request)
     store = _memory(flow)
     records = await _store_call(store.search(_user(user_id), q, limit=limit))
     return {
@@ -251,7 +252,7 @@ async def search(
 
 
 async def forget_one(request: Request, user_id: str, memory_id: str) -> dict[str, Any]:
-    store = _memory(_flow(request))
+    store = _memory(flow_of(request))
     forgotten = await _store_call(store.forget(_user(user_id), memory_id))
     if not forgotten:
         shown = memory_id if len(memory_id) <= 80 else f"{memory_id[:80]}…"
@@ -260,18 +261,18 @@ async def forget_one(request: Request, user_id: str, memory_id: str) -> dict[str
 
 
 async def forget_all(request: Request, user_id: str) -> dict[str, Any]:
-    store = _memory(_flow(request))
+    store = _memory(flow_of(request))
     return {"forgotten": await _store_call(store.forget(_user(user_id)))}
 
 
 async def requests(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
     """The newest requests this process answered, newest first (what memory did, how long it took)."""
-    return {"requests": [record.summary() for record in _flow(request).activity.recent(limit)]}
+    return {"requests": [record.summary() for record in flow_of(request).activity.recent(limit)]}
 
 
 async def request_detail(request: Request, request_id: int) -> dict[str, Any]:
     """One request, with the memory blocks the provider saw."""
-    record = _flow(request).activity.get(request_id)
+    record = flow_of(request).activity.get(request_id)
     if record is None:
         raise InvalidRequest(
             f"No request {request_id} is kept (the console keeps the newest few hundred).",

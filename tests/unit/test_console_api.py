@@ -32,13 +32,14 @@ KEY = "console-key-4f9a1c"
 PROVIDER_KEY = "sk-provider-secret-77d2"
 
 
-def config(store_path: Path, **memory_proxy: Any):
+def config(store_path: Path, memory: dict[str, Any] | None = None, **memory_proxy: Any):
+    """A proxy with a local store at ``store_path`` (``memory``: more context_retrieval settings)."""
     return parse_config(
         {
             "model_list": [
                 {"model_name": "m", "litellm_params": {"model": "openai/m", "api_key": PROVIDER_KEY}}
             ],
-            "context_retrieval": {"local_store_path": str(store_path), "semantic": False},
+            "context_retrieval": {"local_store_path": str(store_path), "semantic": False, **(memory or {})},
             "memory_proxy": memory_proxy,
         },
         source="test",
@@ -88,9 +89,8 @@ async def test_clients_are_listed_with_their_memory_counts_and_last_activity(app
 
 
 async def test_a_client_seen_but_without_memories_is_listed_too(tmp_path: Path):
-    settings = config(tmp_path / "memory.sqlite3").model_dump()
-    settings["context_retrieval"]["store_conversations"] = False
-    app = create_app(parse_config(settings, source="test"), CannedBackend())
+    settings = config(tmp_path / "memory.sqlite3", memory={"store_conversations": False})
+    app = create_app(settings, CannedBackend())
     async with app_client(app, LOCAL) as client:
         await say(client, "carol", "hello")
         overview = (await client.get("/ui/api/overview")).json()
@@ -152,9 +152,7 @@ async def test_bad_console_requests_are_4xx_in_the_envelope(app: Any, path: str,
 
 
 async def test_memory_routes_say_when_memory_is_off(tmp_path: Path):
-    settings = config(tmp_path / "memory.sqlite3").model_dump()
-    settings["context_retrieval"]["enabled"] = False
-    app = create_app(parse_config(settings, source="test"), CannedBackend())
+    app = create_app(config(tmp_path / "memory.sqlite3", memory={"enabled": False}), CannedBackend())
     async with app_client(app, LOCAL) as client:
         answer = await client.get("/ui/api/clients/alice/memories")
         overview = await client.get("/ui/api/overview")

@@ -98,6 +98,7 @@ async def test_forget_one_then_all_only_within_the_user(store: LocalMemoryStore)
 
 
 async def test_users_says_when_each_clients_newest_memory_was_made(store: LocalMemoryStore) -> None:
+    """tests/unit/test_postgres_store.py runs this one on its own store too."""
     await store.add_batch(
         [
             NewMemory("alice", "an old fact", created_at=1_000.0),

@@ -26,11 +26,14 @@ import pytest
 from bench.memory_data import filler
 from proxy.config import ContextRetrieval
 from proxy.memory import postgres_store
-from proxy.memory.base import MemoryServiceError, NewMemory, UserMemories
+from proxy.memory.base import MemoryServiceError, NewMemory
 from proxy.memory.embeddings import EncoderLoader, default_model_dir
 from proxy.memory.postgres_schema import MEMORIES, SCHEMA_VERSION
 from proxy.memory.postgres_store import PostgresMemoryStore
 from proxy.memory.service import MemoryService
+from tests.unit.test_local_store import (  # the same contract, run on this module's store fixture
+    test_users_says_when_each_clients_newest_memory_was_made,  # noqa: F401
+)
 
 FILLER = [
     "we talked about the weather in spring",
@@ -81,19 +84,6 @@ def backdoor(dsn: str, statement: str, params: tuple[Any, ...] = ()) -> list[tup
 
 def _contents(records: list[Any]) -> list[str]:
     return [record.content for record in records]
-
-
-async def test_users_says_how_many_memories_each_client_has_and_its_newest(
-    store: PostgresMemoryStore,
-) -> None:
-    await store.add_batch(
-        [
-            NewMemory("alice", "an old fact", created_at=1_000.0),
-            NewMemory("alice", "a newer fact", created_at=2_000.0),
-            NewMemory("bob", "bob's only fact", created_at=1_500.0),
-        ]
-    )
-    assert await store.users() == [UserMemories("alice", 2, 2_000.0), UserMemories("bob", 1, 1_500.0)]
 
 
 async def test_recalls_a_users_own_memory_and_never_another_users(store: PostgresMemoryStore) -> None:
