@@ -42,8 +42,10 @@ __all__ = ["BUILT_FOR", "SWEEP_INTERVAL", "LinearConnectionPool", "linear_pool_p
 
 logger = logging.getLogger("proxy.connection_pool")
 
-BUILT_FOR = {"httpx": SpecifierSet(">=0.28,<0.29"), "httpcore": SpecifierSet(">=1.0.9,<1.1")}
-"""The releases whose private pool bookkeeping :class:`LinearConnectionPool` replaces."""
+BUILT_FOR = {"httpx": SpecifierSet(">=0.28,<0.30"), "httpcore": SpecifierSet(">=1.0.9,<1.1")}
+"""The releases whose private pool bookkeeping :class:`LinearConnectionPool` replaces. httpx 0.29 changed
+only messages and one export from 0.28.1 (its transport and its use of httpcore are the same); the tests
+run on both (locks/dev.txt and locks/lowest.txt)."""
 
 SWEEP_INTERVAL = 1.0
 """Seconds between full expiry sweeps of idle connections (each is a socket poll)."""

@@ -216,7 +216,7 @@ def test_the_installed_httpx_and_httpcore_are_ones_the_pool_was_built_for():
 
 
 @pytest.mark.parametrize(
-    ("package", "installed"), [("httpcore", "1.1.0"), ("httpx", "0.29.0")], ids=["httpcore", "httpx"]
+    ("package", "installed"), [("httpcore", "1.1.0"), ("httpx", "0.30.0")], ids=["httpcore", "httpx"]
 )
 async def test_other_releases_keep_httpx_own_pool_and_say_so(monkeypatch, caplog, package, installed):
     real_version = connection_pool.version
