@@ -321,9 +321,16 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 
 
 def demo_config() -> Config:
-    """A config that needs no key and no network: one echoing demo model and the local memory store."""
-    from proxy.demo import DEMO_MODEL_LIST, DEMO_SETTINGS
+    """A config that needs no key and no network: the echoing demo model (any name) and a local store of
+    its own."""
+    from proxy.demo import DEMO_MODEL_LIST, DEMO_SETTINGS, DEMO_STORE_NAME
+    from proxy.paths import data_home
 
     return parse_config(
-        {"model_list": DEMO_MODEL_LIST, "litellm_settings": DEMO_SETTINGS}, source=DEMO_SOURCE
+        {
+            "model_list": DEMO_MODEL_LIST,
+            "litellm_settings": DEMO_SETTINGS,
+            "context_retrieval": {"local_store_path": str(data_home() / DEMO_STORE_NAME)},
+        },
+        source=DEMO_SOURCE,
     )

@@ -38,7 +38,7 @@ from proxy.header_deadline import http_protocol
 from proxy.litellm_process import generate_master_key, litellm_command, litellm_environment
 from proxy.processes import ManagedProcess
 
-__all__ = ["curl_example", "main", "memory_summary", "port_problem", "run"]
+__all__ = ["claude_code_example", "curl_example", "main", "memory_summary", "port_problem", "run"]
 
 # soft_wrap: the curl line must stay one line, whatever the terminal width, so it can be pasted.
 console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -89,6 +89,11 @@ def curl_example(config: Config, base_url: str) -> str:
     return " ".join(shlex.quote(p) if not p.startswith("authorization") else f'"{p}"' for p in parts) + (
         f" -d {shlex.quote(body)}"
     )
+
+
+def claude_code_example(base_url: str) -> str:
+    """The demo's one-line Claude Code session: a placeholder key is all the CLI needs to start."""
+    return f"ANTHROPIC_BASE_URL={base_url} ANTHROPIC_API_KEY=any claude -p 'hi, I am Sam'"
 
 
 def run(
@@ -158,14 +163,14 @@ def _serve(
         lines.append(f"console: {base_url}/ui  (what each client's memory holds, and the latest requests)")
     lines.append(f"metrics: {base_url}/metrics")
     if demo:
-        lines.append("demo mode: the model 'demo' echoes what it receives; no key, no network needed.")
-        lines.append("send the curl below twice: the second answer shows the first exchange recalled.")
-    lines += [
-        f"models: {', '.join(config.model_names) or '(none configured)'}",
-        "try it:",
-        f"  {escape(curl_example(config, base_url))}",
-        "",
-    ]
+        lines += [
+            "demo mode: every model name is an echo of what it receives; no key, no network needed.",
+            "send the curl below twice: the second answer shows the first exchange recalled.",
+            f"Claude Code: {escape(claude_code_example(base_url))}",
+        ]
+    else:
+        lines.append(f"models: {', '.join(config.model_names) or '(none configured)'}")
+    lines += ["try it:", f"  {escape(curl_example(config, base_url))}", ""]
     if workers > 1:  # announced before the workers start: connections wait in the socket's queue meanwhile
         lines[1] = lines[1].replace("memory proxy ready", f"memory proxy ({workers} workers)", 1)
         _serve_workers(config, backend, host, port, log_level, workers, "\n".join(lines), watched)

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from proxy.paths import config_home
+
 __all__ = [
     "DEFAULT_PORT_MAX",
     "DEFAULT_PORT_MIN",
@@ -53,8 +55,7 @@ class PortRangeExhausted(RuntimeError):
 
 def default_registry_file() -> Path:
     """``$XDG_CONFIG_HOME/litellm-memory-proxy/port_registry.json`` (``~/.config/...`` by default)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "litellm-memory-proxy" / "port_registry.json"
+    return config_home() / "port_registry.json"
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

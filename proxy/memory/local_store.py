@@ -58,6 +58,7 @@ from proxy.memory.lexical import (
 from proxy.memory.local_schema import Namespace, create_or_migrate, fts_insert, fts_remove, namespace
 from proxy.memory.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
 from proxy.memory.ranking import Candidate, fuse
+from proxy.paths import data_home
 
 __all__ = [
     "DEFAULT_MIN_SIMILARITY",
@@ -110,14 +111,8 @@ WHERE user_id = ? AND (created_at, rowid) > (?, ?) ORDER BY created_at, rowid LI
 
 
 def default_path() -> Path:
-    """``$XDG_DATA_HOME/litellm-memory-proxy/memory.sqlite3``, where user data belongs by the XDG spec.
-
-    A relative ``XDG_DATA_HOME`` is ignored, as the spec says, so the file does not move with the
-    working directory.
-    """
-    data_home = os.environ.get("XDG_DATA_HOME", "")
-    base = Path(data_home) if data_home and os.path.isabs(data_home) else Path.home() / ".local" / "share"
-    return base / "litellm-memory-proxy" / "memory.sqlite3"
+    """``$XDG_DATA_HOME/litellm-memory-proxy/memory.sqlite3``, where user data belongs by the XDG spec."""
+    return data_home() / "memory.sqlite3"
 
 
 class LocalMemoryStore(EncoderBacked):
