@@ -3,7 +3,8 @@ per test.
 
 The server is ``$MEMORY_PROXY_TEST_POSTGRES_DSN`` when set (a role that may create databases, pgvector
 installed), else one the ``pgserver`` package runs from a temporary folder for the session (a few hundred
-milliseconds). Neither at hand, the tests that need it skip and say why. A database per test (created from
+milliseconds). Neither at hand, the tests that need it skip and say why (under CI they fail:
+:mod:`conformance.tools`). A database per test (created from
 the template in ~20 ms, dropped after) keeps tests independent of each other and of their order, and lets
 each one start from an empty schema.
 """
@@ -15,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
+from conformance.tools import missing_tool
 
 __all__ = ["DSN_VARIABLE", "fresh_database", "postgres_server"]
 
@@ -32,13 +33,13 @@ def postgres_server(dsn: str | None) -> Iterator[str]:
         import pgserver
         import psycopg  # noqa: F401  (the tests' client: without it the server is of no use)
     except ImportError as exc:
-        pytest.skip(f"no PostgreSQL to test with: set ${DSN_VARIABLE}, or pip install pgserver ({exc.name})")
+        missing_tool(f"no PostgreSQL to test with: set ${DSN_VARIABLE}, or pip install pgserver ({exc.name})")
     # A short folder: the server's Unix socket lives in it, and a socket's path is limited to ~100 bytes.
     folder = tempfile.mkdtemp(prefix="pg")
     try:
         server = pgserver.get_server(folder, cleanup_mode="delete")
     except Exception as exc:
-        pytest.skip(f"pgserver could not start PostgreSQL: {type(exc).__name__}: {exc}")
+        missing_tool(f"pgserver could not start PostgreSQL: {type(exc).__name__}: {exc}")
     try:
         yield server.get_uri()
     finally:

@@ -1,37 +1,62 @@
 #!/usr/bin/env bash
-# ./RUN_TESTS.sh compat [pytest args...]: the unit, regression and parity tests (both backends) once per
-# LiteLLM release in scripts/litellm-releases.txt, each in its own venv (.venv-litellm-NAME); then the
-# project installed with `pip install .` beside the highest of them alone (no LiteLLM proxy extras, no
-# test tools), where scripts/smoke_install.py must get answers from both APIs.
+# ./RUN_TESTS.sh compat [pytest args...]: the unit, regression and parity tests (both backends) on other
+# releases than locks/dev.txt holds, each in a venv of its own:
+#   lowest   locks/lowest.txt: the lowest LiteLLM (and httpx) the project supports. Locked: its failure
+#            fails this command, as `all` does.
+#   newest   no lock: the newest release of everything pyproject.toml allows, resolved now. A report, not a
+#            gate: it lists what differs from locks/dev.txt and how the tests went, and never fails this
+#            command (an upstream release must not block every change; it shows up here first).
+# COMPAT_RUNS names the runs to make (default "lowest newest").
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-python_bin="${PYTHON:-python3}"
+runs="${COMPAT_RUNS:-lowest newest}"
+
+suites() {
+  python -c 'import importlib.metadata as m; print(*(f"{p} {m.version(p)}" for p in ("litellm", "httpx")))' >&2
+  pytest -n "${PYTEST_WORKERS:-auto}" --dist loadgroup tests/unit tests/regression -m "not real_api" "$@" &&
+    pytest -n "${PYTEST_WORKERS:-auto}" --dist loadgroup -m parity tests "$@"
+}
 
 status=0
-highest=""
-while read -r name requirements; do
-  case "$name" in '' | '#'*) continue ;; esac
-  echo "== LiteLLM $name: $requirements" >&2
-  (
-    export BOOTSTRAP_VENV="$root/.venv-litellm-$name" BOOTSTRAP_REQUIREMENTS="$requirements"
-    source scripts/bootstrap.sh
-    python -c 'import importlib.metadata as m; print("litellm", m.version("litellm"))' >&2
-    pytest -n "${PYTEST_WORKERS:-auto}" --dist loadgroup tests/unit tests/regression -m "not real_api" "$@"
-    pytest -n "${PYTEST_WORKERS:-auto}" --dist loadgroup -m parity tests "$@"
-  ) || status=1
-  highest="$(printf '%s\n' $requirements | grep -m1 '^litellm')"
-done < scripts/litellm-releases.txt
-
-beside="$root/.venv-beside-litellm"
-echo "== pip install . beside ${highest%%\[*} alone" >&2
-(
-  rm -rf "$beside"
-  "$python_bin" -m venv "$beside"
-  "$beside/bin/python" -m pip install --quiet --disable-pip-version-check "${highest/\[proxy\]/}" >&2
-  "$beside/bin/python" -m pip install --quiet --disable-pip-version-check "$root" >&2
-  "$beside/bin/python" -m pip check >&2
-  cd "$(mktemp -d)"  # not the checkout: the installed package must be what runs
-  LITELLM_LOCAL_MODEL_COST_MAP=True "$beside/bin/python" "$root/scripts/smoke_install.py"
-) || status=1
+for run in $runs; do
+  case "$run" in
+    lowest)
+      echo "== compat lowest: locks/lowest.txt" >&2
+      (
+        export BOOTSTRAP_VENV="$root/.venv-lowest" BOOTSTRAP_LOCK=lowest
+        source scripts/bootstrap.sh
+        suites "$@"
+      ) || status=1
+      ;;
+    newest)
+      echo "== compat newest: every package at its newest release, unlocked (a report, never a failure)" >&2
+      newest="$root/.venv-newest"
+      report="$newest/resolved.txt"
+      (
+        BOOTSTRAP_VENV="$newest" BOOTSTRAP_LOCK=none source scripts/bootstrap.sh
+        # The same inputs as locks/dev.txt, resolved afresh with no lock to prefer.
+        UV_PYTHON_DOWNLOADS=never "$newest/bin/uv" pip compile --quiet --universal --python-version 3.11 \
+          --no-header --no-annotate --override locks/overrides.txt --upgrade \
+          pyproject.toml locks/base.in --extra dev -o "$report"
+        "$newest/bin/uv" pip sync --quiet --python "$newest/bin/python" "$report"
+        "$newest/bin/uv" pip install --quiet --python "$newest/bin/python" --no-deps --no-build-isolation -e .
+      ) || { echo "compat newest: could not install the newest releases (see above)" >&2; exit "$status"; }
+      echo "-- what the newest releases change from locks/dev.txt:" >&2
+      changed="$(diff <(grep -E '^[A-Za-z0-9]' locks/dev.txt | cut -d' ' -f1 | sort -u) \
+        <(grep -E '^[A-Za-z0-9]' "$report" | cut -d' ' -f1 | sort -u) | grep '^[<>]' || true)"
+      echo "${changed:-   nothing: the lock holds the newest releases}" >&2
+      if (PATH="$newest/bin:$PATH" LITELLM_LOCAL_MODEL_COST_MAP=True suites "$@"); then
+        echo "compat newest: the tests pass on the newest releases" >&2
+      else
+        echo "compat newest: the tests FAIL on the newest releases above (a report: this run stays green;" \
+          "fix the code, or keep the lock, before the next scripts/lock.sh --upgrade)" >&2
+      fi
+      ;;
+    *)
+      echo "compat: unknown run $run (lowest, newest)" >&2
+      exit 2
+      ;;
+  esac
+done
 exit "$status"

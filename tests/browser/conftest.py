@@ -22,6 +22,7 @@ from conformance.backends import sdk_backend
 from conformance.explain import ExchangeLog
 from conformance.fakes import FakeProvider
 from conformance.harness import conformance_raw_config, deep_merge, serve_proxy
+from conformance.tools import missing_tool
 from tests.browser.support import CHROMIUM_ARGS, ConsoleUnderTest, find_chromium
 
 TIMEOUT_MS = 10_000
@@ -32,10 +33,10 @@ expect.set_options(timeout=TIMEOUT_MS)
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """The chromium binary, or a skip saying how to get one."""
+    """The chromium binary, or a skip saying how to get one (a failure under CI)."""
     path, why_not = find_chromium(os.environ)
     if path is None:
-        pytest.skip(why_not)
+        missing_tool(why_not)
     return path
 
 

@@ -28,7 +28,7 @@ __all__ = [
 
 CHROMIUM_VARIABLE = "MEMORY_PROXY_TEST_CHROMIUM"
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
-NO_CHROMIUM = f"no chromium: apt-get install chromium, or set {CHROMIUM_VARIABLE}"
+NO_CHROMIUM = f"no chromium: apt-get install chromium (RUN_TESTS.sh does as root), or set {CHROMIUM_VARIABLE}"
 
 CHROMIUM_ARGS = [
     "--no-sandbox",  # CI runs as root in a container, where chromium's sandbox cannot start

