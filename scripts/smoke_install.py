@@ -1,5 +1,5 @@
-"""A smoke test of an installed litellm-memory-proxy, run by `./RUN_TESTS.sh compat` in a venv that holds
-nothing but the newest LiteLLM and `pip install .` (no test tools, no LiteLLM proxy extras): the demo
+"""A smoke test of an installed litellm-memory-proxy, run by `./RUN_TESTS.sh release` in a venv that holds
+nothing but LiteLLM and the project's wheel (no test tools, no LiteLLM proxy extras): the demo
 answers both APIs, streaming and not, through the sdk backend, and remembers; the console's page and
 assets (package data) and /metrics are served."""
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import socket
+from importlib.metadata import version
 
 from typer.testing import CliRunner
 
+from proxy import __version__
 from proxy.cli import app as cli
 from proxy.config import parse_config
 from proxy.launcher import curl_example, port_problem
@@ -87,7 +89,7 @@ def test_route_command_shows_the_namespace(tmp_path, monkeypatch):
 def test_version():
     result = runner.invoke(cli, ["version"])
     assert result.exit_code == 0
-    assert result.output.strip() == "0.1.0"
+    assert result.output.strip() == __version__ == version("litellm-memory-proxy")  # pyproject reads it
 
 
 def test_memories_list_search_forget(tmp_path):
