@@ -55,7 +55,9 @@ def main(start_proxies: Path, memory_proxy: Path) -> int:
         return 1
     printed = subprocess.run([str(memory_proxy), "version"], capture_output=True, text=True, check=True)
     if printed.stdout.strip() != __version__:
-        print(f"memory-proxy version printed {printed.stdout!r}, the checkout is {__version__}", file=sys.stderr)
+        print(
+            f"memory-proxy version printed {printed.stdout!r}, the checkout is {__version__}", file=sys.stderr
+        )
         return 1
     print(
         f"{start_proxies}: served after {ready:.1f} s, answered and remembered; version {__version__}",
