@@ -145,6 +145,16 @@ def verdicts(summaries: dict[str, dict[str, Any]]) -> list[Verdict]:
         )
     )
 
+    found.append(
+        _throughput_verdict(
+            summaries,
+            "own_hop",
+            "own_hop_httpx_pool",
+            1.5,
+            "the linear connection pool ≥ 1.5x httpx's own pool (own hop), concurrency 32",
+        )
+    )
+
     direct_ttfb = _get(summaries, "stream", "direct", "ttfb_ms", "p50")
     for key, label in (("own_hop", "own hop"), ("sdk", "sdk")):
         # The target's own terms: from the provider sending its first chunk to the client having it. The

@@ -208,12 +208,16 @@ class _ProxySpec:
     backend: str
     upstream: str  # "provider" or "litellm"
     memory: str | None = None
+    pool: str = "linear"  # memory_proxy.connection_pool
 
 
 PROXIES = (
     _ProxySpec("binary_litellm", "memory proxy binary → LiteLLM proxy", "binary", "litellm"),
     _ProxySpec("sdk", "memory proxy sdk", "sdk", "provider"),
     _ProxySpec("own_hop", "memory proxy binary → provider (own hop)", "binary", "provider"),
+    _ProxySpec(
+        "own_hop_httpx_pool", "own hop, httpx's own connection pool", "binary", "provider", pool="httpx"
+    ),
     _ProxySpec("sdk_local", "memory proxy sdk + local store", "sdk", "provider", "local"),
     _ProxySpec("own_hop_local", "own hop + local store", "binary", "provider", "local"),
     _ProxySpec(
@@ -273,7 +277,8 @@ def running_stack(workdir: Path, options: StackOptions, log: Any = print) -> Ite
 
         def start_proxy(spec: _ProxySpec, upstream_overrides: dict[str, Any]) -> None:
             memory = _memory_section(spec.memory, stores.get(spec.key), supermemory_url)
-            config = deep_merge(base, deep_merge(upstream_overrides, {"context_retrieval": memory}))
+            own = {"context_retrieval": memory, "memory_proxy": {"connection_pool": spec.pool}}
+            config = deep_merge(base, deep_merge(upstream_overrides, own))
             process, urls[spec.key] = start_memory_proxy(workdir, spec.key, spec.backend, config)
             stack.callback(process.stop)
             waiting.append((spec.key, process, urls[spec.key]))
