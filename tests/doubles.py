@@ -1,7 +1,8 @@
 """Test doubles the unit and regression tests share: a backend with neither LiteLLM nor a provider.
 
 ``create_app`` takes any :class:`~proxy.backends.base.Backend`; this one answers chat completions with
-the user's last words (after ``seconds``: a slow answer), or raises ``error`` (a failing provider).
+the user's last words (after ``seconds``: a slow answer), or raises ``error`` (a failing provider), and
+keeps each call it got in ``calls`` (what the provider would have received, memory included).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ class CannedBackend:
     def __init__(self, *, seconds: float = 0.0, error: BaseException | None = None) -> None:
         self.seconds = seconds
         self.error = error
+        self.calls: list[Any] = []
 
     async def start(self) -> None: ...
 
@@ -27,6 +29,7 @@ class CannedBackend:
         return True
 
     async def complete(self, call: Any) -> dict[str, Any]:
+        self.calls.append(call)
         if self.error is not None:
             raise self.error
         await asyncio.sleep(self.seconds)

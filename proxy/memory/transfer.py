@@ -23,6 +23,7 @@ from typing import Any
 from proxy.errors import ProxyError
 from proxy.identification import validate_user_id
 from proxy.memory.base import ExportableStore, MemoryServiceError, MemoryStore, NewMemory
+from proxy.memory.secrets import mask_secrets
 
 __all__ = [
     "FORMAT",
@@ -177,7 +178,7 @@ def _memory(item: dict[str, Any], number: int) -> NewMemory:
         raise ExportFileError(number, "created_at is not a time in seconds since the epoch")
     return NewMemory(
         user_id,
-        _text(item, "content", number, empty=True),
+        mask_secrets(_text(item, "content", number, empty=True)),  # an export older than the masking
         metadata,
         custom_id or f"import_{memory_id}",
         float(created_at),

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from proxy.memory.secrets import mask_secrets
+
 __all__ = [
     "DEFAULT_CLIENT_CONTEXT_PATTERNS",
     "Prompt",
@@ -110,15 +112,16 @@ class TurnReader:
 
 
 def exchange_text(prompt: str, answer: str, *, max_chars: int) -> str:
-    """What is stored of one exchange: the prompt and the answer, each cut to half of ``max_chars``."""
-    return (
-        f"{stored_prompt(prompt, max_chars=max_chars)}\nassistant: {_cut(answer.strip(), _half(max_chars))}"
-    )
+    """What is stored of one exchange: the prompt and the answer, their secrets masked
+    (:mod:`proxy.memory.secrets`), each cut to half of ``max_chars``."""
+    answer = _cut(mask_secrets(answer.strip()), _half(max_chars))
+    return f"{stored_prompt(prompt, max_chars=max_chars)}\nassistant: {answer}"
 
 
 def stored_prompt(prompt: str, *, max_chars: int) -> str:
-    """How a prompt begins the memory of its exchange (see :func:`exchange_text`)."""
-    return f"user: {_cut(prompt.strip(), _half(max_chars))}"
+    """How a prompt begins the memory of its exchange (see :func:`exchange_text`). Masked before it is cut:
+    a cut through a secret would leave a piece no rule recognises."""
+    return f"user: {_cut(mask_secrets(prompt.strip()), _half(max_chars))}"
 
 
 def _half(max_chars: int) -> int:
