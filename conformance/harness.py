@@ -69,6 +69,7 @@ def conformance_raw_config(
     for placeholder, url in (
         ("{provider}", provider_url),
         ("{unreachable}", unreachable_url),
+        ("{unreachable-authority}", unreachable_url.split("://", 1)[-1]),
         ("{supermemory}", supermemory_url),
     ):
         text = text.replace(placeholder, url)
@@ -163,8 +164,9 @@ def serve_proxy(
 
 
 @asynccontextmanager
-async def app_client(app: Any, base_url: str = "http://proxy.test") -> AsyncIterator[httpx.AsyncClient]:
-    """An in-process client for unit tests, with the app's lifespan run around it.
+async def app_client(app: Any, base_url: str = "http://127.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client for unit tests, with the app's lifespan run around it, addressing the app as a
+    client on the same machine does (a proxy without a key answers only its own machine's names).
 
     ``httpx.ASGITransport`` buffers whole responses and runs no lifespan; use it only where neither chunk
     timing nor a real socket matters (the suites serve the app on loopback instead).

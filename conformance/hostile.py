@@ -17,6 +17,14 @@ from typing import Any
 
 __all__ = ["HOSTILE_VALUES", "MutatedBody", "mutated_bodies", "valid_bodies"]
 
+
+def _deep(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
 HOSTILE_VALUES: tuple[Any, ...] = (
     None,
     True,
@@ -50,8 +58,13 @@ HOSTILE_VALUES: tuple[Any, ...] = (
     {"role": "user"},
     {"role": "user", "content": None},
     [[[[[[[[[[[]]]]]]]]]]],
+    _deep(300),
+    list(range(20_000)),
+    {f"k{i}": i for i in range(5_000)},
+    [{"type": "text", "text": "x"}] * 5_000,
 )
-"""What replaces a part of a valid body: wrong types, empty and extreme values, broken content parts."""
+"""What replaces a part of a valid body: wrong types, empty and extreme values, broken content parts, and
+bodies deep (beyond any real request's dozen levels) or wide (thousands of entries)."""
 
 EXTRA_FIELDS = (
     "metadata",

@@ -16,10 +16,11 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from proxy import __version__
 from proxy.backends.base import Backend
+from proxy.browser_guard import BrowserGuard, MachineNames
 from proxy.config import Config, ConfigError, load_config
 from proxy.console import install_console
 from proxy.endpoints import API_ROUTES, PROBE_ROUTES
-from proxy.error_responses import ProxyRoute, install_error_handlers
+from proxy.error_responses import ProxyRoute, envelope_for, install_error_handlers
 from proxy.errors import register_secrets
 from proxy.flow import Flow
 
@@ -54,7 +55,17 @@ def create_app(config: Config, backend: Backend) -> FastAPI:
     for path, endpoint, methods in PROBE_ROUTES:
         app.add_api_route(path, endpoint, methods=methods)
     if config.memory_proxy.console:
-        install_console(app, flow.key, config.memory_proxy.host)
+        install_console(app, flow.key)
+    settings = config.memory_proxy
+    if settings.browser_guard:
+        app.add_middleware(
+            BrowserGuard,
+            names=MachineNames(settings.host, settings.allowed_hosts),
+            check_host=not flow.key.required,
+            allowed_origins=settings.allowed_origins,
+            json_paths=[path for path, _, methods in API_ROUTES if "POST" in methods],
+            envelope_for=envelope_for,
+        )
     return app
 
 

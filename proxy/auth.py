@@ -54,14 +54,16 @@ class ProxyKey:
         """Raise a 401 unless the request carries the key (an API route's dependency)."""
         if not self.presented_by(request):
             raise AuthenticationFailed(
-                "Invalid proxy API key: send it as 'Authorization: Bearer KEY' or 'x-api-key'."
+                "Invalid proxy API key: send the proxy's key as a Bearer token in the Authorization header, "
+                "or in x-api-key."
             )
 
     def check_console(self, request: Request) -> None:
         """Raise a 401 unless the request carries the key or a console session."""
         if not self.admits_console(request):
             raise AuthenticationFailed(
-                "The console needs the proxy key: enter it at /ui, or send it as 'Authorization: Bearer KEY'."
+                "The console needs the proxy key: enter it at /ui, or send it as a Bearer token in the "
+                "Authorization header."
             )
 
     def admits_console(self, request: Request) -> bool:

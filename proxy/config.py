@@ -184,6 +184,19 @@ class MemoryProxySettings(_Section):
     answered 408 (or, still in its headers, disconnected) instead of holding a connection for ever."""
     console: bool = True
     """The memory console at ``/ui`` (behind ``auth_key`` when one is set)."""
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Names besides this machine's own by which clients may address the proxy without a key (its ``Host``
+    header): a reverse proxy's or a LAN name; ``.example.com`` for a domain and its subdomains, ``*`` for any
+    (:mod:`proxy.browser_guard`)."""
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Web origins (``https://app.example.com``) whose pages may use the proxy from a browser (``*``: any)."""
+    forwarded_allow_ips: list[str] = Field(default_factory=list)
+    """Addresses (or networks) of reverse proxies in front of this one whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` are believed: the console's sign-in limit then counts the forwarded client, and
+    its cookie is ``Secure`` behind TLS. Empty: nobody's (``start-proxies`` passes this to uvicorn)."""
+    browser_guard: bool = True
+    """The browser boundary (:mod:`proxy.browser_guard`): turn it off only behind a gateway that enforces
+    the same rules, since without it any web page the user visits can use the proxy and plant memories."""
     connection_pool: Literal["linear", "httpx"] = "linear"
     """The provider session's connection pool: ``linear`` (this project's, twice httpx's throughput at
     concurrency 32) where the installed httpcore is one it was built for, else httpx's own."""

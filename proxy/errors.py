@@ -11,6 +11,7 @@ The hierarchy (status, ``type``, ``code``)::
     ├── RouteNotFound           404 not_found_error        not_found             (no such path)
     ├── ClientTooSlow           408 invalid_request_error  client_timeout        (+Connection: close)
     ├── RequestTooLarge         413 invalid_request_error  request_too_large
+    ├── UnsupportedMediaType    415 invalid_request_error  unsupported_media_type (a body not sent as JSON)
     ├── RateLimited             429 rate_limit_error       rate_limit_exceeded   (+Retry-After)
     ├── UpstreamError           5xx api_error              upstream_error        (the provider's status)
     ├── UpstreamUnreachable     502 api_connection_error   upstream_unreachable
@@ -47,6 +48,7 @@ __all__ = [
     "RequestTooLarge",
     "RouteNotFound",
     "ServiceUnavailable",
+    "UnsupportedMediaType",
     "UpstreamError",
     "UpstreamTimeout",
     "UpstreamUnreachable",
@@ -129,6 +131,10 @@ class ClientTooSlow(ProxyError):
 
 class RequestTooLarge(ProxyError):
     status, type, code = 413, "invalid_request_error", "request_too_large"
+
+
+class UnsupportedMediaType(ProxyError):
+    status, type, code = 415, "invalid_request_error", "unsupported_media_type"
 
 
 class RateLimited(ProxyError):
@@ -257,7 +263,24 @@ def _caused_by_transport_failure(exc: BaseException, openai: Any) -> bool:
     if openai is not None:
         failures = (*failures, openai.APIConnectionError, openai.APIResponseValidationError)
         timeouts = (openai.APITimeoutError,)
-    return any(isinstance(cause, failures) and not isinstance(cause, timeouts) for cause in _chain(exc))
+    return any(
+        (isinstance(cause, failures) and not isinstance(cause, timeouts)) or _refused_by_http_client(cause)
+        for cause in _chain(exc)
+    )
+
+
+_HTTP_CLIENTS = ("/aiohttp/", "/httpx/", "/httpcore/")
+
+
+def _refused_by_http_client(exc: BaseException) -> bool:
+    """A ValueError the HTTP client raised while building the request, before any connection: the
+    provider's URL cannot be used as configured (aiohttp refuses credentials in a URL beside an
+    Authorization header). The provider was not reached, as on the paths whose client takes such a URL."""
+    if not isinstance(exc, ValueError) or exc.__traceback__ is None:
+        return False
+    return any(
+        part in frame.filename for frame in traceback.extract_tb(exc.__traceback__) for part in _HTTP_CLIENTS
+    )
 
 
 class _Absent:
@@ -320,14 +343,29 @@ def to_proxy_error(exc: BaseException) -> ProxyError:
     status = _provider_status(exc)
     if isinstance(status, int) and 400 <= status < 600:
         return for_status(status, message, retry_after=retry_after)
-    # The frames, but the message only redacted: a traceback's last line could carry a credential.
-    logger.error(
-        "unexpected %s: %s\n%s",
-        type(exc).__name__,
-        redact(str(exc)),
-        "".join(traceback.format_tb(exc.__traceback__)),
-    )
+    _log_unexpected(exc)
     return InternalError("The proxy failed unexpectedly; see its log for details.")
+
+
+_TRACEBACKS_LOGGED: set[tuple[str, str]] = set()
+_MAX_TRACEBACKS = 256
+
+
+def _log_unexpected(exc: BaseException) -> None:
+    """A bug's traceback once per place it happens; every later occurrence in one line, so that a client
+    repeating a request that triggers it cannot flood the log. The message only redacted: a traceback's
+    last line could carry a credential."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    place = (type(exc).__name__, where)
+    if place in _TRACEBACKS_LOGGED:
+        logger.error("unexpected %s at %s (its traceback was logged before): %s", *place, redact(str(exc)))
+        return
+    if len(_TRACEBACKS_LOGGED) < _MAX_TRACEBACKS:
+        _TRACEBACKS_LOGGED.add(place)
+    logger.error(
+        "unexpected %s: %s\n%s", type(exc).__name__, redact(str(exc)), "".join(traceback.format_list(frames))
+    )
 
 
 def openai_envelope(error: ProxyError) -> dict[str, Any]:

@@ -14,6 +14,7 @@ finished record goes to the console's request list and to the metrics (:mod:`pro
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -30,18 +31,19 @@ from proxy.config import Config
 from proxy.error_responses import error_response
 from proxy.errors import ModelNotFound, to_proxy_error
 from proxy.identification import ClientIdentifier, ClientIdentity
-from proxy.memory.service import MemoryService, Recall
+from proxy.memory.service import STATUS_REASON_HEADER, MemoryService, Recall
 from proxy.memory.supermemory_router import SupermemoryRouter
 from proxy.metrics import Metrics
 from proxy.model_catalog import ModelCatalog
 from proxy.requests import parse_call, read_json_object
-from proxy.streaming import OpenedStream, relay
+from proxy.streaming import OpenedStream, checked, relay
 from proxy.surfaces import Surface
 
 __all__ = [
     "FORWARDED_HEADERS",
     "OVERHEAD_HEADER",
     "RECALL_HEADER",
+    "STORE_HEADER",
     "UPSTREAM_HEADER",
     "USER_ID_HEADER",
     "Flow",
@@ -54,6 +56,11 @@ OVERHEAD_HEADER = "x-memory-proxy-overhead-ms"
 RECALL_HEADER = "x-memory-proxy-recall-ms"
 UPSTREAM_HEADER = "x-memory-proxy-upstream-ms"
 """From the provider call until its answer (a stream: its first chunk) reached the proxy."""
+
+logger = logging.getLogger("proxy.flow")
+
+STORE_HEADER = "x-memory-store"
+_OFF = frozenset({"off", "false", "no", "0"})
 
 FORWARDED_HEADERS = ("anthropic-beta",)
 """Client headers the provider must see as well: Anthropic betas (Claude Code sends a long list)."""
@@ -104,9 +111,10 @@ class Flow:
             trace.recalled(recall, recall_seconds)
             sent = self.inject(identity, call, recall, surface)
             upstream_started = time.perf_counter()
-            answer = await self.complete(sent)
+            answer = await self.complete(sent, surface)
             upstream_seconds = time.perf_counter() - upstream_started
             trace.answered(upstream_seconds)
+            kept = _kept(request)
             headers = {
                 USER_ID_HEADER: identity.user_id,
                 **recall.headers,
@@ -114,16 +122,28 @@ class Flow:
                 RECALL_HEADER: _ms(recall_seconds),
                 UPSTREAM_HEADER: _ms(upstream_seconds),
             }
+            if not kept:
+                headers[STATUS_REASON_HEADER] += f"; not stored ({STORE_HEADER}: off)"
             return self.relay(
                 surface,
                 answer,
                 headers,
-                lambda reply: self.remember(identity, call, reply, recall),
+                lambda reply: self.remember(identity, call, reply, recall) if kept else None,
                 lambda problem: self.activity.record(trace, 200, problem),
             )
         except Exception as exc:
             error = to_proxy_error(exc)
             self.activity.record(trace, error.status, error.message)
+            logger.log(
+                logging.WARNING if error.status >= 500 else logging.INFO,
+                "%s %s from %s answered %d %s: %s",
+                request.method,
+                request.url.path,
+                identity.user_id,
+                error.status,
+                error.code,
+                error.message[:300],
+            )
             return error_response(error, surface.envelope, {USER_ID_HEADER: identity.user_id})
 
     def authenticate(self, request: Request) -> None:
@@ -163,10 +183,12 @@ class Flow:
             call = call.with_payload(surface.place(call.payload, recall.pins))
         return call.with_headers(self.supermemory_router.headers_for(call.model, identity.user_id))
 
-    async def complete(self, call: Call) -> dict[str, Any] | OpenedStream[Any]:
-        """The backend's answer; a stream is returned once its first chunk has arrived."""
+    async def complete(self, call: Call, surface: Surface) -> dict[str, Any] | OpenedStream[Any]:
+        """The backend's answer; a stream is returned once its answer has begun, each chunk checked to be
+        the surface's protocol (a provider's garbage never reaches the client)."""
         if call.stream:
-            return await OpenedStream.open(await self.backend.stream(call))
+            chunks = checked(await self.backend.stream(call), surface.chunk_problem)
+            return await OpenedStream.open(chunks, surface.starts_answer)
         return await self.backend.complete(call)
 
     def relay(
@@ -200,6 +222,12 @@ class Flow:
         """Queue the exchange for the client's memory, off the request path. ``call`` is the client's own
         request, before injection: recalled memory is never stored again."""
         self.memory.remember_later(identity.user_id, call, answer, recall)
+
+
+def _kept(request: Request) -> bool:
+    """Whether the client lets this exchange be remembered (``x-memory-store: off`` says no; Claude Code
+    sends it with ``ANTHROPIC_CUSTOM_HEADERS``). Recall still happens."""
+    return request.headers.get(STORE_HEADER, "").strip().lower() not in _OFF
 
 
 def flow_of(request: Request) -> Flow:

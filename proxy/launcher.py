@@ -38,7 +38,15 @@ from proxy.header_deadline import http_protocol
 from proxy.litellm_process import generate_master_key, litellm_command, litellm_environment
 from proxy.processes import ManagedProcess
 
-__all__ = ["claude_code_example", "curl_example", "main", "memory_summary", "port_problem", "run"]
+__all__ = [
+    "claude_code_example",
+    "curl_example",
+    "forwarding",
+    "main",
+    "memory_summary",
+    "port_problem",
+    "run",
+]
 
 # soft_wrap: the curl line must stay one line, whatever the terminal width, so it can be pasted.
 console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -89,6 +97,13 @@ def curl_example(config: Config, base_url: str) -> str:
     return " ".join(shlex.quote(p) if not p.startswith("authorization") else f'"{p}"' for p in parts) + (
         f" -d {shlex.quote(body)}"
     )
+
+
+def forwarding(config: Config) -> dict[str, Any]:
+    """uvicorn's proxy headers handling as the config says: ``X-Forwarded-For``/``-Proto`` are believed only
+    from ``memory_proxy.forwarded_allow_ips`` (uvicorn's own default would believe any local process)."""
+    trusted = config.memory_proxy.forwarded_allow_ips
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
 
 
 def claude_code_example(base_url: str) -> str:
@@ -184,6 +199,7 @@ def _serve(
             lifespan="on",
             access_log=False,
             http=http_protocol(config.memory_proxy.client_timeout),
+            **forwarding(config),
         ),
         "\n".join(lines),
         console,
@@ -254,6 +270,7 @@ def _serve_workers(
         lifespan="on",
         access_log=False,
         http=WorkerHTTPProtocol,
+        **forwarding(config),
     )
     if died.is_set() and watched is not None:
         console.print(

@@ -1,4 +1,7 @@
-"""Reading the LiteLLM proxy's error answers back into the errors the sdk backend raises.
+"""Reading LiteLLM's error answers and stream error events back into the errors the sdk backend raises.
+
+Both backends meet them: the binary backend in the LiteLLM proxy's error answers, both in the error events
+LiteLLM writes into an Anthropic Messages stream (in process or through the proxy).
 
 The LiteLLM proxy flattens exceptions into ``{"error": {"message", "type", "param", "code"}}`` and loses
 some of what the sdk backend still sees in the exception itself: an unknown model becomes a 400, a

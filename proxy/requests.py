@@ -31,6 +31,7 @@ from proxy.errors import ClientTooSlow, InvalidRequest, RequestTooLarge
 
 __all__ = [
     "DEFAULT_BODY_TIMEOUT",
+    "MAX_JSON_DEPTH",
     "USER_PART_TYPES",
     "AnthropicMessagesShape",
     "ChatCompletionShape",
@@ -43,6 +44,9 @@ __all__ = [
     "read_json_object",
 ]
 
+MAX_JSON_DEPTH = 64
+"""Levels of nesting a request body may have (Claude Code's and Codex's go 12 to 16 deep). Checked before
+any code walks the body, so that no recursive walk, ours or a library's, can overflow the stack."""
 DEFAULT_BODY_TIMEOUT = 30.0
 """Seconds a client has to send a request's body (``memory_proxy.client_timeout``)."""
 
@@ -130,7 +134,7 @@ async def read_json_object(
 
 
 def json_object(body: bytes) -> dict[str, Any]:
-    """``body`` as a strict JSON object, else a 400 saying what is wrong."""
+    """``body`` as a strict JSON object at most :data:`MAX_JSON_DEPTH` deep, else a 400 saying why."""
     if not body.strip():
         raise InvalidRequest("The request body is empty; expected a JSON object.")
     try:
@@ -141,7 +145,23 @@ def json_object(body: bytes) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise InvalidRequest(f"The request body must be a JSON object, not a JSON {type(data).__name__}.")
+    if _deeper_than(data, MAX_JSON_DEPTH):
+        raise InvalidRequest(
+            f"The request body is nested more than {MAX_JSON_DEPTH} levels deep; real requests need a dozen."
+        )
     return data
+
+
+def _deeper_than(data: Any, limit: int) -> bool:
+    """Whether ``data`` nests more than ``limit`` levels; a loop, not recursion (that is the point)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _too_large(max_bytes: int) -> str:

@@ -1,10 +1,10 @@
 """Server-sent events: relay chunks as the provider sends them, never buffered.
 
-The first chunk is awaited before the response starts (:class:`OpenedStream`), so a failure the provider
-reports up front (a 429, an unknown model) is still an ordinary JSON error with its status. After that, a
-failure becomes one SSE error event in the protocol's envelope and the stream ends (:func:`relay`). A
-client that goes away cancels the relay, and closing the chunk iterator closes the provider's response:
-nothing keeps generating for nobody.
+The answer's first chunk is awaited before the response starts (:class:`OpenedStream`), so a failure the
+provider reports up front (a 429, an unknown model, a body that is no stream at all) is still an ordinary
+JSON error with its status. After that, a failure becomes one SSE error event in the protocol's envelope and
+the stream ends (:func:`relay`). A client that goes away cancels the relay, and closing the chunk iterator
+closes the provider's response: nothing keeps generating for nobody.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from proxy.call import Answer
-from proxy.errors import ProxyError, to_proxy_error
+from proxy.errors import ProxyError, UpstreamUnreachable, to_proxy_error
 
 __all__ = [
     "OPENAI_DONE",
     "OpenedStream",
     "SSEResponse",
+    "checked",
     "frame_data",
     "openai_chunk",
     "relay",
@@ -85,34 +86,43 @@ class SSEResponse(StreamingResponse):
 
 
 class OpenedStream(Generic[T]):
-    """A stream whose first item has already arrived (or that turned out empty).
+    """A stream whose answer has begun: its first item that ``starts_answer`` has arrived.
 
-    Opening awaits the first item before the response starts, so a failure the provider reports up front
-    is raised to the flow and answered as an ordinary JSON error with its status. Iterating yields that
-    first item, then the rest; closing closes the upstream iterator.
+    Opening awaits that item before the response starts, so a failure the provider reports up front is
+    raised to the flow and answered as an ordinary JSON error with its status. Items before it (an
+    Anthropic ``message_start``, a ``ping``) are held and sent with it. A stream that ends before any answer
+    began is not a stream of the protocol (a provider that sent something else, which LiteLLM turns into
+    an empty stream): that is an :class:`~proxy.errors.UpstreamUnreachable`, never an empty success.
+    Iterating yields the held items, then the rest; closing closes the upstream iterator.
     """
 
-    def __init__(self, items: AsyncIterator[T], first: T, *, empty: bool = False) -> None:
+    def __init__(self, items: AsyncIterator[T], held: list[T]) -> None:
         self._items = items
-        self._first = first
-        self._empty = empty
+        self._held = held
 
     @classmethod
-    async def open(cls, items: AsyncIterator[T]) -> OpenedStream[T]:
-        """Wait for the first item; a failure so far is raised, with ``items`` closed."""
+    async def open(
+        cls, items: AsyncIterator[T], starts_answer: Callable[[T], bool] = lambda item: True
+    ) -> OpenedStream[T]:
+        """Wait for the answer to begin; a failure so far is raised, with ``items`` closed."""
+        held: list[T] = []
         try:
-            first = await anext(items)
-        except StopAsyncIteration:
-            return cls(items, None, empty=True)  # type: ignore[arg-type]
+            async for item in items:
+                held.append(item)
+                if starts_answer(item):
+                    return cls(items, held)
         except BaseException:
             await _close(items)
             raise
-        return cls(items, first)
+        await _close(items)
+        raise UpstreamUnreachable(
+            "The provider answered the stream request with no stream: "
+            f"{len(held)} event(s) and no answer before it ended."
+        )
 
     async def __aiter__(self) -> AsyncIterator[T]:
-        if self._empty:
-            return
-        yield self._first
+        for item in self._held:
+            yield item
         async for item in self._items:
             yield item
 
@@ -170,6 +180,18 @@ def relay(
         on_complete(Answer("".join(texts), tool))
 
     return SSEResponse(frames(), headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers})
+
+
+async def checked(items: AsyncIterator[T], problem_of: Callable[[T], ProxyError | None]) -> AsyncIterator[T]:
+    """``items`` as they come, until one has a problem: that is raised (and ``items`` closed)."""
+    try:
+        async for item in items:
+            problem = problem_of(item)
+            if problem is not None:
+                raise problem
+            yield item
+    finally:
+        await _close(items)
 
 
 async def sse_frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.call import Answer, Api
-from proxy.errors import ProxyError, anthropic_envelope, openai_envelope
+from proxy.errors import ProxyError, UpstreamUnreachable, anthropic_envelope, openai_envelope
+from proxy.litellm_errors import error_from_event
 from proxy.memory.conversations import Pin
 from proxy.memory.placement import place_anthropic, place_chat
 from proxy.requests import AnthropicMessagesShape, ChatCompletionShape, RequestShape
@@ -38,6 +39,10 @@ class Surface:
     encode_chunk: Callable[[Any], bytes]
     stream_end: bytes
     """What follows the last chunk of a successful stream."""
+    starts_answer: Callable[[Any], bool]
+    """Whether a stream chunk is part of the answer itself: the response starts with the first one."""
+    chunk_problem: Callable[[Any], ProxyError | None]
+    """What is wrong with a chunk the provider streamed (an error event, or not this protocol), or None."""
 
     def error_event(self, error: ProxyError) -> bytes:
         """A failure after the stream began: one SSE event in this surface's envelope."""
@@ -64,6 +69,25 @@ def _chat_chunk_calls_tool(chunk: dict[str, Any]) -> bool:
         (choice.get("delta") or {}).get("tool_calls") or choice.get("finish_reason") == "tool_calls"
         for choice in chunk.get("choices") or ()
     )
+
+
+_ANSWER_DELTA_KEYS = frozenset(
+    {"role", "content", "tool_calls", "function_call", "refusal", "reasoning_content"}
+)
+
+
+def _chat_chunk_starts_answer(chunk: dict[str, Any]) -> bool:
+    """A delta that says something (a role, text, a tool call), or token usage: not the empty finish LiteLLM
+    makes of a provider body that held no stream."""
+    usage = chunk.get("usage") or {}
+    if any(usage.get(name) for name in ("prompt_tokens", "completion_tokens")):
+        return True
+    choices = chunk.get("choices") or ()
+    return any(_ANSWER_DELTA_KEYS & (choice.get("delta") or {}).keys() for choice in choices)
+
+
+def _no_problem(chunk: Any) -> ProxyError | None:
+    return None  # chat chunks reach the flow parsed, and the backends raise their error events
 
 
 def anthropic_answer(message: dict[str, Any]) -> Answer:
@@ -93,6 +117,25 @@ def _anthropic_frame_calls_tool(frame: bytes) -> bool:
     return block.get("type") == "tool_use" or (data.get("delta") or {}).get("stop_reason") == "tool_use"
 
 
+_BEFORE_ANSWER = frozenset({"message_start", "ping"})
+
+
+def _anthropic_frame_starts_answer(frame: bytes) -> bool:
+    data = frame_data(frame)
+    return not (isinstance(data, dict) and data.get("type") in _BEFORE_ANSWER)
+
+
+def _anthropic_frame_problem(frame: bytes) -> ProxyError | None:
+    """An Anthropic event must be JSON with a ``type`` (an SSE comment is fine); an ``error`` event is the
+    error it names, so that every client gets this proxy's own envelope, redacted."""
+    if all(line.startswith(b":") for line in frame.splitlines() if line):
+        return None
+    data = frame_data(frame)
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        return UpstreamUnreachable("The provider's answer is not an Anthropic event stream.")
+    return error_from_event(data) if data["type"] == "error" else None
+
+
 CHAT = Surface(
     api=Api.CHAT,
     shape=ChatCompletionShape,
@@ -103,6 +146,8 @@ CHAT = Surface(
     chunk_calls_tool=_chat_chunk_calls_tool,
     encode_chunk=lambda chunk: sse_event(openai_chunk(chunk)),
     stream_end=OPENAI_DONE,
+    starts_answer=_chat_chunk_starts_answer,
+    chunk_problem=_no_problem,
 )
 
 MESSAGES = Surface(
@@ -115,4 +160,6 @@ MESSAGES = Surface(
     chunk_calls_tool=_anthropic_frame_calls_tool,
     encode_chunk=lambda frame: frame,  # relayed as the provider framed it
     stream_end=b"",
+    starts_answer=_anthropic_frame_starts_answer,
+    chunk_problem=_anthropic_frame_problem,
 )

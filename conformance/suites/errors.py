@@ -115,6 +115,23 @@ class ErrorsSuite:
             error = _assert_envelope(response, 502, "api_connection_error", "upstream_unreachable")
         assert not OBJECT_REPR.search(error["message"]), error["message"]
 
+    @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"], ids=["chat", "messages"])
+    @pytest.mark.parametrize("model", ["gpt-fake", "claude-fake"])
+    @pytest.mark.requires(Capability.ERROR_NORMALISATION)
+    def test_a_stream_that_is_not_the_protocol_is_a_clean_502(self, proxy, model, path):
+        """A provider that answers a stream request with 200 and a body that is no stream (garbage echoing
+        the key it got) gives the client a 502 upstream_unreachable in its envelope: never that body, nor
+        an empty success."""
+        body = chat_body(unique(fake_directive("malformed")), model=model, max_tokens=20, stream=True)
+        with proxy.client() as http:
+            response = http.post(path, json=body)
+        if path == "/v1/messages":
+            anthropic_error(response, 502, "api_error")
+        else:
+            _assert_envelope(response, 502, "api_connection_error", "upstream_unreachable")
+        assert "this is not json" not in response.text
+        assert "fake-provider-key" not in response.text
+
     @pytest.mark.requires(Capability.MODELS_FROM_CONFIG, Capability.ERROR_NORMALISATION)
     def test_unknown_model_is_404_before_any_provider_call(self, proxy, fake_provider):
         """A model the config does not list is a 404 model_not_found naming the parameter."""

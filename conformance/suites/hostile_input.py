@@ -35,6 +35,12 @@ def _messages(message: str, extra: str = "") -> str:
     return f'{{"model": "claude-fake", "max_tokens": 20, "messages": [{message}]{extra}}}'
 
 
+def _nested(levels: int) -> str:
+    """A user message carrying an object ``levels`` deep: small bodies that once overflowed a recursive
+    walk of the body (476 levels did; JSON parsers stop at around 1,000)."""
+    return '{"role": "user", "content": "hi", "x": ' + '{"a": ' * levels + "1" + "}" * levels + "}"
+
+
 MINIMAL_CASES: list[tuple[str, str, str]] = [
     # (id, path, body text)
     ("chat-text-part-int", "/v1/chat/completions", _chat(_INT_TEXT)),
@@ -53,6 +59,10 @@ MINIMAL_CASES: list[tuple[str, str, str]] = [
     ("messages-tools-str", "/v1/messages", _messages(_USER, ', "tools": "x"')),
     ("messages-timeout-str", "/v1/messages", _messages(_USER, ', "timeout": "str"')),
     ("messages-system-int", "/v1/messages", _messages(_USER, ', "system": 5')),
+    ("chat-nested-476", "/v1/chat/completions", _chat(_nested(476))),
+    ("chat-nested-5000", "/v1/chat/completions", _chat(_nested(5000))),
+    ("messages-nested-476", "/v1/messages", _messages(_nested(476))),
+    ("messages-nested-5000", "/v1/messages", _messages(_nested(5000))),
 ]
 
 

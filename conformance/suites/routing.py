@@ -66,7 +66,9 @@ class RoutingSuite:
             with http.stream("POST", "/v1/chat/completions", json=chat_body(unique(), stream=True)) as stream:
                 stream.read()
             failure = http.post("/v1/chat/completions", json=chat_body(fake_directive("rate_limit")))
-            rejected = http.post("/v1/chat/completions", content=b"not json")
+            rejected = http.post(
+                "/v1/chat/completions", content=b"not json", headers={"content-type": "application/json"}
+            )
             unknown = http.post("/v1/chat/completions", json=chat_body(unique(), model="no-such-model"))
         assert [r.status_code for r in (answer, stream, failure, rejected, unknown)] == [
             200,

@@ -17,12 +17,12 @@ from typing import Any
 
 import httpx
 
-from proxy.backends.litellm_proxy_errors import error_from_event, error_from_response
 from proxy.call import Api, Call
 from proxy.config import Config
+from proxy.litellm_errors import error_from_event, error_from_response
 from proxy.requests import forwardable_fields
 from proxy.session import SessionManager
-from proxy.streaming import frame_data, sse_frames
+from proxy.streaming import sse_frames
 
 __all__ = ["BinaryBackend"]
 
@@ -97,17 +97,7 @@ class BinaryBackend:
             finally:
                 await response.aclose()
             raise error_from_response(response.status_code, content, response.headers)
-        return _events(response) if call.api is Api.CHAT else _anthropic_frames(response)
-
-
-async def _anthropic_frames(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The LiteLLM proxy's Anthropic SSE frames as they arrive; its error event is raised, so that the
-    relay answers it as the sdk backend would."""
-    async for frame in sse_frames(_closing(response)):
-        data = frame_data(frame)
-        if isinstance(data, dict) and data.get("type") == "error":
-            raise error_from_event(data)
-        yield frame
+        return _events(response) if call.api is Api.CHAT else sse_frames(_closing(response))
 
 
 async def _closing(response: httpx.Response) -> AsyncIterator[bytes]:

@@ -24,12 +24,13 @@ from starlette.requests import Request
 from proxy import __version__
 from proxy.auth import SESSION_COOKIE, SESSION_SECONDS, ProxyKey
 from proxy.console.projects import interceptor_projects
+from proxy.console.sign_in_limit import SignInLimit
 from proxy.error_responses import ProxyRoute
 from proxy.errors import (
     AuthenticationFailed,
     InvalidRequest,
-    PermissionDenied,
     ProxyError,
+    RateLimited,
     ServiceUnavailable,
     redact,
 )
@@ -40,7 +41,6 @@ from proxy.requests import json_object, read_body
 
 __all__ = [
     "CONSOLE_PATH",
-    "SameMachine",
     "forget_all",
     "forget_one",
     "install_console",
@@ -113,8 +113,16 @@ async def sign_in(request: Request) -> Response:
     the sign-in page again with 401)."""
     flow = flow_of(request)
     key = flow.key
+    limit: SignInLimit = request.app.state.sign_in_limit
+    address = request.client.host if request.client else "unknown"
+    wait = limit.retry_after(address)
+    if wait is not None:
+        raise RateLimited(
+            f"Too many wrong keys from {address}: try again in {wait} s.", retry_after=str(wait)
+        )
     entered, from_form = await _entered_key(request, flow.client_timeout)
     if not key.matches(entered):
+        limit.failed(address)
         if from_form:
             return _page("signin.html", 401)
         raise AuthenticationFailed("That is not the proxy key (memory_proxy.auth_key).")
@@ -282,42 +290,18 @@ async def request_detail(request: Request, request_id: int) -> dict[str, Any]:
     return record.detail()
 
 
-class SameMachine:
-    """Without a proxy key, the console answers only requests addressed to this machine by name
-    (``localhost``, ``127.0.0.1``, ``[::1]``, or the address the proxy listens on).
-
-    A page on another site can point its own host name at 127.0.0.1 (DNS rebinding) and then read and
-    forget memories as if it were the console; its requests name that site in ``Host``. With a key, the
-    key protects the console; listening on every address (``0.0.0.0``) without one, the owner chose an
-    open proxy and any name is accepted."""
-
-    LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
-    EVERY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
-
-    def __init__(self, key: ProxyKey, host: str) -> None:
-        self._open = key.required or host in self.EVERY_ADDRESS
-        self._names = self.LOOPBACK | {host.strip("[]")}
-
-    def __call__(self, request: Request) -> None:
-        if not self._open and request.url.hostname not in self._names:
-            raise PermissionDenied(
-                "Without a proxy key the console answers only at this machine's own address "
-                "(http://127.0.0.1:PORT/ui or http://localhost:PORT/ui); set memory_proxy.auth_key to "
-                "reach it by another name."
-            )
-
-
-def install_console(app: FastAPI, key: ProxyKey, host: str) -> None:
-    """The console's routes on ``app``: its page and sign-in open to all, its API behind the key; all of
-    them only at this machine's own names while there is no key (:class:`SameMachine`)."""
-    same_machine = Depends(SameMachine(key, host))
-    pages = APIRouter(route_class=ProxyRoute, dependencies=[same_machine])
+def install_console(app: FastAPI, key: ProxyKey) -> None:
+    """The console's routes on ``app``: its page and sign-in open to all, its API behind the key. Like every
+    route, they answer only at this machine's own names while there is no key, and never a page of another
+    site (:mod:`proxy.browser_guard`)."""
+    app.state.sign_in_limit = SignInLimit()  # each worker of a --workers proxy counts what it sees
+    pages = APIRouter(route_class=ProxyRoute)
     pages.add_api_route(CONSOLE_PATH, page, methods=["GET"], response_class=HTMLResponse)
     pages.add_api_route(f"{CONSOLE_PATH}/signin", sign_in, methods=["POST"])
     pages.add_api_route(f"{CONSOLE_PATH}/signout", sign_out, methods=["POST"], status_code=204)
     api = APIRouter(
         prefix=f"{CONSOLE_PATH}/api",
-        dependencies=[same_machine, Depends(key.check_console)],
+        dependencies=[Depends(key.check_console)],
         route_class=ProxyRoute,
     )
     api.add_api_route("/overview", overview, methods=["GET"])

@@ -1,11 +1,17 @@
 """The interceptor: a forwarder on a project's own port that stamps the project's memory namespace.
 
 Every request, whatever its method and path, goes on to the memory proxy unchanged (query string, body,
-headers) except for two things: ``x-memory-user-id`` (the memory proxy's custom header) is set to the
-project's id, replacing whatever the client sent, and hop-by-hop headers stay behind. Bodies are streamed
-both ways chunk by chunk, so an SSE answer reaches the IDE as the model writes it. One
-``httpx.AsyncClient``, opened by the app's lifespan, carries every request (connections are reused). Only
-``GET /health`` is answered here, so a user can see which project a port belongs to.
+headers, ``Host`` included, so the proxy's browser rules hold through it) except for two things:
+``x-memory-user-id`` (the memory proxy's custom header) is set to the project's id, replacing whatever the
+client sent, and hop-by-hop headers stay behind. Bodies are streamed both ways chunk by chunk, so an SSE
+answer reaches the IDE as the model writes it. One ``httpx.AsyncClient``, opened by the app's lifespan,
+carries every request (connections are reused). Only ``GET /health`` is answered here, so a user can see
+which project a port belongs to.
+
+The interceptor listens on loopback, on a port from a small predictable range, so it applies the proxy's
+browser boundary itself before anything else (:mod:`proxy.browser_guard`): a request addressed to another
+name (DNS rebinding) or sent by a page of another site is refused here, ``/health`` included, and never
+reaches the proxy. A request line whose target is not a path (``GET * HTTP/1.1``) is a 400.
 
 It is a plain ASGI callable rather than a Starlette app because it needs what routing would get in the
 way of: every method, the raw path and query, the request body as a stream, and the moment the client
@@ -14,22 +20,31 @@ hangs up (then the upstream response is closed at once, which stops the model ca
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
 
 import anyio
 import httpx
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from proxy.errors import ProxyError, UpstreamTimeout, UpstreamUnreachable, openai_envelope, to_proxy_error
+from proxy.asgi import send_json
+from proxy.browser_guard import BrowserGuard, MachineNames
+from proxy.errors import (
+    InvalidRequest,
+    ProxyError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+    openai_envelope,
+    to_proxy_error,
+)
 
 __all__ = ["DEFAULT_CUSTOM_HEADER", "HOP_BY_HOP_HEADERS", "Interceptor"]
 
 logger = logging.getLogger("proxy.interceptor")
 
 DEFAULT_CUSTOM_HEADER = "x-memory-user-id"
+LISTENS_ON = "127.0.0.1"
+"""The interceptor's address: loopback only (``memory-proxy interceptor run`` binds it)."""
 
 HOP_BY_HOP_HEADERS = frozenset(
     {
@@ -44,7 +59,7 @@ HOP_BY_HOP_HEADERS = frozenset(
         "upgrade",
     }
 )
-"""Headers about one connection (RFC 9110 §7.6.1), never forwarded; ``host`` is the target's own too."""
+"""Headers about one connection (RFC 9110 §7.6.1), never forwarded."""
 
 # The memory proxy enforces its own provider timeouts; the forwarder only bounds connecting to it.
 TIMEOUT = httpx.Timeout(None, connect=10.0)
@@ -59,7 +74,8 @@ class Interceptor:
     """ASGI app forwarding to ``target`` (the memory proxy's base URL) as project ``project_id``.
 
     ``transport`` is a seam for an in-process target; ``custom_header`` must be the memory proxy's
-    ``user_id_mappings.custom_header``.
+    ``user_id_mappings.custom_header``; ``browser_guard``, ``allowed_hosts`` and ``allowed_origins`` are
+    its ``memory_proxy`` settings of those names.
     """
 
     def __init__(
@@ -70,6 +86,9 @@ class Interceptor:
         project_dir: str | None = None,
         custom_header: str = DEFAULT_CUSTOM_HEADER,
         transport: httpx.AsyncBaseTransport | None = None,
+        browser_guard: bool = True,
+        allowed_hosts: Sequence[str] = (),
+        allowed_origins: Sequence[str] = (),
     ) -> None:
         self.target = target.rstrip("/")
         self.project_id = project_id
@@ -77,7 +96,16 @@ class Interceptor:
         self.custom_header = custom_header.lower()
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
-        self._dropped = HOP_BY_HOP_HEADERS | {"host", self.custom_header}
+        self._dropped = HOP_BY_HOP_HEADERS | {self.custom_header}
+        self._guarded: ASGIApp = self._http
+        if browser_guard:
+            self._guarded = BrowserGuard(
+                self._http,
+                names=MachineNames(LISTENS_ON, allowed_hosts),
+                check_host=True,
+                allowed_origins=allowed_origins,
+                envelope_for=lambda path: openai_envelope,
+            )
 
     async def start(self) -> None:
         """Open the one client every forwarded request shares (the lifespan's startup calls this)."""
@@ -105,12 +133,18 @@ class Interceptor:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
-            if scope["path"] == "/health" and scope["method"] in ("GET", "HEAD"):
-                await self._health(scope, send)
-            else:
-                await self._forward(scope, receive, send)
+            await self._guarded(scope, receive, send)
         else:  # websockets: nothing the memory proxy serves
             await send({"type": "websocket.close", "code": 1003})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not scope["path"].startswith("/"):
+            error = InvalidRequest(f"The request's target must be a path, not {scope['path'][:40]!r}.")
+            await send_json(send, error.status, openai_envelope(error))
+        elif scope["path"] == "/health" and scope["method"] in ("GET", "HEAD"):
+            await self._health(scope, send)
+        else:
+            await self._forward(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -134,7 +168,7 @@ class Interceptor:
             "project_dir": self.project_dir,
             "target": self.target,
         }
-        await _send_json(send, 200, body, head=scope["method"] == "HEAD")
+        await send_json(send, 200, body, head=scope["method"] == "HEAD")
 
     # -- forwarding -------------------------------------------------------------------------------
 
@@ -214,17 +248,17 @@ class Interceptor:
                 if isinstance(exc, httpx.ConnectTimeout)
                 else UpstreamTimeout(f"The memory proxy at {self.target} did not answer in time.")
             )
-            await _send_json(send, error.status, openai_envelope(error))
+            await send_json(send, error.status, openai_envelope(error))
             return
         except httpx.TransportError as exc:
             error = UpstreamUnreachable(self._unreachable(exc))
-            await _send_json(send, error.status, openai_envelope(error))
+            await send_json(send, error.status, openai_envelope(error))
             return
         except _ClientGone:
             raise
         except Exception as exc:  # a bug, not the network: still one envelope, and the trace in the log
             error = to_proxy_error(exc)
-            await _send_json(send, error.status, openai_envelope(error))
+            await send_json(send, error.status, openai_envelope(error))
             return
         try:
             await send(
@@ -268,18 +302,3 @@ def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[str]:
         for token in value.decode("latin-1").split(",")
         if token.strip()
     }
-
-
-async def _send_json(send: Send, status: int, body: dict[str, Any], *, head: bool = False) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": b"" if head else payload})

@@ -19,7 +19,7 @@ from rich.markup import escape
 from proxy.cli_support import AnnouncingServer, ConfigOption, load_config_or_exit
 from proxy.errors import ProxyError
 from proxy.identification import validate_user_id
-from proxy.interceptor.app import Interceptor
+from proxy.interceptor.app import LISTENS_ON, Interceptor
 from proxy.interceptor.port_registry import PortRangeExhausted, PortRegistry, port_in_use, project_id
 
 __all__ = [
@@ -47,7 +47,7 @@ ProjectOption = Annotated[
     typer.Option("--project", "-p", help="The project directory (default: the current directory)"),
 ]
 
-_LOOPBACK = "127.0.0.1"  # the forwarder has no key of its own: it must never listen beyond this machine
+_LOOPBACK = LISTENS_ON  # the forwarder has no key of its own: it must never listen beyond this machine
 
 
 def base_url(port: int) -> str:
@@ -167,6 +167,9 @@ def run(
         namespace,
         project_dir=str(directory),
         custom_header=config.user_id_mappings.custom_header,
+        browser_guard=config.memory_proxy.browser_guard,
+        allowed_hosts=config.memory_proxy.allowed_hosts,
+        allowed_origins=config.memory_proxy.allowed_origins,
     )
     banner = (
         f"interceptor for {escape(str(directory))}\n"

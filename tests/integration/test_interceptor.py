@@ -161,7 +161,7 @@ def test_a_request_arrives_as_sent_with_the_projects_id_stamped(upstream):
     assert seen.header("x-custom") == ["kept"]
     assert seen.header("accept") == ["text/event-stream"]
     assert seen.header("content-length") == [str(len(body))]
-    assert seen.header("host") == [url.removeprefix("http://")]
+    assert seen.header("host") == [proxy_url.removeprefix("http://")]  # the client's: the proxy's rules hold
     assert seen.header("x-per-hop") == []
     assert seen.header("te") == []
 
@@ -197,7 +197,9 @@ def test_a_client_that_hangs_up_mid_upload_ends_the_upstream_request(upstream):
     with serve_interceptor(url) as proxy_url:
         port = int(proxy_url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port)) as raw:
-            raw.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n")
+            raw.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 1000\r\n\r\n"
+            )
             raw.sendall(b"0123456789")
         assert recorder.arrived.wait(10), "the upstream request never ended"
     assert len(recorder.seen[0].body) <= 10

@@ -18,8 +18,8 @@ from conformance.harness import (
 )
 from proxy.app import create_app
 from proxy.backends.binary import CONNECT_ATTEMPTS, BinaryBackend
-from proxy.backends.litellm_proxy_errors import error_from_event, error_from_response
 from proxy.config import parse_config
+from proxy.litellm_errors import error_from_event, error_from_response
 from proxy.session import SessionManager
 
 

@@ -422,29 +422,34 @@ def test_a_record_keeps_a_bounded_amount_of_injected_memory_the_newest_block_who
     assert len(record.error or "") == ERROR_CHARS
 
 
-@pytest.mark.parametrize("base_url", ["http://attacker.example:8764", "http://192.168.1.20:8764"])
+@pytest.mark.parametrize("base_url", ["http://attacker.example:8764", "http://192.0.2.20:8764"])
 async def test_without_a_key_the_console_answers_only_at_this_machines_own_names(app: Any, base_url: str):
     async with app_client(app, base_url) as client:
         page = await client.get("/ui")
         api = await client.get("/ui/api/overview")
         forget = await client.delete("/ui/api/clients/alice/memories")
-        chat = await say(client, "alice", "the API itself is not the console's to guard")
-    assert (page.status_code, api.status_code, forget.status_code) == (403, 403, 403)
+        chat = await client.post(
+            "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        )
+    assert (page.status_code, api.status_code, forget.status_code, chat.status_code) == (403, 403, 403, 403)
     assert api.json()["error"]["type"] == "permission_error"
-    assert chat.status_code == 200
     async with app_client(app, "http://localhost:8764") as client:
         assert (await client.get("/ui")).status_code == 200
     async with app_client(app, "http://[::1]:8764") as client:
         assert (await client.get("/ui/api/overview")).status_code == 200
 
 
-async def test_with_a_key_or_listening_everywhere_any_name_reaches_the_console(tmp_path: Path):
+async def test_with_a_key_any_name_reaches_the_console_and_listening_everywhere_this_hosts_names(
+    tmp_path: Path,
+):
     keyed = create_app(config(tmp_path / "a.sqlite3", auth_key=KEY), CannedBackend())
     everywhere = create_app(config(tmp_path / "b.sqlite3", host="0.0.0.0"), CannedBackend())
     async with app_client(keyed, "http://proxy.team.example") as client:
         assert (await client.get("/ui/api/overview", headers={"x-api-key": KEY})).status_code == 200
-    async with app_client(everywhere, "http://192.168.1.20:8764") as client:
+    async with app_client(everywhere, f"http://{socket.gethostname()}:8764") as client:
         assert (await client.get("/ui/api/overview")).status_code == 200
+    async with app_client(everywhere, "http://192.0.2.20:8764") as client:  # TEST-NET: no interface of ours
+        assert (await client.get("/ui/api/overview")).status_code == 403
 
 
 async def test_on_supermemory_one_client_cannot_forget_anothers_memory(

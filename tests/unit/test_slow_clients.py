@@ -44,7 +44,7 @@ BODY = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
 
 def request_head(length: int) -> bytes:
     return (
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n" % length
     )
 
@@ -74,7 +74,7 @@ def test_a_body_shorter_than_its_content_length_is_a_408_then_the_connection_clo
 def test_headers_that_stop_halfway_are_cut_off(server):
     proxy = server()
     with socket.create_connection(("127.0.0.1", proxy.port)) as sock:
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")  # and then nothing
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and then nothing
         received, took = read_until_closed(sock)
     assert received == b""  # closed: no request began, so there is nothing to answer
     assert took < DEADLINE + 5

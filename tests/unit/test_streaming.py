@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from proxy.call import Answer
-from proxy.errors import RateLimited
-from proxy.streaming import OpenedStream, frame_data, relay, sse_frames
+from proxy.errors import RateLimited, UpstreamUnreachable
+from proxy.streaming import OpenedStream, checked, frame_data, relay, sse_frames
 from proxy.surfaces import CHAT, MESSAGES
 
 
@@ -75,10 +75,62 @@ async def test_a_failure_mid_stream_is_one_error_event_and_nothing_is_completed(
     assert completed == []
 
 
-async def test_an_empty_stream_ends_at_once_and_completes_with_no_text():
-    frames, completed = await relayed(await OpenedStream.open(from_list([])))
-    assert frames == [b"data: [DONE]\n\n"]
-    assert completed == [Answer("")]
+EMPTY_FINISH = {"choices": [{"index": 0, "finish_reason": "stop", "delta": {}}]}
+"""What LiteLLM makes of a provider that answered a stream request with a body that is no stream."""
+MESSAGE_START = b'event: message_start\ndata: {"type":"message_start","message":{"role":"assistant"}}\n\n'
+PING = b'event: ping\ndata: {"type":"ping"}\n\n'
+TEXT = (
+    b"event: content_block_delta\n"
+    b'data: {"type":"content_block_delta","delta":{"type":"text_delta","text":"hi"}}\n\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("items", "surface"),
+    [([], CHAT), ([EMPTY_FINISH], CHAT), ([], MESSAGES), ([MESSAGE_START, PING], MESSAGES)],
+    ids=["chat-nothing", "chat-empty-finish", "messages-nothing", "messages-no-answer"],
+)
+async def test_a_stream_that_ends_before_any_answer_is_unreachable_not_an_empty_success(items, surface):
+    with pytest.raises(UpstreamUnreachable, match="no stream"):
+        await OpenedStream.open(from_list(items), surface.starts_answer)
+
+
+async def test_what_comes_before_the_answer_is_held_then_sent_with_it():
+    stream = await OpenedStream.open(from_list([MESSAGE_START, PING, TEXT]), MESSAGES.starts_answer)
+    frames, completed = await relayed(stream, MESSAGES)
+    assert frames == [MESSAGE_START, PING, TEXT]
+    assert completed == [Answer("hi")]
+
+
+@pytest.mark.parametrize(
+    ("frame", "error"),
+    [
+        (b'{"this is not json, you sent sk-secret-key-12345', UpstreamUnreachable),
+        (b"data: {not json\n\n", UpstreamUnreachable),
+        (
+            b'event: error\ndata: {"type":"error","error":{"type":"rate_limit_error","message":"slow"}}\n\n',
+            RateLimited,
+        ),
+    ],
+    ids=["garbage", "data-not-json", "error-event"],
+)
+async def test_a_messages_frame_that_is_not_the_protocol_is_never_relayed(frame, error):
+    """Mid-stream it becomes one error event in this proxy's envelope, redacted; up front, the error."""
+    items = checked(from_list([MESSAGE_START, TEXT, frame, TEXT]), MESSAGES.chunk_problem)
+    frames, completed = await relayed(await OpenedStream.open(items, MESSAGES.starts_answer), MESSAGES)
+    assert frames[:2] == [MESSAGE_START, TEXT] and len(frames) == 3
+    assert frame_data(frames[2])["type"] == "error" and b"sk-secret" not in frames[2]
+    assert completed == []
+    with pytest.raises(error):
+        await OpenedStream.open(
+            checked(from_list([frame, TEXT]), MESSAGES.chunk_problem), MESSAGES.starts_answer
+        )
+
+
+async def test_sse_comments_are_the_protocol_too():
+    items = checked(from_list([b": keep-alive\n\n", TEXT]), MESSAGES.chunk_problem)
+    frames, _ = await relayed(await OpenedStream.open(items, MESSAGES.starts_answer), MESSAGES)
+    assert frames == [b": keep-alive\n\n", TEXT]
 
 
 async def test_sse_frames_reassemble_events_split_anywhere():

@@ -22,7 +22,7 @@ DIRECTIVES: Mapping[str, str] = {
     "server_error": "500 server error",
     "overloaded": "503 with retry-after (529 overloaded_error on /v1/messages); param retry_after",
     "slow": "sleep `seconds` (default 1) before answering normally",
-    "malformed": "200 application/json whose body is not JSON",
+    "malformed": "200 application/json whose body is not JSON (nor a stream), echoing the credentials it got",
     "cut": "stream `after` (default 2) content chunks, then drop the connection",
     "slow_stream": "stream `chunks` (default 40) content chunks `delay` (default 0.05) seconds apart",
     "cookie_challenge": "Cloudflare-like cf_clearance cookie: issue once, then 403 html without it",

@@ -124,7 +124,10 @@ class FakeProvider(Recorder[RecordedRequest]):
         if directive is not None and directive.name in ERRORS:
             return directive_error(directive, dialect, str(payload.get("model", "")))
         if name == "malformed":
-            return FakeResponse(200, [("content-type", "application/json")], b'{"this is not json')
+            # As a broken provider once did: garbage that echoes the credential it was sent.
+            credential = request.headers.get("authorization") or request.headers.get("x-api-key") or ""
+            garbage = f'{{"this is not json, nor a stream; you sent {credential}'.encode()
+            return FakeResponse(200, [("content-type", "application/json")], garbage)
 
         extra_headers: list[tuple[str, str]] = []
         if name == "cookie_challenge" and request_cookie(request.headers, _COOKIE_NAME) != self.cookie_value:
