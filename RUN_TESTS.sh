@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # ./RUN_TESTS.sh [all|unit|regression|parity|e2e|coverage|lint] [pytest args...]
+# ./RUN_TESTS.sh faults [pytest args...]   the durability tests with outages of minutes (a full disk for
+#                                          $MEMORY_PROXY_TEST_DISK_FULL_SECONDS, default 60; PostgreSQL down
+#                                          for $MEMORY_PROXY_TEST_POSTGRES_DOWN_SECONDS, default 300)
 # ./RUN_TESTS.sh compat [pytest args...]   the tests on the lowest supported releases (locked, gating), then
 #                                          on the newest of everything (unlocked, a report that never fails)
 # ./RUN_TESTS.sh kit [pytest args...]      the conformance kit's wheel in a fresh venv, on examples/third_party_proxy
@@ -32,6 +35,12 @@ case "$mode" in
   e2e)        scripts/install_tools.sh; exec pytest "${workers[@]}" -m e2e tests "$@" ;;
   coverage)   scripts/install_tools.sh; exec pytest "${workers[@]}" "${coverage[@]}" -m "not real_api" tests "$@" ;;
   lint)       ruff check . && exec ruff format --check . ;;
+  faults)
+    scripts/install_tools.sh
+    export MEMORY_PROXY_TEST_DISK_FULL_SECONDS="${MEMORY_PROXY_TEST_DISK_FULL_SECONDS:-60}"
+    export MEMORY_PROXY_TEST_POSTGRES_DOWN_SECONDS="${MEMORY_PROXY_TEST_POSTGRES_DOWN_SECONDS:-300}"
+    exec pytest "${workers[@]}" -m fault tests "$@"
+    ;;
   bench)      exec python -m bench "$@" ;;
   all)
     started=$SECONDS
@@ -45,7 +54,7 @@ case "$mode" in
     exit "$status"
     ;;
   *)
-    echo "usage: $0 [all|unit|regression|parity|e2e|coverage|lint|compat|kit|release|bench] [args...]" >&2
+    echo "usage: $0 [all|unit|regression|parity|e2e|coverage|lint|faults|compat|kit|release|bench] [args...]" >&2
     exit 2
     ;;
 esac

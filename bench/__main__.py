@@ -1,9 +1,15 @@
 """``python -m bench``: run the benchmark (see :mod:`bench.cli` for the options); ``python -m bench memory``
 runs the memory benchmark (:mod:`bench.memory`), ``python -m bench load`` the write-back load check
 (:mod:`bench.writeback_load`), ``python -m bench workers`` (or ``load --workers``) throughput with 1 and 2
-worker processes (:mod:`bench.workers`)."""
+worker processes (:mod:`bench.workers`), ``python -m bench journal`` the write-back journal's cost on the
+request path (:mod:`bench.journal`)."""
 
 import sys
+
+if sys.argv[1:2] == ["journal"]:
+    from bench.journal import main
+
+    raise SystemExit(main(sys.argv[2:]))
 
 if sys.argv[1:2] == ["memory"]:
     from bench.memory import main

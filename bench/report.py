@@ -155,6 +155,19 @@ def verdicts(summaries: dict[str, dict[str, Any]]) -> list[Verdict]:
         )
     )
 
+    journaled = _get(summaries, "c1", "own_hop_local", "latency_ms", "p50")
+    unjournaled = _get(summaries, "c1", "own_hop_local_no_journal", "latency_ms", "p50")
+    name = "the journal adds ≤ 0.1 ms at p50 to the own hop with the local store, concurrency 1"
+    if journaled is None or unjournaled is None:
+        found.append(Verdict(name, "not measured", None))
+    else:
+        added = journaled - unjournaled
+        found.append(
+            Verdict(
+                name, f"{added:+.2f} ms ({journaled:.2f} ms - {unjournaled:.2f} ms without)", added <= 0.1
+            )
+        )
+
     direct_ttfb = _get(summaries, "stream", "direct", "ttfb_ms", "p50")
     for key, label in (("own_hop", "own hop"), ("sdk", "sdk")):
         # The target's own terms: from the provider sending its first chunk to the client having it. The

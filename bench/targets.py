@@ -209,6 +209,7 @@ class _ProxySpec:
     upstream: str  # "provider" or "litellm"
     memory: str | None = None
     pool: str = "linear"  # memory_proxy.connection_pool
+    journal: bool = True  # context_retrieval.journal
 
 
 PROXIES = (
@@ -220,6 +221,14 @@ PROXIES = (
     ),
     _ProxySpec("sdk_local", "memory proxy sdk + local store", "sdk", "provider", "local"),
     _ProxySpec("own_hop_local", "own hop + local store", "binary", "provider", "local"),
+    _ProxySpec(
+        "own_hop_local_no_journal",
+        "own hop + local store, no journal",
+        "binary",
+        "provider",
+        "local",
+        journal=False,
+    ),
     _ProxySpec(
         "own_hop_local_meaning",
         "own hop + local store, words and meaning",
@@ -248,7 +257,7 @@ def running_stack(workdir: Path, options: StackOptions, log: Any = print) -> Ite
         )
         for spec in wanted:
             if spec.memory in ("local", "local-meaning"):
-                # One file per target, so one target's write-back never changes another's recall.
+                # One file per target (and so one journal), so no target's write-back changes another's.
                 stores[spec.key] = workdir / f"{spec.key}.sqlite3"
                 stores[spec.key].write_bytes(seed_file.read_bytes())
             if spec.memory == "local-meaning":
@@ -276,7 +285,10 @@ def running_stack(workdir: Path, options: StackOptions, log: Any = print) -> Ite
         urls: dict[str, str] = {}
 
         def start_proxy(spec: _ProxySpec, upstream_overrides: dict[str, Any]) -> None:
-            memory = _memory_section(spec.memory, stores.get(spec.key), supermemory_url)
+            memory = {
+                **_memory_section(spec.memory, stores.get(spec.key), supermemory_url),
+                "journal": spec.journal,
+            }
             own = {"context_retrieval": memory, "memory_proxy": {"connection_pool": spec.pool}}
             config = deep_merge(base, deep_merge(upstream_overrides, own))
             process, urls[spec.key] = start_memory_proxy(workdir, spec.key, spec.backend, config)

@@ -20,6 +20,7 @@ from typing import Any
 
 from proxy.identification import ClientIdentity
 from proxy.memory.conversations import Pin
+from proxy.memory.secrets import mask_secrets
 from proxy.memory.service import Recall
 
 __all__ = ["KEPT_REQUESTS", "Activity", "InjectedBlock", "RequestRecord", "RequestTrace", "identified_by"]
@@ -147,7 +148,7 @@ class RequestTrace:
             upstream_ms=self.upstream_ms,
             total_ms=(time.perf_counter() - self.started) * 1000,
             error=error[:ERROR_CHARS] if error else None,
-            query=query[:QUERY_CHARS] if query else None,
+            query=mask_secrets(query[:QUERY_CHARS]) if query else None,  # shown in the console
             injected=_kept_blocks(recall.pins) if recall is not None else (),
         )
 

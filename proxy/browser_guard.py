@@ -77,11 +77,11 @@ class MachineNames:
         self._every_address = listening.strip("[]") in EVERY_ADDRESS
         names = {name.lower().rstrip(".") for name in allowed if not name.startswith(".")}
         names.add(listening.strip("[]").lower())
-        if self._every_address:
+        if self._every_address:  # this host's own names (no DNS lookup: it could block the start)
             hostname = socket.gethostname().lower()
-            names |= {hostname, f"{hostname}.local", socket.getfqdn().lower()}
+            names |= {hostname, f"{hostname}.local"}
         self._names = frozenset(names - EVERY_ADDRESS)
-        self._domains = tuple(name.lower() for name in allowed if name.startswith("."))
+        self._domains = tuple(name.lower().rstrip(".") for name in allowed if name.startswith("."))
 
     def admits(self, name: str) -> bool:
         if self.any or name in self._names or name in _LOOPBACK_NAMES or name.endswith(".localhost"):
@@ -139,9 +139,10 @@ class BrowserGuard:
         """Why the request may not go on (None: it may)."""
         headers = _headers(scope)
         host = headers.get("host", "")
-        if self.check_host and host and not self.names.admits(host_name(host)):
+        name = host_name(host)
+        if self.check_host and host and not self.names.admits(name):
             return PermissionDenied(
-                f"Host {host_name(host)[:100]!r} is not a name of this machine: without a proxy key the "
+                f"Host {name[:100]!r} is not a name of this machine: without a proxy key the "
                 "proxy answers only requests addressed to it (127.0.0.1, localhost). Add the name to "
                 "memory_proxy.allowed_hosts, or set memory_proxy.auth_key."
             )

@@ -22,7 +22,7 @@ from proxy.errors import ProxyError
 from proxy.identification import ClientIdentifier, validate_user_id
 from proxy.interceptor.cli import interceptor_app
 from proxy.memory.base import ExportableStore, MemoryRecord, MemoryServiceError, MemoryStore
-from proxy.memory.service import open_store
+from proxy.memory.service import journal_folder, open_store
 from proxy.memory.transfer import ExportFileError, import_memories, read_export, write_export
 
 __all__ = [
@@ -225,7 +225,7 @@ def memories_import(
         raise typer.Exit(2) from None
 
     async def store_them(store: MemoryStore) -> None:
-        await import_memories(store, memories)
+        await import_memories(store, memories, journal=journal_folder(settings) if settings.journal else None)
 
     _on_store(settings, store_them, errors)
     clients = len({memory.user_id for memory in memories})

@@ -145,6 +145,14 @@ class ContextRetrieval(_Section):
     min_similarity: float = Field(default=0.35, ge=-1, le=1)
     # At most this many characters of an exchange are stored (half for the prompt, half for the answer).
     max_memory_chars: int = Field(default=4000, ge=100)
+    # Each exchange is journaled on local disk before its answer ends, until the store has it
+    # (proxy/memory/journal.py): nothing answered is lost to a crash or an outage of the store.
+    journal: bool = True
+    # The journal's folder (default: beside the local store's file; for the other stores, one per store
+    # under $XDG_DATA_HOME/litellm-memory-proxy/journal).
+    journal_dir: str | None = None
+    # Past this size the journal refuses new exchanges (counted and logged; kept in memory only).
+    journal_max_mb: float = Field(default=64, gt=0)
 
     @field_validator("client_context_patterns")
     @classmethod

@@ -73,7 +73,8 @@ async def health(request: Request) -> dict[str, Any]:
 
 async def readiness(request: Request) -> JSONResponse:
     """Ready when the backend can serve and the memory store can be used (a broken store would quietly
-    turn the proxy into one without memory)."""
+    turn the proxy into one without memory). A store that refuses writes while it can be opened (a full
+    disk) leaves the proxy ready, saying ``memory degraded: N waiting`` until the waiting ones are in."""
     flow = flow_of(request)
     backend_ready = await flow.backend.ready()
     memory_problem = await flow.memory.problem()
@@ -83,6 +84,8 @@ async def readiness(request: Request) -> JSONResponse:
         body["backend_problem"] = "the backend cannot serve requests yet"
     if memory_problem is not None:
         body["memory_problem"] = memory_problem
+    if flow.memory.degraded is not None:
+        body["memory_degraded"] = flow.memory.degraded
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

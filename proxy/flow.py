@@ -213,6 +213,7 @@ class Flow:
                 on_complete=on_complete,
                 headers=headers,
                 on_end=on_end,
+                is_last=surface.ends_answer,
             )
         on_complete(surface.answer_of(answer))
         on_end(None)

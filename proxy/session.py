@@ -13,12 +13,34 @@ import httpx
 from proxy.config import Config
 from proxy.connection_pool import use_linear_pool
 
-__all__ = ["SessionManager"]
+__all__ = ["SessionManager", "require_a_stream"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 # Idle connections are dropped after 4 s: uvicorn (the LiteLLM proxy's server) closes them after 5 s, and a
 # request sent on a connection the server is closing fails after it may have been sent (not retryable).
 DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=4.0)
+
+
+_STREAM_ASKED = (b'"stream": true', b'"stream":true')
+
+
+async def require_a_stream(response: httpx.Response) -> None:
+    """A request that asked for a stream must get one: a 200 that is not ``text/event-stream`` (a provider
+    answering JSON, or an HTML error page, with 200) is raised as a protocol error here, so the client gets a
+    502 instead of the empty success LiteLLM would make of a body with no events in it."""
+    content_type = response.headers.get("content-type", "")
+    if response.status_code != 200 or content_type.startswith("text/event-stream"):
+        return
+    try:
+        body = response.request.content
+    except httpx.RequestNotRead:  # a streamed request body: not one of the JSON calls LiteLLM makes
+        return
+    if any(marker in body for marker in _STREAM_ASKED):
+        raise httpx.RemoteProtocolError(
+            f"the provider answered a stream request with {content_type[:60] or 'no content type'}, not "
+            "server-sent events",
+            request=response.request,
+        )
 
 
 class SessionManager:
@@ -43,6 +65,7 @@ class SessionManager:
                 limits=DEFAULT_LIMITS,
                 follow_redirects=True,
                 trust_env=True,  # HTTPS_PROXY / NO_PROXY, as users of httpx expect
+                event_hooks={"response": [require_a_stream]},
             )
             self._client = use_linear_pool(client) if self._linear_pool else client
         return self._client

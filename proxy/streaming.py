@@ -147,11 +147,14 @@ def relay(
     on_complete: Callable[[Answer], None],
     headers: Mapping[str, str],
     on_end: Callable[[str | None], None] = lambda problem: None,
+    is_last: Callable[[T], bool] = lambda item: False,
 ) -> SSEResponse:
     """Send ``stream`` as server-sent events, one frame per item as it arrives, then ``end``.
 
     The answer (the ``text_of`` each item, and whether any item ``calls_tool``) goes to ``on_complete`` once
-    the stream has ended normally: never after a failure (which is sent as one ``error_event``, ending the
+    the stream has all arrived, *before* the client has its end (``end``, or the item that ``is_last``):
+    write-back journals it there, so a client that saw its answer end has it remembered, even if this
+    process dies the next moment. Never after a failure (which is sent as one ``error_event``, ending the
     stream) or a client hang-up. ``on_end`` hears how it ended, whatever happened: None when it completed,
     else what went wrong.
     """
@@ -159,12 +162,19 @@ def relay(
     async def frames() -> AsyncIterator[bytes]:
         texts: list[str] = []
         tool = False
+        completed = False
         problem: str | None = "the client went away before the stream ended"
         try:
             async for item in stream:
                 texts.append(text_of(item))
                 tool = tool or calls_tool(item)
+                if is_last(item) and not completed:
+                    completed = True
+                    on_complete(Answer("".join(texts), tool))
                 yield encode(item)
+            if not completed:
+                completed = True
+                on_complete(Answer("".join(texts), tool))
             if end:
                 yield end
             problem = None
@@ -177,7 +187,6 @@ def relay(
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
             on_end(problem)
-        on_complete(Answer("".join(texts), tool))
 
     return SSEResponse(frames(), headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers})
 

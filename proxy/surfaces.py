@@ -43,6 +43,9 @@ class Surface:
     """Whether a stream chunk is part of the answer itself: the response starts with the first one."""
     chunk_problem: Callable[[Any], ProxyError | None]
     """What is wrong with a chunk the provider streamed (an error event, or not this protocol), or None."""
+    ends_answer: Callable[[Any], bool]
+    """Whether a stream chunk is the answer's last (Anthropic's ``message_stop``; OpenAI's end, ``[DONE]``,
+    is the proxy's own ``stream_end``)."""
 
     def error_event(self, error: ProxyError) -> bytes:
         """A failure after the stream began: one SSE event in this surface's envelope."""
@@ -71,23 +74,11 @@ def _chat_chunk_calls_tool(chunk: dict[str, Any]) -> bool:
     )
 
 
-_ANSWER_DELTA_KEYS = frozenset(
-    {"role", "content", "tool_calls", "function_call", "refusal", "reasoning_content"}
-)
-
-
-def _chat_chunk_starts_answer(chunk: dict[str, Any]) -> bool:
-    """A delta that says something (a role, text, a tool call), or token usage: not the empty finish LiteLLM
-    makes of a provider body that held no stream."""
-    usage = chunk.get("usage") or {}
-    if any(usage.get(name) for name in ("prompt_tokens", "completion_tokens")):
-        return True
-    choices = chunk.get("choices") or ()
-    return any(_ANSWER_DELTA_KEYS & (choice.get("delta") or {}).keys() for choice in choices)
-
-
 def _no_problem(chunk: Any) -> ProxyError | None:
-    return None  # chat chunks reach the flow parsed, and the backends raise their error events
+    """Chat chunks reach the flow parsed by LiteLLM, whose errors are raised; a provider that answered a
+    stream request without a stream is caught where it answered (:func:`proxy.session.require_a_stream`):
+    at this point it would look like an empty answer, which a model may truly give."""
+    return None
 
 
 def anthropic_answer(message: dict[str, Any]) -> Answer:
@@ -121,14 +112,29 @@ _BEFORE_ANSWER = frozenset({"message_start", "ping"})
 
 
 def _anthropic_frame_starts_answer(frame: bytes) -> bool:
+    """Anything but the message's start, a ping or an SSE comment: an error the provider sends after those
+    is still answered with its own status."""
     data = frame_data(frame)
+    if data is None:
+        return not _is_comment(frame)
     return not (isinstance(data, dict) and data.get("type") in _BEFORE_ANSWER)
+
+
+def _is_comment(frame: bytes) -> bool:
+    return all(line.startswith(b":") for line in frame.splitlines() if line)
+
+
+def _anthropic_frame_ends_answer(frame: bytes) -> bool:
+    if b"message_stop" not in frame:  # the cheap test first
+        return False
+    data = frame_data(frame)
+    return isinstance(data, dict) and data.get("type") == "message_stop"
 
 
 def _anthropic_frame_problem(frame: bytes) -> ProxyError | None:
     """An Anthropic event must be JSON with a ``type`` (an SSE comment is fine); an ``error`` event is the
     error it names, so that every client gets this proxy's own envelope, redacted."""
-    if all(line.startswith(b":") for line in frame.splitlines() if line):
+    if _is_comment(frame):
         return None
     data = frame_data(frame)
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
@@ -146,8 +152,9 @@ CHAT = Surface(
     chunk_calls_tool=_chat_chunk_calls_tool,
     encode_chunk=lambda chunk: sse_event(openai_chunk(chunk)),
     stream_end=OPENAI_DONE,
-    starts_answer=_chat_chunk_starts_answer,
+    starts_answer=lambda chunk: True,
     chunk_problem=_no_problem,
+    ends_answer=lambda chunk: False,
 )
 
 MESSAGES = Surface(
@@ -162,4 +169,5 @@ MESSAGES = Surface(
     stream_end=b"",
     starts_answer=_anthropic_frame_starts_answer,
     chunk_problem=_anthropic_frame_problem,
+    ends_answer=_anthropic_frame_ends_answer,
 )

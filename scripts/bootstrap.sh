@@ -8,7 +8,8 @@
 #
 # The locks nest: bench holds dev, dev holds binary, binary holds runtime, at the same versions. A venv
 # synced to one of them serves every lock below it, so ./start-proxies after ./RUN_TESTS.sh installs
-# nothing. A lock whose file (or pyproject.toml) changed since the venv was synced is synced again.
+# nothing. A lock whose file (or pyproject.toml, or the version) changed since the venv was synced is synced
+# again.
 # Afterwards BOOTSTRAP_SECONDS holds the time the install took (0 when nothing was installed).
 set -euo pipefail
 
@@ -54,9 +55,11 @@ bootstrap_uv() {
 }
 
 bootstrap_stamp() {
-  # The name of the file that says the venv holds lock $1 as it is now.
+  # The name of the file that says the venv holds lock $1 as it is now (and this checkout's metadata:
+  # pyproject.toml, and proxy/__init__.py, where the version is).
   local digest
-  digest="$(cat "$bootstrap_root/locks/$1.txt" "$bootstrap_root/pyproject.toml" | sha256sum | cut -c1-16)"
+  digest="$(cat "$bootstrap_root/locks/$1.txt" "$bootstrap_root/pyproject.toml" "$bootstrap_root/proxy/__init__.py" |
+    sha256sum | cut -c1-16)"
   echo ".synced-$1-$digest"
 }
 

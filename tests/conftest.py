@@ -94,3 +94,19 @@ def claude_cli() -> Path:
 def codex_cli() -> Path:
     """OpenAI's real Codex CLI (``codex``), at the version locks/clients pins."""
     return _client_cli("codex", "Codex")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures tests measured (``record_property("figure", ...)``), after the run: the durability
+    tests' counts and times, for instance (pytest-xdist carries them back from its workers)."""
+    figures = [
+        f"{report.nodeid.split('::')[-1]}: {value}"
+        for report in terminalreporter.getreports("passed")
+        if report.when == "call"
+        for name, value in report.user_properties
+        if name == "figure"
+    ]
+    if figures:
+        terminalreporter.section("figures")
+        for line in figures:
+            terminalreporter.write_line(line)

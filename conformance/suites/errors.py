@@ -55,6 +55,26 @@ def _assert_envelope(response, status, type_, code):
     return body["error"]
 
 
+def _assert_empty_answer_streams(proxy, model, path):
+    body = chat_body(unique(fake_directive("empty")), model=model, max_tokens=20, stream=True)
+    with proxy.client() as http, http.stream("POST", path, json=body) as response:
+        text = response.read().decode()
+    assert response.status_code == 200, text
+    assert ("data: [DONE]" if path == "/v1/chat/completions" else "event: message_stop") in text
+
+
+def _assert_no_stream_is_a_502(proxy, model, path):
+    body = chat_body(unique(fake_directive("malformed")), model=model, max_tokens=20, stream=True)
+    with proxy.client() as http:
+        response = http.post(path, json=body)
+    if path == "/v1/messages":
+        anthropic_error(response, 502, "api_error")
+    else:
+        _assert_envelope(response, 502, "api_connection_error", "upstream_unreachable")
+    assert "this is not json" not in response.text
+    assert "fake-provider-key" not in response.text
+
+
 # (directive, params) → (status, retry-after): what any proxy must pass on from an OpenAI-format provider.
 PASSED_ON = [
     ("bad_request", {}, (400, None)),
@@ -115,22 +135,38 @@ class ErrorsSuite:
             error = _assert_envelope(response, 502, "api_connection_error", "upstream_unreachable")
         assert not OBJECT_REPR.search(error["message"]), error["message"]
 
-    @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"], ids=["chat", "messages"])
     @pytest.mark.parametrize("model", ["gpt-fake", "claude-fake"])
     @pytest.mark.requires(Capability.ERROR_NORMALISATION)
-    def test_a_stream_that_is_not_the_protocol_is_a_clean_502(self, proxy, model, path):
-        """A provider that answers a stream request with 200 and a body that is no stream (garbage echoing
-        the key it got) gives the client a 502 upstream_unreachable in its envelope: never that body, nor
-        an empty success."""
-        body = chat_body(unique(fake_directive("malformed")), model=model, max_tokens=20, stream=True)
-        with proxy.client() as http:
-            response = http.post(path, json=body)
-        if path == "/v1/messages":
-            anthropic_error(response, 502, "api_error")
-        else:
-            _assert_envelope(response, 502, "api_connection_error", "upstream_unreachable")
-        assert "this is not json" not in response.text
-        assert "fake-provider-key" not in response.text
+    def test_a_chat_stream_that_is_not_the_protocol_is_a_clean_502(self, proxy, model):
+        """A provider that answers a chat stream request with 200 and a body that is no stream (garbage
+        echoing the key it got) gives the client a 502 upstream_unreachable: never that body, nor an empty
+        success."""
+        _assert_no_stream_is_a_502(proxy, model, "/v1/chat/completions")
+
+    @pytest.mark.parametrize("model", ["gpt-fake", "claude-fake"])
+    @pytest.mark.requires(Capability.ERROR_NORMALISATION, Capability.ANTHROPIC_MESSAGES)
+    def test_a_messages_stream_that_is_not_the_protocol_is_a_clean_502(self, proxy, model):
+        """The same on /v1/messages, in Anthropic's envelope."""
+        _assert_no_stream_is_a_502(proxy, model, "/v1/messages")
+
+    def test_an_empty_answer_streams_as_an_empty_success(self, proxy):
+        """A model that says nothing (a tool loop's last turn often does) is a 200 stream that ends as the
+        protocol says, not an error: unlike a provider that sends no stream at all."""
+        _assert_empty_answer_streams(proxy, "gpt-fake", "/v1/chat/completions")
+
+    @pytest.mark.parametrize(
+        ("model", "path"),
+        [
+            ("claude-fake", "/v1/chat/completions"),
+            ("claude-fake", "/v1/messages"),
+            ("gpt-fake", "/v1/messages"),
+        ],
+        ids=["chat-anthropic", "messages-anthropic", "messages-openai"],
+    )
+    @pytest.mark.requires(Capability.ANTHROPIC_MESSAGES, Capability.TRANSLATION)
+    def test_an_empty_answer_streams_as_an_empty_success_on_every_surface(self, proxy, model, path):
+        """The same for an Anthropic-format model, and on /v1/messages."""
+        _assert_empty_answer_streams(proxy, model, path)
 
     @pytest.mark.requires(Capability.MODELS_FROM_CONFIG, Capability.ERROR_NORMALISATION)
     def test_unknown_model_is_404_before_any_provider_call(self, proxy, fake_provider):

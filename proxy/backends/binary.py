@@ -19,6 +19,7 @@ import httpx
 
 from proxy.call import Api, Call
 from proxy.config import Config
+from proxy.errors import UpstreamUnreachable
 from proxy.litellm_errors import error_from_event, error_from_response
 from proxy.requests import forwardable_fields
 from proxy.session import SessionManager
@@ -117,8 +118,13 @@ async def _events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
             data = line[5:].strip()
             if data == "[DONE]":
                 return
-            chunk = json.loads(data)
-            if isinstance(chunk, dict) and "error" in chunk:
+            try:
+                chunk = json.loads(data)
+            except ValueError:
+                chunk = None
+            if not isinstance(chunk, dict):
+                raise UpstreamUnreachable("The LiteLLM proxy's stream holds something that is not a chunk.")
+            if "error" in chunk:
                 raise error_from_event(chunk)
             yield chunk
     finally:

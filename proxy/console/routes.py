@@ -115,12 +115,14 @@ async def sign_in(request: Request) -> Response:
     key = flow.key
     limit: SignInLimit = request.app.state.sign_in_limit
     address = request.client.host if request.client else "unknown"
+    entered, from_form = await _entered_key(request, flow.client_timeout)
+    # Checked after the body has arrived, with nothing awaited before the failure is counted: guesses held
+    # back on many connections and released together are each counted before the next is checked.
     wait = limit.retry_after(address)
     if wait is not None:
         raise RateLimited(
             f"Too many wrong keys from {address}: try again in {wait} s.", retry_after=str(wait)
         )
-    entered, from_form = await _entered_key(request, flow.client_timeout)
     if not key.matches(entered):
         limit.failed(address)
         if from_form:

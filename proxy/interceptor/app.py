@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -96,7 +97,10 @@ class Interceptor:
         self.custom_header = custom_header.lower()
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
-        self._dropped = HOP_BY_HOP_HEADERS | {self.custom_header}
+        # The client's Host goes on to a memory proxy on this machine, whose browser rules then hold through
+        # the interceptor; a remote one (--target https://memory.team.example) routes by its own name.
+        remote = not MachineNames(LISTENS_ON).admits(urlsplit(self.target).hostname or "")
+        self._dropped = HOP_BY_HOP_HEADERS | {self.custom_header} | ({"host"} if remote else set())
         self._guarded: ASGIApp = self._http
         if browser_guard:
             self._guarded = BrowserGuard(

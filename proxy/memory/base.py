@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 __all__ = [
     "ExportableStore",
     "MemoryRecord",
+    "MemoryRefused",
     "MemoryServiceError",
     "MemoryStore",
     "NewMemory",
@@ -72,7 +73,13 @@ class UserMemories(NamedTuple):
 
 
 class MemoryServiceError(Exception):
-    """The memory store failed (down, slow, refused, or answered garbage); recall goes on without it."""
+    """The memory store failed (down, slow, refused, or answered garbage); recall goes on without it, and
+    write-back tries again until it takes the write."""
+
+
+class MemoryRefused(MemoryServiceError):
+    """The store refuses a memory for what it is (its data), not for its own state: trying the same memory
+    again would fail again, so write-back gives that one up (and stores the rest)."""
 
 
 class MemoryStore(Protocol):

@@ -45,7 +45,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from proxy.memory.base import MemoryRecord, MemoryServiceError, NewMemory, StoredMemory, UserMemories
+from proxy.memory.base import (
+    MemoryRecord,
+    MemoryRefused,
+    MemoryServiceError,
+    NewMemory,
+    StoredMemory,
+    UserMemories,
+)
 from proxy.memory.dense import VectorCache
 from proxy.memory.embeddings import EncoderLoader
 from proxy.memory.lexical import (
@@ -479,6 +486,8 @@ class LocalMemoryStore(EncoderBacked):
                 if self._conn is None:
                     self._conn = self._open()
                 return work(self._conn)
+            except (sqlite3.IntegrityError, sqlite3.DataError) as exc:  # the memory, not the file
+                raise MemoryRefused(f"local memory store: {exc}") from exc
             except (sqlite3.Error, OSError) as exc:  # OSError: the directory cannot be made
                 raise MemoryServiceError(f"local memory store: {exc}") from exc
 

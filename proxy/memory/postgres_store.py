@@ -37,7 +37,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from proxy.errors import redact
-from proxy.memory.base import MemoryRecord, MemoryServiceError, NewMemory, StoredMemory, UserMemories
+from proxy.memory.base import (
+    MemoryRecord,
+    MemoryRefused,
+    MemoryServiceError,
+    NewMemory,
+    StoredMemory,
+    UserMemories,
+)
 from proxy.memory.embeddings import Encoder, EncoderLoader
 from proxy.memory.lexical import LEXICAL_CANDIDATES, common_count, pick_rarest
 from proxy.memory.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
@@ -129,6 +136,8 @@ class PostgresMemoryStore(EncoderBacked):
         self._semantic = semantic.start() if semantic is not None else None
         self._min_similarity = min_similarity
         self._pool: AsyncConnectionPool | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        """Pools being closed in the background after the database went away."""
         self._opening = asyncio.Lock()
         self._closed = False
         self._backfill: asyncio.Task[None] | None = None
@@ -262,6 +271,7 @@ class PostgresMemoryStore(EncoderBacked):
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+        await asyncio.gather(*self._closing, return_exceptions=True)
         await asyncio.to_thread(self._worker.shutdown)
 
     def _encoder(self) -> Encoder | None:
@@ -303,12 +313,27 @@ class PostgresMemoryStore(EncoderBacked):
         """A pooled connection in a transaction (committed when the block ends, rolled back if it
         raises); any database failure becomes a :class:`MemoryServiceError`."""
         pool = await self._ready()
-        psycopg, _ = _driver()
+        psycopg, psycopg_pool = _driver()
         try:
             async with pool.connection() as conn:
                 yield conn
         except psycopg.Error as exc:
-            raise MemoryServiceError(self._failure(exc)) from exc
+            if _connection_lost(exc, psycopg, psycopg_pool):
+                self._forget_pool(pool)
+            # What the database refuses in the memory itself (a NUL byte, a constraint), not its state.
+            refused = isinstance(exc, psycopg.DataError | psycopg.IntegrityError)
+            raise (MemoryRefused if refused else MemoryServiceError)(self._failure(exc)) from exc
+
+    def _forget_pool(self, pool: AsyncConnectionPool) -> None:
+        """The database went away (a connection broke, or none came in time): drop the pool, so that the
+        next call connects afresh. psycopg_pool's own reconnection backs off exponentially, and kept a
+        returned server unused for tens of seconds; a new pool connects at once."""
+        if self._pool is not pool:
+            return
+        self._pool = None
+        task = asyncio.get_running_loop().create_task(pool.close(timeout=0))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _ready(self) -> AsyncConnectionPool:
         """The pool, made on first use: the schema created or migrated first, on a connection of its own
@@ -352,6 +377,15 @@ class PostgresMemoryStore(EncoderBacked):
         for password in self._passwords:
             text = text.replace(password, "[REDACTED]")
         return redact(text)
+
+
+def _connection_lost(exc: BaseException, psycopg: ModuleType, psycopg_pool: ModuleType) -> bool:
+    """Whether ``exc`` says the server went away (a broken connection, SQLSTATE classes 08 and 57P: a
+    shutdown or a crash), not that it is busy: a full pool, a deadlock or a cancelled query keep the pool."""
+    if not isinstance(exc, psycopg.OperationalError) or isinstance(exc, psycopg_pool.PoolTimeout):
+        return False
+    state = getattr(exc, "sqlstate", None) or ""
+    return not state or state.startswith(("08", "57P"))
 
 
 @functools.cache

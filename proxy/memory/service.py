@@ -7,13 +7,15 @@ the same bytes and the provider's prompt cache keeps hitting. Write-back stores 
 what the model finally answered (:mod:`proxy.memory.turns`): one memory per prompt, not per step of a
 tool loop, never a client's side request, never the same exchange twice.
 
-Write-back is off the request path and loses nothing while the process lives: exchanges queue (up to
-``QUEUE_SIZE``, far beyond any burst the proxy can answer) and one writer stores what piled up while it
-wrote the last batch, in one transaction per batch, so it keeps up with any request rate the proxy itself
-can sustain. A batch that fails is retried a bounded number of times; a failure or an overflow is
-counted (:attr:`MemoryService.write_back`, the status endpoint) and logged, never shown to the client.
-Pending writes are flushed on shutdown. The store is opened at start-up, so a broken one is reported
-then (and by readiness), not at the first request.
+Write-back is off the request path and loses nothing answered: each exchange is journaled on local disk
+(:mod:`proxy.memory.journal`) before its answer ends, then queued, and one writer stores what piled up while
+it wrote the last batch, in one transaction per batch, so it keeps up with any request rate the proxy itself
+can sustain. A store that fails (down, full, unreachable) is retried with backoff for as long as it takes,
+while readiness and the status endpoint say "memory degraded: N waiting"; what the journal holds is stored
+by the next process if this one stops first. Only a memory the store refuses as such (its data, not the
+store's state) is given up, after a few tries. Counts are in :attr:`MemoryService.write_back` and the
+status endpoint; failures are logged, never shown to the client. The store is opened at start-up, so a
+broken one is reported then (and by readiness), not at the first request.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import hashlib
 import logging
 import time
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from proxy.call import Answer, Call
@@ -31,13 +34,16 @@ from proxy.errors import redact
 from proxy.memory.base import (
     ExportableStore,
     MemoryRecord,
+    MemoryRefused,
     MemoryServiceError,
     MemoryStore,
     NewMemory,
     UserMemories,
 )
 from proxy.memory.conversations import Conversation, Conversations, Pin, prefix_hashes
+from proxy.memory.journal import Journal
 from proxy.memory.placement import format_context
+from proxy.memory.postgres_dsn import dsn_passwords
 from proxy.memory.side_requests import DEFAULT_SIDE_REQUESTS, SideRequests
 from proxy.memory.supermemory_router import SupermemoryRouter
 from proxy.memory.turns import (
@@ -47,6 +53,7 @@ from proxy.memory.turns import (
     exchange_text,
     stored_prompt,
 )
+from proxy.paths import data_home
 
 __all__ = [
     "STATUS_HEADER",
@@ -54,6 +61,7 @@ __all__ = [
     "MemoryService",
     "Recall",
     "WriteBackCounts",
+    "journal_folder",
     "open_store",
 ]
 
@@ -62,12 +70,18 @@ logger = logging.getLogger("proxy.memory")
 STATUS_HEADER = "x-memory-status"
 STATUS_REASON_HEADER = "x-memory-status-reason"
 QUEUE_SIZE = 20_000
-"""Exchanges waiting to be stored, at most (each is capped at ``max_memory_chars``)."""
+"""Exchanges waiting to be stored that the journal does not hold, at most (each is capped at
+``max_memory_chars``); journaled ones are bounded by the journal's size."""
 BATCH_SIZE = 64
 """Exchanges stored in one transaction, at most."""
 WRITE_ATTEMPTS = 3
+"""Tries of a memory the store refuses for what it is (not for being down) before it is given up."""
 WRITE_BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 5.0
+"""While the store fails, it is tried again at least this often: a store that returns is used at once."""
 FLUSH_TIMEOUT_SECONDS = 30.0
+CLAIM_INTERVAL_SECONDS = 30.0
+"""How often write-back looks for journal files a stopped process (or a failed import) left."""
 OVERFLOW_LOG_SECONDS = 10.0
 """One log line per this many seconds while the queue overflows, not one per exchange."""
 
@@ -116,7 +130,8 @@ def open_store(settings: ContextRetrieval) -> MemoryStore:
 @dataclass
 class WriteBackCounts:
     """What write-back has done since start-up: exchanges ``stored``, in how many ``batches``
-    (transactions), ``failed`` (given up after retries) and ``dropped`` (the queue was full)."""
+    (transactions), ``failed`` (refused by the store for what they are, after retries) and ``dropped``
+    (neither the journal nor the queue could take them)."""
 
     stored: int = 0
     batches: int = 0
@@ -126,6 +141,25 @@ class WriteBackCounts:
     """Exchanges in the batch being written right now."""
     pending: int = 0
     """Exchanges queued behind it."""
+
+
+def journal_folder(settings: ContextRetrieval) -> Path:
+    """Where this store's journal lives: ``journal_dir``, else beside the local store's file, else a
+    folder of its own per store (a DSN without its password, or Supermemory's URL, names it)."""
+    if settings.journal_dir:
+        return Path(settings.journal_dir)
+    if settings.provider == "local":
+        from proxy.memory.local_store import default_path
+
+        store = Path(settings.local_store_path) if settings.local_store_path else default_path()
+        return store.with_name(f"{store.name}.journal")
+    identity = settings.base_url
+    if settings.provider == "postgres":
+        identity = settings.dsn or ""
+        for password in dsn_passwords(identity):
+            identity = identity.replace(password, "")
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+    return data_home() / "journal" / f"{settings.provider}-{digest}"
 
 
 class MemoryService:
@@ -141,11 +175,17 @@ class MemoryService:
         self.settings = settings
         self._store = store
         self._supermemory_router = supermemory_router
-        self._queue: asyncio.Queue[NewMemory] | None = None
+        self._queue: asyncio.Queue[tuple[int | None, NewMemory]] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._claimer: asyncio.Task[None] | None = None
+        self._journal: Journal | None = None
         self._counts = WriteBackCounts()
         self._overflow_logged = float("-inf")
         self._problem: str | None = None
+        self._degraded: str | None = None
+        """Why the store refuses writes now (None: it takes them)."""
+        self._unjournaled = 0
+        """Exchanges waiting to be stored that the journal did not take: memory holds them alone."""
         patterns = settings.client_context_patterns
         self.turns = TurnReader(DEFAULT_CLIENT_CONTEXT_PATTERNS if patterns is None else patterns)
         rules = settings.side_requests
@@ -159,14 +199,43 @@ class MemoryService:
         return self._store
 
     async def start(self) -> None:
-        """Open the store (a failure is logged and kept for readiness; requests go on without memory)
-        and start the writer."""
+        """Open the store (a failure is logged and kept for readiness; requests go on without memory),
+        open the journal (what a stopped process left in it is stored first) and start the writer."""
         if not self.settings.enabled:
             return
         if await self.problem() is not None:
             logger.error("the memory store cannot be used: %s; requests go on without memory", self._problem)
-        self._queue = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self._queue = asyncio.Queue()
+        for entry in self._open_journal():
+            self._queue.put_nowait(entry)
         self._worker = asyncio.create_task(self._write_forever(), name="memory write-back")
+        if self._journal is not None:
+            self._claimer = asyncio.create_task(self._claim_forever(), name="memory journal claims")
+
+    def _open_journal(self) -> list[tuple[int, NewMemory]]:
+        if not self.settings.journal or self.settings.local_store_path == ":memory:":
+            return []
+        folder = journal_folder(self.settings)
+        journal = Journal(folder, max_bytes=int(self.settings.journal_max_mb * 1024 * 1024))
+        try:
+            recovered = journal.open()
+        except OSError as exc:
+            logger.error(
+                "the memory journal cannot be opened in %s (%s): exchanges are kept in memory until stored",
+                folder,
+                exc.strerror,
+            )
+            return []
+        self._journal = journal
+        return [(number, memory) for number, memory in recovered]
+
+    @property
+    def degraded(self) -> str | None:
+        """Why write-back is waiting for the store, with how many exchanges wait (None: it is not)."""
+        if self._degraded is None:
+            return None
+        waiting = self.write_back.writing + self.write_back.pending
+        return f"memory degraded: {waiting} waiting ({self._degraded})"
 
     async def problem(self) -> str | None:
         """Why the store cannot be used (None when it can); asked again each time until it can."""
@@ -201,7 +270,8 @@ class MemoryService:
         return WriteBackCounts(**{**asdict(self._counts), "pending": pending})
 
     def status(self) -> dict[str, Any]:
-        """Memory's state for the status endpoint: the store, how recall works, what write-back did."""
+        """Memory's state for the status endpoint: the store, how recall works, what write-back did, and
+        what the journal holds."""
         return {
             "enabled": self.settings.enabled,
             "store": {
@@ -209,21 +279,49 @@ class MemoryService:
                 "problem": self._problem,
                 "recall_mode": self._store.recall_mode if self._store is not None else None,
             },
+            "degraded": self.degraded,
             "write_back": asdict(self.write_back),
+            "journal": asdict(self._journal.counts) if self._journal is not None else None,
         }
 
     async def close(self) -> None:
+        if self._claimer is not None:
+            self._claimer.cancel()
+            await asyncio.gather(self._claimer, return_exceptions=True)
+            self._claimer = None
         if self._queue is not None and self._worker is not None:
-            try:
-                await asyncio.wait_for(self._queue.join(), FLUSH_TIMEOUT_SECONDS)
-            except TimeoutError:
-                logger.error("memory write-back: %d exchanges not stored at shutdown", self._queue.qsize())
+            if not await self._flushed():
+                waiting = self._counts.writing + self._queue.qsize()
+                kept = (
+                    "the journal keeps them for the next start"
+                    if not self._unjournaled
+                    else f"{self._unjournaled} the journal could not take are lost"
+                )
+                logger.error("memory write-back: %d exchanges not stored at shutdown: %s", waiting, kept)
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._queue = self._worker = None
+        if self._journal is not None:
+            await asyncio.to_thread(self._journal.close)
+            self._journal = None
         if self._store is not None:
             await self._store.close()
             self._store = None
+
+    async def _flushed(self) -> bool:
+        """Wait (up to :data:`FLUSH_TIMEOUT_SECONDS`) for write-back to store what is queued; while the
+        store fails and the journal holds every waiting exchange, there is no point: they wait there."""
+        assert self._queue is not None
+        deadline = time.monotonic() + FLUSH_TIMEOUT_SECONDS
+        joined = asyncio.ensure_future(self._queue.join())
+        try:
+            while not joined.done():
+                if time.monotonic() > deadline or (self._degraded is not None and not self._unjournaled):
+                    return False
+                await asyncio.wait({joined}, timeout=0.05)
+            return True
+        finally:
+            joined.cancel()
 
     def applies_to(self, model: str) -> str | None:
         """Why memory is off for ``model`` (None when it is on); both recall and write-back ask."""
@@ -344,18 +442,44 @@ class MemoryService:
             "model": call.model,
             "conversation": recall.conversation.id,
         }
-        try:
-            self._queue.put_nowait(NewMemory(user_id, content, metadata, custom_id))
-        except asyncio.QueueFull:
+        self.remember_memory(NewMemory(user_id, content, metadata, custom_id))
+
+    def remember_memory(self, memory: NewMemory) -> bool:
+        """Journal ``memory`` and queue it for the store (every path that writes memory comes here).
+        False when it could be neither journaled nor queued: counted as dropped and logged."""
+        if self._queue is None:
+            return False
+        if memory.created_at is None:  # the time it was said, whether stored now or replayed later
+            memory = replace(memory, created_at=time.time())
+        number = self._journal.append(memory) if self._journal is not None else None
+        if number is None and self._queue.qsize() >= QUEUE_SIZE:
             self._counts.dropped += 1
             now = time.monotonic()
             if now - self._overflow_logged >= OVERFLOW_LOG_SECONDS:
                 self._overflow_logged = now
                 logger.error(
-                    "memory write-back queue is full (%d exchanges waiting): %d exchanges not stored so far",
+                    "memory write-back: %d exchanges wait, the journal takes no more: %d not stored so far",
                     QUEUE_SIZE,
                     self._counts.dropped,
                 )
+            return False
+        if number is None:
+            self._unjournaled += 1
+        self._queue.put_nowait((number, memory))
+        return True
+
+    async def _claim_forever(self) -> None:
+        """Queue what journal files nobody holds left, from time to time (:mod:`proxy.memory.journal`)."""
+        assert self._queue is not None and self._journal is not None
+        while True:
+            await asyncio.sleep(CLAIM_INTERVAL_SECONDS)
+            try:
+                claimed = await asyncio.to_thread(self._journal.claim)
+            except Exception:  # the folder went away, say: the next round tries again
+                logger.exception("memory journal: claiming what stopped processes left failed")
+                continue
+            for entry in claimed:
+                self._queue.put_nowait(entry)
 
     async def _write_forever(self) -> None:
         """Store what is queued: whatever piled up while the last batch was written goes in the next."""
@@ -372,23 +496,57 @@ class MemoryService:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _write(self, batch: list[NewMemory]) -> None:
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
+    async def _write(self, batch: list[tuple[int | None, NewMemory]]) -> None:
+        """Store ``batch``, for as long as the store fails (with backoff); a batch refused for what it holds
+        (:class:`~proxy.memory.base.MemoryRefused`, or an error before the store) is split until the memory
+        refused is found, and that one is given up after a few tries."""
+        refusals = 0
+        delay = WRITE_BACKOFF_SECONDS
+        while True:
             try:
-                await self.store.add_batch(batch)
-            except Exception as exc:
-                if attempt == WRITE_ATTEMPTS:
-                    self._counts.failed += len(batch)
-                    logger.error(
-                        "memory write-back of %d exchanges (for %s) failed %d times, giving up: %s",
-                        len(batch),
-                        ", ".join(sorted({write.user_id for write in batch})),
-                        attempt,
-                        redact(str(exc)),
-                    )
-                    return
-                await asyncio.sleep(WRITE_BACKOFF_SECONDS * attempt)
+                await self.store.add_batch([memory for _, memory in batch])
+            except MemoryRefused as exc:
+                refused: Exception = exc
+            except MemoryServiceError as exc:  # the store's state (down, full, unreachable): wait it out
+                self._degraded = redact(str(exc))
+                if delay == WRITE_BACKOFF_SECONDS:
+                    logger.error("memory write-back waits for the store: %s", self._degraded)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+                continue
+            except Exception as exc:  # a memory the code before the store cannot handle
+                refused = exc
             else:
+                if self._degraded is not None:
+                    logger.warning("memory write-back: the store takes writes again")
+                self._degraded = None
                 self._counts.stored += len(batch)
                 self._counts.batches += 1
+                self._finished(batch)
                 return
+            if len(batch) > 1:
+                middle = len(batch) // 2
+                await self._write(batch[:middle])
+                await self._write(batch[middle:])
+                return
+            refusals += 1
+            if refusals >= WRITE_ATTEMPTS:
+                self._give_up(batch[0], refused)
+                return
+            await asyncio.sleep(WRITE_BACKOFF_SECONDS)
+
+    def _give_up(self, entry: tuple[int | None, NewMemory], exc: BaseException) -> None:
+        self._counts.failed += 1
+        logger.error(
+            "memory write-back: the store refused a memory of %s %d times, giving it up: %s: %s",
+            entry[1].user_id,
+            WRITE_ATTEMPTS,
+            type(exc).__name__,
+            redact(str(exc)),
+        )
+        self._finished([entry])
+
+    def _finished(self, batch: list[tuple[int | None, NewMemory]]) -> None:
+        self._unjournaled -= sum(1 for number, _ in batch if number is None)
+        if self._journal is not None:
+            self._journal.done([number for number, _ in batch if number is not None])

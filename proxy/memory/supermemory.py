@@ -22,12 +22,17 @@ from urllib.parse import quote
 
 import httpx
 
-from proxy.memory.base import MemoryRecord, MemoryServiceError, NewMemory
+from proxy.memory.base import MemoryRecord, MemoryRefused, MemoryServiceError, NewMemory
 
 __all__ = ["SupermemoryStore"]
 
 BATCH_CONCURRENCY = 8
 """Documents of one write-back batch sent at once."""
+
+
+_REFUSALS = frozenset({400, 404, 409, 413, 415, 422})
+"""Statuses that refuse what was sent (it is too large, or malformed), not Supermemory's state (a 401, a 429,
+a 5xx): that write is given up rather than tried for ever."""
 
 
 class SupermemoryStore:
@@ -63,7 +68,8 @@ class SupermemoryStore:
         if response.status_code >= 400:
             detail = response.headers.get("retry-after")
             suffix = f" (retry after {detail}s)" if detail else ""
-            raise MemoryServiceError(f"Supermemory answered {response.status_code}{suffix}")
+            error = MemoryRefused if response.status_code in _REFUSALS else MemoryServiceError
+            raise error(f"Supermemory answered {response.status_code}{suffix}")
         if response.status_code == 204 or not response.content:
             return None  # DELETE answers 204 with no body
         try:

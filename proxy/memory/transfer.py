@@ -18,11 +18,13 @@ import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from proxy.errors import ProxyError
 from proxy.identification import validate_user_id
 from proxy.memory.base import ExportableStore, MemoryServiceError, MemoryStore, NewMemory
+from proxy.memory.journal import Journal
 from proxy.memory.secrets import mask_secrets
 
 __all__ = [
@@ -113,16 +115,46 @@ def read_export(lines: Iterable[bytes]) -> list[NewMemory]:
     return memories
 
 
-async def import_memories(store: MemoryStore, memories: Sequence[NewMemory]) -> None:
-    """Write ``memories`` in batches of :data:`IMPORT_BATCH`; a failure says how far it got."""
+async def import_memories(
+    store: MemoryStore, memories: Sequence[NewMemory], *, journal: Path | None = None
+) -> None:
+    """Write ``memories`` in batches of :data:`IMPORT_BATCH`. When the store fails, what is not written yet
+    goes to ``journal`` (the store's journal folder, :mod:`proxy.memory.journal`), where a running proxy
+    finds it and stores it once the store is back; the error says how far it got and where the rest is."""
     for start in range(0, len(memories), IMPORT_BATCH):
         try:
             await store.add_batch(memories[start : start + IMPORT_BATCH])
         except MemoryServiceError as exc:
+            written = f"after {start:,} of {len(memories):,} memories were written"
+            if journal is None:
+                raise MemoryServiceError(
+                    f"{exc} ({written}: importing the file again completes it without doubling any)"
+                ) from exc
+            try:
+                _journal(journal, memories[start:])
+            except MemoryServiceError as problem:
+                raise MemoryServiceError(
+                    f"{exc} ({written}; {problem}: importing the file again completes it without doubling "
+                    "any)"
+                ) from exc
             raise MemoryServiceError(
-                f"{exc} (after {start:,} of {len(memories):,} memories were written: importing the file "
-                "again completes it without doubling any)"
+                f"{exc} ({written}; the other {len(memories) - start:,} are in the journal at {journal}: the "
+                "proxy stores them when the store is back, or import the file again)"
             ) from exc
+
+
+def _journal(folder: Path, memories: Sequence[NewMemory]) -> None:
+    journal = Journal(folder, max_bytes=1 << 62)  # what the user asked to import is never refused
+    try:
+        journal.open()
+    except OSError as exc:
+        raise MemoryServiceError(f"the journal at {folder} cannot be opened either ({exc.strerror})") from exc
+    try:
+        for memory in memories:
+            if journal.append(memory) is None:
+                raise MemoryServiceError(f"the journal at {folder} cannot be written either")
+    finally:
+        journal.close()  # the entries stay, pending, for the next process that claims the file
 
 
 def _line(item: dict[str, Any]) -> str:

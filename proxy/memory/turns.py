@@ -111,17 +111,27 @@ class TurnReader:
         return users[-1] if users else ""
 
 
+MASK_MARGIN = 8192
+"""Characters past what is stored that are masked too, so that a secret the cut goes through is still
+recognised whole (a private key block runs to about 3,300)."""
+
+
 def exchange_text(prompt: str, answer: str, *, max_chars: int) -> str:
     """What is stored of one exchange: the prompt and the answer, their secrets masked
     (:mod:`proxy.memory.secrets`), each cut to half of ``max_chars``."""
-    answer = _cut(mask_secrets(answer.strip()), _half(max_chars))
-    return f"{stored_prompt(prompt, max_chars=max_chars)}\nassistant: {answer}"
+    return f"{stored_prompt(prompt, max_chars=max_chars)}\nassistant: {_stored(answer, _half(max_chars))}"
 
 
 def stored_prompt(prompt: str, *, max_chars: int) -> str:
-    """How a prompt begins the memory of its exchange (see :func:`exchange_text`). Masked before it is cut:
-    a cut through a secret would leave a piece no rule recognises."""
-    return f"user: {_cut(mask_secrets(prompt.strip()), _half(max_chars))}"
+    """How a prompt begins the memory of its exchange (see :func:`exchange_text`)."""
+    return f"user: {_stored(prompt, _half(max_chars))}"
+
+
+def _stored(text: str, limit: int) -> str:
+    """``text`` as stored: masked before it is cut (a cut through a secret would leave a piece no rule
+    recognises), but only as far as :data:`MASK_MARGIN` past the cut, so masking costs the same however
+    long the text; without NUL characters, which no conversation holds and PostgreSQL cannot store."""
+    return _cut(mask_secrets(text.strip()[: limit + MASK_MARGIN].replace("\x00", "")), limit)
 
 
 def _half(max_chars: int) -> int:

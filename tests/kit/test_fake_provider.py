@@ -609,6 +609,7 @@ def test_directive_table_documents_every_behaviour() -> None:
         "server_error",
         "overloaded",
         "slow",
+        "empty",
         "malformed",
         "cut",
         "slow_stream",

@@ -3,6 +3,8 @@ each failure logged with the address and never with what was entered."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -93,3 +95,26 @@ async def test_forwarded_addresses_count_apart_only_behind_a_trusted_proxy(trust
             "/ui/signin", json={"key": "wrong"}, headers={"x-forwarded-for": "203.0.113.99"}
         )
     assert next_one.status_code == (401 if separate else 429)
+
+
+async def test_guesses_held_back_and_released_together_are_each_counted():
+    """Many sign-ins whose bodies arrive only when all are waiting: each wrong key is counted before the
+    next one is checked, so no more than the limit get an answer other than 429."""
+    clock = Clock()
+    release = asyncio.Event()
+
+    async def held_body(key: str):
+        await release.wait()
+        yield json.dumps({"key": key}).encode()
+
+    async with app_client(keyed_app(clock)) as client:
+        json_body = {"content-type": "application/json"}
+        guesses = [
+            asyncio.create_task(client.post("/ui/signin", content=held_body(f"guess-{n}"), headers=json_body))
+            for n in range(MAX_FAILURES * 3)
+        ]
+        await asyncio.sleep(0.1)  # every request is in, its body not
+        release.set()
+        answers = await asyncio.gather(*guesses)
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [401] * MAX_FAILURES + [429] * (MAX_FAILURES * 2)

@@ -245,6 +245,44 @@ def test_a_store_failing_half_way_says_how_far_the_import_got():
     assert "importing the file again completes it" in str(failed.value)
 
 
+def test_what_a_failing_store_did_not_take_waits_in_its_journal_for_the_proxy(tmp_path):
+    """An import the store fails half way through leaves the rest in the store's journal, where the
+    proxy's write-back (here a MemoryService on that store) finds it and stores it."""
+    from proxy.config import ContextRetrieval
+    from proxy.memory.service import MemoryService
+
+    class FailsSecondBatch:
+        def __init__(self) -> None:
+            self.batches = 0
+
+        async def add_batch(self, memories: Any) -> list[str]:
+            self.batches += 1
+            if self.batches == 2:
+                raise MemoryServiceError("local memory store: disk I/O error")
+            return ["x"] * len(memories)
+
+    memories = [NewMemory("u1", f"user: {n}") for n in range(IMPORT_BATCH + 3)]
+    journal = tmp_path / "journal"
+    with pytest.raises(MemoryServiceError) as failed:
+        asyncio.run(import_memories(FailsSecondBatch(), memories, journal=journal))  # type: ignore[arg-type]
+    assert f"the other 3 are in the journal at {journal}" in str(failed.value)
+
+    async def proxy_picks_them_up() -> list[str]:
+        store = LocalMemoryStore(tmp_path / "memory.sqlite3")
+        service = MemoryService(ContextRetrieval(semantic=False, journal_dir=str(journal)), store)
+        await service.start()
+        await service.close()  # flushes what the journal handed over
+        reopened = LocalMemoryStore(tmp_path / "memory.sqlite3")
+        try:
+            return [record.content for record in await reopened.list("u1")]
+        finally:
+            await reopened.close()
+
+    assert sorted(asyncio.run(proxy_picks_them_up())) == [
+        f"user: {n}" for n in range(IMPORT_BATCH, IMPORT_BATCH + 3)
+    ]
+
+
 def test_memory_moves_from_the_local_store_to_postgresql_and_back(tmp_path, postgres_database):
     """Every memory of every client round-trips local → PostgreSQL → local: content, metadata, time and
     custom id, for each client (the issue's migration path, and its way back)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,33 @@ def test_what_is_not_secret_around_a_secret_stays():
 def test_masking_twice_changes_nothing_more():
     once = mask_secrets("api_key: " + "k" * 30 + " and password = hunter2hunter2")
     assert mask_secrets(once) == once
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "client-secret-rotation-policy-" * 3000,
+        "password-" * 10_000,
+        "a." * 40_000 + "://",
+        "a-" * 40_000 + "@",
+        "secret " * 20_000,
+        "Authorization: Bearer " + "a" * 50_000,
+        "-----BEGIN PRIVATE KEY-----" + "x" * 50_000,
+    ],
+    ids=[
+        "hyphenated-keywords",
+        "repeated-keyword",
+        "dotted-url",
+        "hyphenated-at",
+        "spaced",
+        "long-bearer",
+        "open-pem",
+    ],
+)
+def test_no_input_makes_masking_hang(text):
+    """Masking runs before an exchange is journaled, on the request path, so no input may make it backtrack
+    (these inputs once took from twenty seconds to minutes). A hang guard, not a speed measurement: every
+    rule is linear, and each of these takes about 20 ms."""
+    started = time.perf_counter()
+    mask_secrets(text)
+    assert time.perf_counter() - started < 10.0

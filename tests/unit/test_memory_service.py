@@ -1,9 +1,11 @@
-"""The memory service's own rules: fail open on recall, retry then give up on write-back, flush on close."""
+"""The memory service's own rules: fail open on recall; write-back waits out a failing store and gives up
+only what the store refuses as such; flush on close."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 from proxy.call import Answer, Api, Call
 from proxy.config import ContextRetrieval
 from proxy.memory import service as service_module
-from proxy.memory.base import MemoryRecord, MemoryServiceError, NewMemory
+from proxy.memory.base import MemoryRecord, MemoryRefused, MemoryServiceError, NewMemory
 from proxy.memory.service import MemoryService
 from proxy.memory.turns import exchange_text
 
@@ -52,6 +54,10 @@ class ScriptedStore:
         self.add_attempts = 0
         self.batches = 0
         self.closed = False
+        self.failing = asyncio.Event()
+        """Set once an add has failed a few times."""
+        self.stored = asyncio.Event()
+        """Set once an add has succeeded."""
 
     async def open(self) -> None:
         if self.broken:
@@ -68,9 +74,12 @@ class ScriptedStore:
         self.add_attempts += 1
         if self.fail_adds:
             self.fail_adds -= 1
+            if self.add_attempts >= 5:
+                self.failing.set()
             raise MemoryServiceError("Supermemory answered 500")
         self.added.append((user_id, content))
         self.custom_ids.append(custom_id)
+        self.stored.set()
         return "id"
 
     async def search(self, user_id: str, query: str, *, limit: int = 5) -> list[MemoryRecord]:
@@ -88,6 +97,12 @@ class ScriptedStore:
 
     async def close(self) -> None:
         self.closed = True
+
+
+@pytest.fixture(autouse=True)
+def own_journal(tmp_path, monkeypatch):
+    """Each test's service journals in a folder of its own (another test's leftovers would be claimed)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
 async def started(store: ScriptedStore, **settings: Any) -> MemoryService:
@@ -126,26 +141,76 @@ async def test_enabled_for_models_limits_memory_to_those_models():
     await service.close()
 
 
-async def test_write_back_retries_then_succeeds_and_close_flushes(monkeypatch):
-    monkeypatch.setattr(service_module, "WRITE_BACKOFF_SECONDS", 0.001)
-    store = ScriptedStore(fail_adds=2)
+async def test_close_flushes_what_the_store_takes(monkeypatch):
+    store = ScriptedStore(batch_seconds=0.05)
     service = await started(store)
     await remember(service, "Noted.")
     await service.close()  # flushes: the write happens before close returns
-    assert store.add_attempts == 3
+    assert store.add_attempts == 1
     assert store.added == [("u", "user: my favourite colour is teal\nassistant: Noted.")]
     assert store.closed
 
 
-async def test_write_back_gives_up_after_bounded_attempts_and_logs(monkeypatch, caplog):
+async def test_write_back_waits_out_a_failing_store_saying_so(monkeypatch, caplog):
+    """A store that fails (down, full) is tried again with backoff until it takes the write; meanwhile
+    the status says memory is degraded and how many wait, and one line is logged, not one per try."""
     monkeypatch.setattr(service_module, "WRITE_BACKOFF_SECONDS", 0.001)
-    store = ScriptedStore(fail_adds=99)
+    monkeypatch.setattr(service_module, "MAX_BACKOFF_SECONDS", 0.002)
+    store = ScriptedStore(fail_adds=30)
     service = await started(store)
     with caplog.at_level(logging.ERROR, logger="proxy.memory"):
         await remember(service, "Noted.")
+        await asyncio.wait_for(store.failing.wait(), 5)
+        degraded = service.degraded
+        await asyncio.wait_for(store.stored.wait(), 5)
         await service.close()
-    assert store.add_attempts == service_module.WRITE_ATTEMPTS
-    assert "failed 3 times, giving up" in caplog.text
+    assert degraded == "memory degraded: 1 waiting (Supermemory answered 500)"
+    assert store.add_attempts == 31 and len(store.added) == 1
+    assert service.write_back.failed == 0 and service.degraded is None
+    assert caplog.text.count("waits for the store") == 1
+
+
+async def test_closing_while_the_store_fails_leaves_the_waiting_in_the_journal_at_once(monkeypatch):
+    """No point waiting out the flush timeout: the journal holds every waiting exchange, and the next
+    process stores them."""
+    monkeypatch.setattr(service_module, "WRITE_BACKOFF_SECONDS", 0.001)
+    monkeypatch.setattr(service_module, "MAX_BACKOFF_SECONDS", 0.002)
+    store = ScriptedStore(fail_adds=10_000)
+    service = await started(store)
+    await remember(service, "Noted.")
+    await asyncio.wait_for(store.failing.wait(), 30)
+    started_closing = time.monotonic()
+    await service.close()
+    assert time.monotonic() - started_closing < service_module.FLUSH_TIMEOUT_SECONDS / 2
+    later = await started(ScriptedStore())
+    await later.close()
+    assert later.write_back.stored == 1
+
+
+class RefusingStore(ScriptedStore):
+    """Refuses one memory for what it is (its data), as PostgreSQL refuses a NUL character or Supermemory a
+    413, and stores the others."""
+
+    async def add_batch(self, memories: Sequence[NewMemory]) -> list[str]:
+        self.add_attempts += 1
+        if any("poison" in memory.content for memory in memories):
+            raise MemoryRefused("PostgreSQL memory store: invalid byte sequence")
+        return await super().add_batch(memories)
+
+
+async def test_a_memory_the_store_refuses_is_given_up_alone_after_bounded_attempts(monkeypatch, caplog):
+    monkeypatch.setattr(service_module, "WRITE_BACKOFF_SECONDS", 0.001)
+    store = RefusingStore(batch_seconds=0.01)
+    service = await started(store)
+    with caplog.at_level(logging.ERROR, logger="proxy.memory"):
+        for text in ("fact one", "poison", "fact two", "fact three"):
+            await remember(service, "Noted.", chat([turn(text)]))
+        await service.close()
+    assert sorted(content for _, content in store.added) == [
+        exchange_text(text, "Noted.", max_chars=4000) for text in ("fact one", "fact three", "fact two")
+    ]
+    assert service.write_back.failed == 1
+    assert "refused a memory of u 3 times, giving it up: MemoryRefused" in caplog.text
 
 
 async def test_a_burst_is_stored_whole_in_batches():
@@ -161,10 +226,10 @@ async def test_a_burst_is_stored_whole_in_batches():
     assert (service.write_back.stored, service.write_back.dropped) == (1300, 0)
 
 
-async def test_overflow_beyond_the_queue_is_counted_and_logged(monkeypatch, caplog):
+async def test_without_a_journal_overflow_beyond_the_queue_is_counted_and_logged(monkeypatch, caplog):
     monkeypatch.setattr(service_module, "QUEUE_SIZE", 1)
     store = ScriptedStore()
-    service = await started(store)
+    service = await started(store, journal=False)
     with caplog.at_level(logging.ERROR, logger="proxy.memory"):
         recall = await service.recall("u", chat())
         for n in range(3):  # the writer has not run yet: the second and third do not fit
@@ -173,8 +238,8 @@ async def test_overflow_beyond_the_queue_is_counted_and_logged(monkeypatch, capl
     assert len(store.added) == 1
     assert service.write_back.dropped == 2
     assert service.status()["write_back"]["dropped"] == 2
-    assert caplog.text.count("queue is full") == 1  # one line, with the count, not one per exchange
-    assert "not stored" in caplog.text
+    assert caplog.text.count("the journal takes no more") == 1  # one line with the count, not one each
+    assert "1 not stored so far" in caplog.text
 
 
 async def test_a_store_that_cannot_open_is_known_at_start_and_retried_when_asked():

@@ -9,6 +9,7 @@ from typing import Any
 from conformance.harness import app_client
 from proxy.app import create_app
 from proxy.config import parse_config
+from proxy.memory import service as service_module
 from tests.doubles import CannedBackend
 
 
@@ -27,7 +28,11 @@ def ask(text: str) -> dict[str, Any]:
     return {"model": "m", "messages": [{"role": "user", "content": text}]}
 
 
-async def test_a_store_that_cannot_open_makes_the_proxy_not_ready_but_still_answering(tmp_path: Path):
+async def test_a_store_that_cannot_open_makes_the_proxy_not_ready_but_still_answering(
+    tmp_path: Path, monkeypatch
+):
+    # Nor can its journal beside it: shutdown would wait out the flush timeout for the exchange in memory.
+    monkeypatch.setattr(service_module, "FLUSH_TIMEOUT_SECONDS", 0.5)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     app = create_app(config(blocker / "memory.sqlite3"), CannedBackend())

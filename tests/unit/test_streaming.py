@@ -76,7 +76,8 @@ async def test_a_failure_mid_stream_is_one_error_event_and_nothing_is_completed(
 
 
 EMPTY_FINISH = {"choices": [{"index": 0, "finish_reason": "stop", "delta": {}}]}
-"""What LiteLLM makes of a provider that answered a stream request with a body that is no stream."""
+"""What LiteLLM makes of an Anthropic model's empty answer (and, were it let through, of a provider's body
+that is no stream: proxy.session.require_a_stream stops that one at the provider)."""
 MESSAGE_START = b'event: message_start\ndata: {"type":"message_start","message":{"role":"assistant"}}\n\n'
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 TEXT = (
@@ -87,12 +88,17 @@ TEXT = (
 
 @pytest.mark.parametrize(
     ("items", "surface"),
-    [([], CHAT), ([EMPTY_FINISH], CHAT), ([], MESSAGES), ([MESSAGE_START, PING], MESSAGES)],
-    ids=["chat-nothing", "chat-empty-finish", "messages-nothing", "messages-no-answer"],
+    [([], CHAT), ([], MESSAGES), ([MESSAGE_START, PING], MESSAGES), ([b": keep-alive\n\n"], MESSAGES)],
+    ids=["chat-nothing", "messages-nothing", "messages-no-answer", "messages-only-a-comment"],
 )
 async def test_a_stream_that_ends_before_any_answer_is_unreachable_not_an_empty_success(items, surface):
     with pytest.raises(UpstreamUnreachable, match="no stream"):
         await OpenedStream.open(from_list(items), surface.starts_answer)
+
+
+async def test_an_empty_chat_answer_is_relayed_as_one():
+    frames, completed = await relayed(await OpenedStream.open(from_list([EMPTY_FINISH]), CHAT.starts_answer))
+    assert frames[-1] == b"data: [DONE]\n\n" and completed == [Answer("")]
 
 
 async def test_what_comes_before_the_answer_is_held_then_sent_with_it():

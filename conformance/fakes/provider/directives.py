@@ -22,6 +22,7 @@ DIRECTIVES: Mapping[str, str] = {
     "server_error": "500 server error",
     "overloaded": "503 with retry-after (529 overloaded_error on /v1/messages); param retry_after",
     "slow": "sleep `seconds` (default 1) before answering normally",
+    "empty": "answer with no text at all (a model that says nothing, as after a tool loop's last result)",
     "malformed": "200 application/json whose body is not JSON (nor a stream), echoing the credentials it got",
     "cut": "stream `after` (default 2) content chunks, then drop the connection",
     "slow_stream": "stream `chunks` (default 40) content chunks `delay` (default 0.05) seconds apart",

@@ -161,9 +161,16 @@ class FakeProvider(Recorder[RecordedRequest]):
         answer = answer_to(payload, surface.user_text(payload), tool_call=calls_tool)
         if calls_tool and directive is not None and "say" in directive.params:
             answer = replace(answer, saying=directive.params["say"].replace("_", " "))
+        empty = directive is not None and directive.name == "empty"
+        if empty:
+            answer = replace(answer, text="")
         if payload.get("stream"):
-            pieces = split(
-                answer.tool_arguments if answer.tool_name else answer.text, _piece_count(directive)
+            pieces = (
+                []
+                if empty
+                else split(
+                    answer.tool_arguments if answer.tool_name else answer.text, _piece_count(directive)
+                )
             )
             events = surface.stream(answer, payload, pieces)
             return self._stream_response(events, directive, dialect, record)
