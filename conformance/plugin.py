@@ -23,6 +23,8 @@ from conformance.explain import ExchangeLog
 from conformance.fakes import FakeProvider, FakeSupermemory, LoopbackServer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from conformance.harness import LiteLLMProxyUnderTest, ProxyUnderTest
 
 # conformance.harness (and through it the proxy package) is imported inside the fixtures: this module is
@@ -274,15 +276,22 @@ def open_proxy(
     unreachable_url: str,
     fake_supermemory_url: str,
     conformance_exchanges: ExchangeLog,
+    tmp_path: Path,
 ) -> Callable[..., AbstractContextManager[ProxyUnderTest]]:
     """Factory of context managers: ``with open_proxy(**overrides) as proxy:`` serves ``backend`` until
-    the block ends (the app's shutdown, with its flush of pending memory writes, runs at the exit)."""
+    the block ends (the app's shutdown, with its flush of pending memory writes, runs at the exit).
+
+    The proxies of one test share a memory journal folder of that test (a restart claims what the last
+    one left), never another test's: the fake Supermemory keeps its URL for the whole session, and a
+    journal is found by its store's URL."""
     from conformance.harness import conformance_raw_config, deep_merge, serve_proxy
 
     backend_overrides = request.getfixturevalue(backend.config_fixture) if backend.config_fixture else {}
+    journal = {"context_retrieval": {"journal_dir": str(tmp_path / "memory-journal")}}
 
     def open_one(**overrides: Any) -> AbstractContextManager[ProxyUnderTest]:
         raw = conformance_raw_config(fake_provider_url, unreachable_url, fake_supermemory_url)
+        raw = deep_merge(raw, journal)
         config = deep_merge(raw, deep_merge(backend_overrides, overrides))
         return serve_proxy(backend, config, fake_provider, conformance_exchanges)
 

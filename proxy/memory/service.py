@@ -145,7 +145,8 @@ class WriteBackCounts:
 
 def journal_folder(settings: ContextRetrieval) -> Path:
     """Where this store's journal lives: ``journal_dir``, else beside the local store's file, else a
-    folder of its own per store (a DSN without its password, or Supermemory's URL, names it)."""
+    folder of its own per store (a DSN without its password, or Supermemory's URL and account, names it:
+    only a digest of them is in the folder's name, so a key never is)."""
     if settings.journal_dir:
         return Path(settings.journal_dir)
     if settings.provider == "local":
@@ -153,7 +154,7 @@ def journal_folder(settings: ContextRetrieval) -> Path:
 
         store = Path(settings.local_store_path) if settings.local_store_path else default_path()
         return store.with_name(f"{store.name}.journal")
-    identity = settings.base_url
+    identity = f"{settings.base_url}\0{settings.api_key or ''}"
     if settings.provider == "postgres":
         identity = settings.dsn or ""
         for password in dsn_passwords(identity):

@@ -1,5 +1,9 @@
 """What the durability tests share: a real proxy process in front of the fake provider, exchanges sent to it
-the way clients send them (both APIs, streaming and not), and a look into the store past the proxy."""
+the way clients send them (both APIs, streaming and not), and a look into the store past the proxy.
+
+The proxy is the binary backend's app pointed straight at the fake provider (which speaks both APIs, as a
+LiteLLM proxy does): the app, flow, memory service, journal and store are the ones every backend runs, and
+a process without LiteLLM starts in a second, so these tests can afford to start and kill several."""
 
 from __future__ import annotations
 
@@ -49,11 +53,14 @@ class Proxy:
 def proxy_process(
     tmp_path: Path, provider_url: str, unreachable_url: str, memory: dict[str, Any], name: str = "proxy"
 ) -> Iterator[Proxy]:
-    """``start-proxies`` (the sdk backend) with ``memory`` as its context_retrieval section, until the block
-    ends (by then a test may have killed it)."""
+    """The proxy (``uvicorn proxy.binary:app`` in front of the fake provider) with ``memory`` as its
+    context_retrieval section, until the block ends (by then a test may have killed it)."""
     config = deep_merge(
         conformance_raw_config(provider_url, unreachable_url),
-        {"context_retrieval": {"enabled": True, "semantic": False, **memory}},
+        {
+            "context_retrieval": {"enabled": True, "semantic": False, **memory},
+            "memory_proxy": {"backend": "binary", "litellm_base_url": provider_url},
+        },
     )
     config_file = tmp_path / f"{name}.yaml"
     config_file.write_text(yaml.safe_dump(config))
@@ -65,14 +72,16 @@ def proxy_process(
             if not k.startswith(("MEMORY_PROXY_", "OPENAI_", "ANTHROPIC_"))
         },
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "MEMORY_PROXY_CONFIG": str(config_file),
     }
-    command = [sys.executable, "-m", "proxy.launcher", "--config", str(config_file), "--port", str(port)]
+    command = [sys.executable, "-m", "uvicorn", "proxy.binary:app", "--host", "127.0.0.1"]
+    command += ["--port", str(port)]
     with ManagedProcess(command, env=environment, cwd=tmp_path) as process:
-        process.wait_for_line("memory proxy ready", timeout=120)
+        process.wait_for_line("Uvicorn running on", timeout=120)
         yield Proxy(f"http://127.0.0.1:{port}", process)
 
 
-def say(url: str, user: str, text: str, *, api: str = "chat", stream: bool = False) -> bool:
+def say(http: httpx.Client, user: str, text: str, *, api: str = "chat", stream: bool = False) -> bool:
     """One exchange, as a client sends it; True when the client got its whole answer."""
     if api == "chat":
         path, body = (
@@ -84,26 +93,27 @@ def say(url: str, user: str, text: str, *, api: str = "chat", stream: bool = Fal
         body = {"model": "claude-fake", "max_tokens": 50, "messages": [{"role": "user", "content": text}]}
     headers = {"x-memory-user-id": user}
     try:
-        with httpx.Client(base_url=url, timeout=60) as http:
-            if not stream:
-                return http.post(path, json=body, headers=headers).status_code == 200
-            with http.stream("POST", path, json={**body, "stream": True}, headers=headers) as answer:
-                text_ = "".join(answer.iter_text())
-            end = "data: [DONE]" if api == "chat" else "event: message_stop"
-            return answer.status_code == 200 and end in text_
+        if not stream:
+            return http.post(path, json=body, headers=headers).status_code == 200
+        with http.stream("POST", path, json={**body, "stream": True}, headers=headers) as answer:
+            text_ = "".join(answer.iter_text())
+        end = "data: [DONE]" if api == "chat" else "event: message_stop"
+        return answer.status_code == 200 and end in text_
     except httpx.HTTPError:
         return False  # the proxy died mid-answer: not answered
 
 
 def send_many(url: str, user: str, count: int, *, concurrency: int = 8, prefix: str = "fact") -> list[str]:
     """``count`` distinct exchanges (a quarter each: chat, chat streamed, messages, messages streamed);
-    the texts whose answers the client got whole."""
+    the texts whose answers the client got whole. One client for all (a client per request costs a TLS
+    context each, which under the GIL makes thousands of refused requests after a kill take a minute)."""
     plan = [
         (f"{prefix} number {n} is {n * 7919 % 1000}", ("chat", "messages")[n % 4 // 2], n % 2 == 1)
         for n in range(count)
     ]
-    with ThreadPoolExecutor(concurrency) as pool:
-        results = list(pool.map(lambda item: say(url, user, item[0], api=item[1], stream=item[2]), plan))
+    client = httpx.Client(base_url=url, timeout=60, limits=httpx.Limits(max_connections=concurrency))
+    with client as http, ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(lambda item: say(http, user, item[0], api=item[1], stream=item[2]), plan))
     return [text for (text, _, _), answered in zip(plan, results, strict=True) if answered]
 
 

@@ -200,3 +200,28 @@ def test_draining_a_backlog_rewrites_the_file_rarely(tmp_path, monkeypatch):
         journal.done(numbers[start : start + 64])
     assert 1 <= len(rotations) <= 12  # about log2(backlog / ROTATE_BYTES), never one per batch
     journal.close()
+
+
+def test_each_store_has_its_own_journal_folder_whose_name_holds_no_secret(tmp_path, monkeypatch):
+    """A journal is claimed by the next process on the same store only: two Supermemory accounts on one
+    URL, or two databases on one server, never take each other's exchanges; no key is in a path."""
+    from proxy.config import ContextRetrieval
+    from proxy.memory.service import journal_folder
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+
+    def folder(**settings: str) -> str:
+        return str(journal_folder(ContextRetrieval(enabled=True, **settings)))
+
+    sam = folder(provider="supermemory", api_key="sm-secret-of-sam")
+    kim = folder(provider="supermemory", api_key="sm-secret-of-kim")
+    assert sam != kim and sam == folder(provider="supermemory", api_key="sm-secret-of-sam")
+    assert "secret" not in sam + kim
+    one = folder(provider="postgres", dsn="postgresql://app:pw-one@db/one")
+    assert one != folder(provider="postgres", dsn="postgresql://app:pw-one@db/two")
+    assert one == folder(provider="postgres", dsn="postgresql://app:pw-changed@db/one")  # a new password
+    assert "pw-" not in one
+    assert folder(provider="local", local_store_path=str(tmp_path / "m.sqlite3")) == str(
+        tmp_path / "m.sqlite3.journal"
+    )
+    assert folder(provider="local", journal_dir=str(tmp_path / "mine")) == str(tmp_path / "mine")
