@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from proxy.memory.base import NewMemory
 from proxy.memory.journal import Journal
+from proxy.memory.stores.base import NewMemory
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,10 +31,10 @@ from bench.workload import synthetic_vectors
 from conformance import resources
 from proxy.call import Answer, Api, Call
 from proxy.config import ContextRetrieval
-from proxy.memory.embeddings import EncoderLoader
-from proxy.memory.local_store import LocalMemoryStore
-from proxy.memory.meaning import vector_model
+from proxy.memory.recall.embeddings import EncoderLoader
+from proxy.memory.recall.meaning import vector_model
 from proxy.memory.service import MemoryService
+from proxy.memory.stores.local.store import LocalMemoryStore
 
 __all__ = ["main"]
 
@@ -92,7 +92,7 @@ async def _latency(store: Any) -> dict[str, float]:
 async def _postgres(sizes: list[int], loader: EncoderLoader, model: str) -> dict[str, Any]:
     """Recall p50/p95 of the PostgreSQL store at ``sizes``, by words and with meaning, on the local store's
     questions and filler (see :mod:`bench.memory_postgres`); ``error`` says why when there is no server."""
-    from proxy.memory.postgres_store import PostgresMemoryStore
+    from proxy.memory.stores.postgres.store import PostgresMemoryStore
 
     found: dict[str, Any] = {"latency": {}, "seed_s": {}, "meaning_plan": {}}
     with postgres_server() as (server, where):

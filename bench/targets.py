@@ -187,8 +187,8 @@ def _memory_section(kind: str | None, store: Path | None, supermemory_url: str) 
 
 def _vector_model() -> tuple[str, int]:
     """The name the local store gives the installed model's vectors, and their dimensions."""
-    from proxy.memory.embeddings import shared_loader
-    from proxy.memory.local_store import vector_model
+    from proxy.memory.recall.embeddings import shared_loader
+    from proxy.memory.stores.local.store import vector_model
 
     encoder = shared_loader().wait(timeout=120)
     if encoder is None:

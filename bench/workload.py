@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from proxy.memory.local_store import LocalMemoryStore
+from proxy.memory.stores.local.store import LocalMemoryStore
 
 __all__ = ["BENCH_USER", "Workload", "count_memories", "seed_local_store", "synthetic_vectors"]
 

@@ -21,8 +21,8 @@ from proxy.config import Config, ConfigError, load_config
 from proxy.console import install_console
 from proxy.endpoints import API_ROUTES, PROBE_ROUTES
 from proxy.error_responses import ProxyRoute, envelope_for, install_error_handlers
-from proxy.errors import register_secrets
 from proxy.flow import Flow
+from proxy.redaction import register_secrets
 
 __all__ = ["LITELLM_URL_ENV_VAR", "app_from_environment", "create_app"]
 

@@ -21,8 +21,8 @@ from proxy.config import ContextRetrieval
 from proxy.errors import ProxyError
 from proxy.identification import ClientIdentifier, validate_user_id
 from proxy.interceptor.cli import interceptor_app
-from proxy.memory.base import ExportableStore, MemoryRecord, MemoryServiceError, MemoryStore
-from proxy.memory.service import journal_folder, open_store
+from proxy.memory.stores import journal_folder, open_store
+from proxy.memory.stores.base import ExportableStore, MemoryRecord, MemoryStore, MemoryStoreError
 from proxy.memory.transfer import ExportFileError, import_memories, read_export, write_export
 
 __all__ = [
@@ -110,8 +110,8 @@ def _on_store(
 
     try:
         return asyncio.run(run())
-    except MemoryServiceError as exc:
-        out.print(f"[red]memory service error:[/red] {escape(str(exc))}")
+    except MemoryStoreError as exc:
+        out.print(f"[red]memory store error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except ProxyError as exc:  # an invalid --user
         out.print(f"[red]rejected:[/red] {escape(exc.message)}")
@@ -193,7 +193,7 @@ def memories_export(
         if not isinstance(store, ExportableStore):
             errors.print(
                 f"[red]not supported:[/red] the {settings.provider} store cannot list every memory of its "
-                "clients, so it cannot be exported (see ExportableStore in proxy/memory/base.py)"
+                "clients, so it cannot be exported (see ExportableStore in proxy/memory/stores/base.py)"
             )
             raise typer.Exit(2)
         user_ids = (

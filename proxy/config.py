@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from proxy.memory.postgres_dsn import dsn_passwords
+from proxy.memory.stores.postgres.dsn import dsn_passwords
 
 __all__ = [
     "CONFIG_ENV_VAR",

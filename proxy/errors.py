@@ -35,6 +35,8 @@ from typing import Any, ClassVar
 
 import httpx
 
+from proxy.redaction import redact
+
 __all__ = [
     "AuthenticationFailed",
     "ClientTooSlow",
@@ -56,8 +58,6 @@ __all__ = [
     "clean_litellm_message",
     "for_status",
     "openai_envelope",
-    "redact",
-    "register_secrets",
     "to_proxy_error",
 ]
 
@@ -176,37 +176,6 @@ _BY_STATUS: dict[int, type[ProxyError]] = {
     504: UpstreamTimeout,
     529: ServiceUnavailable,  # Anthropic's "overloaded"
 }
-
-_SECRET_PATTERNS = (
-    re.compile(r"([?&](?:key|api_key|token|access_token)=)[^&\s\"']{6,}"),
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}"),
-    re.compile(
-        r"(?i)((?:api[_-]?key|x-api-key|authorization|master[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"
-    ),
-    re.compile(r"\b(sk-(?:ant-)?)[A-Za-z0-9_-]{8,}"),
-    # A database URL's password (postgresql://user:PASSWORD@host), and libpq's password=... pair.
-    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@\s/]+(?=@)"),
-    re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'\"]+)"),
-)
-
-
-_KNOWN_SECRETS: set[str] = set()
-
-
-def register_secrets(*values: object) -> None:
-    """Credentials from the config (provider keys, master key, proxy key): masked wherever they appear."""
-    _KNOWN_SECRETS.update(v for v in values if isinstance(v, str) and len(v) >= 6)
-
-
-def redact(text: str) -> str:
-    """Mask every known credential and anything that looks like one (keys, bearer tokens, key= params)."""
-    for secret in _KNOWN_SECRETS:
-        if secret in text:
-            text = text.replace(secret, "[REDACTED]")
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(r"\1[REDACTED]", text)
-    return text
-
 
 _LITELLM_PREFIX = re.compile(r"^(litellm\.\w+:\s*)+(\w+Error:\s*)?")
 _LITELLM_SUFFIX = re.compile(r"\s*(Received Model Group=|LiteLLM: model group|LiteLLM Retried:).*$", re.S)

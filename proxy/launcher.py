@@ -33,7 +33,6 @@ from rich.markup import escape
 
 from proxy.cli_support import AnnouncingServer, ConfigOption, load_config_or_exit
 from proxy.config import CONFIG_ENV_VAR, DEMO_SOURCE, Config
-from proxy.errors import redact
 from proxy.header_deadline import http_protocol
 from proxy.litellm_process import generate_master_key, litellm_command, litellm_environment
 from proxy.processes import ManagedProcess
@@ -70,10 +69,12 @@ def memory_summary(config: Config) -> str:
     settings = config.context_retrieval
     if not settings.enabled:
         return "off (context_retrieval.enabled: false)"
-    if settings.provider == "supermemory":
-        return f"Supermemory at {settings.base_url}"
-    from proxy.memory.embeddings import INSTALL_HINT, default_model_dir
-    from proxy.memory.local_store import default_path
+    from proxy.memory.stores import STORES, describe_store
+
+    where = describe_store(settings)
+    if not STORES[settings.provider].recalls_by_meaning:
+        return where
+    from proxy.memory.recall.embeddings import INSTALL_HINT, default_model_dir
 
     if not settings.semantic:
         recall = "recall by words (semantic: false)"
@@ -81,9 +82,7 @@ def memory_summary(config: Config) -> str:
         recall = f"recall by words only: no embedding model is installed ({INSTALL_HINT})"
     else:
         recall = "recall by words and meaning (the model loads in the background)"
-    if settings.provider == "postgres":
-        return f"PostgreSQL at {redact(settings.dsn or '')}; {recall}"
-    return f"local store at {settings.local_store_path or default_path()}; {recall}"
+    return f"{where}; {recall}"
 
 
 def curl_example(config: Config, base_url: str) -> str:

@@ -20,8 +20,8 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from proxy.activity import RequestRecord
-from proxy.memory.base import UserMemories
 from proxy.memory.service import MemoryService
+from proxy.memory.stores.base import UserMemories
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 

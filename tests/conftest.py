@@ -58,7 +58,7 @@ def developer_environment(pytestconfig: pytest.Config) -> dict[str, str]:
 def embedding_model_dir() -> Path:
     """The installed sentence-embedding model's folder; every lock installs it (a skip elsewhere, a
     failure under CI)."""
-    from proxy.memory.embeddings import default_model_dir
+    from proxy.memory.recall.embeddings import default_model_dir
 
     found = default_model_dir()
     if found is None:

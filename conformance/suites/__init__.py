@@ -6,7 +6,8 @@
         pass
 
 Every test uses the ``backend`` fixture (through ``proxy`` or ``make_proxy``), so it runs once per
-registered backend. Each test's docstring states its rule in one sentence.
+registered backend; :class:`StoreSuite` is the exception: it holds a memory store to its contract, and its
+subclass gives the ``store``. Each test's docstring states its rule in one sentence.
 """
 
 from conformance.suites.chat import ChatSuite
@@ -17,6 +18,7 @@ from conformance.suites.memory import MemoryFailureSuite, MemorySuite
 from conformance.suites.messages import MessagesSuite
 from conformance.suites.models import ModelsSuite
 from conformance.suites.routing import RoutingSuite
+from conformance.suites.store import StoreSuite
 from conformance.suites.streaming import StreamingSuite
 
 __all__ = [
@@ -29,5 +31,6 @@ __all__ = [
     "MessagesSuite",
     "ModelsSuite",
     "RoutingSuite",
+    "StoreSuite",
     "StreamingSuite",
 ]

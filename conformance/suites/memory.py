@@ -46,7 +46,7 @@ class MemoryUnderTest:
 
 def _local_contents(path: str) -> Callable[[str], list[str]]:
     def contents(user_id: str) -> list[str]:
-        from proxy.memory.local_store import LocalMemoryStore
+        from proxy.memory.stores.local.store import LocalMemoryStore
 
         async def read() -> list[str]:
             store = LocalMemoryStore(path)
@@ -64,7 +64,7 @@ def _postgres_contents(dsn: str) -> Callable[[str], list[str]]:
     def contents(user_id: str) -> list[str]:
         import psycopg
 
-        from proxy.memory.postgres_schema import MEMORIES
+        from proxy.memory.stores.postgres.schema import MEMORIES
 
         with psycopg.connect(dsn) as conn:
             rows = conn.execute(

@@ -32,11 +32,11 @@ from proxy.errors import (
     ProxyError,
     RateLimited,
     ServiceUnavailable,
-    redact,
 )
 from proxy.flow import Flow, flow_of
 from proxy.identification import validate_user_id
-from proxy.memory.base import MemoryRecord, MemoryServiceError, MemoryStore
+from proxy.memory.stores.base import MemoryRecord, MemoryStore, MemoryStoreError
+from proxy.redaction import redact
 from proxy.requests import json_object, read_body
 
 __all__ = [
@@ -167,7 +167,7 @@ async def _store_call(work: Awaitable[T]) -> T:
     """A store operation; a store that fails is a 503 naming why (credentials masked), not a 500."""
     try:
         return await work
-    except MemoryServiceError as exc:
+    except MemoryStoreError as exc:
         raise ServiceUnavailable(f"The memory store failed: {redact(str(exc))}") from exc
     except ProxyError:
         raise

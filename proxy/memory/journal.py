@@ -43,7 +43,7 @@ from typing import Any
 
 import orjson
 
-from proxy.memory.base import NewMemory
+from proxy.memory.stores.base import NewMemory
 
 __all__ = ["RESERVE_BYTES", "ROTATE_BYTES", "SYNC_INTERVAL", "Journal", "JournalCounts"]
 

@@ -25,26 +25,24 @@ import hashlib
 import logging
 import time
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any, Literal
 
 from proxy.call import Answer, Call
 from proxy.config import ContextRetrieval
-from proxy.errors import redact
-from proxy.memory.base import (
-    ExportableStore,
-    MemoryRecord,
-    MemoryRefused,
-    MemoryServiceError,
-    MemoryStore,
-    NewMemory,
-    UserMemories,
-)
 from proxy.memory.conversations import Conversation, Conversations, Pin, prefix_hashes
 from proxy.memory.journal import Journal
 from proxy.memory.placement import format_context
-from proxy.memory.postgres_dsn import dsn_passwords
 from proxy.memory.side_requests import DEFAULT_SIDE_REQUESTS, SideRequests
+from proxy.memory.stores import journal_folder, open_store
+from proxy.memory.stores.base import (
+    ExportableStore,
+    MemoryRecord,
+    MemoryRefused,
+    MemoryStore,
+    MemoryStoreError,
+    NewMemory,
+    UserMemories,
+)
 from proxy.memory.supermemory_router import SupermemoryRouter
 from proxy.memory.turns import (
     DEFAULT_CLIENT_CONTEXT_PATTERNS,
@@ -53,7 +51,7 @@ from proxy.memory.turns import (
     exchange_text,
     stored_prompt,
 )
-from proxy.paths import data_home
+from proxy.redaction import redact
 
 __all__ = [
     "STATUS_HEADER",
@@ -61,8 +59,6 @@ __all__ = [
     "MemoryService",
     "Recall",
     "WriteBackCounts",
-    "journal_folder",
-    "open_store",
 ]
 
 logger = logging.getLogger("proxy.memory")
@@ -106,27 +102,6 @@ class Recall:
         return {STATUS_HEADER: self.status, STATUS_REASON_HEADER: self.reason}
 
 
-def open_store(settings: ContextRetrieval) -> MemoryStore:
-    """The store ``context_retrieval.provider`` names."""
-    if settings.provider == "supermemory":
-        from proxy.memory.supermemory import SupermemoryStore
-
-        return SupermemoryStore(settings.base_url, settings.api_key, timeout=settings.timeout)
-    from proxy.memory.embeddings import shared_loader
-
-    semantic = shared_loader() if settings.semantic else None
-    if settings.provider == "postgres":
-        from proxy.memory.postgres_store import PostgresMemoryStore
-
-        assert settings.dsn is not None  # the config requires it
-        return PostgresMemoryStore(settings.dsn, semantic=semantic, min_similarity=settings.min_similarity)
-    from proxy.memory.local_store import LocalMemoryStore
-
-    return LocalMemoryStore(
-        settings.local_store_path, semantic=semantic, min_similarity=settings.min_similarity
-    )
-
-
 @dataclass
 class WriteBackCounts:
     """What write-back has done since start-up: exchanges ``stored``, in how many ``batches``
@@ -141,26 +116,6 @@ class WriteBackCounts:
     """Exchanges in the batch being written right now."""
     pending: int = 0
     """Exchanges queued behind it."""
-
-
-def journal_folder(settings: ContextRetrieval) -> Path:
-    """Where this store's journal lives: ``journal_dir``, else beside the local store's file, else a
-    folder of its own per store (a DSN without its password, or Supermemory's URL and account, names it:
-    only a digest of them is in the folder's name, so a key never is)."""
-    if settings.journal_dir:
-        return Path(settings.journal_dir)
-    if settings.provider == "local":
-        from proxy.memory.local_store import default_path
-
-        store = Path(settings.local_store_path) if settings.local_store_path else default_path()
-        return store.with_name(f"{store.name}.journal")
-    identity = f"{settings.base_url}\0{settings.api_key or ''}"
-    if settings.provider == "postgres":
-        identity = settings.dsn or ""
-        for password in dsn_passwords(identity):
-            identity = identity.replace(password, "")
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
-    return data_home() / "journal" / f"{settings.provider}-{digest}"
 
 
 class MemoryService:
@@ -244,7 +199,7 @@ class MemoryService:
             return None
         try:
             await self.store.open()
-        except MemoryServiceError as exc:
+        except MemoryStoreError as exc:
             self._problem = redact(str(exc))
         except Exception as exc:
             self._problem = f"the memory store failed to open: {type(exc).__name__}: {redact(str(exc))}"
@@ -383,7 +338,7 @@ class MemoryService:
         except TimeoutError:
             reason = f"memory recall timed out after {self.settings.timeout:g}s"
             return Recall("error", reason, conversation=conversation, query=query)
-        except MemoryServiceError as exc:
+        except MemoryStoreError as exc:
             return Recall("error", redact(str(exc)), conversation=conversation, query=query)
         except Exception as exc:  # a memory failure never fails a request
             logger.exception("memory recall failed")
@@ -499,8 +454,8 @@ class MemoryService:
 
     async def _write(self, batch: list[tuple[int | None, NewMemory]]) -> None:
         """Store ``batch``, for as long as the store fails (with backoff); a batch refused for what it holds
-        (:class:`~proxy.memory.base.MemoryRefused`, or an error before the store) is split until the memory
-        refused is found, and that one is given up after a few tries."""
+        (:class:`~proxy.memory.stores.base.MemoryRefused`, or an error before the store) is split until the
+        memory refused is found, and that one is given up after a few tries."""
         refusals = 0
         delay = WRITE_BACKOFF_SECONDS
         while True:
@@ -508,7 +463,7 @@ class MemoryService:
                 await self.store.add_batch([memory for _, memory in batch])
             except MemoryRefused as exc:
                 refused: Exception = exc
-            except MemoryServiceError as exc:  # the store's state (down, full, unreachable): wait it out
+            except MemoryStoreError as exc:  # the store's state (down, full, unreachable): wait it out
                 self._degraded = redact(str(exc))
                 if delay == WRITE_BACKOFF_SECONDS:
                     logger.error("memory write-back waits for the store: %s", self._degraded)

@@ -7,7 +7,8 @@ then an end line (``{"end": true, "memories": N}``). The end line is there so an
 are not in the file: they belong to the embedding model, and the importing store makes its own.
 
 An import reads and checks the whole file before it writes anything, so a bad line costs nothing but the
-message naming it. It then writes through :meth:`~proxy.memory.base.MemoryStore.add_batch`, every memory
+message naming it. It then writes through :meth:`~proxy.memory.stores.base.MemoryStore.add_batch`, every
+memory
 under a ``custom_id`` (its own, else one made from its exported id), so importing a file twice, or again
 after a failure half-way, replaces what the first attempt wrote instead of doubling it.
 """
@@ -23,9 +24,9 @@ from typing import Any
 
 from proxy.errors import ProxyError
 from proxy.identification import validate_user_id
-from proxy.memory.base import ExportableStore, MemoryServiceError, MemoryStore, NewMemory
 from proxy.memory.journal import Journal
 from proxy.memory.secrets import mask_secrets
+from proxy.memory.stores.base import ExportableStore, MemoryStore, MemoryStoreError, NewMemory
 
 __all__ = [
     "FORMAT",
@@ -124,20 +125,20 @@ async def import_memories(
     for start in range(0, len(memories), IMPORT_BATCH):
         try:
             await store.add_batch(memories[start : start + IMPORT_BATCH])
-        except MemoryServiceError as exc:
+        except MemoryStoreError as exc:
             written = f"after {start:,} of {len(memories):,} memories were written"
             if journal is None:
-                raise MemoryServiceError(
+                raise MemoryStoreError(
                     f"{exc} ({written}: importing the file again completes it without doubling any)"
                 ) from exc
             try:
                 _journal(journal, memories[start:])
-            except MemoryServiceError as problem:
-                raise MemoryServiceError(
+            except MemoryStoreError as problem:
+                raise MemoryStoreError(
                     f"{exc} ({written}; {problem}: importing the file again completes it without doubling "
                     "any)"
                 ) from exc
-            raise MemoryServiceError(
+            raise MemoryStoreError(
                 f"{exc} ({written}; the other {len(memories) - start:,} are in the journal at {journal}: the "
                 "proxy stores them when the store is back, or import the file again)"
             ) from exc
@@ -148,11 +149,11 @@ def _journal(folder: Path, memories: Sequence[NewMemory]) -> None:
     try:
         journal.open()
     except OSError as exc:
-        raise MemoryServiceError(f"the journal at {folder} cannot be opened either ({exc.strerror})") from exc
+        raise MemoryStoreError(f"the journal at {folder} cannot be opened either ({exc.strerror})") from exc
     try:
         for memory in memories:
             if journal.append(memory) is None:
-                raise MemoryServiceError(f"the journal at {folder} cannot be written either")
+                raise MemoryStoreError(f"the journal at {folder} cannot be written either")
     finally:
         journal.close()  # the entries stay, pending, for the next process that claims the file
 

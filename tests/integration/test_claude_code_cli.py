@@ -87,7 +87,7 @@ def test_three_sessions_remember_a_fact_across_an_unrelated_task(
 
 
 async def _contents(path: Path, user_id: str) -> list[str]:
-    from proxy.memory.local_store import LocalMemoryStore
+    from proxy.memory.stores.local.store import LocalMemoryStore
 
     store = LocalMemoryStore(path)
     try:

@@ -59,8 +59,8 @@ def test_a_fact_told_to_one_proxy_is_recalled_through_another(tmp_path, postgres
 WRITER = textwrap.dedent(
     """
     import asyncio, sys
-    from proxy.memory.base import NewMemory
-    from proxy.memory.postgres_store import PostgresMemoryStore
+    from proxy.memory.stores.base import NewMemory
+    from proxy.memory.stores.postgres.store import PostgresMemoryStore
 
     async def main(dsn, writer):
         store = PostgresMemoryStore(dsn)

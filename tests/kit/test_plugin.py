@@ -394,3 +394,52 @@ def test_a_developers_settings_are_leaky_but_the_tests_own_are_kept(monkeypatch:
     leaky = leaky_environment()
     assert {"MEMORY_PROXY_CONFIG", "OPENAI_API_KEY"} <= set(leaky)
     assert "MEMORY_PROXY_TEST_CHROMIUM" not in leaky
+
+
+THIRD_PARTY_STORES = """
+import pytest
+
+from conformance.suites import StoreSuite
+from proxy.memory.stores.local.store import LocalMemoryStore
+
+
+class LeakyStore(LocalMemoryStore):
+    async def forget(self, user_id, memory_id=None):
+        if memory_id is None:  # forgets every client's memories, not only the caller's
+            return sum([await super(LeakyStore, self).forget(user.user_id) for user in await self.users()])
+        return await super().forget(user_id, memory_id)
+
+
+class TestGoodStore(StoreSuite):
+    @pytest.fixture
+    async def store(self):
+        opened = LocalMemoryStore(":memory:")
+        yield opened
+        await opened.close()
+
+
+class TestLeakyStore(StoreSuite):
+    @pytest.fixture
+    async def store(self):
+        opened = LeakyStore(":memory:")
+        yield opened
+        await opened.close()
+"""
+
+
+def test_a_store_passes_the_store_suite_and_one_that_forgets_across_clients_fails_it(
+    kit: pytest.Pytester,
+) -> None:
+    """``StoreSuite`` holds any store to the contract through its seam alone: a correct store passes every
+    test, and one whose "forget all" reaches another client's memories fails exactly the tests that say so."""
+    kit.makepyfile(test_stores=THIRD_PARTY_STORES)
+    result = kit.runpytest("-q", "-p", "no:cacheprovider", "-k", "not hostile")
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED *::TestLeakyStore::test_no_method_reads_or_changes_another_clients_memories*",
+            "FAILED test_stores.py::TestLeakyStore::test_forget_one_then_all_only_within_the_client*",
+        ]
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] == 2 and outcomes["passed"] >= 2 * 15, outcomes
+    result.stdout.no_fnmatch_line("FAILED test_stores.py::TestGoodStore*")

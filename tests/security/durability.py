@@ -119,7 +119,7 @@ def send_many(url: str, user: str, count: int, *, concurrency: int = 8, prefix: 
 
 def contents(store: Path, user: str) -> list[str]:
     """What the local store file holds for ``user`` (read past the proxy)."""
-    from proxy.memory.local_store import LocalMemoryStore
+    from proxy.memory.stores.local.store import LocalMemoryStore
 
     async def read() -> list[str]:
         opened = LocalMemoryStore(store)

@@ -13,8 +13,8 @@ from bench.targets import CHAT_PATH, MESSAGES_PATH, Target
 from bench.writeback_load import CLIENTS, Outcome, plan
 from bench.writeback_report import judge, stored_exchanges
 from conformance.fakes import FakeRequest
-from proxy.memory.base import NewMemory
-from proxy.memory.local_store import LocalMemoryStore
+from proxy.memory.stores.base import NewMemory
+from proxy.memory.stores.local.store import LocalMemoryStore
 from proxy.memory.turns import exchange_text
 
 

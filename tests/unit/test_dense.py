@@ -6,8 +6,8 @@ import sqlite3
 
 import numpy as np
 
-from proxy.memory.dense import DenseIndex, VectorCache
-from proxy.memory.local_schema import create_or_migrate
+from proxy.memory.recall.dense import DenseIndex, VectorCache
+from proxy.memory.stores.local.schema import create_or_migrate
 
 
 def unit(*values: float) -> np.ndarray:

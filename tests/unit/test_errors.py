@@ -8,7 +8,8 @@ import openai
 import pytest
 
 from proxy import errors
-from proxy.errors import anthropic_envelope, openai_envelope, redact, to_proxy_error
+from proxy.errors import anthropic_envelope, openai_envelope, to_proxy_error
+from proxy.redaction import redact
 
 REQUEST = httpx.Request("POST", "http://provider.test/v1/chat/completions")
 

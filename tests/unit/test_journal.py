@@ -10,8 +10,8 @@ import os
 import pytest
 
 from proxy.memory import journal as journal_module
-from proxy.memory.base import NewMemory
 from proxy.memory.journal import Journal
+from proxy.memory.stores.base import NewMemory
 
 
 def memory(n: int, created_at: float | None = None) -> NewMemory:

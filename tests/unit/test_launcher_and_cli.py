@@ -95,7 +95,7 @@ def test_version():
 def test_memories_list_search_forget(tmp_path):
     import asyncio
 
-    from proxy.memory.local_store import LocalMemoryStore
+    from proxy.memory.stores.local.store import LocalMemoryStore
 
     path = tmp_path / "memory.sqlite3"
     config = tmp_path / "config.yaml"
@@ -140,7 +140,7 @@ def test_memories_list_search_forget(tmp_path):
 def test_start_up_says_how_memory_recalls(monkeypatch, tmp_path):
     """Without the embedding model the local store still works, and start-up says so and how to get it."""
     from proxy import launcher
-    from proxy.memory import embeddings
+    from proxy.memory.recall import embeddings
 
     def config(**memory):
         return parse_config(

@@ -16,17 +16,9 @@ from typing import Any
 
 import pytest
 
-from proxy.memory.base import MemoryServiceError, NewMemory, UserMemories
-from proxy.memory.local_store import LocalMemoryStore, default_path, match_expression, query_terms
-
-FILLER = [
-    "we talked about the weather in spring",
-    "the build failed because of a missing dependency",
-    "lunch was a sandwich with cheese",
-    "the meeting moved to thursday afternoon",
-    "a bug in the parser was fixed",
-    "the train was late again",
-]
+from conformance.suites.store import FILLER, StoreSuite
+from proxy.memory.stores.base import MemoryStoreError
+from proxy.memory.stores.local.store import LocalMemoryStore, default_path, match_expression, query_terms
 
 
 @pytest.fixture(params=["in-memory", "file"])
@@ -37,226 +29,22 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await memory.close()
 
 
+class TestLocalStore(StoreSuite):
+    """The store contract, in memory (one connection) and in a file (readers pooled beside the writer)."""
+
+    @pytest.fixture(params=["in-memory", "file"])
+    async def store(self, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LocalMemoryStore]:
+        memory = LocalMemoryStore(":memory:" if request.param == "in-memory" else tmp_path / "memory.sqlite3")
+        yield memory
+        await memory.close()
+
+
 async def counts(store: LocalMemoryStore) -> list[tuple[str, int]]:
     return [(client.user_id, client.memories) for client in await store.users()]
 
 
 def _contents(records: list[Any]) -> list[str]:
     return [record.content for record in records]
-
-
-async def test_recalls_a_users_own_memory_and_never_another_users(store: LocalMemoryStore) -> None:
-    """The favourite-colour question finds the asking user's answer, not the other user's."""
-    for text in FILLER:
-        await store.add("alice", text)
-    teal = await store.add("alice", "my favourite colour is teal")
-    await store.add("bob", "my favourite colour is crimson")
-
-    found = await store.search("alice", "what is my favourite colour?")
-
-    assert found[0].id == teal
-    assert found[0].content == "my favourite colour is teal"
-    assert found[0].user_id == "alice"
-    assert all(record.user_id == "alice" for record in found)
-    assert "crimson" not in " ".join(_contents(found))
-    assert _contents(await store.search("bob", "what is my favourite colour?")) == [
-        "my favourite colour is crimson"
-    ]
-    assert await store.search("carol", "what is my favourite colour?") == []
-
-
-async def test_list_is_per_user_newest_first_with_limit(store: LocalMemoryStore) -> None:
-    for n in range(5):
-        await store.add("alice", f"alice note {n}")
-    await store.add("bob", "bob note")
-
-    listed = await store.list("alice")
-
-    assert _contents(listed) == [f"alice note {n}" for n in reversed(range(5))]
-    assert [record.score for record in listed] == [0.0] * 5
-    assert listed[0].created_at >= listed[-1].created_at
-    assert _contents(await store.list("alice", limit=2)) == ["alice note 4", "alice note 3"]
-    assert _contents(await store.list("bob")) == ["bob note"]
-    assert await store.list("alice", limit=0) == []
-
-
-async def test_forget_one_then_all_only_within_the_user(store: LocalMemoryStore) -> None:
-    first = await store.add("alice", "the wifi password is swordfish")
-    await store.add("alice", "the door code is 1234")
-    bobs = await store.add("bob", "bob likes swordfish steaks")
-
-    assert await store.forget("alice", bobs) == 0  # bob's id means nothing in alice's namespace
-    assert await store.forget("alice", first) == 1
-    assert await store.forget("alice", first) == 0
-    assert _contents(await store.search("alice", "swordfish")) == []
-    assert _contents(await store.list("alice")) == ["the door code is 1234"]
-
-    assert await store.forget("alice") == 1
-    assert await store.list("alice") == []
-    assert _contents(await store.search("bob", "swordfish")) == ["bob likes swordfish steaks"]
-    assert await counts(store) == [("bob", 1)]
-
-
-async def test_users_says_when_each_clients_newest_memory_was_made(store: LocalMemoryStore) -> None:
-    """tests/unit/test_postgres_store.py runs this one on its own store too."""
-    await store.add_batch(
-        [
-            NewMemory("alice", "an old fact", created_at=1_000.0),
-            NewMemory("alice", "a newer fact", created_at=2_000.0),
-            NewMemory("bob", "bob's only fact", created_at=1_500.0),
-        ]
-    )
-    assert await store.users() == [UserMemories("alice", 2, 2_000.0), UserMemories("bob", 1, 1_500.0)]
-
-
-async def test_custom_id_replaces_within_a_user_and_keeps_the_id(store: LocalMemoryStore) -> None:
-    first = await store.add("alice", "the project is called falcon", custom_id="doc-1")
-    again = await store.add("alice", "the project is called osprey", custom_id="doc-1")
-    bobs = await store.add("bob", "bob's project is called heron", custom_id="doc-1")
-    other = await store.add("alice", "unrelated note", custom_id="doc-2")
-
-    assert again == first
-    assert len({first, bobs, other}) == 3
-    assert _contents(await store.search("alice", "falcon")) == []  # the index forgot the old text
-    assert _contents(await store.search("alice", "project osprey")) == ["the project is called osprey"]
-    assert _contents(await store.search("bob", "project")) == ["bob's project is called heron"]
-    assert await counts(store) == [("alice", 2), ("bob", 1)]
-
-
-async def test_metadata_round_trips_and_bad_metadata_stores_nothing(store: LocalMemoryStore) -> None:
-    await store.add("alice", "tabs over spaces", metadata={"model": "gpt-4o", "turn": 3, "tags": ["style"]})
-
-    [record] = await store.list("alice")
-
-    assert record.metadata == {"model": "gpt-4o", "turn": 3, "tags": ["style"]}
-    assert len(record.id) == 32 and int(record.id, 16) >= 0
-    with pytest.raises(TypeError):
-        await store.add("alice", "never stored", metadata={"when": object()})
-    assert _contents(await store.list("alice")) == ["tabs over spaces"]
-
-
-HOSTILE = [
-    'what\'s "x" AND (y',
-    '"',
-    '""""',
-    "(",
-    ")",
-    "x AND",
-    "OR OR OR",
-    "NOT teal",
-    "NEAR(teal colour, 2)",
-    "teal NEAR/3 colour",
-    "*",
-    "teal*",
-    "^teal",
-    "content: teal",
-    "{content}: teal",
-    "col:umn",
-    "-teal +colour",
-    "'; DROP TABLE memories; --",
-    "\x00\x01\x02",
-    "🦜🦜 emoji only",
-    "日本語の質問",
-    "Zürich straße naïve café",
-    "नमस्ते दुनिया",
-    "\u0301\u0301 combining marks",
-    "a" * 5000,
-    " ".join(f"word{n}" for n in range(500)),
-    "",
-    "   \n\t ",
-]
-
-
-@pytest.mark.parametrize("query", HOSTILE)
-async def test_hostile_queries_never_raise(store: LocalMemoryStore, query: str) -> None:
-    await store.add("alice", "my favourite colour is teal")
-    await store.add("alice", "x and y are near the content column")
-
-    found = await store.search("alice", query)
-
-    assert isinstance(found, list)
-    assert all(record.user_id == "alice" for record in found)
-
-
-async def test_operators_in_a_query_are_plain_words(store: LocalMemoryStore) -> None:
-    """FTS5 keywords and syntax in the text are searched for as words, never obeyed."""
-    await store.add("alice", "the store is NEAR the station")
-    await store.add("alice", "my favourite colour is teal")
-
-    assert _contents(await store.search("alice", "NEAR(")) == ["the store is NEAR the station"]
-    # As syntax, NOT would exclude teal; as a (stop)word it is ignored and teal is found.
-    assert _contents(await store.search("alice", "NOT teal")) == ["my favourite colour is teal"]
-    assert _contents(await store.search("alice", 'what\'s "teal" AND (colour')) == [
-        "my favourite colour is teal"
-    ]
-
-
-@pytest.mark.parametrize("query", ["", "   ", "?!.,", "what is it?", "The AND of THE"])
-async def test_a_query_without_searchable_words_recalls_nothing(store: LocalMemoryStore, query: str) -> None:
-    await store.add("alice", "it is what it is, and the end of the story")
-
-    assert await store.search("alice", query) == []
-
-
-async def test_more_matching_terms_rank_higher(store: LocalMemoryStore) -> None:
-    for text in FILLER:
-        await store.add("alice", text)
-    one = await store.add("alice", "kayak trip planned")
-    three = await store.add("alice", "kayak trip to norway fjords planned")
-    two = await store.add("alice", "kayak trip to norway planned")
-
-    found = await store.search("alice", "kayak norway fjords")
-
-    assert [record.id for record in found] == [three, two, one]
-    scores = [record.score for record in found]
-    assert scores == sorted(scores, reverse=True) and scores[0] > scores[1] > scores[2] > 0
-
-
-async def test_search_stems_and_folds_and_respects_limit(store: LocalMemoryStore) -> None:
-    for text in FILLER:
-        await store.add("alice", text)
-    await store.add("alice", "she loves the colours of autumn")
-    await store.add("alice", "we met at a café in Zürich")
-
-    assert _contents(await store.search("alice", "favourite colour")) == ["she loves the colours of autumn"]
-    assert _contents(await store.search("alice", "cafe zurich")) == ["we met at a café in Zürich"]
-    assert len(await store.search("alice", "the weather build lunch meeting parser train", limit=3)) == 3
-    assert await store.search("alice", "weather", limit=0) == []
-
-
-async def test_a_word_in_most_memories_counts_only_when_nothing_rarer_does(
-    store: LocalMemoryStore,
-) -> None:
-    """Common words would match (and make recall rank) nearly everything; a rarer word decides."""
-    for n in range(20):
-        await store.add("alice", f"project status update number {n}")
-    await store.add("alice", "project kestrel launches in may")
-
-    assert _contents(await store.search("alice", "project kestrel")) == ["project kestrel launches in may"]
-    assert len(await store.search("alice", "project", limit=50)) == 21
-    assert len(await store.search("alice", "status update", limit=50)) == 20  # all common: all count
-
-
-async def test_when_every_word_is_common_the_rarest_of_them_still_lead(store: LocalMemoryStore) -> None:
-    """In a small store every word passes the common threshold; counting stops there, and the words must
-    still be ranked by their real frequency, not by their spelling."""
-    for _ in range(4):
-        await store.add("alice", "alpha bravo charlie delta echo foxtrot")
-    await store.add("alice", "the zulu key is 42")
-
-    found = await store.search("alice", "alpha bravo charlie delta echo foxtrot zulu")
-
-    assert "the zulu key is 42" in _contents(found)
-
-
-async def test_search_reports_the_same_memory_as_list_does(store: LocalMemoryStore) -> None:
-    """Times and scores come back with all their digits (SQLite's JSON would round them to 15)."""
-    await store.add("alice", "my favourite colour is teal")
-    [listed] = await store.list("alice")
-    [found] = await store.search("alice", "favourite colour")
-    assert found.created_at == listed.created_at
-    assert (found.id, found.content, found.metadata) == (listed.id, listed.content, listed.metadata)
-    assert found.score > 0
 
 
 async def test_a_long_query_searches_with_its_rarest_words_only(store: LocalMemoryStore) -> None:
@@ -313,7 +101,7 @@ async def test_close_is_idempotent_and_a_closed_store_refuses_work(tmp_path: Pat
     await store.close()
     await store.close()
 
-    with pytest.raises(MemoryServiceError, match="closed"):
+    with pytest.raises(MemoryStoreError, match="closed"):
         await store.search("alice", "something")
 
 
@@ -340,7 +128,7 @@ async def test_concurrent_recalls_share_a_few_connections_and_close_them(tmp_pat
     await store.close()
     with pytest.raises(sqlite3.ProgrammingError):  # closed with the store
         readers[0].execute("SELECT 1")
-    with pytest.raises(MemoryServiceError, match="closed"):
+    with pytest.raises(MemoryStoreError, match="closed"):
         await store.search("alice", "colour")
 
 
@@ -355,7 +143,7 @@ async def test_a_reader_that_failed_mid_transaction_is_not_reused(tmp_path: Path
         conn.execute("SELECT * FROM no_such_table")
 
     try:
-        with pytest.raises(MemoryServiceError, match="no_such_table"):
+        with pytest.raises(MemoryStoreError, match="no_such_table"):
             await store._read(fails_inside_a_transaction)
         assert store._idle_readers == []
         await store.add("alice", "second note about falcons")
@@ -467,19 +255,6 @@ def test_several_processes_write_the_same_new_file_at_once(
             backdoor.execute(f"INSERT INTO fts_{space} (fts_{space}) VALUES ('integrity-check')")
             indexed = backdoor.execute(f"SELECT count(*) FROM fts_{space} WHERE fts_{space} MATCH 'shared'")
             assert indexed.fetchone()[0] == WRITES_EACH
-
-
-async def test_recall_depends_on_the_asking_clients_memories_only(store: LocalMemoryStore) -> None:
-    """Word statistics are per client: another client full of the question's words changes nothing."""
-    question = "Where should I go surfing this weekend near where I live?"
-    await store.add("x", "I live in Lisbon and I love surfing")
-    alone = _contents(await store.search("x", question))
-    for n in range(30):
-        await store.add("y", f"surfing near where we live, session {n}")
-    await store.add("y", "shall we go somewhere near this weekend?")
-    assert alone == ["I live in Lisbon and I love surfing"]
-    assert _contents(await store.search("x", question)) == alone
-    assert all(r.user_id == "y" for r in await store.search("y", question, limit=50))
 
 
 async def test_a_version_1_file_is_migrated_with_every_memory_kept(tmp_path: Path) -> None:

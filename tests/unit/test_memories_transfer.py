@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from proxy.cli import app as cli
-from proxy.memory.base import MemoryServiceError, NewMemory
-from proxy.memory.local_store import EXPORT_PAGE, LocalMemoryStore
+from proxy.memory.stores.base import MemoryStoreError, NewMemory
+from proxy.memory.stores.local.store import EXPORT_PAGE, LocalMemoryStore
 from proxy.memory.transfer import IMPORT_BATCH, import_memories
 
 runner = CliRunner()
@@ -235,11 +235,11 @@ def test_a_store_failing_half_way_says_how_far_the_import_got():
         async def add_batch(self, memories: Any) -> list[str]:
             self.batches += 1
             if self.batches == 2:
-                raise MemoryServiceError("local memory store: disk I/O error")
+                raise MemoryStoreError("local memory store: disk I/O error")
             return ["x"] * len(memories)
 
     memories = [NewMemory("u1", f"user: {n}") for n in range(IMPORT_BATCH + 1)]
-    with pytest.raises(MemoryServiceError) as failed:
+    with pytest.raises(MemoryStoreError) as failed:
         asyncio.run(import_memories(FailsSecondBatch(), memories))  # type: ignore[arg-type]
     assert f"after {IMPORT_BATCH:,} of {IMPORT_BATCH + 1:,} memories were written" in str(failed.value)
     assert "importing the file again completes it" in str(failed.value)
@@ -258,12 +258,12 @@ def test_what_a_failing_store_did_not_take_waits_in_its_journal_for_the_proxy(tm
         async def add_batch(self, memories: Any) -> list[str]:
             self.batches += 1
             if self.batches == 2:
-                raise MemoryServiceError("local memory store: disk I/O error")
+                raise MemoryStoreError("local memory store: disk I/O error")
             return ["x"] * len(memories)
 
     memories = [NewMemory("u1", f"user: {n}") for n in range(IMPORT_BATCH + 3)]
     journal = tmp_path / "journal"
-    with pytest.raises(MemoryServiceError) as failed:
+    with pytest.raises(MemoryStoreError) as failed:
         asyncio.run(import_memories(FailsSecondBatch(), memories, journal=journal))  # type: ignore[arg-type]
     assert f"the other 3 are in the journal at {journal}" in str(failed.value)
 

@@ -14,8 +14,8 @@ import pytest
 from proxy.call import Answer, Api, Call
 from proxy.config import ContextRetrieval
 from proxy.memory import service as service_module
-from proxy.memory.base import MemoryRecord, MemoryRefused, MemoryServiceError, NewMemory
 from proxy.memory.service import MemoryService
+from proxy.memory.stores.base import MemoryRecord, MemoryRefused, MemoryStoreError, NewMemory
 from proxy.memory.turns import exchange_text
 
 MESSAGES = [{"role": "user", "content": "my favourite colour is teal"}]
@@ -61,7 +61,7 @@ class ScriptedStore:
 
     async def open(self) -> None:
         if self.broken:
-            raise MemoryServiceError(self.broken)
+            raise MemoryStoreError(self.broken)
 
     async def add_batch(self, memories: Sequence[NewMemory]) -> list[str]:
         self.batches += 1
@@ -76,7 +76,7 @@ class ScriptedStore:
             self.fail_adds -= 1
             if self.add_attempts >= 5:
                 self.failing.set()
-            raise MemoryServiceError("Supermemory answered 500")
+            raise MemoryStoreError("Supermemory answered 500")
         self.added.append((user_id, content))
         self.custom_ids.append(custom_id)
         self.stored.set()
@@ -114,7 +114,7 @@ async def started(store: ScriptedStore, **settings: Any) -> MemoryService:
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
-        (MemoryServiceError("Supermemory answered 402"), "Supermemory answered 402"),
+        (MemoryStoreError("Supermemory answered 402"), "Supermemory answered 402"),
         (RuntimeError("bug"), "memory recall failed: RuntimeError"),
     ],
 )

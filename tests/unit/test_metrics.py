@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from conformance.harness import app_client
 from proxy import metrics
 from proxy.app import create_app
-from proxy.memory.local_store import LocalMemoryStore
+from proxy.memory.stores.local.store import LocalMemoryStore
 from tests.doubles import CannedBackend
 from tests.unit.test_memory_status import ask, config
 

@@ -25,25 +25,15 @@ import psycopg
 import pytest
 
 from bench.memory_data import filler
+from conformance.suites.store import FILLER, StoreSuite
 from proxy.config import ContextRetrieval
-from proxy.memory import postgres_store
-from proxy.memory.base import MemoryServiceError, NewMemory
-from proxy.memory.embeddings import EncoderLoader
-from proxy.memory.postgres_schema import MEMORIES, SCHEMA_VERSION
-from proxy.memory.postgres_store import PostgresMemoryStore
+from proxy.memory.recall.embeddings import EncoderLoader
 from proxy.memory.service import MemoryService
-from tests.unit.test_local_store import (  # the same contract, run on this module's store fixture
-    test_users_says_when_each_clients_newest_memory_was_made,  # noqa: F401
-)
+from proxy.memory.stores.base import MemoryStoreError, NewMemory
+from proxy.memory.stores.postgres import store as postgres_store
+from proxy.memory.stores.postgres.schema import MEMORIES, SCHEMA_VERSION
+from proxy.memory.stores.postgres.store import PostgresMemoryStore
 
-FILLER = [
-    "we talked about the weather in spring",
-    "the build failed because of a missing dependency",
-    "lunch was a sandwich with cheese",
-    "the meeting moved to thursday afternoon",
-    "a bug in the parser was fixed",
-    "the train was late again",
-]
 VOLVO = "I drive a red Volvo"
 PASSWORD = "hunter2-" + secrets.token_hex(8)
 
@@ -72,6 +62,17 @@ async def semantic_store(postgres_database: str, loader: EncoderLoader) -> Async
     await opened.close()
 
 
+class TestPostgresStore(StoreSuite):
+    """The store contract, on a database of each test's own."""
+
+    @pytest.fixture
+    async def store(self, postgres_database: str) -> AsyncIterator[PostgresMemoryStore]:
+        opened = PostgresMemoryStore(postgres_database)
+        await opened.open()
+        yield opened
+        await opened.close()
+
+
 def backdoor(dsn: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn) as conn:
         return conn.execute(statement, params).fetchall()
@@ -79,25 +80,6 @@ def backdoor(dsn: str, statement: str, params: tuple[Any, ...] = ()) -> list[tup
 
 def _contents(records: list[Any]) -> list[str]:
     return [record.content for record in records]
-
-
-async def test_recalls_a_users_own_memory_and_never_another_users(store: PostgresMemoryStore) -> None:
-    for text in FILLER:
-        await store.add("alice", text)
-    teal = await store.add("alice", "my favourite colour is teal")
-    await store.add("bob", "my favourite colour is crimson")
-
-    found = await store.search("alice", "what is my favourite colour?")
-
-    assert (found[0].id, found[0].content, found[0].user_id, found[0].signal) == (
-        teal,
-        "my favourite colour is teal",
-        "alice",
-        "words",
-    )
-    assert all(record.user_id == "alice" for record in found)
-    assert _contents(await store.search("bob", "favourite colour")) == ["my favourite colour is crimson"]
-    assert await store.search("carol", "what is my favourite colour?") == []
 
 
 async def test_no_method_reads_or_changes_another_clients_memories(
@@ -116,84 +98,6 @@ async def test_no_method_reads_or_changes_another_clients_memories(
     assert rows == [(secret, "alice", "the vault code is 8812")]
 
 
-async def test_list_is_per_user_newest_first_with_limit(store: PostgresMemoryStore) -> None:
-    for n in range(5):
-        await store.add("alice", f"alice note {n}")
-    await store.add("bob", "bob note")
-
-    listed = await store.list("alice")
-
-    assert _contents(listed) == [f"alice note {n}" for n in reversed(range(5))]
-    assert [record.score for record in listed] == [0.0] * 5
-    assert _contents(await store.list("alice", limit=2)) == ["alice note 4", "alice note 3"]
-    assert await store.list("alice", limit=0) == []
-    # One batch shares its time: the order it was written in still decides.
-    await store.add_batch([NewMemory("carol", f"carol note {n}") for n in range(3)])
-    assert _contents(await store.list("carol")) == ["carol note 2", "carol note 1", "carol note 0"]
-
-
-async def test_forget_one_then_all_only_within_the_user(store: PostgresMemoryStore) -> None:
-    first = await store.add("alice", "the wifi password is swordfish")
-    await store.add("alice", "the door code is 1234")
-    await store.add("bob", "bob likes swordfish steaks")
-
-    assert await store.forget("alice", first) == 1
-    assert await store.forget("alice", first) == 0
-    assert await store.forget("alice", "not-an-id") == 0
-    assert _contents(await store.search("alice", "swordfish")) == []
-    assert await store.forget("alice") == 1
-    assert await store.list("alice") == []
-    assert _contents(await store.search("bob", "swordfish")) == ["bob likes swordfish steaks"]
-
-
-async def test_custom_id_replaces_within_a_user_and_keeps_the_id(store: PostgresMemoryStore) -> None:
-    first = await store.add("alice", "the project is called falcon", custom_id="doc-1")
-    again = await store.add("alice", "the project is called osprey", custom_id="doc-1", metadata={"v": 2})
-    bobs = await store.add("bob", "bob's project is called heron", custom_id="doc-1")
-
-    assert again == first != bobs
-    assert _contents(await store.search("alice", "falcon")) == []  # the index forgot the old text
-    [record] = await store.list("alice")
-    assert (record.content, record.metadata) == ("the project is called osprey", {"v": 2})
-    assert _contents(await store.search("bob", "project")) == ["bob's project is called heron"]
-
-
-async def test_metadata_round_trips_and_bad_metadata_stores_nothing(store: PostgresMemoryStore) -> None:
-    await store.add("alice", "tabs over spaces", metadata={"model": "gpt-4o", "turn": 3, "tags": ["style"]})
-
-    [record] = await store.list("alice")
-
-    assert record.metadata == {"model": "gpt-4o", "turn": 3, "tags": ["style"]}
-    assert len(record.id) == 32 and int(record.id, 16) >= 0
-    with pytest.raises(TypeError):
-        await store.add("alice", "never stored", metadata={"when": object()})
-    assert _contents(await store.list("alice")) == ["tabs over spaces"]
-
-
-@pytest.mark.parametrize(
-    "query",
-    [
-        'what\'s "x" AND (y',
-        "x & !y | z:*",
-        "'; DROP TABLE memory_proxy.memories; --",
-        "\x00\x01\x02",
-        "🦜🦜 emoji only",
-        "Zürich straße naïve café",
-        "a" * 5000,
-        " ".join(f"word{n}" for n in range(500)),
-        "",
-        "The AND of THE",
-    ],
-)
-async def test_hostile_queries_never_raise(store: PostgresMemoryStore, query: str) -> None:
-    await store.add("alice", "my favourite colour is teal")
-    await store.add("alice", "x and y are near the z column")
-
-    found = await store.search("alice", query)
-
-    assert all(record.user_id == "alice" for record in found)
-
-
 async def test_a_nul_in_what_is_stored_does_not_fail_the_write(store: PostgresMemoryStore) -> None:
     """PostgreSQL's text cannot hold NUL (SQLite's can): it is stored as U+FFFD instead of failing."""
     await store.add("alice", "before\x00after", metadata={"note": "a\x00b"})
@@ -201,63 +105,12 @@ async def test_a_nul_in_what_is_stored_does_not_fail_the_write(store: PostgresMe
     assert (record.content, record.metadata) == ("before\ufffdafter", {"note": "a\x00b"})
 
 
-async def test_more_matching_terms_rank_higher(store: PostgresMemoryStore) -> None:
-    for text in FILLER:
-        await store.add("alice", text)
-    one = await store.add("alice", "kayak trip planned")
-    three = await store.add("alice", "kayak trip to norway fjords planned")
-    two = await store.add("alice", "kayak trip to norway planned")
-
-    found = await store.search("alice", "kayak norway fjords")
-
-    assert [record.id for record in found] == [three, two, one]
-    scores = [record.score for record in found]
-    assert scores[0] > scores[1] > scores[2] > 0
-
-
-async def test_search_stems_folds_splits_and_respects_limit(store: PostgresMemoryStore) -> None:
-    for text in FILLER:
-        await store.add("alice", text)
-    await store.add("alice", "she loves the colours of autumn")
-    await store.add("alice", "we met at a café in Zürich")
-    await store.add("alice", "the config lives in /etc/kestrel/settings.yaml")
-
-    assert _contents(await store.search("alice", "favourite colour")) == ["she loves the colours of autumn"]
-    assert _contents(await store.search("alice", "cafe zurich")) == ["we met at a café in Zürich"]
-    assert _contents(await store.search("alice", "kestrel settings")) == [
-        "the config lives in /etc/kestrel/settings.yaml"
-    ]
-    assert len(await store.search("alice", "the weather build lunch meeting parser train", limit=3)) == 3
-    assert await store.search("alice", "weather", limit=0) == []
-
-
-async def test_a_word_in_most_memories_counts_only_when_nothing_rarer_does(
-    store: PostgresMemoryStore,
-) -> None:
-    await store.add_batch([NewMemory("alice", f"project status update number {n}") for n in range(20)])
-    await store.add("alice", "project kestrel launches in may")
-
-    assert _contents(await store.search("alice", "project kestrel")) == ["project kestrel launches in may"]
-    assert len(await store.search("alice", "project", limit=50)) == 21
-    assert len(await store.search("alice", "status update", limit=50)) == 20  # all common: all count
-
-
-async def test_when_every_word_is_common_the_rarest_of_them_still_lead(store: PostgresMemoryStore) -> None:
-    for _ in range(4):
-        await store.add("alice", "alpha bravo charlie delta echo foxtrot")
-    await store.add("alice", "the zulu key is 42")
-
-    found = await store.search("alice", "alpha bravo charlie delta echo foxtrot zulu")
-
-    assert found[0].content == "the zulu key is 42"
-
-
 async def test_a_batch_is_one_transaction(store: PostgresMemoryStore, postgres_database: str) -> None:
     good = [NewMemory("alice", "first of the batch"), NewMemory("bob", "second of the batch")]
     # A custom id far past what a b-tree index entry can hold: the database refuses that one row.
     refused = NewMemory("alice", "refused", custom_id=secrets.token_hex(50_000))
 
-    with pytest.raises(MemoryServiceError, match="PostgreSQL memory store"):
+    with pytest.raises(MemoryStoreError, match="PostgreSQL memory store"):
         await store.add_batch([*good, refused])
     assert backdoor(postgres_database, f"SELECT count(*) FROM {MEMORIES}") == [(0,)]
 
@@ -292,12 +145,12 @@ async def test_a_database_migrated_by_a_newer_proxy_is_refused(postgres_database
     with psycopg.connect(postgres_database) as conn:
         conn.execute("INSERT INTO memory_proxy.schema_version (version) VALUES (%s)", (SCHEMA_VERSION + 1,))
     newer = PostgresMemoryStore(postgres_database)
-    with pytest.raises(MemoryServiceError, match="newer than this proxy's"):
+    with pytest.raises(MemoryStoreError, match="newer than this proxy's"):
         await newer.open()
     await newer.close()
 
 
-async def test_a_database_that_goes_away_is_a_memory_service_error(
+async def test_a_database_that_goes_away_is_a_memory_store_error(
     postgres_server: str, postgres_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(postgres_store, "POOL_TIMEOUT", 0.2)  # how long a call waits for a connection
@@ -307,7 +160,7 @@ async def test_a_database_that_goes_away_is_a_memory_service_error(
     with psycopg.connect(postgres_server, autocommit=True) as admin:
         admin.execute(psycopg.sql.SQL("DROP DATABASE {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))
     try:
-        with pytest.raises(MemoryServiceError) as caught:
+        with pytest.raises(MemoryStoreError) as caught:
             await store.search("alice", "remember")
         assert "\n" not in str(caught.value)  # it may become a header
     finally:

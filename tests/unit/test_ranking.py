@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from proxy.memory.base import MemoryRecord
-from proxy.memory.ranking import Candidate, fuse
+from proxy.memory.recall.ranking import Candidate, fuse
+from proxy.memory.stores.base import MemoryRecord
 
 
 def candidate(memory_id: str, score: float) -> Candidate:

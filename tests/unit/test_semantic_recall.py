@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from bench.memory_data import filler
-from proxy.memory.embeddings import EncoderLoader
-from proxy.memory.local_store import LocalMemoryStore
+from proxy.memory.recall.embeddings import EncoderLoader
+from proxy.memory.stores.local.store import LocalMemoryStore
 
 REFERENCE = (
     Path(__file__).resolve().parents[2] / "fixtures" / "embeddings" / "all-minilm-l6-v2-reference.json"

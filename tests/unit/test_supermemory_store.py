@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conformance.fakes import FakeSupermemory, fake_supermemory_transport
-from proxy.memory.base import MemoryServiceError
-from proxy.memory.supermemory import SupermemoryStore
+from proxy.memory.stores.base import MemoryStoreError
+from proxy.memory.stores.supermemory import SupermemoryStore
 
 BASE = "http://supermemory.test"
 
@@ -66,22 +66,22 @@ async def test_list_and_forget(store, supermemory):
         ({"garbage": True}, "not JSON"),
     ],
 )
-async def test_failures_are_memory_service_errors(store, supermemory, fault, message):
+async def test_failures_are_memory_store_errors(store, supermemory, fault, message):
     for name, value in fault.items():
         setattr(supermemory, name, value)
-    with pytest.raises(MemoryServiceError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(MemoryStoreError, match=message.replace("(", r"\(").replace(")", r"\)")):
         await store.search("alice", "anything")
-    with pytest.raises(MemoryServiceError):
+    with pytest.raises(MemoryStoreError):
         await store.add("alice", "x")
 
 
 async def test_wrong_key_and_unreachable():
     supermemory = FakeSupermemory()
     wrong = SupermemoryStore(BASE, "wrong-key", transport=fake_supermemory_transport(supermemory, BASE))
-    with pytest.raises(MemoryServiceError, match="401"):
+    with pytest.raises(MemoryStoreError, match="401"):
         await wrong.search("alice", "x")
     await wrong.close()
     unreachable = SupermemoryStore("http://127.0.0.1:9", "k", timeout=1.0)
-    with pytest.raises(MemoryServiceError, match="unreachable"):
+    with pytest.raises(MemoryStoreError, match="unreachable"):
         await unreachable.add("alice", "x")
     await unreachable.close()

@@ -2,8 +2,8 @@
 
 Why brute force: a client has thousands of memories, rarely a hundred thousand, and one matrix-vector
 product over all of them (0.5 ms at 10,000, ~5 ms at 100,000 on one core) is exact and simpler than any
-approximate index. The vectors live in the SQLite file (:mod:`proxy.memory.local_schema`); this cache keeps
-each client's matrix in the process and brings it up to date cheaply before each search: vectors written
+approximate index. The vectors live in the SQLite file (:mod:`proxy.memory.stores.local.schema`); this cache
+keeps each client's matrix in the process and brings it up to date cheaply before each search: vectors written
 since (by this process or another on the same file) are appended in place (the matrix grows by doubling, so
 a write-back never copies it), and a forgotten or changed memory, which the client's ``removed`` counter
 records, makes it load the matrix anew.

@@ -5,13 +5,15 @@ machine can write to the same file at once. Why these choices:
 
 - **Per-client namespaces**: every statement filters on ``user_id``; each client has a full-text index of
   its own, so what decides its recall (how rare a word is) is computed over its memories alone.
-- **Recall by words** (:mod:`proxy.memory.lexical`): FTS5 with porter stemming, ranked by bm25, searching
+- **Recall by words** (:mod:`proxy.memory.recall.lexical`): FTS5 with porter stemming, ranked by bm25,
+searching
   with a question's rarest words only.
-- **Recall by meaning** (:mod:`proxy.memory.dense`), where the embedding model is installed: each memory's
+- **Recall by meaning** (:mod:`proxy.memory.recall.dense`), where the embedding model is installed: each
+memory's
   vector is stored beside it, and a question's vector is compared with all of the client's. The model
-  loads in the background (:class:`~proxy.memory.embeddings.EncoderLoader`): until it is ready recall is
-  by words only, and memories written without a vector are given one in the background afterwards.
-  :func:`~proxy.memory.ranking.fuse` merges the two.
+  loads in the background (:class:`~proxy.memory.recall.embeddings.EncoderLoader`): until it is ready recall
+  is by words only, and memories written without a vector are given one in the background afterwards.
+  :func:`~proxy.memory.recall.ranking.fuse` merges the two.
 - **Concurrency**: WAL (readers never block writers), ``busy_timeout`` so a writer waits for another
   process instead of failing with "database is locked", ``BEGIN IMMEDIATE`` so a write never has to
   upgrade a read lock (the case a busy timeout cannot fix), and ``CREATE ... IF NOT EXISTS`` so two
@@ -45,26 +47,26 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from proxy.memory.base import (
-    MemoryRecord,
-    MemoryRefused,
-    MemoryServiceError,
-    NewMemory,
-    StoredMemory,
-    UserMemories,
-)
-from proxy.memory.dense import VectorCache
-from proxy.memory.embeddings import EncoderLoader
-from proxy.memory.lexical import (
+from proxy.memory.recall.dense import VectorCache
+from proxy.memory.recall.embeddings import EncoderLoader
+from proxy.memory.recall.lexical import (
     LEXICAL_CANDIDATES,
     match_expression,
     query_terms,
     rarest_terms,
     search_statement,
 )
-from proxy.memory.local_schema import Namespace, create_or_migrate, fts_insert, fts_remove, namespace
-from proxy.memory.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
-from proxy.memory.ranking import Candidate, fuse
+from proxy.memory.recall.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
+from proxy.memory.recall.ranking import Candidate, fuse
+from proxy.memory.stores.base import (
+    MemoryRecord,
+    MemoryRefused,
+    MemoryStoreError,
+    NewMemory,
+    StoredMemory,
+    UserMemories,
+)
+from proxy.memory.stores.local.schema import Namespace, create_or_migrate, fts_insert, fts_remove, namespace
 from proxy.paths import data_home
 
 __all__ = [
@@ -78,7 +80,7 @@ __all__ = [
     "vector_model",
 ]
 
-logger = logging.getLogger("proxy.memory.local_store")
+logger = logging.getLogger("proxy.memory.stores.local.store")
 
 MEMORY_PATH = ":memory:"
 """A private in-memory database (tests, throwaway runs); nothing reaches the disk."""
@@ -224,7 +226,7 @@ class LocalMemoryStore(EncoderBacked):
         try:
             written = loop.run_in_executor(self._writer, write)
         except RuntimeError:  # the writer has shut down
-            raise MemoryServiceError("the local memory store is closed") from None
+            raise MemoryStoreError("the local memory store is closed") from None
         return await written
 
     def _write_batch(
@@ -397,7 +399,7 @@ class LocalMemoryStore(EncoderBacked):
                 embedded = self._embed([content for _, content in rows])
                 assert embedded is not None
                 self._locked(functools.partial(_put_vectors, rows=rows, vectors=embedded, model=model))
-            except MemoryServiceError:
+            except MemoryStoreError:
                 return  # closed, or the file went away: the next store to open it carries on
             except Exception:
                 logger.exception("embedding older memories failed; they stay searchable by words")
@@ -441,7 +443,7 @@ class LocalMemoryStore(EncoderBacked):
             self._locked(lambda _: None)  # the writer opens the file first: directory, WAL and schema
         with self._readers_lock:
             if self._closed:
-                raise MemoryServiceError("the local memory store is closed")
+                raise MemoryStoreError("the local memory store is closed")
             conn = self._idle_readers.pop() if self._idle_readers else None
         reusable = False
         try:
@@ -451,7 +453,7 @@ class LocalMemoryStore(EncoderBacked):
             reusable = not conn.in_transaction
             return result
         except sqlite3.Error as exc:
-            raise MemoryServiceError(f"local memory store: {exc}") from exc
+            raise MemoryStoreError(f"local memory store: {exc}") from exc
         finally:
             if conn is not None:
                 self._give_back(conn, reusable)
@@ -481,7 +483,7 @@ class LocalMemoryStore(EncoderBacked):
     def _locked(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         with self._lock:
             if self._closed:
-                raise MemoryServiceError("the local memory store is closed")
+                raise MemoryStoreError("the local memory store is closed")
             try:
                 if self._conn is None:
                     self._conn = self._open()
@@ -489,7 +491,7 @@ class LocalMemoryStore(EncoderBacked):
             except (sqlite3.IntegrityError, sqlite3.DataError) as exc:  # the memory, not the file
                 raise MemoryRefused(f"local memory store: {exc}") from exc
             except (sqlite3.Error, OSError) as exc:  # OSError: the directory cannot be made
-                raise MemoryServiceError(f"local memory store: {exc}") from exc
+                raise MemoryStoreError(f"local memory store: {exc}") from exc
 
     def _open(self) -> sqlite3.Connection:
         if self.path != MEMORY_PATH:

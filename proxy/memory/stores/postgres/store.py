@@ -2,20 +2,20 @@
 
 The same store as the local one, on a server: per-client namespaces (every statement a client's call
 runs filters on ``user_id``), upsert by ``(user_id, custom_id)``, recall by words and by meaning fused by
-:func:`~proxy.memory.ranking.fuse` with the same ``min_similarity``, vectors of what the person said
-(:mod:`proxy.memory.meaning`) from the process's one encoder. Why these choices:
+:func:`~proxy.memory.recall.ranking.fuse` with the same ``min_similarity``, vectors of what the person said
+(:mod:`proxy.memory.recall.meaning`) from the process's one encoder. Why these choices:
 
 - **psycopg 3 and its async pool**: no thread per query; a connection is checked as it is borrowed, so a
   database that restarted costs no failed recall. Imported only when this store is configured.
 - **Start-up**: :meth:`open` connects once to create or migrate the schema
-  (:mod:`proxy.memory.postgres_schema`, under an advisory lock), then opens the pool; asked again (the
+  (:mod:`proxy.memory.stores.postgres.schema`, under an advisory lock), then opens the pool; asked again (the
   readiness probe) it borrows a connection, which checks the database answers.
 - **Writes**: a batch of write-backs is one transaction (one round trip per memory in pipeline mode);
   its vectors and word-index text are computed first on the store's own thread, off the event loop.
 - **The model loading**: until it is ready recall is by words only (:attr:`recall_mode` says so) and
   memories are written without vectors; once it is, a background task gives them vectors, in batches
   locked with ``SKIP LOCKED`` so that proxies starting together split the work instead of repeating it.
-- **Failures**: every database error is a :class:`~proxy.memory.base.MemoryServiceError` on one line,
+- **Failures**: every database error is a :class:`~proxy.memory.stores.base.MemoryStoreError` on one line,
   the DSN's password masked (recall fails open on it upstream).
 """
 
@@ -36,21 +36,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from proxy.errors import redact
-from proxy.memory.base import (
+from proxy.memory.recall.embeddings import Encoder, EncoderLoader
+from proxy.memory.recall.lexical import LEXICAL_CANDIDATES, common_count, pick_rarest
+from proxy.memory.recall.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
+from proxy.memory.recall.ranking import Candidate, fuse
+from proxy.memory.stores.base import (
     MemoryRecord,
     MemoryRefused,
-    MemoryServiceError,
+    MemoryStoreError,
     NewMemory,
     StoredMemory,
     UserMemories,
 )
-from proxy.memory.embeddings import Encoder, EncoderLoader
-from proxy.memory.lexical import LEXICAL_CANDIDATES, common_count, pick_rarest
-from proxy.memory.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
-from proxy.memory.postgres_dsn import dsn_passwords
-from proxy.memory.postgres_schema import MEMORIES, create_or_migrate
-from proxy.memory.postgres_search import (
+from proxy.memory.stores.postgres.dsn import dsn_passwords
+from proxy.memory.stores.postgres.schema import MEMORIES, create_or_migrate
+from proxy.memory.stores.postgres.search import (
     COLUMNS,
     MEANING_BY_INDEX,
     MEANING_EXACT,
@@ -61,7 +61,7 @@ from proxy.memory.postgres_search import (
     vector_literal,
     words_statement,
 )
-from proxy.memory.ranking import Candidate, fuse
+from proxy.redaction import redact
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -69,7 +69,7 @@ if TYPE_CHECKING:
 
 __all__ = ["INSTALL_HINT", "PostgresMemoryStore"]
 
-logger = logging.getLogger("proxy.memory.postgres_store")
+logger = logging.getLogger("proxy.memory.stores.postgres.store")
 
 INSTALL_HINT = "pip install 'litellm-memory-proxy[postgres]'"
 POOL_SIZE = 8
@@ -174,7 +174,7 @@ class PostgresMemoryStore(EncoderBacked):
         try:
             rows = await asyncio.get_running_loop().run_in_executor(self._worker, prepare)
         except RuntimeError:  # the thread has shut down
-            raise MemoryServiceError("the PostgreSQL memory store is closed") from None
+            raise MemoryStoreError("the PostgreSQL memory store is closed") from None
         async with self._connection() as conn, conn.cursor() as cursor:
             await cursor.executemany(_UPSERT, rows, returning=True)
             ids = [await _returned_id(cursor)]
@@ -303,7 +303,7 @@ class PostgresMemoryStore(EncoderBacked):
                     async with conn.cursor() as cursor:
                         await cursor.executemany(_PUT_VECTOR, updates)
                 await asyncio.sleep(BACKFILL_PAUSE)
-        except (MemoryServiceError, RuntimeError):
+        except (MemoryStoreError, RuntimeError):
             return  # closed, or the database went away: the next process to start carries on
         except Exception:
             logger.exception("embedding older memories failed; they stay searchable by words")
@@ -311,7 +311,7 @@ class PostgresMemoryStore(EncoderBacked):
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
         """A pooled connection in a transaction (committed when the block ends, rolled back if it
-        raises); any database failure becomes a :class:`MemoryServiceError`."""
+        raises); any database failure becomes a :class:`MemoryStoreError`."""
         pool = await self._ready()
         psycopg, psycopg_pool = _driver()
         try:
@@ -322,7 +322,7 @@ class PostgresMemoryStore(EncoderBacked):
                 self._forget_pool(pool)
             # What the database refuses in the memory itself (a NUL byte, a constraint), not its state.
             refused = isinstance(exc, psycopg.DataError | psycopg.IntegrityError)
-            raise (MemoryRefused if refused else MemoryServiceError)(self._failure(exc)) from exc
+            raise (MemoryRefused if refused else MemoryStoreError)(self._failure(exc)) from exc
 
     def _forget_pool(self, pool: AsyncConnectionPool) -> None:
         """The database went away (a connection broke, or none came in time): drop the pool, so that the
@@ -342,7 +342,7 @@ class PostgresMemoryStore(EncoderBacked):
             return self._pool
         async with self._opening:
             if self._closed:
-                raise MemoryServiceError("the PostgreSQL memory store is closed")
+                raise MemoryStoreError("the PostgreSQL memory store is closed")
             if self._pool is None:
                 psycopg, psycopg_pool = _driver()
                 try:
@@ -351,11 +351,11 @@ class PostgresMemoryStore(EncoderBacked):
                     async with conn:
                         await create_or_migrate(conn)
                 except TimeoutError:
-                    raise MemoryServiceError(
+                    raise MemoryStoreError(
                         f"PostgreSQL memory store: no connection within {CONNECT_TIMEOUT:g}s"
                     ) from None
                 except psycopg.Error as exc:
-                    raise MemoryServiceError(self._failure(exc)) from exc
+                    raise MemoryStoreError(self._failure(exc)) from exc
                 pool = psycopg_pool.AsyncConnectionPool(
                     self._dsn,
                     min_size=1,
@@ -395,7 +395,7 @@ def _driver() -> tuple[ModuleType, ModuleType]:
         import psycopg
         import psycopg_pool
     except ImportError as exc:
-        raise MemoryServiceError(
+        raise MemoryStoreError(
             f"context_retrieval.provider postgres needs {exc.name}: {INSTALL_HINT}"
         ) from None
     return psycopg, psycopg_pool

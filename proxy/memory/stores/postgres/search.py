@@ -1,11 +1,12 @@
 """Recall in PostgreSQL: what the word index is given, and the statements that search by words and by
 meaning, every one of them within one client's memories (``user_id = %(user)s``).
 
-- **Words** as the local store sees them (:func:`proxy.memory.lexical.query_terms` splits memories and
+- **Words** as the local store sees them (:func:`proxy.memory.recall.lexical.query_terms` splits memories and
   questions alike into runs of letters and digits, diacritics folded as FTS5's ``remove_diacritics``
   does), then English stemming and stopwords by ``to_tsvector('english', ...)``. Splitting before
   PostgreSQL's parser means a path or a URL is its words, as in the local store, not one token.
-- **Which words**: the question's rarest ones (:func:`proxy.memory.lexical.pick_rarest`), counted in the
+- **Which words**: the question's rarest ones (:func:`proxy.memory.recall.lexical.pick_rarest`), counted in
+the
   client's memories through the GIN index, each count stopping once the word is common.
 - **Rank**: ``ts_rank`` of each word (normalised by the memory's length), weighted by the word's
   inverse document frequency in the client's memories as bm25 weighs it; ``ts_rank`` alone would weigh a
@@ -27,8 +28,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from proxy.memory.lexical import COMMON_TERM_FRACTION, query_terms, words_of
-from proxy.memory.postgres_schema import MEMORIES
+from proxy.memory.recall.lexical import COMMON_TERM_FRACTION, query_terms, words_of
+from proxy.memory.stores.postgres.schema import MEMORIES
 
 __all__ = [
     "COLUMNS",
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 COLUMNS = "id, user_id, content, created_at, metadata"
-"""A memory's columns, in :class:`~proxy.memory.base.MemoryRecord`'s order."""
+"""A memory's columns, in :class:`~proxy.memory.stores.base.MemoryRecord`'s order."""
 
 _QUERY = "plainto_tsquery('english', %(t{n})s)"
 
@@ -89,7 +90,7 @@ def counts_statement(terms: int, *, capped: bool) -> str:
     """The client's number of memories, then in how many of them each term is found, in one statement.
 
     ``capped`` stops each count at the common-word threshold (the SQL form of
-    :func:`proxy.memory.lexical.common_count`): past it the exact number changes nothing but the cost.
+    :func:`proxy.memory.recall.lexical.common_count`): past it the exact number changes nothing but the cost.
     """
     limit = f" LIMIT floor((SELECT size FROM space) * {COMMON_TERM_FRACTION!r}::float8)::bigint + 1"
     counts = [

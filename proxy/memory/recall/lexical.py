@@ -1,7 +1,8 @@
 """Recall by words: which words of a question to search with (every store), and in SQLite FTS5 the
 query that ranks.
 
-Each client's memories have an FTS5 index of their own (see :mod:`proxy.memory.local_schema`), so bm25's
+Each client's memories have an FTS5 index of their own (see :mod:`proxy.memory.stores.local.schema`), so
+bm25's
 statistics (how rare a word is, how long a memory is) are that client's alone: another client's memories
 never change what a question recalls.
 
@@ -12,7 +13,7 @@ never change what a question recalls.
   full of common words would rank thousands of rows. Like Lucene's MoreLikeThis and CommonTermsQuery, the
   query keeps only its few rarest words, and words found in a large share of the client's memories only
   count when there is nothing rarer. :func:`pick_rarest` decides that from counts any store makes; the
-  PostgreSQL store (:mod:`proxy.memory.postgres_search`) counts in its own index.
+  PostgreSQL store (:mod:`proxy.memory.stores.postgres.search`) counts in its own index.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 Everything is scoped by ``containerTag = user_id`` (the earlier codebase used one tag for everyone, so
 users saw each other's memories). A recall combines the profile's static and dynamic facts with the
 search results, which carry either ``memory`` or ``chunk``: both are used. Any failure (status, transport,
-a body that is not the documented shape) is a :class:`MemoryServiceError`, which the caller treats as
+a body that is not the documented shape) is a :class:`MemoryStoreError`, which the caller treats as
 "no memory this time".
 
-Not an :class:`~proxy.memory.base.ExportableStore`: this client has no call that lists every container
+Not an :class:`~proxy.memory.stores.base.ExportableStore`: this client has no call that lists every container
 tag, nor a document's custom id and time, so ``memory-proxy memories export`` refuses it; importing into
 it works (through :meth:`SupermemoryStore.add_batch`), each document timed by Supermemory itself.
 """
@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
-from proxy.memory.base import MemoryRecord, MemoryRefused, MemoryServiceError, NewMemory
+from proxy.memory.stores.base import MemoryRecord, MemoryRefused, MemoryStoreError, NewMemory
 
 __all__ = ["SupermemoryStore"]
 
@@ -64,18 +64,18 @@ class SupermemoryStore:
         try:
             response = await self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise MemoryServiceError(f"Supermemory unreachable: {type(exc).__name__}") from exc
+            raise MemoryStoreError(f"Supermemory unreachable: {type(exc).__name__}") from exc
         if response.status_code >= 400:
             detail = response.headers.get("retry-after")
             suffix = f" (retry after {detail}s)" if detail else ""
-            error = MemoryRefused if response.status_code in _REFUSALS else MemoryServiceError
+            error = MemoryRefused if response.status_code in _REFUSALS else MemoryStoreError
             raise error(f"Supermemory answered {response.status_code}{suffix}")
         if response.status_code == 204 or not response.content:
             return None  # DELETE answers 204 with no body
         try:
             return response.json()
         except ValueError as exc:
-            raise MemoryServiceError("Supermemory answered something that is not JSON") from exc
+            raise MemoryStoreError("Supermemory answered something that is not JSON") from exc
 
     async def add(
         self,
@@ -89,7 +89,7 @@ class SupermemoryStore:
         body["customId"] = custom_id or f"conv_{uuid.uuid4().hex}"
         answer = await self._call("POST", "/v3/documents", json=body)
         if not isinstance(answer, dict) or not isinstance(answer.get("id"), str):
-            raise MemoryServiceError("Supermemory's answer to a new document has no id")
+            raise MemoryStoreError("Supermemory's answer to a new document has no id")
         return answer["id"]
 
     async def add_batch(self, memories: Sequence[NewMemory]) -> list[str]:
@@ -115,7 +115,7 @@ class SupermemoryStore:
             return []
         answer = await self._call("POST", "/v4/profile", json={"containerTag": user_id, "q": query})
         if not isinstance(answer, dict):
-            raise MemoryServiceError("Supermemory's profile answer is not an object")
+            raise MemoryStoreError("Supermemory's profile answer is not an object")
         now = time.time()
         profile = answer.get("profile") or {}
         facts = [

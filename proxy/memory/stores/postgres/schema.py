@@ -12,9 +12,9 @@ Version 1, one table ``memories``:
 - ``seq``, an identity, orders memories written in the same instant (a batch shares its time);
 - ``id``, the memory's id as the API shows it; ``(user_id, custom_id)`` unique, for upserts;
 - ``words``, the ``tsvector`` recall by words searches (English stemming, GIN index), written by the store
-  from the memory's words with diacritics folded (:func:`proxy.memory.postgres_search.indexed_text`);
+  from the memory's words with diacritics folded (:func:`proxy.memory.stores.postgres.search.indexed_text`);
 - ``embedding``, a pgvector ``vector(384)`` of what the person said (HNSW index, cosine), and
-  ``embedded_by``, the model it came from (:func:`proxy.memory.meaning.vector_model`): NULL until the
+  ``embedded_by``, the model it came from (:func:`proxy.memory.recall.meaning.vector_model`): NULL until the
   embedding model has loaded, when the store fills it in the background.
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.memory.base import MemoryServiceError
+from proxy.memory.stores.base import MemoryStoreError
 
 __all__ = ["DIMENSIONS", "MEMORIES", "SCHEMA_VERSION", "create_or_migrate"]
 
@@ -69,7 +69,7 @@ async def create_or_migrate(conn: Any) -> None:
         cursor = await conn.execute(f"SELECT coalesce(max(version), 0) FROM {_VERSIONS}")
         (version,) = await cursor.fetchone()
         if version > SCHEMA_VERSION:
-            raise MemoryServiceError(
+            raise MemoryStoreError(
                 f"the database's memory schema is version {version}, newer than this proxy's "
                 f"({SCHEMA_VERSION}): upgrade the proxy"
             )

@@ -14,8 +14,8 @@ __all__ = [
     "ExportableStore",
     "MemoryRecord",
     "MemoryRefused",
-    "MemoryServiceError",
     "MemoryStore",
+    "MemoryStoreError",
     "NewMemory",
     "StoredMemory",
     "UserMemories",
@@ -72,12 +72,12 @@ class UserMemories(NamedTuple):
     """Seconds since the epoch."""
 
 
-class MemoryServiceError(Exception):
+class MemoryStoreError(Exception):
     """The memory store failed (down, slow, refused, or answered garbage); recall goes on without it, and
     write-back tries again until it takes the write."""
 
 
-class MemoryRefused(MemoryServiceError):
+class MemoryRefused(MemoryStoreError):
     """The store refuses a memory for what it is (its data), not for its own state: trying the same memory
     again would fail again, so write-back gives that one up (and stores the rest)."""
 
@@ -85,7 +85,7 @@ class MemoryRefused(MemoryServiceError):
 class MemoryStore(Protocol):
     async def open(self) -> None:
         """Make sure the store can be used now (a file opened, its schema current), raising
-        :class:`MemoryServiceError` if not: a broken store is found at start-up, not at first use."""
+        :class:`MemoryStoreError` if not: a broken store is found at start-up, not at first use."""
         ...
 
     @property

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from proxy.memory.base import MemoryRecord
+from proxy.memory.stores.base import MemoryRecord
 
 __all__ = ["Candidate", "fuse"]
 
