@@ -66,6 +66,9 @@ class HeaderPattern(_Section):
     header: str = "user-agent"
     pattern: str
     user_id: str = Field(pattern=USER_ID_PATTERN)
+    project: str | None = None
+    """Where this client names its project: a regular expression with a ``path`` group, searched in the
+    request's system prompt and first user message (:mod:`proxy.scopes`)."""
     _regex: re.Pattern[str] = PrivateAttr()
 
     @field_validator("pattern")
@@ -81,6 +84,19 @@ class HeaderPattern(_Section):
     @classmethod
     def _lowercase(cls, value: str) -> str:
         return value.lower()
+
+    @field_validator("project")
+    @classmethod
+    def _has_a_path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        if "path" not in compiled.groupindex:
+            raise ValueError(f"{value!r} has no (?P<path>...) group: it must say where the project's path is")
+        return value
 
     def model_post_init(self, context: Any, /) -> None:
         self._regex = re.compile(self.pattern, re.IGNORECASE)
@@ -116,6 +132,9 @@ class UserIdMappings(_Section):
     # None means "use the built-in patterns for the known clients"; [] means "no patterns at all".
     header_patterns: list[HeaderPattern] | None = None
     default_user_id: str = Field(default="default-dev", pattern=USER_ID_PATTERN)
+    person: str | None = None
+    """Who the person behind this machine's clients is (their person-wide memories are ``person:<name>``);
+    default: this machine's user name."""
 
 
 class ContextRetrieval(_Section):
@@ -131,6 +150,9 @@ class ContextRetrieval(_Section):
     enabled_for_models: list[str] = Field(default_factory=list)
     disabled_for_models: list[str] = Field(default_factory=list)
     store_conversations: bool = True
+    # A request in a project (a coding agent's working directory, x-memory-project) reads and writes its
+    # project's memory and its person's (proxy/scopes.py); false: a project is one namespace, as before.
+    project_scopes: bool = True
     # The local store's SQLite file (default: $XDG_DATA_HOME/litellm-memory-proxy/memory.sqlite3).
     local_store_path: str | None = None
     # The PostgreSQL store's database (a libpq URI or key=value string); kept out of reprs: its password.

@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from proxy import __version__
 from proxy.error_responses import error_response
-from proxy.errors import RouteNotFound
+from proxy.errors import RouteNotFound, to_proxy_error
 from proxy.flow import USER_ID_HEADER, flow_of
 from proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from proxy.surfaces import CHAT, MESSAGES
@@ -58,8 +58,17 @@ async def models(request: Request) -> dict[str, Any]:
 
 
 async def memory_routing_info(request: Request) -> JSONResponse:
-    identity = flow_of(request).identify(request)
-    return JSONResponse(identity.as_info(), headers={USER_ID_HEADER: identity.user_id})
+    """Who the caller is and which memory it reads and writes; ``POST`` a completion body to see the
+    project the proxy derives from it (``GET`` sees only the headers)."""
+    flow = flow_of(request)
+    identity = flow.identify(request)
+    try:
+        payload = await flow.read_body(request) if request.method == "POST" else None
+        scope = flow.scopes.resolve(identity, request.headers, payload)
+    except Exception as exc:
+        return error_response(to_proxy_error(exc), CHAT.envelope, {USER_ID_HEADER: identity.user_id})
+    info = {**identity.as_info(), **scope.as_info()}
+    return JSONResponse(info, headers={USER_ID_HEADER: identity.user_id})
 
 
 async def root() -> dict[str, Any]:
@@ -109,7 +118,7 @@ API_ROUTES: list[Endpoint] = [
     ("/v1/messages/count_tokens", count_tokens, ["POST"]),
     ("/v1/models", models, ["GET"]),
     ("/models", models, ["GET"]),
-    ("/memory-routing/info", memory_routing_info, ["GET"]),
+    ("/memory-routing/info", memory_routing_info, ["GET", "POST"]),
     ("/memory/status", memory_status, ["GET"]),
     ("/metrics", metrics, ["GET"]),
 ]

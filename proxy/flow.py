@@ -36,6 +36,7 @@ from proxy.memory.supermemory_router import SupermemoryRouter
 from proxy.metrics import Metrics
 from proxy.model_catalog import ModelCatalog
 from proxy.requests import parse_call, read_json_object
+from proxy.scopes import PROJECT_HEADER, Scope, ScopeResolver
 from proxy.streaming import OpenedStream, checked, relay
 from proxy.surfaces import Surface
 
@@ -72,6 +73,7 @@ class Flow:
     def __init__(self, config: Config, backend: Backend) -> None:
         self.backend = backend
         self.identifier = ClientIdentifier(config.user_id_mappings)
+        self.scopes = ScopeResolver(config, self.identifier.patterns)
         self.catalog = ModelCatalog(config)
         self.supermemory_router = SupermemoryRouter(config)
         self.memory = MemoryService(config.context_retrieval, supermemory_router=self.supermemory_router)
@@ -105,11 +107,12 @@ class Flow:
             call = await self.parse(request, surface)
             trace.parsed(call.model, call.stream)
             self.require_model(call.model)
+            scope = self.scopes.resolve(identity, request.headers, call.payload)
             recall_started = time.perf_counter()
-            recall = await self.recall(identity, call)
+            recall = await self.recall(scope, call)
             recall_seconds = time.perf_counter() - recall_started
             trace.recalled(recall, recall_seconds)
-            sent = self.inject(identity, call, recall, surface)
+            sent = self.inject(scope, call, recall, surface)
             upstream_started = time.perf_counter()
             answer = await self.complete(sent, surface)
             upstream_seconds = time.perf_counter() - upstream_started
@@ -122,13 +125,15 @@ class Flow:
                 RECALL_HEADER: _ms(recall_seconds),
                 UPSTREAM_HEADER: _ms(upstream_seconds),
             }
+            if scope.project is not None:
+                headers[PROJECT_HEADER] = scope.project
             if not kept:
                 headers[STATUS_REASON_HEADER] += f"; not stored ({STORE_HEADER}: off)"
             return self.relay(
                 surface,
                 answer,
                 headers,
-                lambda reply: self.remember(identity, call, reply, recall) if kept else None,
+                lambda reply: self.remember(scope, call, reply, recall) if kept else None,
                 lambda problem: self.activity.record(trace, 200, problem),
             )
         except Exception as exc:
@@ -154,12 +159,15 @@ class Flow:
         """Which client (memory namespace) this is, from its headers."""
         return self.identifier.identify(request.headers)
 
-    async def parse(self, request: Request, surface: Surface) -> Call:
-        """The body, validated by the surface, with the client headers the provider must see."""
-        body = await read_json_object(
+    async def read_body(self, request: Request) -> dict[str, Any]:
+        """The request's JSON object, within the proxy's size and time limits."""
+        return await read_json_object(
             request, max_bytes=self._max_body_bytes, max_seconds=self.client_timeout
         )
-        call = parse_call(body, api=surface.api, shape=surface.shape)
+
+    async def parse(self, request: Request, surface: Surface) -> Call:
+        """The body, validated by the surface, with the client headers the provider must see."""
+        call = parse_call(await self.read_body(request), api=surface.api, shape=surface.shape)
         forwarded = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
         return call.with_headers(forwarded)
 
@@ -171,17 +179,17 @@ class Flow:
                 f"The model '{model}' does not exist; GET /v1/models lists the available ones.", param="model"
             )
 
-    async def recall(self, identity: ClientIdentity, call: Call) -> Recall:
-        """What the client's memory holds for this conversation (time-boxed; never fails the request)."""
-        return await self.memory.recall(identity.user_id, call)
+    async def recall(self, scope: Scope, call: Call) -> Recall:
+        """What the scope's memory holds for this conversation (time-boxed; never fails the request)."""
+        return await self.memory.recall(scope, call)
 
-    def inject(self, identity: ClientIdentity, call: Call, recall: Recall, surface: Surface) -> Call:
+    def inject(self, scope: Scope, call: Call, recall: Recall, surface: Surface) -> Call:
         """The call as the provider gets it: the conversation's memory placed in the body (the same bytes
         on every turn), and for a Memory Router model the Supermemory headers that let Supermemory do the
         memory work instead."""
         if recall.pins:
             call = call.with_payload(surface.place(call.payload, recall.pins))
-        return call.with_headers(self.supermemory_router.headers_for(call.model, identity.user_id))
+        return call.with_headers(self.supermemory_router.headers_for(call.model, scope.namespace))
 
     async def complete(self, call: Call, surface: Surface) -> dict[str, Any] | OpenedStream[Any]:
         """The backend's answer; a stream is returned once its answer has begun, each chunk checked to be
@@ -219,10 +227,10 @@ class Flow:
         on_end(None)
         return JSONResponse(answer, headers=headers)
 
-    def remember(self, identity: ClientIdentity, call: Call, answer: Answer, recall: Recall) -> None:
-        """Queue the exchange for the client's memory, off the request path. ``call`` is the client's own
+    def remember(self, scope: Scope, call: Call, answer: Answer, recall: Recall) -> None:
+        """Queue the exchange for the scope's memory, off the request path. ``call`` is the client's own
         request, before injection: recalled memory is never stored again."""
-        self.memory.remember_later(identity.user_id, call, answer, recall)
+        self.memory.remember_later(scope, call, answer, recall)
 
 
 def _kept(request: Request) -> bool:

@@ -28,7 +28,19 @@ DEFAULT_HEADER_PATTERNS: tuple[HeaderPattern, ...] = (
     # JetBrains AI Assistant talks through the openai-java client.
     HeaderPattern(header="user-agent", pattern=r"^OpenAIClient(Async)?Impl/Java", user_id="pycharm-ai"),
     # "claude-cli/2.1.197 (external, cli)", "claude-code/2.1.45", and the seed's "Claude Code CLI".
-    HeaderPattern(header="user-agent", pattern=r"\bclaude[- ](cli|code)\b", user_id="claude-code"),
+    HeaderPattern(
+        header="user-agent",
+        pattern=r"\bclaude[- ](cli|code)\b",
+        user_id="claude-code",
+        project=r"Primary working directory: (?P<path>[^\n]+)",
+    ),
+    # "codex_exec/0.171.0 (Debian 12.0.0; x86_64) ...", "codex_cli_rs/0.171.0 ..." (the interactive one).
+    HeaderPattern(
+        header="user-agent",
+        pattern=r"^codex_\w+/",
+        user_id="codex",
+        project=r"<environment_context>\s*<cwd>(?P<path>[^<\n]+)</cwd>",
+    ),
     # "Anthropic/Python 0.69.0", "AsyncAnthropic/Python 0.69.0", and the seed's "anthropic-sdk-python/1.0".
     HeaderPattern(
         header="user-agent",

@@ -2,10 +2,11 @@
 
 Every request, whatever its method and path, goes on to the memory proxy unchanged (query string, body,
 headers, ``Host`` included, so the proxy's browser rules hold through it) except for two things:
-``x-memory-user-id`` (the memory proxy's custom header) is set to the project's id, replacing whatever the
-client sent, and hop-by-hop headers stay behind. Bodies are streamed both ways chunk by chunk, so an SSE
-answer reaches the IDE as the model writes it. One ``httpx.AsyncClient``, opened by the app's lifespan,
-carries every request (connections are reused). Only ``GET /health`` is answered here, so a user can see
+``x-memory-project`` is set to the project's id (so a coding agent working in the same directory shares
+the project's memory), replacing whatever the client sent there or in ``x-memory-user-id``, and
+hop-by-hop headers stay behind. Bodies are streamed both ways chunk by chunk, so an SSE answer reaches
+the IDE as the model writes it. One ``httpx.AsyncClient``, opened by the app's lifespan, carries every
+request (connections are reused). Only ``GET /health`` is answered here, so a user can see
 which project a port belongs to.
 
 The interceptor listens on loopback, on a port from a small predictable range, so it applies the proxy's
@@ -38,6 +39,7 @@ from proxy.errors import (
     openai_envelope,
     to_proxy_error,
 )
+from proxy.scopes import PROJECT_HEADER
 
 __all__ = ["DEFAULT_CUSTOM_HEADER", "HOP_BY_HOP_HEADERS", "Interceptor"]
 
@@ -75,8 +77,10 @@ class Interceptor:
     """ASGI app forwarding to ``target`` (the memory proxy's base URL) as project ``project_id``.
 
     ``transport`` is a seam for an in-process target; ``custom_header`` must be the memory proxy's
-    ``user_id_mappings.custom_header``; ``browser_guard``, ``allowed_hosts`` and ``allowed_origins`` are
-    its ``memory_proxy`` settings of those names.
+    ``user_id_mappings.custom_header``; ``stamp`` is the header that names the project to the proxy
+    (``x-memory-project``, so Claude Code or Codex in the same directory share its memory), or the custom
+    header for a namespace named outright (``--user-id``); ``browser_guard``, ``allowed_hosts`` and
+    ``allowed_origins`` are its ``memory_proxy`` settings of those names.
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class Interceptor:
         *,
         project_dir: str | None = None,
         custom_header: str = DEFAULT_CUSTOM_HEADER,
+        stamp: str = PROJECT_HEADER,
         transport: httpx.AsyncBaseTransport | None = None,
         browser_guard: bool = True,
         allowed_hosts: Sequence[str] = (),
@@ -95,12 +100,14 @@ class Interceptor:
         self.project_id = project_id
         self.project_dir = project_dir
         self.custom_header = custom_header.lower()
+        self.stamp = stamp.lower()
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         # The client's Host goes on to a memory proxy on this machine, whose browser rules then hold through
         # the interceptor; a remote one (--target https://memory.team.example) routes by its own name.
         remote = not MachineNames(LISTENS_ON).admits(urlsplit(self.target).hostname or "")
-        self._dropped = HOP_BY_HOP_HEADERS | {self.custom_header} | ({"host"} if remote else set())
+        named = {self.custom_header, PROJECT_HEADER}  # the interceptor's to say, never the client's
+        self._dropped = HOP_BY_HOP_HEADERS | named | ({"host"} if remote else set())
         self._guarded: ASGIApp = self._http
         if browser_guard:
             self._guarded = BrowserGuard(
@@ -188,7 +195,7 @@ class Interceptor:
             if (lowered := name.decode("latin-1").lower()) not in self._dropped
             and lowered not in connection_named
         ]
-        headers.append((self.custom_header.encode(), self.project_id.encode()))
+        headers.append((self.stamp.encode(), self.project_id.encode()))
         return httpx.Request(scope["method"], url, headers=headers, content=body)
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -21,6 +21,7 @@ from proxy.errors import ProxyError
 from proxy.identification import validate_user_id
 from proxy.interceptor.app import LISTENS_ON, Interceptor
 from proxy.interceptor.port_registry import PortRangeExhausted, PortRegistry, port_in_use, project_id
+from proxy.scopes import PROJECT_HEADER
 
 __all__ = [
     "allocate",
@@ -167,6 +168,7 @@ def run(
         namespace,
         project_dir=str(directory),
         custom_header=config.user_id_mappings.custom_header,
+        stamp=config.user_id_mappings.custom_header if user_id else PROJECT_HEADER,
         browser_guard=config.memory_proxy.browser_guard,
         allowed_hosts=config.memory_proxy.allowed_hosts,
         allowed_origins=config.memory_proxy.allowed_origins,
@@ -188,7 +190,7 @@ def run(
 
 def _describe(directory: Path | str, port: int) -> str:
     return (
-        f"{escape(str(directory))}: port {port}, user_id {project_id(directory)}, base URL {base_url(port)}"
+        f"{escape(str(directory))}: port {port}, project {project_id(directory)}, base URL {base_url(port)}"
     )
 
 
@@ -256,7 +258,7 @@ def _port_status(port: int, path: str) -> str:
     except (httpx.HTTPError, ValueError):
         health = None
     if isinstance(health, dict) and health.get("project_dir") == path:
-        return f"interceptor running (user_id {escape(str(health.get('project')))})"
+        return f"interceptor running (project {escape(str(health.get('project')))})"
     if isinstance(health, dict) and "project" in health:
         return f"in use by the interceptor of {escape(str(health.get('project_dir')))}"
     return "in use by another program"

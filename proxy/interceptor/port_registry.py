@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy.paths import config_home
+from proxy.scopes import project_id as scoped_project_id
 
 __all__ = [
     "DEFAULT_PORT_MAX",
@@ -73,21 +73,9 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def project_id(project_path: str | os.PathLike[str], prefix: str = "") -> str:
-    """The memory namespace (``user_id``) of a project: ``<prefix><dir-name>-<6 hex>``.
-
-    The directory name keeps the id readable in ``memory-proxy memories list``; the first six hex digits
-    of the SHA-256 of the resolved path keep two checkouts called ``api`` in different folders apart (they
-    must not share memory). The name is lowercased and every run of characters a user id cannot hold
-    becomes one ``-``, so the result always satisfies the user_id rules (1-128 of ``[A-Za-z0-9._:-]``).
-    """
-    resolved = str(Path(project_path).expanduser().resolve())
-    suffix = "-" + hashlib.sha256(resolved.encode()).hexdigest()[:6]
-    clean_prefix = _INVALID_ID_CHARS.sub("-", prefix.lower())
-    name = _INVALID_ID_CHARS.sub("-", Path(resolved).name.lower()).strip("-.:_") or "project"
-    room = _MAX_ID - len(clean_prefix) - len(suffix)
-    if room < 1:
-        raise ValueError(f"the project id prefix {prefix!r} is too long (at most {_MAX_ID - 8} characters)")
-    return f"{clean_prefix}{name[:room].rstrip('-.:_') or 'project'}{suffix}"
+    """The project id of a directory on this machine (symlinks resolved, as the working directory a coding
+    agent reports is): ``<prefix><dir-name>-<6 hex>``, by :func:`proxy.scopes.project_id`."""
+    return scoped_project_id(str(Path(project_path).expanduser().resolve()), prefix)
 
 
 class PortRegistry:

@@ -31,6 +31,7 @@ from proxy.call import Answer, Call
 from proxy.config import ContextRetrieval
 from proxy.memory.conversations import Conversation, Conversations, Pin, prefix_hashes
 from proxy.memory.journal import Journal
+from proxy.memory.person_wide import is_person_wide
 from proxy.memory.placement import format_context
 from proxy.memory.side_requests import DEFAULT_SIDE_REQUESTS, SideRequests
 from proxy.memory.stores import journal_folder, open_store
@@ -52,6 +53,7 @@ from proxy.memory.turns import (
     stored_prompt,
 )
 from proxy.redaction import redact
+from proxy.scopes import Scope
 
 __all__ = [
     "STATUS_HEADER",
@@ -116,6 +118,22 @@ class WriteBackCounts:
     """Exchanges in the batch being written right now."""
     pending: int = 0
     """Exchanges queued behind it."""
+
+
+PROJECT_LABEL = "this project"
+PERSON_LABEL = "about you, in every project"
+
+
+def _scope(scope: Scope | str) -> Scope:
+    return Scope(namespace=scope, client=scope) if isinstance(scope, str) else scope
+
+
+def _labelled(record: MemoryRecord, scope: Scope) -> str:
+    """A recalled memory as its line says it: in a project, whether it is the project's or the person's."""
+    if scope.person is None:
+        return record.content
+    label = PERSON_LABEL if record.user_id == scope.person else PROJECT_LABEL
+    return f"({label}) {record.content}"
 
 
 class MemoryService:
@@ -291,19 +309,20 @@ class MemoryService:
             return f"memory is disabled for model {model}"
         return None
 
-    async def recall(self, user_id: str, call: Call) -> Recall:
+    async def recall(self, scope: Scope | str, call: Call) -> Recall:
         """The memory ``call`` carries: the pins of the conversation it continues, plus a block of memories
-        new to the conversation when its newest prompt recalls any."""
+        new to the conversation when its newest prompt recalls any (a namespace alone is its own scope)."""
+        scope = _scope(scope)
         off = self.applies_to(call.model)
         if off:
             return Recall("skipped", off)
         side = self.side_requests.match(call)
         if side:
             return Recall("skipped", f"a side request of the client ({side}): no memory")
-        hashes = prefix_hashes(f"{user_id}\0{call.api}", call.messages)
+        hashes = prefix_hashes(f"{scope.namespace}\0{call.api}", call.messages)
         earlier = self.conversations.find(hashes)
         conversation = earlier or Conversation()
-        new = await self._recall_new(user_id, call, earlier, conversation)
+        new = await self._recall_new(scope, call, earlier, conversation)
         assert new.conversation is not None  # _recall_new always names the conversation
         conversation = new.conversation
         self.conversations.remember(hashes, conversation)
@@ -316,7 +335,7 @@ class MemoryService:
         return replace(new, status=status, reason=reason, pins=conversation.pins, conversation=conversation)
 
     async def _recall_new(
-        self, user_id: str, call: Call, earlier: Conversation | None, conversation: Conversation
+        self, scope: Scope, call: Call, earlier: Conversation | None, conversation: Conversation
     ) -> Recall:
         """What this turn's own prompt recalls that the conversation does not hold yet (the returned
         conversation holds it too)."""
@@ -330,11 +349,11 @@ class MemoryService:
             return Recall(
                 "skipped", "nothing to recall with (no text of the user's own)", conversation=conversation
             )
+        limit = self.settings.max_results + len(conversation.recalled)
+        namespaces = [scope.namespace] if scope.person is None else [scope.namespace, scope.person]
         try:
             async with asyncio.timeout(self.settings.timeout):
-                records = await self.store.search(
-                    user_id, query, limit=self.settings.max_results + len(conversation.recalled)
-                )
+                found = await asyncio.gather(*(self.store.search(n, query, limit=limit) for n in namespaces))
         except TimeoutError:
             reason = f"memory recall timed out after {self.settings.timeout:g}s"
             return Recall("error", reason, conversation=conversation, query=query)
@@ -344,9 +363,12 @@ class MemoryService:
             logger.exception("memory recall failed")
             reason = f"memory recall failed: {type(exc).__name__}"
             return Recall("error", reason, conversation=conversation, query=query)
+        # The project's memories first, then the person's: what holds here before what holds everywhere.
+        records = [record for records in found for record in records]
         fresh = self._new_to(conversation, records, messages[: prompt.index])[: self.settings.max_results]
+        lines = [_labelled(record, scope) for record in fresh]
         context = format_context(
-            fresh, max_results=self.settings.max_results, max_length=self.settings.max_context_length
+            lines, max_results=self.settings.max_results, max_length=self.settings.max_context_length
         )
         mode = self.store.recall_mode
         suffix = f" ({mode})" if mode else ""
@@ -355,11 +377,12 @@ class MemoryService:
         count = context.count("\n")
         pin = self._pin(context, prompt, first_turn=earlier is None)
         reason = f"{count} memor{'y' if count == 1 else 'ies'} recalled{suffix}"
-        return Recall("used", reason, conversation=conversation.with_pin(pin, fresh), query=query)
+        recalled = [record.content for record in fresh]
+        return Recall("used", reason, conversation=conversation.with_pin(pin, recalled), query=query)
 
     def _new_to(
         self, conversation: Conversation, records: list[MemoryRecord], earlier: list[dict[str, Any]]
-    ) -> list[str]:
+    ) -> list[MemoryRecord]:
         """The recalled memories the conversation holds neither as pins nor as its own earlier turns
         (stored from it, or the exchanges of the user turns before the current prompt)."""
         own = tuple(
@@ -367,7 +390,7 @@ class MemoryService:
             for text in self.turns.user_texts(earlier)
         )
         return [
-            record.content
+            record
             for record in records
             if record.content not in conversation.recalled
             and record.metadata.get("conversation") != conversation.id
@@ -381,8 +404,11 @@ class MemoryService:
         # Later turns add to their own prompt: a change to the system prompt would void the cached prefix.
         return Pin(context, prompt.index, "suffix" if strategy == "user_suffix" else "prefix")
 
-    def remember_later(self, user_id: str, call: Call, answer: Answer, recall: Recall) -> None:
-        """Queue the exchange (the person's prompt and the final answer) for storage, off the request path."""
+    def remember_later(self, scope: Scope | str, call: Call, answer: Answer, recall: Recall) -> None:
+        """Queue the exchange (the person's prompt and the final answer) for storage, off the request path:
+        in the person's namespace when the prompt says something about them that holds in every project
+        (:mod:`proxy.memory.person_wide`), else in the request's own."""
+        scope = _scope(scope)
         if self._queue is None or recall.conversation is None or not self.settings.store_conversations:
             return
         if answer.calls_tool:
@@ -391,14 +417,20 @@ class MemoryService:
         if prompt is None or not answer.text.strip():
             return
         content = exchange_text(prompt.text, answer.text, max_chars=self.settings.max_memory_chars)
+        person_wide = scope.person is not None and is_person_wide(prompt.text)
+        namespace = scope.person if person_wide and scope.person else scope.namespace
         # The same exchange twice (a retry, a repeated question with the same answer) is one memory.
-        custom_id = "exchange_" + hashlib.sha256(f"{user_id}\0{content}".encode()).hexdigest()[:32]
-        metadata = {
+        custom_id = "exchange_" + hashlib.sha256(f"{namespace}\0{content}".encode()).hexdigest()[:32]
+        metadata: dict[str, Any] = {
             "source": "litellm-memory-proxy",
             "model": call.model,
             "conversation": recall.conversation.id,
+            "client": scope.client,
         }
-        self.remember_memory(NewMemory(user_id, content, metadata, custom_id))
+        if scope.project is not None:
+            metadata["project"] = scope.project
+            metadata["scope"] = "person" if person_wide else "project"
+        self.remember_memory(NewMemory(namespace, content, metadata, custom_id))
 
     def remember_memory(self, memory: NewMemory) -> bool:
         """Journal ``memory`` and queue it for the store (every path that writes memory comes here).

@@ -16,7 +16,11 @@ from pathlib import Path
 import pytest
 
 from conformance.suites.support import last_call, model_calls
+from proxy.interceptor.port_registry import project_id
 from proxy.processes import ManagedProcess, free_port
+from proxy.scopes import person_namespace
+
+PERSON = person_namespace(None)  # this machine's user: every client here is one person
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -50,7 +54,7 @@ def claude(cli: Path, prompt: str, base_url: str, workdir: Path, *, nonessential
 
 def test_claude_print_mode_answers_through_the_proxy(open_proxy, fake_provider, claude_cli, tmp_path):
     """`claude -p` with ANTHROPIC_BASE_URL at the proxy prints the provider's answer, and the exchange is
-    remembered under claude-code: the CLI's own User-Agent routed it."""
+    remembered in the memory of the project it ran in: the CLI's own request named its directory."""
     store = tmp_path / "memory.sqlite3"
     with open_proxy(context_retrieval={"enabled": True, "local_store_path": str(store)}) as proxy:
         output = claude(claude_cli, "hello from claude code", proxy.url, tmp_path, nonessential=False)
@@ -60,7 +64,7 @@ def test_claude_print_mode_answers_through_the_proxy(open_proxy, fake_provider, 
     assert upstream.endpoint == "/messages"
     assert upstream.json["stream"] is True
     assert "claude-code-20250219" in upstream.headers.get("anthropic-beta", "")
-    stored = asyncio.run(_contents(store, "claude-code"))
+    stored = asyncio.run(_contents(store, project_id(tmp_path)))
     assert any("hello from claude code" in item for item in stored)
 
 
@@ -81,9 +85,63 @@ def test_three_sessions_remember_a_fact_across_an_unrelated_task(
     assert titles, "Claude Code sent no title request: the side-request rule went untested"
     injected = sessions[-1].json["system"][-1]["text"]  # after Claude Code's own blocks
     assert "Helix" in injected
-    stored = asyncio.run(_contents(store, "claude-code"))
+    # A preference is the person's, in every project; the rest is the project's.
+    stored = asyncio.run(_contents(store, PERSON)) + asyncio.run(_contents(store, project_id(tmp_path)))
     assert sorted(item.split("\nassistant:")[0] for item in stored) == sorted(f"user: {p}" for p in prompts)
     assert not any("system-reminder" in item.split("\nassistant:")[0] for item in stored)
+
+
+def test_two_projects_keep_their_own_memory_and_share_the_persons(
+    open_proxy, fake_provider, claude_cli, tmp_path
+):
+    """Claude Code in two directories, with no setting: what is said about one project is never shown in
+    the other, what the person says about themselves is shown in both, and a JetBrains interceptor of the
+    first directory (which names its project with x-memory-project) reads the first project's memory."""
+    store = tmp_path / "memory.sqlite3"
+    first, second = tmp_path / "billing-api", tmp_path / "web"
+    first.mkdir()
+    second.mkdir()
+    with open_proxy(context_retrieval={"enabled": True, "local_store_path": str(store)}) as proxy:
+        claude(
+            claude_cli,
+            "Remember: the build tool in this project is bazel",
+            proxy.url,
+            first,
+            nonessential=False,
+        )
+        claude(claude_cli, "I prefer tabs over spaces", proxy.url, first, nonessential=False)
+        claude(
+            claude_cli,
+            "Which build tool is used here, and tabs or spaces?",
+            proxy.url,
+            second,
+            nonessential=False,
+        )
+        asked_in_second = last_call(fake_provider).json["system"][-1]["text"]
+        with proxy.client() as http:
+            through_interceptor = http.post(
+                "/v1/chat/completions",
+                headers={
+                    "user-agent": "OpenAIClientImpl/Java unknown",
+                    "x-memory-project": project_id(first),
+                },
+                json={
+                    "model": "gpt-fake",
+                    "messages": [{"role": "user", "content": "which build tool, tabs or spaces?"}],
+                },
+            )
+    assert "tabs over spaces" in asked_in_second
+    assert "bazel" not in asked_in_second
+    assert through_interceptor.status_code == 200
+    assert through_interceptor.headers["x-memory-project"] == project_id(first)
+    recalled = str(last_call(fake_provider).json["messages"])
+    assert "the build tool in this project is bazel" in recalled and "tabs over spaces" in recalled
+    in_first = [m.split("\n")[0] for m in asyncio.run(_contents(store, project_id(first)))]
+    assert "user: Remember: the build tool in this project is bazel" in in_first
+    assert not any("tabs" in m and "prefer" in m for m in in_first)
+    assert [m.split("\n")[0] for m in asyncio.run(_contents(store, PERSON))] == [
+        "user: I prefer tabs over spaces"
+    ]
 
 
 async def _contents(path: Path, user_id: str) -> list[str]:

@@ -139,6 +139,7 @@ def test_a_request_arrives_as_sent_with_the_projects_id_stamped(upstream):
         "authorization": "Bearer sk-the-ides-key",
         "x-memory-user-id": "someone-else",  # a client value never wins
         "X-Memory-User-Id": "and-again",
+        "x-memory-project": "not-this-one",
         "x-custom": "kept",
         "accept": "text/event-stream",
         "x-per-hop": "dropped",
@@ -155,7 +156,8 @@ def test_a_request_arrives_as_sent_with_the_projects_id_stamped(upstream):
     [seen] = recorder.seen
     assert (seen.method, seen.path, seen.query) == ("POST", "/v1/chat/completions", b"beta=true&q=a%20b")
     assert seen.body == body
-    assert seen.header("x-memory-user-id") == [PROJECT]
+    assert seen.header("x-memory-project") == [PROJECT]  # so an agent in that directory shares it
+    assert seen.header("x-memory-user-id") == []
     assert seen.header("authorization") == ["Bearer sk-the-ides-key"]
     assert seen.header("user-agent") == [JETBRAINS["user-agent"]]
     assert seen.header("x-custom") == ["kept"]
@@ -291,9 +293,10 @@ def test_the_client_exists_only_between_startup_and_shutdown():
 
 # -- per-project memory, end to end ----------------------------------------------------------------
 
-TEAL = "my favourite colour is teal"
-CRIMSON = "my favourite colour is crimson"
-QUESTION = "what is my favourite colour?"
+# Facts of a project (what a person says about themselves would be theirs in every project).
+TEAL = "the theme colour of this app is teal"
+CRIMSON = "the theme colour of this app is crimson"
+QUESTION = "what is the theme colour of this app?"
 
 
 @contextmanager
@@ -335,14 +338,15 @@ def test_two_projects_behind_one_memory_proxy_keep_their_own_memories(open_proxy
             (via_alpha, alpha, "teal", "crimson"),
             (via_beta, beta, "crimson", "teal"),
         ):
-            headers = {**JETBRAINS, "x-memory-user-id": "pycharm-ai"}  # even an explicit id is replaced
+            headers = {**JETBRAINS, "x-memory-user-id": "pycharm-ai"}  # even an explicit id is dropped
             with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
                 info = http.get("/memory-routing/info").json()
                 asked = http.post("/v1/chat/completions", json=chat_body(QUESTION))
-            assert info["user_id"] == project_id(project)
-            assert info["custom_header_present"] is True
+            assert (info["user_id"], info["custom_header_present"]) == ("pycharm-ai", False)
+            assert (info["namespace"], info["project"]) == (project_id(project), project_id(project))
+            assert info["project_from"] == "x-memory-project"
             assert asked.status_code == 200, asked.text
-            assert asked.headers["x-memory-user-id"] == project_id(project)
+            assert asked.headers["x-memory-project"] == project_id(project)
             assert asked.headers["x-memory-status"] == "used"
             sent = _sent_text(proxy)
             assert mine in sent
@@ -469,7 +473,8 @@ def _child_env() -> dict[str, str]:
 
 
 def test_run_serves_the_project_on_its_port_in_front_of_the_configured_proxy(upstream, tmp_path):
-    """``interceptor run`` with no --target forwards to the config's memory proxy, with its custom header."""
+    """``interceptor run`` with no --target forwards to the config's memory proxy, naming the project; a
+    client's own custom header (the config's) is dropped."""
     recorder, url = upstream
     project = tmp_path / "My App"
     project.mkdir()
@@ -488,11 +493,11 @@ def test_run_serves_the_project_on_its_port_in_front_of_the_configured_proxy(ups
         with httpx.Client(base_url=printed.removesuffix("/v1"), headers=JETBRAINS) as http:
             assert http.get("/v1/models", headers={"x-project": "spoofed"}).status_code == 200
         checked = invoke(registry_file, "check", low=port, high=port)
-        assert f"interceptor running (user_id {project_id(project)})" in checked.output
+        assert f"interceptor running (project {project_id(project)})" in checked.output
     assert "does not answer" not in process.tail()
     [seen] = [s for s in recorder.seen if s.path == "/v1/models"]
-    assert seen.header("x-project") == [project_id(project)]
-    assert seen.header("x-memory-user-id") == []
+    assert seen.header("x-memory-project") == [project_id(project)]
+    assert seen.header("x-project") == []
     assert PortRegistry(registry_file=registry_file).get_port(project) == port
 
 

@@ -11,6 +11,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -204,7 +205,9 @@ def test_postgresql_stopped_and_started_loses_nothing_and_is_used_again_within_s
         missing_tool("no PostgreSQL to test with: pip install pgserver")
 
     down_for = outage_seconds("POSTGRES_DOWN", 5)
-    server = pgserver.get_server(tmp_path / "pg", cleanup_mode="delete")
+    # Not under pytest's folder: another pytest session starting meanwhile makes that private again, and
+    # the server (run as its own user when the tests run as root) could not be started after the outage.
+    server = pgserver.get_server(tempfile.mkdtemp(prefix="pg"), cleanup_mode="delete")
     try:
         memory = {"provider": "postgres", "dsn": server.get_uri(), "journal_dir": str(tmp_path / "journal")}
         with proxy_process(tmp_path, fake_provider_url, unreachable_url, memory) as proxy:
