@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conformance import resources
@@ -14,6 +16,8 @@ __all__ = ["CLIENT_STRINGS", "RoutingSuite"]
 _clients = resources.read_json("client_user_agents.json")
 CLIENT_STRINGS: list[dict[str, str]] = _clients["real"] + _clients["seed"]
 INFO_KEYS = {"user_id", "matched_pattern", "custom_header_present", "is_default"}
+"""The seed's flat shape (who the client is), and beside it which memory the request reads and writes."""
+SCOPE_KEYS = {"namespace", "client", "project", "project_from", "person"}
 
 
 @pytest.mark.parity
@@ -26,8 +30,13 @@ class RoutingSuite:
             response = http.get("/memory-routing/info", headers={"user-agent": client["user_agent"]})
         assert response.status_code == 200
         body = response.json()
-        assert set(body) == INFO_KEYS
+        assert set(body) == INFO_KEYS | SCOPE_KEYS
         assert body["user_id"] == client["user_id"]
+        assert (body["namespace"], body["client"], body["project"]) == (
+            client["user_id"],
+            client["user_id"],
+            None,
+        )
         assert body["is_default"] is (client["user_id"] == "default-dev")
         assert body["custom_header_present"] is False
         assert (body["matched_pattern"] is None) is body["is_default"]
@@ -45,7 +54,26 @@ class RoutingSuite:
             "matched_pattern": None,
             "custom_header_present": True,
             "is_default": False,
+            "namespace": "project-alpha",
+            "client": "project-alpha",
+            "project": None,
+            "project_from": None,
+            "person": None,
         }
+
+    def test_info_names_the_project_a_coding_agent_works_in_and_never_its_path(self, proxy):
+        """POSTed a request Claude Code sent, /memory-routing/info says the project its working directory
+        names (a readable id, never the path), what named it, and the person whose memory it also reads."""
+        captured = resources.read_json("claude-code-2.1.197-tool-loop.json")["requests"][0]
+        with proxy.client() as http:
+            response = http.post("/memory-routing/info", headers=captured["headers"], json=captured["body"])
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["client"] == "claude-code"
+        assert re.fullmatch(r"project-[0-9a-f]{6}", body["project"]) and body["namespace"] == body["project"]
+        assert body["project_from"] == "claude-code working directory"
+        assert body["person"].startswith("person:")
+        assert "/home/user" not in response.text
 
     @pytest.mark.parametrize("bad", ["has space", "a/b", "x" * 129])
     def test_invalid_custom_header_is_rejected_before_the_provider(self, proxy, fake_provider, bad):

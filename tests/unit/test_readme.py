@@ -76,3 +76,30 @@ def test_ci_runs_the_modes_the_readme_says_it_does():
     said = re.search(r"CI \(`\.ci/run`\) runs `(\w+)`, then:\n((?:- .*\n(?:  .*\n)*)+)", README)
     assert said is not None
     assert ci == [said.group(1), *re.findall(r"^- `([a-z]+)`:", said.group(2), re.M)]
+
+
+def _client_table() -> list[list[str]]:
+    heading = r"\| client \| recognised by \(User-Agent\) \| project from \| client id \|\n"
+    table = re.search(heading + r"\|[-|]+\|\n((?:\|.*\|\n)+)", README)
+    assert table, "the README's client table is missing"
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in table.group(1).splitlines()]
+
+
+def test_the_client_table_is_the_shipped_rules():
+    """Each row's User-Agents are recognised as its client id by the built-in rules, a row says its client's
+    project comes from its working directory exactly when its rule finds one, and every rule has a row."""
+    from starlette.datastructures import Headers
+
+    from proxy.config import UserIdMappings
+    from proxy.identification import DEFAULT_HEADER_PATTERNS, ClientIdentifier
+
+    identifier = ClientIdentifier(UserIdMappings())
+    rows = _client_table()
+    for _, agents, project_from, client_id in rows:
+        for agent in re.findall(r"`([^`]+)`", agents):
+            identity = identifier.identify(Headers({"user-agent": agent}))
+            assert identity.user_id == client_id.strip("`"), agent
+            rule = identity.matched_pattern
+            assert ("working directory" in project_from) == (rule is not None and rule.project is not None)
+    listed = {row[3].strip("`") for row in rows}
+    assert {rule.user_id for rule in DEFAULT_HEADER_PATTERNS} <= listed
