@@ -128,6 +128,18 @@ def _scope(scope: Scope | str) -> Scope:
     return Scope(namespace=scope, client=scope) if isinstance(scope, str) else scope
 
 
+def _shared(records: list[MemoryRecord], scope: Scope, limit: int) -> list[MemoryRecord]:
+    """At most ``limit`` of ``records``: the project's first, then the person's, who get up to half of the
+    block when both have more than fits (a person's matching preference is not crowded out by weaker
+    project matches, nor the reverse)."""
+    if scope.person is None:
+        return records[:limit]
+    own = [record for record in records if record.user_id != scope.person]
+    person = [record for record in records if record.user_id == scope.person]
+    person_room = min(len(person), max(limit - len(own), limit // 2))
+    return own[: limit - person_room] + person[:person_room]
+
+
 def _labelled(record: MemoryRecord, scope: Scope) -> str:
     """A recalled memory as its line says it: in a project, whether it is the project's or the person's."""
     if scope.person is None:
@@ -363,9 +375,10 @@ class MemoryService:
             logger.exception("memory recall failed")
             reason = f"memory recall failed: {type(exc).__name__}"
             return Recall("error", reason, conversation=conversation, query=query)
-        # The project's memories first, then the person's: what holds here before what holds everywhere.
         records = [record for records in found for record in records]
-        fresh = self._new_to(conversation, records, messages[: prompt.index])[: self.settings.max_results]
+        fresh = _shared(
+            self._new_to(conversation, records, messages[: prompt.index]), scope, self.settings.max_results
+        )
         lines = [_labelled(record, scope) for record in fresh]
         context = format_context(
             lines, max_results=self.settings.max_results, max_length=self.settings.max_context_length

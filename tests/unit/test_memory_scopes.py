@@ -89,3 +89,15 @@ async def test_a_person_named_by_a_team_proxy_is_kept_apart(service):
     await tell(service, BILLING, "call me Sam")
     recalled = await service.recall(kim, said("what should you call me?"))
     assert recalled.status == "skipped" and not recalled.pins
+
+
+async def test_a_project_full_of_matches_leaves_room_for_the_persons(service):
+    """Five project memories match the question, and so does the person's preference: the block has the
+    project's first and the person's too (up to half of it), never only one side."""
+    for n in range(6):
+        await tell(service, BILLING, f"the editor config file number {n} of this repo uses spaces")
+    await tell(service, WEB, "I prefer an editor that uses tabs")
+    recalled = await service.recall(BILLING, said("which editor uses tabs or spaces?"))
+    lines = recalled.pins[0].text.splitlines()[1:]
+    labels = [line.split(")")[0].removeprefix("- (") for line in lines]
+    assert labels == [PROJECT_LABEL] * 4 + [PERSON_LABEL]
