@@ -82,20 +82,14 @@ def _contents(records: list[Any]) -> list[str]:
     return [record.content for record in records]
 
 
-async def test_no_method_reads_or_changes_another_clients_memories(
+async def test_no_method_changes_another_clients_rows(
     store: PostgresMemoryStore, postgres_database: str
 ) -> None:
-    secret = await store.add("alice", "the vault code is 8812", custom_id="vault")
-    await store.add("bob", "bob's notes")
-
-    assert await store.search("bob", "vault code 8812") == []
-    assert "the vault code is 8812" not in _contents(await store.list("bob", limit=1000))
-    assert await store.forget("bob", secret) == 0
-    assert await store.add("bob", "bob's vault", custom_id="vault") != secret  # bob's own, not alice's
-    assert await store.forget("bob") == 2
-
+    """The contract's cross-client test, then a look past the store: the table holds alice's row alone."""
+    await TestPostgresStore().test_no_method_reads_or_changes_another_clients_memories(store)
+    [vault] = await store.list("alice")
     rows = backdoor(postgres_database, f"SELECT id, user_id, content FROM {MEMORIES}")
-    assert rows == [(secret, "alice", "the vault code is 8812")]
+    assert rows == [(vault.id, "alice", "the vault code is 8812")]
 
 
 async def test_a_nul_in_what_is_stored_does_not_fail_the_write(store: PostgresMemoryStore) -> None:
