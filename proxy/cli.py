@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,11 +32,14 @@ __all__ = [
     "app",
     "check_config",
     "main",
+    "memories_clients",
     "memories_export",
     "memories_forget",
     "memories_import",
     "memories_list",
+    "memories_projects",
     "memories_search",
+    "namespace_kind",
     "route",
     "version",
 ]
@@ -85,10 +91,20 @@ def route(
 
 
 memories = typer.Typer(
-    help="See and delete what is remembered about a client (its user_id).", no_args_is_help=True
+    help="See and delete what is remembered: a project's memory, a person's, or a client's (its namespace).",
+    no_args_is_help=True,
 )
 app.add_typer(memories, name="memories")
-UserOption = Annotated[str, typer.Option("--user", "-u", help="The client's user_id, e.g. pycharm-ai")]
+UserOption = Annotated[
+    str,
+    typer.Option(
+        "--user",
+        "-u",
+        "--project",
+        help="The namespace: a project's id (billing-api-3f9c1e), person:<name>, or a client id (pycharm-ai)",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line, for scripts")]
 app.add_typer(interceptor_app, name="interceptor")
 
 
@@ -118,12 +134,34 @@ def _on_store(
         raise typer.Exit(2) from None
 
 
-def _print_records(records: list[MemoryRecord], empty: str, *, ranked: bool = False) -> None:
+def namespace_kind(namespace: str) -> str:
+    """What a namespace holds: a person's memories (``person:sam``), a project's (its id ends in its path's
+    6-hex hash, as :func:`proxy.scopes.project_id` makes it), or a client's."""
+    if namespace.startswith("person:"):
+        return "person"
+    return "project" if _PROJECT_ID.search(namespace) else "client"
+
+
+_PROJECT_ID = re.compile(r"-[0-9a-f]{6}$")
+
+
+def _print_records(
+    records: list[MemoryRecord], empty: str, *, ranked: bool = False, as_json: bool = False
+) -> None:
+    if as_json:
+        for record in records:
+            sys.stdout.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+        return
     if not records:
         console.print(empty)
         return
-    columns = ["id", "when", *(["found by", "score"] if ranked else []), "memory"]
-    table = Table(*columns, show_lines=False)
+    table = Table(show_lines=False)
+    table.add_column("id", no_wrap=True, min_width=len(records[0].id))  # a command needs it whole
+    table.add_column("when", no_wrap=True)
+    if ranked:
+        table.add_column("found by")
+        table.add_column("score")
+    table.add_column("memory")
     for record in records:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created_at)) if record.created_at else ""
         found = [record.signal, f"{record.score:.3f}"] if ranked else []
@@ -135,13 +173,14 @@ def _print_records(records: list[MemoryRecord], empty: str, *, ranked: bool = Fa
 def memories_list(
     user: UserOption,
     limit: Annotated[int, typer.Option(help="At most this many")] = 50,
+    as_json: JsonOption = False,
     config_file: ConfigOption = None,
 ) -> None:
-    """List a client's memories, newest first."""
+    """List a namespace's memories, newest first."""
     records = _with_store(
         config_file, lambda store: store.list(validate_user_id(user, source="--user"), limit=limit)
     )
-    _print_records(records, f"no memories for {user}")
+    _print_records(records, f"no memories for {user}", as_json=as_json)
 
 
 @memories.command("search")
@@ -149,9 +188,10 @@ def memories_search(
     query: Annotated[str, typer.Argument(help="What to look for")],
     user: UserOption,
     limit: Annotated[int, typer.Option(help="At most this many")] = 10,
+    as_json: JsonOption = False,
     config_file: ConfigOption = None,
 ) -> None:
-    """Search a client's memories as recall would (by words, and by meaning once the model has loaded)."""
+    """Search a namespace's memories as recall would (by words, and by meaning once the model has loaded)."""
 
     async def search(store: MemoryStore) -> list[MemoryRecord]:
         user_id = validate_user_id(user, source="--user")
@@ -159,7 +199,54 @@ def memories_search(
         return await store.search(user_id, query, limit=limit)
 
     records = _with_store(config_file, search)
-    _print_records(records, f"no memories of {user} match {query!r}", ranked=True)
+    _print_records(records, f"no memories of {user} match {query!r}", ranked=True, as_json=as_json)
+
+
+@memories.command("clients")
+def memories_clients(
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="Only namespaces of this kind: project, person or client")
+    ] = None,
+    as_json: JsonOption = False,
+    config_file: ConfigOption = None,
+) -> None:
+    """Every namespace with memories: projects, people and clients, with how many and the newest's time."""
+    settings = load_config_or_exit(config_file, errors).context_retrieval
+
+    async def listed(store: MemoryStore) -> list[Any]:
+        if not isinstance(store, ExportableStore):
+            errors.print(
+                f"[red]not supported:[/red] the {settings.provider} store cannot list its namespaces"
+            )
+            raise typer.Exit(2)
+        return await store.users()
+
+    rows = [
+        (client, namespace_kind(client.user_id))
+        for client in _on_store(settings, listed, errors)
+        if kind is None or namespace_kind(client.user_id) == kind
+    ]
+    if as_json:
+        for client, of in rows:
+            entry = {
+                "namespace": client.user_id,
+                "kind": of,
+                "memories": client.memories,
+                "newest": client.newest,
+            }
+            sys.stdout.write(json.dumps(entry) + "\n")
+        return
+    table = Table("namespace", "kind", "memories", "newest")
+    for client, of in rows:
+        newest = time.strftime("%Y-%m-%d %H:%M", time.localtime(client.newest)) if client.newest else ""
+        table.add_row(escape(client.user_id), of, f"{client.memories:,}", newest)
+    console.print(table if rows else "no memories")
+
+
+@memories.command("projects")
+def memories_projects(as_json: JsonOption = False, config_file: ConfigOption = None) -> None:
+    """The projects with memories (``memories clients --kind project``)."""
+    memories_clients(kind="project", as_json=as_json, config_file=config_file)
 
 
 @memories.command("forget")
@@ -169,13 +256,33 @@ def memories_forget(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before forgetting everything")] = False,
     config_file: ConfigOption = None,
 ) -> None:
-    """Forget one memory (--id) or everything remembered about a client."""
+    """Forget one memory (--id: the whole id or a unique start of it) or everything in a namespace."""
     if memory_id is None and not yes:
         typer.confirm(f"Forget everything remembered about {user}?", abort=True)
-    count = _with_store(
-        config_file, lambda store: store.forget(validate_user_id(user, source="--user"), memory_id)
-    )
+
+    async def forget(store: MemoryStore) -> int:
+        namespace = validate_user_id(user, source="--user")
+        if memory_id is None:
+            return await store.forget(namespace)
+        return await store.forget(namespace, await _whole_id(store, namespace, memory_id))
+
+    count = _with_store(config_file, forget)
     console.print(f"forgot {count} memor{'y' if count == 1 else 'ies'} of {user}")
+
+
+async def _whole_id(store: MemoryStore, namespace: str, given: str) -> str:
+    """The id of ``namespace``'s one memory whose id starts with ``given`` (exit 1 when none or several)."""
+    matching = [r.id for r in await store.list(namespace, limit=1_000_000) if r.id.startswith(given)]
+    if len(matching) == 1:
+        return matching[0]
+    if not matching:
+        errors.print(f"[red]no memory of {escape(namespace)} has an id starting {escape(given)!r}[/red]")
+    else:
+        shown = ", ".join(matching[:5]) + (" ..." if len(matching) > 5 else "")
+        errors.print(
+            f"[red]{len(matching)} memories of {escape(namespace)} start {escape(given)!r}:[/red] {shown}"
+        )
+    raise typer.Exit(1)
 
 
 @memories.command("export")

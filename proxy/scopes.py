@@ -22,7 +22,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import PurePosixPath
 from typing import Any
 
 from proxy.config import USER_ID_PATTERN, Config, HeaderPattern
@@ -36,6 +36,7 @@ PROJECT_HEADER = "x-memory-project"
 _MAX_ID = 128
 _INVALID_ID_CHARS = re.compile(r"[^a-z0-9._:-]+")
 _USER_ID = re.compile(USER_ID_PATTERN)
+_DRIVE = re.compile(r"^[A-Za-z]:/")
 _SEARCHED_CHARS = 200_000
 """How much of a request's leading text a project pattern is searched in (Claude Code's system prompt is
 about 26 KB; a body can be megabytes)."""
@@ -48,11 +49,13 @@ def project_id(project_path: str, prefix: str = "") -> str:
     normalised path keep two checkouts called ``api`` in different folders apart. The name is lowercased
     and every run of characters an id cannot hold becomes one ``-``, so the id is always a valid namespace
     (1-128 of ``[A-Za-z0-9._:-]``). The path is normalised as text (``a/./b/``, ``a//b``), never looked up
-    on disk: a proxy may not see the client's files."""
-    normalised = str(PurePath(_collapse(project_path)))
+    on disk: a proxy may not see the client's files. A Windows path is read with ``/`` for ``\\``, in lower
+    case (its names are the same whatever their case), so the id is the same whichever system the proxy runs
+    on."""
+    normalised = _collapse(project_path)
     suffix = "-" + hashlib.sha256(normalised.encode()).hexdigest()[:6]
     clean_prefix = _INVALID_ID_CHARS.sub("-", prefix.lower())
-    name = _INVALID_ID_CHARS.sub("-", PurePath(normalised).name.lower()).strip("-.:_") or "project"
+    name = _INVALID_ID_CHARS.sub("-", PurePosixPath(normalised).name.lower()).strip("-.:_") or "project"
     room = _MAX_ID - len(clean_prefix) - len(suffix)
     if room < 1:
         raise ValueError(f"the project id prefix {prefix!r} is too long (at most {_MAX_ID - 8} characters)")
@@ -60,9 +63,13 @@ def project_id(project_path: str, prefix: str = "") -> str:
 
 
 def _collapse(path: str) -> str:
-    """``..`` and ``.`` resolved as text, so ``/a/b/../c`` and ``/a/c`` are one project."""
+    """``..`` and ``.`` resolved as text, so ``/a/b/../c`` and ``/a/c`` are one project (``C:\\a`` is
+    ``/c:/a``)."""
+    path = path.strip().replace("\\", "/")
+    if _DRIVE.match(path):  # Windows: names are the same whatever their case
+        path = "/" + path.lower()
     parts: list[str] = []
-    for part in path.strip().replace("\\", "/").split("/"):
+    for part in path.split("/"):
         if part in ("", "."):
             continue
         if part == "..":
@@ -181,13 +188,20 @@ class ScopeResolver:
 
 
 def _named_project(value: str) -> str:
-    """``x-memory-project``: an absolute path (the project of that directory) or a project id as is."""
-    if value.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", value):
+    """``x-memory-project``: an absolute path (the project of that directory) or a project id as is. A path
+    is taken as written: the client resolves ``~`` and symlinks (a coding agent reports the resolved working
+    directory, and the interceptor resolves its own), since the proxy may run on another machine."""
+    if value.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", value):
         return project_id(value)
-    if not _USER_ID.fullmatch(value):
+    if value.startswith("~"):
+        raise InvalidRequest(
+            f"Invalid {PROJECT_HEADER}: send an absolute path ('~' is the client's to expand).",
+            param=PROJECT_HEADER,
+        )
+    if not _USER_ID.fullmatch(value) or value.startswith("person:") or not value.strip("."):
         raise InvalidRequest(
             f"Invalid {PROJECT_HEADER}: an absolute path, or a project id of 1-128 letters, digits, "
-            "'.', '_', ':' or '-'.",
+            "'.', '_', ':' or '-' (not 'person:...', which names a person's memory).",
             param=PROJECT_HEADER,
         )
     return value

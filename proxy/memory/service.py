@@ -429,9 +429,15 @@ class MemoryService:
         prompt = self.turns.prompt(call.messages)
         if prompt is None or not answer.text.strip():
             return
-        content = exchange_text(prompt.text, answer.text, max_chars=self.settings.max_memory_chars)
         person_wide = scope.person is not None and is_person_wide(prompt.text)
         namespace = scope.person if person_wide and scope.person else scope.namespace
+        # What the person said of themselves goes to every project; the answer, which may well be about
+        # this project (its files, its people), stays out of that.
+        content = (
+            stored_prompt(prompt.text, max_chars=self.settings.max_memory_chars)
+            if person_wide
+            else exchange_text(prompt.text, answer.text, max_chars=self.settings.max_memory_chars)
+        )
         # The same exchange twice (a retry, a repeated question with the same answer) is one memory.
         custom_id = "exchange_" + hashlib.sha256(f"{namespace}\0{content}".encode()).hexdigest()[:32]
         metadata: dict[str, Any] = {

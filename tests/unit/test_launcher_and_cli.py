@@ -170,3 +170,59 @@ def test_start_up_names_the_postgresql_store_without_its_password():
     assert summary.startswith("PostgreSQL at postgresql://me:")
     assert "db:5432/memory" in summary
     assert "hunter2secret" not in summary
+
+
+def test_memories_namespaces_json_and_forget_by_a_unique_start_of_an_id(tmp_path):
+    """``memories clients``/``projects`` list namespaces with their kind; ``--json`` is one object a line;
+    ids are whole at 80 columns; ``forget --id`` takes a unique start and fails, saying why, otherwise."""
+    import asyncio
+    import json
+
+    from proxy.memory.stores.local.store import LocalMemoryStore
+
+    path = tmp_path / "memory.sqlite3"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"context_retrieval: {{provider: local, local_store_path: '{path}'}}\n")
+    project = "billing-api-3f9c1e"
+
+    async def seed() -> list[str]:
+        store = LocalMemoryStore(path)
+        try:
+            await store.add("person:sam", "user: I prefer tabs")
+            await store.add("pycharm-ai", "user: hello")
+            return [await store.add(project, f"user: the build tool is bazel, note {n}") for n in range(3)]
+        finally:
+            await store.close()
+
+    ids = asyncio.run(seed())
+    clients = runner.invoke(cli, ["memories", "clients", "--json", "-c", str(config)])
+    assert clients.exit_code == 0, clients.output
+    kinds = {row["namespace"]: row["kind"] for row in map(json.loads, clients.stdout.splitlines())}
+    assert kinds == {"person:sam": "person", "pycharm-ai": "client", project: "project"}
+    projects = runner.invoke(cli, ["memories", "projects", "-c", str(config)], terminal_width=80)
+    assert project in projects.output and "pycharm-ai" not in projects.output
+
+    listed = runner.invoke(cli, ["memories", "list", "--project", project, "--json", "-c", str(config)])
+    records = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [r["id"] for r in records] == ids[::-1] and records[0]["user_id"] == project
+    narrow = runner.invoke(cli, ["memories", "list", "-u", project, "-c", str(config)], terminal_width=80)
+    assert all(memory_id in narrow.output for memory_id in ids)  # never cut where a command needs it
+
+    unknown = runner.invoke(cli, ["memories", "forget", "-u", project, "--id", "zzzz", "-c", str(config)])
+    assert unknown.exit_code == 1 and "no memory of" in unknown.output
+    shared = ids[0][: min(_shared_start(ids[0], other) for other in ids[1:])]
+    if shared:
+        ambiguous = runner.invoke(
+            cli, ["memories", "forget", "-u", project, "--id", shared, "-c", str(config)]
+        )
+        assert ambiguous.exit_code == 1 and "3 memories" in ambiguous.output
+    unique = ids[0][: max(_shared_start(ids[0], other) for other in ids[1:]) + 1]
+    one = runner.invoke(cli, ["memories", "forget", "-u", project, "--id", unique, "-c", str(config)])
+    assert one.exit_code == 0 and "forgot 1 memory" in one.output
+    left = runner.invoke(cli, ["memories", "list", "-u", project, "--json", "-c", str(config)])
+    assert ids[0] not in left.stdout and ids[1] in left.stdout
+
+
+def _shared_start(a: str, b: str) -> int:
+    """How many leading characters two ids share."""
+    return next((n for n, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))

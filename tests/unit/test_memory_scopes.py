@@ -39,9 +39,10 @@ def said(text: str) -> Call:
     )
 
 
-async def tell(service: MemoryService, scope: Scope, text: str) -> None:
+async def tell(service: MemoryService, scope: Scope | str, text: str) -> None:
     call = said(text)
-    service.remember_later(scope, call, Answer("noted"), await service.recall(scope, call))
+    answer = Answer("noted; this is the invoice service of Acme")  # an answer about the project
+    service.remember_later(scope, call, answer, await service.recall(scope, call))
     assert await service._flushed()  # stored before the next request
 
 
@@ -57,7 +58,7 @@ async def test_a_project_fact_stays_in_its_project_and_a_preference_goes_everywh
         fact.metadata.items()
         >= {"client": "claude-code", "project": BILLING.project, "scope": "project"}.items()
     )
-    assert preference.content.startswith("user: I prefer tabs over spaces")
+    assert preference.content == "user: I prefer tabs over spaces"  # the answer may be about the project
     assert (
         preference.metadata.items()
         >= {"client": "claude-code", "project": BILLING.project, "scope": "person"}.items()
@@ -65,6 +66,7 @@ async def test_a_project_fact_stays_in_its_project_and_a_preference_goes_everywh
 
     elsewhere = await service.recall(WEB, said("which build tool, and tabs or spaces?"))
     block = elsewhere.pins[0].text
+    assert "Acme" not in block
     assert f"({PERSON_LABEL}) user: I prefer tabs over spaces" in block
     assert "bazel" not in block
 

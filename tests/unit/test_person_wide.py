@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.memory.person_wide import is_person_wide, why_person_wide
+from proxy.memory.person_wide import MAX_CHARS, is_person_wide, why_person_wide
 
 STATEMENTS = [
     json.loads(line)
@@ -46,7 +46,7 @@ def test_person_wide_precision_is_at_least_0_95(record_property):
     ("text", "why"),
     [
         ("I prefer tabs over spaces", "about the person ('I prefer')"),
-        ("call me Sam", "about the person ('call me')"),
+        ("call me Sam", "about the person ('call me Sam')"),
         ("remember for all my projects: answers in British English", "said for every project"),
     ],
 )
@@ -63,7 +63,19 @@ def test_the_reason_is_shown(text, why):
         "I prefer to keep this repo's tests in tests/unit",
         "we use tabs in this codebase, for all my projects too? no, just here",
         "I like this approach",
+        "Call me when the Acme nightly export fails",
+        "In general, the refund endpoint returns 409 when the invoice is locked",
+        "I prefer Celery over RQ for the billing background tasks",
+        "I'd rather you not touch the generated protobuf stubs in payments",
     ],
 )
 def test_project_facts_phrased_personally_stay_in_the_project(text):
     assert why_person_wide(text) is None
+
+
+def test_a_long_prompt_is_a_task_and_stays_in_its_project():
+    """Past MAX_CHARS a prompt is never person-wide, which also bounds what the rules cost on hostile text
+    (unbounded, one pattern took 75 s on 200 KB)."""
+    statement = "I prefer tabs over spaces."
+    assert why_person_wide(statement) is not None
+    assert why_person_wide(statement + " Also," * (MAX_CHARS // 6)) is None

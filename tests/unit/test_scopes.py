@@ -153,3 +153,19 @@ def test_only_the_leading_text_of_a_huge_request_is_searched():
     assert "/early" in request_texts(
         {"instructions": "cwd /early", "input": [{"role": "user", "content": "hi"}]}
     )
+
+
+@pytest.mark.parametrize("bad", ["~/code/api", "person:root", "..", "."])
+def test_a_project_header_that_would_name_the_wrong_memory_is_a_400(bad):
+    """'~' is the client's to expand (the proxy may be elsewhere); a person's namespace or dots are no
+    project."""
+    with pytest.raises(InvalidRequest) as caught:
+        resolve({PROJECT_HEADER: bad}, None)
+    assert caught.value.param == PROJECT_HEADER
+
+
+def test_a_windows_path_is_one_project_whatever_its_case_and_slashes():
+    assert (
+        project_id(r"C:\Users\Sam\api") == project_id("c:/users/sam/api") == project_id("C:/Users/Sam/api/")
+    )
+    assert project_id(r"C:\Users\Sam\api").startswith("api-")
