@@ -1,0 +1,52 @@
+"""A store written by an earlier release opens with every memory kept and recalls as it did.
+
+``fixtures/stores/local-0.5.0/`` is a SQLite store that release 0.5.0 wrote
+(``scripts/write_store_fixture.py`` at its commit), with what it held and what a fixed set of questions
+recalled first. Today's store opens a copy and must hold the same memories (ids, custom ids, contents,
+times), keep every vector (none is made anew), and rank the same five memories first for each question.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from proxy.memory.recall.embeddings import EncoderLoader
+from proxy.memory.stores.local.store import LocalMemoryStore
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "stores"
+
+
+@pytest.fixture(scope="module")
+def loader(embedding_model_dir: Path) -> EncoderLoader:
+    loaded = EncoderLoader()
+    assert loaded.wait(timeout=60) is not None, loaded.status
+    return loaded
+
+
+@pytest.mark.parametrize("release", ["0.5.0"])
+async def test_a_store_of_an_earlier_release_is_kept_whole_and_ranks_alike(tmp_path, loader, release):
+    written = FIXTURES / f"local-{release}"
+    expected = json.loads((written / "expected.json").read_text())
+    path = tmp_path / "memory.sqlite3"
+    shutil.copy(written / "memory.sqlite3", path)
+    store = LocalMemoryStore(path, semantic=loader)
+    try:
+        await store.open()
+        for user, memories in expected["memories"].items():
+            kept = [
+                {"id": m.id, "custom_id": m.custom_id, "content": m.content, "created_at": m.created_at}
+                async for m in store.export(user)
+            ]
+            assert kept == memories, user
+        for asked in expected["top5"]:
+            found = await store.search(asked["user"], asked["question"], limit=5)
+            assert [record.id for record in found] == asked["ids"], asked["question"]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM vectors").fetchone()[0] == expected["vectors"]
