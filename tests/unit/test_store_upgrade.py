@@ -50,3 +50,36 @@ async def test_a_store_of_an_earlier_release_is_kept_whole_and_ranks_alike(tmp_p
         await store.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM vectors").fetchone()[0] == expected["vectors"]
+
+
+@pytest.mark.parametrize("release", ["0.5.0"])
+async def test_a_postgresql_database_of_an_earlier_release_is_kept_whole_and_ranks_alike(
+    postgres_database, loader, release
+):
+    """The same for PostgreSQL: the schema 0.5.0 made, dumped with its rows, loaded into an empty database."""
+    import psycopg
+
+    from proxy.memory.stores.postgres.store import PostgresMemoryStore
+
+    written = FIXTURES / f"postgres-{release}"
+    expected = json.loads((written / "expected.json").read_text())
+    with psycopg.connect(postgres_database, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute((written / "dump.sql").read_text())
+    store = PostgresMemoryStore(postgres_database, semantic=loader)
+    try:
+        await store.open()
+        for user, memories in expected["memories"].items():
+            kept = [
+                {"id": m.id, "custom_id": m.custom_id, "content": m.content, "created_at": m.created_at}
+                async for m in store.export(user)
+            ]
+            assert kept == memories, user
+        for asked in expected["top5"]:
+            found = await store.search(asked["user"], asked["question"], limit=5)
+            assert [record.id for record in found] == asked["ids"], asked["question"]
+    finally:
+        await store.close()
+    with psycopg.connect(postgres_database) as conn:
+        [(vectors,)] = conn.execute("SELECT count(*) FROM memory_proxy.memories WHERE embedding IS NOT NULL")
+    assert vectors == expected["vectors"]
