@@ -153,6 +153,9 @@ class ContextRetrieval(_Section):
     # A request in a project (a coding agent's working directory, x-memory-project) reads and writes its
     # project's memory and its person's (proxy/scopes.py); false: a project is one namespace, as before.
     project_scopes: bool = True
+    # Retention, per namespace (a project, a person, a client), off by default: the oldest go first.
+    max_memories: int | None = Field(default=None, ge=1)
+    max_age_days: float | None = Field(default=None, gt=0)
     # The local store's SQLite file (default: $XDG_DATA_HOME/litellm-memory-proxy/memory.sqlite3).
     local_store_path: str | None = None
     # The PostgreSQL store's database (a libpq URI or key=value string); kept out of reprs: its password.

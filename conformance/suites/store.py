@@ -146,6 +146,22 @@ class StoreSuite:
         assert await store.list("alice") == []
         assert contents(await store.search("bob", "swordfish")) == ["bob likes swordfish steaks"]
 
+    async def test_pruning_keeps_the_newest_and_the_recent_of_one_client_only(
+        self, store: MemoryStore
+    ) -> None:
+        await store.add_batch(
+            [NewMemory("alice", f"alice note {n}", created_at=1_000.0 + n) for n in range(6)]
+        )
+        await store.add_batch([NewMemory("bob", f"bob note {n}", created_at=1_000.0 + n) for n in range(3)])
+
+        assert await store.prune("alice") == 0  # no limit, nothing pruned
+        assert await store.prune("alice", keep=4) == 2
+        assert contents(await store.list("alice")) == [f"alice note {n}" for n in (5, 4, 3, 2)]
+        assert await store.prune("alice", before=1_004.0) == 2
+        assert contents(await store.list("alice")) == ["alice note 5", "alice note 4"]
+        assert set(contents(await store.search("alice", "alice note"))) == {"alice note 5", "alice note 4"}
+        assert len(await store.list("bob")) == 3  # another client's memories are untouched
+
     async def test_a_custom_id_replaces_within_a_client_and_keeps_the_id(self, store: MemoryStore) -> None:
         first = await store.add("alice", "the project is called falcon", custom_id="doc-1")
         again = await store.add("alice", "the project is called osprey", custom_id="doc-1", metadata={"v": 2})

@@ -118,6 +118,8 @@ class WriteBackCounts:
     """Exchanges in the batch being written right now."""
     pending: int = 0
     """Exchanges queued behind it."""
+    pruned: int = 0
+    """Memories forgotten to hold a namespace to ``max_memories`` and ``max_age_days``."""
 
 
 PROJECT_LABEL = "this project"
@@ -530,6 +532,7 @@ class MemoryService:
                 self._counts.stored += len(batch)
                 self._counts.batches += 1
                 self._finished(batch)
+                await self._prune({memory.user_id for _, memory in batch})
                 return
             if len(batch) > 1:
                 middle = len(batch) // 2
@@ -541,6 +544,21 @@ class MemoryService:
                 self._give_up(batch[0], refused)
                 return
             await asyncio.sleep(WRITE_BACKOFF_SECONDS)
+
+    async def _prune(self, namespaces: set[str]) -> None:
+        """Hold each namespace just written to its limits (``max_memories``, ``max_age_days``; off by
+        default), oldest first. A failure is logged: the limit is met at the next write."""
+        keep, days = self.settings.max_memories, self.settings.max_age_days
+        if keep is None and days is None:
+            return
+        before = time.time() - days * 86_400 if days is not None else None
+        for namespace in sorted(namespaces):
+            try:
+                pruned = await self.store.prune(namespace, keep=keep, before=before)
+            except Exception as exc:  # retention never stops write-back
+                logger.warning("memory retention: pruning %s failed: %s", namespace, redact(str(exc)))
+                continue
+            self._counts.pruned += pruned
 
     def _give_up(self, entry: tuple[int | None, NewMemory], exc: BaseException) -> None:
         self._counts.failed += 1

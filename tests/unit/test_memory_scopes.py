@@ -4,6 +4,7 @@ project's memories are never read."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from proxy.call import Answer, Api, Call
 from proxy.config import ContextRetrieval
 from proxy.memory.service import PERSON_LABEL, PROJECT_LABEL, MemoryService
+from proxy.memory.stores.base import NewMemory
 from proxy.memory.stores.local.store import LocalMemoryStore
 from proxy.scopes import Scope
 
@@ -103,3 +105,27 @@ async def test_a_project_full_of_matches_leaves_room_for_the_persons(service):
     lines = recalled.pins[0].text.splitlines()[1:]
     labels = [line.split(")")[0].removeprefix("- (") for line in lines]
     assert labels == [PROJECT_LABEL] * 4 + [PERSON_LABEL]
+
+
+async def test_retention_holds_each_namespace_to_its_limits_oldest_first(tmp_path):
+    """max_memories and max_age_days (off by default) prune the oldest of the namespace just written to,
+    and only that namespace; /memory/status counts what was pruned."""
+    settings = ContextRetrieval(semantic=False, max_memories=2, max_age_days=30)
+    service = MemoryService(settings, LocalMemoryStore(":memory:"))
+    await service.start()
+    try:
+        old = NewMemory(WEB.namespace, "user: said long ago", created_at=time.time() - 40 * 86_400)
+        assert service.remember_memory(old)
+        for n in range(3):
+            await tell(service, BILLING, f"note {n}: the invoices table is partitioned by month")
+        await tell(service, WEB, "the web app is built with Astro")
+        assert [m.content.split("\n")[0] for m in await service.store.list(BILLING.namespace)] == [
+            "user: note 2: the invoices table is partitioned by month",
+            "user: note 1: the invoices table is partitioned by month",
+        ]
+        assert [m.content.split("\n")[0] for m in await service.store.list(WEB.namespace)] == [
+            "user: the web app is built with Astro"
+        ]
+        assert service.status()["write_back"]["pruned"] == 2
+    finally:
+        await service.close()

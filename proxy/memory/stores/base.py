@@ -113,6 +113,11 @@ class MemoryStore(Protocol):
 
     async def forget(self, user_id: str, memory_id: str | None = None) -> int: ...
 
+    async def prune(self, user_id: str, *, keep: int | None = None, before: float | None = None) -> int:
+        """Forget ``user_id``'s memories past its ``keep`` newest, and those made ``before`` (seconds since
+        the epoch); returns how many. Another user's memories are never touched."""
+        ...
+
     async def wait_for_model(self, seconds: float) -> None:
         """Until whatever recall depends on has loaded, for a tool that can wait (no request waits)."""
         ...

@@ -164,5 +164,18 @@ class SupermemoryStore:
             await self._call("DELETE", f"/v3/documents/{quote(item, safe='')}")
         return len(ids)
 
+    async def prune(self, user_id: str, *, keep: int | None = None, before: float | None = None) -> int:
+        """Forget ``user_id``'s memories past its ``keep`` newest, and those made ``before``: as far as its
+        listing reaches (the newest 1,000), one document at a time, as Supermemory deletes them."""
+        listed = await self.list(user_id, limit=1000)
+        doomed = [
+            record.id
+            for n, record in enumerate(listed)
+            if (keep is not None and n >= keep) or (before is not None and record.created_at < before)
+        ]
+        for item in doomed:
+            await self._call("DELETE", f"/v3/documents/{quote(item, safe='')}")
+        return len(doomed)
+
     async def close(self) -> None:
         await self._client.aclose()

@@ -329,31 +329,48 @@ class LocalMemoryStore(EncoderBacked):
         Another user's id is never deleted: the id only counts inside the user's namespace.
         """
 
+        if memory_id is None:
+            return await self._delete(user_id, "user_id = ?", (user_id,), everything=True)
+        return await self._delete(user_id, "user_id = ? AND id = ?", (user_id, memory_id))
+
+    async def prune(self, user_id: str, *, keep: int | None = None, before: float | None = None) -> int:
+        """Forget ``user_id``'s memories past its ``keep`` newest, and those made ``before``."""
+        conditions, params = [], [user_id]
+        if before is not None:
+            conditions.append("created_at < ?")
+            params.append(before)
+        if keep is not None:
+            conditions.append(
+                "rowid NOT IN (SELECT rowid FROM memories WHERE user_id = ? "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ?)"
+            )
+            params += [user_id, keep]
+        if not conditions:
+            return 0
+        return await self._delete(user_id, f"user_id = ? AND ({' OR '.join(conditions)})", tuple(params))
+
+    async def _delete(
+        self, user_id: str, where: str, params: tuple[Any, ...], *, everything: bool = False
+    ) -> int:
+        """Delete ``user_id``'s memories that ``where`` selects (it names the user itself), from the table,
+        the user's word index and the vectors, in one transaction."""
+
         def delete(conn: sqlite3.Connection) -> int:
             with _immediate(conn):
                 space = namespace(conn, user_id)
                 if space is None:
                     return 0
-                where, params = (
-                    ("user_id = ?", (user_id,))
-                    if memory_id is None
-                    else (
-                        "user_id = ? AND id = ?",
-                        (user_id, memory_id),
-                    )
-                )
                 rows = conn.execute(f"SELECT rowid, content FROM memories WHERE {where}", params).fetchall()
                 if not rows:
                     return 0
-                if memory_id is None:
+                if everything:
                     conn.execute(f"INSERT INTO {space.fts} ({space.fts}) VALUES ('delete-all')")
                 else:
                     for rowid, content in rows:
                         fts_remove(conn, space, rowid, content)
-                conn.execute(
-                    f"DELETE FROM vectors WHERE rowid IN (SELECT rowid FROM memories WHERE {where})", params
-                )
-                conn.execute(f"DELETE FROM memories WHERE {where}", params)
+                rowids = [(rowid,) for rowid, _ in rows]
+                conn.executemany("DELETE FROM vectors WHERE rowid = ?", rowids)
+                conn.executemany("DELETE FROM memories WHERE rowid = ?", rowids)
                 conn.execute(
                     "UPDATE namespaces SET size = size - ?, removed = removed + 1 WHERE id = ?",
                     (len(rows), space.id),

@@ -262,6 +262,26 @@ class PostgresMemoryStore(EncoderBacked):
             cursor = await conn.execute(f"DELETE FROM {MEMORIES} WHERE {where}", params)
             return cursor.rowcount
 
+    async def prune(self, user_id: str, *, keep: int | None = None, before: float | None = None) -> int:
+        """Forget ``user_id``'s memories past its ``keep`` newest, and those made ``before``."""
+        conditions: list[str] = []
+        params: list[Any] = [user_id]
+        if before is not None:
+            conditions.append("created_at < %s")
+            params.append(before)
+        if keep is not None:
+            conditions.append(
+                f"seq NOT IN (SELECT seq FROM {MEMORIES} WHERE user_id = %s "
+                "ORDER BY created_at DESC, seq DESC LIMIT %s)"
+            )
+            params += [user_id, keep]
+        if not conditions:
+            return 0
+        async with self._connection() as conn:
+            where = f"user_id = %s AND ({' OR '.join(conditions)})"
+            cursor = await conn.execute(f"DELETE FROM {MEMORIES} WHERE {where}", params)
+            return cursor.rowcount
+
     async def close(self) -> None:
         """Stop the background embedding and close the pool; safe to call more than once."""
         self._closed = True
