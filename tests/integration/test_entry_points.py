@@ -212,9 +212,11 @@ def test_start_proxies_workers_share_one_port_and_one_memory(tmp_path):
         body = {"model": "demo", "messages": [{"role": "user", "content": "My cat is called Miso."}]}
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
             for _ in range(6):  # new connections: the kernel spreads them over the workers
-                assert http.post(
-                    "/v1/chat/completions", json=body, headers={"connection": "close"}
-                ).is_success
+                try:
+                    answer = http.post("/v1/chat/completions", json=body, headers={"connection": "close"})
+                except httpx.ConnectError as exc:
+                    raise AssertionError(f"the workers stopped listening:\n{launcher.tail(60)}") from exc
+                assert answer.is_success, answer.text
         assert len(_spawned_workers(launcher.process.pid)) == 2
         question = {"model": "demo", "messages": [{"role": "user", "content": "What is my cat called?"}]}
         assert "Miso" in recall_when_stored(f"http://127.0.0.1:{port}", question)
