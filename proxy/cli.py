@@ -26,7 +26,7 @@ from proxy.identification import ClientIdentifier, validate_user_id
 from proxy.interceptor.cli import interceptor_app
 from proxy.memory.stores import journal_folder, open_store
 from proxy.memory.stores.base import ExportableStore, MemoryRecord, MemoryStore, MemoryStoreError
-from proxy.memory.transfer import ExportFileError, import_memories, read_export, write_export
+from proxy.memory.transfer import ExportFileError, already_there, import_memories, read_export, write_export
 
 __all__ = [
     "app",
@@ -331,14 +331,17 @@ def memories_import(
         errors.print(f"[red]cannot import:[/red] {escape(str(exc))}; nothing was written")
         raise typer.Exit(2) from None
 
-    async def store_them(store: MemoryStore) -> None:
+    async def store_them(store: MemoryStore) -> int | None:
+        there = await already_there(store, memories)
         await import_memories(store, memories, journal=journal_folder(settings) if settings.journal else None)
+        return there
 
-    _on_store(settings, store_them, errors)
+    there = _on_store(settings, store_them, errors)
     clients = len({memory.user_id for memory in memories})
+    counted = "" if there is None else f": {len(memories) - there:,} new, {there:,} already there (replaced)"
     errors.print(
         f"imported {_memories(len(memories))} of {clients:,} client{'' if clients == 1 else 's'} "
-        f"into the {settings.provider} store"
+        f"into the {settings.provider} store{counted}"
     )
     if settings.provider == "supermemory":
         errors.print("Supermemory indexes them itself, and times them by when they arrived")

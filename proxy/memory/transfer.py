@@ -33,6 +33,7 @@ __all__ = [
     "IMPORT_BATCH",
     "VERSION",
     "ExportFileError",
+    "already_there",
     "import_memories",
     "read_export",
     "write_export",
@@ -142,6 +143,19 @@ async def import_memories(
                 f"{exc} ({written}; the other {len(memories) - start:,} are in the journal at {journal}: the "
                 "proxy stores them when the store is back, or import the file again)"
             ) from exc
+
+
+async def already_there(store: MemoryStore, memories: Sequence[NewMemory]) -> int | None:
+    """How many of ``memories`` the store holds already (by namespace and custom id: importing them again
+    replaces them); None for a store that cannot list what it holds."""
+    if not isinstance(store, ExportableStore):
+        return None
+    held: set[tuple[str, str]] = set()
+    for user_id in {memory.user_id for memory in memories}:
+        async for held_memory in store.export(user_id):
+            if held_memory.custom_id is not None:
+                held.add((user_id, held_memory.custom_id))
+    return sum(1 for memory in memories if (memory.user_id, memory.custom_id) in held)
 
 
 def _journal(folder: Path, memories: Sequence[NewMemory]) -> None:

@@ -103,7 +103,7 @@ def test_every_memory_of_every_client_moves_and_reimporting_doubles_nothing(tmp_
 
     imported = _import(target, exported.stdout)
     assert imported.exit_code == 0, imported.stderr
-    assert "imported 5 memories of 3 clients into the local store" in imported.stderr
+    assert "imported 5 memories of 3 clients into the local store: 5 new, 0 already there" in imported.stderr
     assert imported.stdout == ""
     expected = [
         (m.user_id, m.created_at, m.content, m.metadata, m.custom_id or f"import_{ids[m.content]}")
@@ -113,6 +113,7 @@ def test_every_memory_of_every_client_moves_and_reimporting_doubles_nothing(tmp_
 
     again = _import(target, exported.stdout)
     assert again.exit_code == 0, again.stderr
+    assert "0 new, 5 already there (replaced)" in again.stderr
     assert _rows(target) == expected
     onward = _export(target, "--all")  # and on from there, unchanged but for the ids
     assert [m["content"] for m in _lines(onward.stdout)[1:-1]] == [m["content"] for m in memories]
