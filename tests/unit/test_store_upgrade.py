@@ -12,6 +12,7 @@ import json
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,19 @@ def loader(embedding_model_dir: Path) -> EncoderLoader:
     return loaded
 
 
+async def holds_and_ranks_as_written(store: Any, expected: dict[str, Any]) -> None:
+    """Every memory as the release wrote it, and each question's first memories as it ranked them."""
+    for user, memories in expected["memories"].items():
+        kept = [
+            {"id": m.id, "custom_id": m.custom_id, "content": m.content, "created_at": m.created_at}
+            async for m in store.export(user)
+        ]
+        assert kept == memories, user
+    for asked in expected["top5"]:
+        found = await store.search(asked["user"], asked["question"], limit=5)
+        assert [record.id for record in found] == asked["ids"], asked["question"]
+
+
 @pytest.mark.parametrize("release", ["0.5.0"])
 async def test_a_store_of_an_earlier_release_is_kept_whole_and_ranks_alike(tmp_path, loader, release):
     written = FIXTURES / f"local-{release}"
@@ -37,15 +51,7 @@ async def test_a_store_of_an_earlier_release_is_kept_whole_and_ranks_alike(tmp_p
     store = LocalMemoryStore(path, semantic=loader)
     try:
         await store.open()
-        for user, memories in expected["memories"].items():
-            kept = [
-                {"id": m.id, "custom_id": m.custom_id, "content": m.content, "created_at": m.created_at}
-                async for m in store.export(user)
-            ]
-            assert kept == memories, user
-        for asked in expected["top5"]:
-            found = await store.search(asked["user"], asked["question"], limit=5)
-            assert [record.id for record in found] == asked["ids"], asked["question"]
+        await holds_and_ranks_as_written(store, expected)
     finally:
         await store.close()
     with sqlite3.connect(path) as conn:
@@ -69,15 +75,7 @@ async def test_a_postgresql_database_of_an_earlier_release_is_kept_whole_and_ran
     store = PostgresMemoryStore(postgres_database, semantic=loader)
     try:
         await store.open()
-        for user, memories in expected["memories"].items():
-            kept = [
-                {"id": m.id, "custom_id": m.custom_id, "content": m.content, "created_at": m.created_at}
-                async for m in store.export(user)
-            ]
-            assert kept == memories, user
-        for asked in expected["top5"]:
-            found = await store.search(asked["user"], asked["question"], limit=5)
-            assert [record.id for record in found] == asked["ids"], asked["question"]
+        await holds_and_ranks_as_written(store, expected)
     finally:
         await store.close()
     with psycopg.connect(postgres_database) as conn:
