@@ -25,7 +25,7 @@ from proxy.errors import ProxyError
 from proxy.identification import ClientIdentifier, validate_user_id
 from proxy.interceptor.cli import interceptor_app
 from proxy.memory.stores import journal_folder, open_store
-from proxy.memory.stores.base import ExportableStore, MemoryRecord, MemoryStore, MemoryStoreError
+from proxy.memory.stores.base import ExportableStore, MemoryRecord, MemoryStore, MemoryStoreError, NewMemory
 from proxy.memory.transfer import ExportFileError, already_there, import_memories, read_export, write_export
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "memories_forget",
     "memories_import",
     "memories_list",
+    "memories_move",
     "memories_projects",
     "memories_search",
     "namespace_kind",
@@ -268,6 +269,43 @@ def memories_forget(
 
     count = _with_store(config_file, forget)
     console.print(f"forgot {count} memor{'y' if count == 1 else 'ies'} of {user}")
+
+
+@memories.command("move")
+def memories_move(
+    user: UserOption,
+    to: Annotated[
+        str, typer.Option("--to", help="The namespace it goes to: person:<name>, a project's id, a client id")
+    ],
+    memory_id: Annotated[
+        str | None, typer.Option("--id", help="Only this memory (or a unique start)")
+    ] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Every memory of --user")] = False,
+    config_file: ConfigOption = None,
+) -> None:
+    """Move memories to another namespace: a project fact taken for yours back to its project, what you
+    said of yourself to person:<name>, or a client's memories from before projects into one."""
+    if (memory_id is None) == (not everything):
+        raise typer.BadParameter("give either --id ID or --all", param_hint="--id / --all")
+
+    async def move(store: MemoryStore) -> int:
+        source = validate_user_id(user, source="--user")
+        target = validate_user_id(to, source="--to")
+        records = await store.list(source, limit=1_000_000)
+        if memory_id is not None:
+            whole = await _whole_id(store, source, memory_id)
+            records = [record for record in records if record.id == whole]
+        moved = [
+            NewMemory(target, r.content, {**r.metadata, "scope": namespace_kind(target)}, None, r.created_at)
+            for r in reversed(records)  # oldest first, as they were written
+        ]
+        await store.add_batch(moved)  # written where they go before they leave where they were
+        for record in records:
+            await store.forget(source, record.id)
+        return len(moved)
+
+    count = _with_store(config_file, move)
+    console.print(f"moved {_memories(count)} from {user} to {to}")
 
 
 async def _whole_id(store: MemoryStore, namespace: str, given: str) -> str:

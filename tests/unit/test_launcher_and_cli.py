@@ -226,3 +226,61 @@ def test_memories_namespaces_json_and_forget_by_a_unique_start_of_an_id(tmp_path
 def _shared_start(a: str, b: str) -> int:
     """How many leading characters two ids share."""
     return next((n for n, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
+def test_memories_move_between_namespaces_keeping_what_they_say_and_when(tmp_path):
+    """``memories move`` takes one memory (by a unique start of its id) or all of a namespace's elsewhere:
+    written there first, with its time and metadata, then forgotten where it was."""
+    import asyncio
+    import json
+
+    from proxy.memory.stores.base import NewMemory
+    from proxy.memory.stores.local.store import LocalMemoryStore
+
+    path = tmp_path / "memory.sqlite3"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"context_retrieval: {{provider: local, local_store_path: '{path}'}}\n")
+
+    async def seed() -> list[str]:
+        store = LocalMemoryStore(path)
+        try:
+            return await store.add_batch(
+                [
+                    NewMemory("claude-code", "user: call me Sam", {"model": "m"}, None, 1_000.0),
+                    NewMemory("claude-code", "user: the build tool is bazel", {}, None, 2_000.0),
+                    NewMemory("claude-code", "user: deploys go out on Tuesdays", {}, None, 3_000.0),
+                ]
+            )
+        finally:
+            await store.close()
+
+    sam, _, _ = asyncio.run(seed())
+    one = runner.invoke(
+        cli,
+        ["memories", "move", "-u", "claude-code", "--id", sam[:12], "--to", "person:sam", "-c", str(config)],
+    )
+    assert one.exit_code == 0, one.output
+    assert "moved 1 memory from claude-code to person:sam" in one.output
+    rest = runner.invoke(
+        cli,
+        ["memories", "move", "-u", "claude-code", "--all", "--to", "billing-api-3f9c1e", "-c", str(config)],
+    )
+    assert "moved 2 memories" in rest.output
+
+    def listed(namespace: str) -> list[dict]:
+        result = runner.invoke(cli, ["memories", "list", "-u", namespace, "--json", "-c", str(config)])
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    [person] = listed("person:sam")
+    assert (person["content"], person["created_at"], person["metadata"]) == (
+        "user: call me Sam",
+        1_000.0,
+        {"model": "m", "scope": "person"},
+    )
+    assert [(m["content"], m["created_at"]) for m in listed("billing-api-3f9c1e")] == [
+        ("user: deploys go out on Tuesdays", 3_000.0),
+        ("user: the build tool is bazel", 2_000.0),
+    ]
+    assert listed("claude-code") == []
+    neither = runner.invoke(cli, ["memories", "move", "-u", "x", "--to", "y", "-c", str(config)])
+    assert neither.exit_code == 2
