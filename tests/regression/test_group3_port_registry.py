@@ -63,10 +63,19 @@ def test_processes_allocating_at_once_get_distinct_ports_and_a_valid_file(tmp_pa
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter, as separate IDE windows would be
     everyone_up = spawn.Barrier(WORKERS)
     # The barrier holds every worker until all are running; then each takes one order (one chunk of 50).
-    with spawn.Pool(WORKERS, initializer=everyone_up.wait, initargs=(60,)) as pool:
+    # Eight fresh interpreters on two busy cores can take a minute to come up: a broken barrier would make
+    # every replacement worker fail at once. The pool is closed, not terminated, once its work is done:
+    # terminating it can hang on a worker stopped while it held the task queue's lock.
+    pool = spawn.Pool(WORKERS, initializer=everyone_up.wait, initargs=(300,))
+    try:
         answers = pool.map_async(
             registry.get_or_allocate_port, [p for order in orders for p in order], chunksize=PROJECTS
-        ).get(timeout=120)
+        ).get(timeout=400)
+    except BaseException:
+        pool.terminate()
+        raise
+    pool.close()
+    pool.join()
 
     file_contents = json.loads(registry.registry_file.read_text())  # whole, valid JSON
     mapping = file_contents["mappings"]
@@ -84,8 +93,12 @@ def test_a_restarted_process_finds_the_same_ports(tmp_path):
     registry = make_registry(tmp_path)
     projects = _projects(tmp_path)[:5]
     ports = [registry.get_or_allocate_port(p) for p in projects]
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
+    pool = multiprocessing.get_context("spawn").Pool(1)
+    try:
         seen_after_restart = pool.map(make_registry(tmp_path).get_port, projects)
+    finally:
+        pool.close()
+        pool.join()
     assert seen_after_restart == ports
 
 
