@@ -5,9 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.types import Send
+from starlette.types import Receive, Send
 
-__all__ = ["send_json"]
+__all__ = ["receive_body", "send_json"]
+
+
+async def receive_body(receive: Receive) -> bytes:
+    """The whole request body, as the server hands it over in parts."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
 
 
 async def send_json(send: Send, status: int, body: dict[str, Any], *, head: bool = False) -> None:

@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 from conformance.fakes import LoopbackServer, echo_reply, fake_directive
 from conformance.suites.support import chat_body, content_of, iter_sse, last_call, read_sse, unique
+from proxy.asgi import receive_body
 from proxy.cli import app as cli
 from proxy.interceptor import Interceptor, PortRegistry, project_id
 from proxy.interceptor.cli import base_url, default_target
@@ -69,12 +70,7 @@ class RecordingUpstream:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await receive_body(receive)
         seen = Seen(
             scope["method"],
             scope["raw_path"].decode(),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import httpx
 from starlette.types import Receive, Scope, Send
 
+from proxy.asgi import receive_body
+
 __all__ = ["PAGE", "AttackSite"]
 
 PAGE = b"<!doctype html><title>a page of another site</title><p>nothing to see here</p>"
@@ -36,12 +38,7 @@ class AttackSite:
             )
             await send({"type": "http.response.body", "body": PAGE if found else b""})
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await receive_body(receive)
         url = (
             self.behind
             + scope["path"]

@@ -228,17 +228,20 @@ def test_supermemory_cannot_be_exported_and_no_secret_is_shown(tmp_path):
     assert "sm-secret-key-123456" not in result.output
 
 
+class FailsSecondBatch:
+    """A store whose second batch fails, as a disk that fills half way through an import."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+
+    async def add_batch(self, memories: Any) -> list[str]:
+        self.batches += 1
+        if self.batches == 2:
+            raise MemoryStoreError("local memory store: disk I/O error")
+        return ["x"] * len(memories)
+
+
 def test_a_store_failing_half_way_says_how_far_the_import_got():
-    class FailsSecondBatch:
-        def __init__(self) -> None:
-            self.batches = 0
-
-        async def add_batch(self, memories: Any) -> list[str]:
-            self.batches += 1
-            if self.batches == 2:
-                raise MemoryStoreError("local memory store: disk I/O error")
-            return ["x"] * len(memories)
-
     memories = [NewMemory("u1", f"user: {n}") for n in range(IMPORT_BATCH + 1)]
     with pytest.raises(MemoryStoreError) as failed:
         asyncio.run(import_memories(FailsSecondBatch(), memories))  # type: ignore[arg-type]
@@ -251,16 +254,6 @@ def test_what_a_failing_store_did_not_take_waits_in_its_journal_for_the_proxy(tm
     proxy's write-back (here a MemoryService on that store) finds it and stores it."""
     from proxy.config import ContextRetrieval
     from proxy.memory.service import MemoryService
-
-    class FailsSecondBatch:
-        def __init__(self) -> None:
-            self.batches = 0
-
-        async def add_batch(self, memories: Any) -> list[str]:
-            self.batches += 1
-            if self.batches == 2:
-                raise MemoryStoreError("local memory store: disk I/O error")
-            return ["x"] * len(memories)
 
     memories = [NewMemory("u1", f"user: {n}") for n in range(IMPORT_BATCH + 3)]
     journal = tmp_path / "journal"
