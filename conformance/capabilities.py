@@ -19,6 +19,10 @@ class Capability(StrEnum):
     ANTHROPIC_MESSAGES = "anthropic_messages"
     """Serves Anthropic's ``/v1/messages`` (at least for Anthropic-format models)."""
 
+    RESPONSES_API = "responses_api"
+    """Serves OpenAI's Responses API (``/v1/responses``), JSON and its typed event stream (Codex CLI speaks
+    only this)."""
+
     TRANSLATION = "translation"
     """Translates between the APIs as LiteLLM does: chat completions to an Anthropic-format model, and
     ``/v1/messages`` to an OpenAI-format model."""

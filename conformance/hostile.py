@@ -106,8 +106,43 @@ _TOOL_ANTHROPIC = {
 }
 
 
+_TOOL_RESPONSES = {
+    "type": "function",
+    "name": "lookup",
+    "description": "Look something up",
+    "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+}
+
+
 def valid_bodies(surface: str, model: str) -> list[dict[str, Any]]:
-    """Valid requests of ``surface`` (``chat`` or ``messages``) the mutations start from."""
+    """Valid requests of ``surface`` (``chat``, ``messages`` or ``responses``) the mutations start from."""
+    if surface == "responses":
+        return [
+            {"model": model, "input": "hello there"},
+            {
+                "model": model,
+                "instructions": "Be brief.",
+                "input": [
+                    {
+                        "type": "message",
+                        "role": "developer",
+                        "content": [{"type": "input_text", "text": "Hi."}],
+                    },
+                    {"role": "user", "content": [{"type": "input_text", "text": "what is my colour?"}]},
+                    {
+                        "type": "function_call",
+                        "call_id": "call_1",
+                        "name": "lookup",
+                        "arguments": '{"q":"x"}',
+                    },
+                    {"type": "function_call_output", "call_id": "call_1", "output": "teal"},
+                ],
+                "max_output_tokens": 20,
+                "tools": [_TOOL_RESPONSES],
+                "store": False,
+                "metadata": {"who": "someone"},
+            },
+        ]
     if surface == "chat":
         return [
             {"model": model, "messages": [{"role": "user", "content": "hello there"}]},

@@ -1,9 +1,9 @@
 """The one request value that moves through the flow and reaches a backend.
 
-Both API surfaces produce it (OpenAI chat completions and Anthropic Messages), each step that changes it
-makes a new one (:func:`dataclasses.replace`), and a backend receives it with everything the provider
-must see already in it: the body, memory injected, and the provider headers. A backend never learns who
-the client is or what memory did.
+Every API surface produces it (OpenAI chat completions and Responses, Anthropic Messages), each step
+that changes it makes a new one (:func:`dataclasses.replace`), and a backend receives it with everything
+the provider must see already in it: the body, memory injected, and the provider headers. A backend never
+learns who the client is or what memory did.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
+
+from proxy.responses_input import conversation_of
 
 __all__ = ["Answer", "Api", "Call"]
 
@@ -24,6 +26,10 @@ class Api(StrEnum):
 
     MESSAGES = "messages"
     """Anthropic Messages; a stream yields Anthropic SSE frames (bytes), as the provider sent them."""
+
+    RESPONSES = "responses"
+    """OpenAI Responses; a stream yields its typed SSE frames (bytes), ``response.created`` to
+    ``response.completed``, as the provider (or LiteLLM) framed them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +47,18 @@ class Call:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
+        """The conversation as messages (a Responses body's ``instructions`` and ``input`` items read as
+        such: :func:`proxy.responses_input.conversation_of`)."""
+        if self.api is Api.RESPONSES:
+            return conversation_of(self.payload)
         messages: list[dict[str, Any]] = self.payload["messages"]
         return messages
+
+    @property
+    def previous_response_id(self) -> str | None:
+        """The stored response a Responses call continues (its earlier turns are not in the body)."""
+        previous = self.payload.get("previous_response_id") if self.api is Api.RESPONSES else None
+        return previous if isinstance(previous, str) and previous else None
 
     def with_payload(self, payload: Mapping[str, Any]) -> Call:
         return replace(self, payload=payload)
@@ -59,3 +75,6 @@ class Answer:
 
     text: str
     calls_tool: bool = False
+    response_id: str | None = None
+    """The provider's id of this answer, where the API has one that a later request can continue from
+    (Responses' ``previous_response_id``)."""

@@ -17,7 +17,7 @@ from proxy.error_responses import error_response
 from proxy.errors import RouteNotFound, to_proxy_error
 from proxy.flow import USER_ID_HEADER, flow_of
 from proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from proxy.surfaces import CHAT, MESSAGES
+from proxy.surfaces import CHAT, MESSAGES, RESPONSES
 
 __all__ = [
     "API_ROUTES",
@@ -32,6 +32,7 @@ __all__ = [
     "metrics",
     "models",
     "readiness",
+    "responses",
     "root",
 ]
 
@@ -42,6 +43,10 @@ async def chat_completions(request: Request) -> Response:
 
 async def messages(request: Request) -> Response:
     return await flow_of(request).handle(request, MESSAGES)
+
+
+async def responses(request: Request) -> Response:
+    return await flow_of(request).handle(request, RESPONSES)
 
 
 async def count_tokens(request: Request) -> Response:
@@ -115,6 +120,8 @@ API_ROUTES: list[Endpoint] = [
     ("/v1/chat/completions", chat_completions, ["POST"]),
     ("/chat/completions", chat_completions, ["POST"]),
     ("/v1/messages", messages, ["POST"]),
+    ("/v1/responses", responses, ["POST"]),
+    ("/responses", responses, ["POST"]),
     ("/v1/messages/count_tokens", count_tokens, ["POST"]),
     ("/v1/models", models, ["GET"]),
     ("/models", models, ["GET"]),

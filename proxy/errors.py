@@ -186,9 +186,13 @@ context (``ssl:<ssl.SSLContext object at 0x7f…>``): an address that changes ev
 nothing."""
 
 
+_TRACEBACK = "Traceback (most recent call last):"
+
+
 def clean_litellm_message(text: str) -> str:
     """LiteLLM's message without its class-name prefixes, its advice on which of its exceptions to catch,
-    the object reprs of the libraries below it, and its router trailer."""
+    the object reprs of the libraries below it, a stack trace, and its router trailer."""
+    text = text.split(_TRACEBACK, 1)[0]  # LiteLLM appends the stack of some failures to their message
     text = _LITELLM_PREFIX.sub("", text.strip())
     text = _OBJECT_REPR.sub("", _LITELLM_ADVICE.sub("", text))
     return _LITELLM_SUFFIX.sub("", text).strip()

@@ -29,12 +29,12 @@ from proxy.backends.base import Backend
 from proxy.call import Answer, Call
 from proxy.config import Config
 from proxy.error_responses import error_response
-from proxy.errors import ModelNotFound, to_proxy_error
+from proxy.errors import InvalidRequest, ModelNotFound, to_proxy_error
 from proxy.identification import ClientIdentifier, ClientIdentity
 from proxy.memory.service import STATUS_REASON_HEADER, MemoryService, Recall
 from proxy.memory.supermemory_router import SupermemoryRouter
 from proxy.metrics import Metrics
-from proxy.model_catalog import ModelCatalog
+from proxy.model_catalog import STATEFUL_RESPONSES_PROVIDERS, ModelCatalog
 from proxy.requests import parse_call, read_json_object
 from proxy.scopes import PROJECT_HEADER, Scope, ScopeResolver
 from proxy.streaming import OpenedStream, checked, relay
@@ -107,6 +107,7 @@ class Flow:
             call = await self.parse(request, surface)
             trace.parsed(call.model, call.stream)
             self.require_model(call.model)
+            self.require_stored_responses(call)
             scope = self.scopes.resolve(identity, request.headers, call.payload)
             recall_started = time.perf_counter()
             recall = await self.recall(scope, call)
@@ -133,7 +134,7 @@ class Flow:
                 surface,
                 answer,
                 headers,
-                lambda reply: self.remember(scope, call, reply, recall) if kept else None,
+                lambda reply: self.remember(scope, call, reply, recall, kept=kept),
                 lambda problem: self.activity.record(trace, 200, problem),
             )
         except Exception as exc:
@@ -179,6 +180,23 @@ class Flow:
                 f"The model '{model}' does not exist; GET /v1/models lists the available ones.", param="model"
             )
 
+    def require_stored_responses(self, call: Call) -> None:
+        """A 400 for a Responses call continuing a stored response (``previous_response_id``) on a model
+        whose provider keeps none: LiteLLM would answer from the new input alone, the earlier turns lost
+        without a word."""
+        if call.previous_response_id is None:
+            return
+        providers = self.catalog.providers_of(call.model)
+        stateless = sorted(providers - STATEFUL_RESPONSES_PROVIDERS)
+        if stateless:
+            raise InvalidRequest(
+                f"previous_response_id needs a provider that keeps its responses (OpenAI, Azure); "
+                f"'{call.model}' is served by {', '.join(stateless)}, which keeps none, so the earlier "
+                "turns would be lost. Send the whole conversation in 'input' instead (with store: false, "
+                "as Codex does).",
+                param="previous_response_id",
+            )
+
     async def recall(self, scope: Scope, call: Call) -> Recall:
         """What the scope's memory holds for this conversation (time-boxed; never fails the request)."""
         return await self.memory.recall(scope, call)
@@ -222,15 +240,21 @@ class Flow:
                 headers=headers,
                 on_end=on_end,
                 is_last=surface.ends_answer,
+                response_id_of=surface.chunk_response_id,
             )
         on_complete(surface.answer_of(answer))
         on_end(None)
         return JSONResponse(answer, headers=headers)
 
-    def remember(self, scope: Scope, call: Call, answer: Answer, recall: Recall) -> None:
-        """Queue the exchange for the scope's memory, off the request path. ``call`` is the client's own
-        request, before injection: recalled memory is never stored again."""
-        self.memory.remember_later(scope, call, answer, recall)
+    def remember(
+        self, scope: Scope, call: Call, answer: Answer, recall: Recall, *, kept: bool = True
+    ) -> None:
+        """Note the answer in the conversation (a later request may continue from its id), and queue the
+        exchange for the scope's memory, off the request path, unless the client said not to keep it.
+        ``call`` is the client's own request, before injection: recalled memory is never stored again."""
+        self.memory.answered(scope, answer, recall)
+        if kept:
+            self.memory.remember_later(scope, call, answer, recall)
 
 
 def _kept(request: Request) -> bool:

@@ -14,12 +14,24 @@ from typing import Any
 
 from proxy.config import Config
 
-__all__ = ["ModelCatalog", "wildcard_regex"]
+__all__ = ["STATEFUL_RESPONSES_PROVIDERS", "ModelCatalog", "wildcard_regex"]
+
+STATEFUL_RESPONSES_PROVIDERS = frozenset({"openai", "azure", "litellm_proxy"})
+"""Providers that keep the responses they gave, so that a Responses request may continue one by
+``previous_response_id``. For any other, LiteLLM answers such a request from its new input alone."""
 
 
 def wildcard_regex(pattern: str) -> re.Pattern[str]:
     """The regular expression LiteLLM's Router builds for a wildcard ``model_name``."""
     return re.compile(re.escape(pattern).replace(r"\*", "(.*)"))
+
+
+def _provider(params: dict[str, Any]) -> str | None:
+    named = params.get("custom_llm_provider")
+    if isinstance(named, str) and named:
+        return named
+    model = params.get("model")
+    return model.split("/", 1)[0] if isinstance(model, str) and "/" in model else None
 
 
 def _specificity(regex: str) -> tuple[int, int]:
@@ -31,6 +43,7 @@ class ModelCatalog:
 
     def __init__(self, config: Config) -> None:
         aliases = config.router_settings.get("model_group_alias") or {}
+        self._model_list: list[dict[str, Any]] = [e for e in config.model_list if isinstance(e, dict)]
         self.names: tuple[str, ...] = tuple(dict.fromkeys([*config.model_names, *aliases]))
         self._exact = frozenset(self.names)
         self._aliases: dict[str, str] = {
@@ -44,6 +57,16 @@ class ModelCatalog:
                 key=lambda item: _specificity(item[1].pattern),
                 reverse=True,
             )
+        )
+
+    def providers_of(self, model: str) -> frozenset[str]:
+        """The providers of the deployments serving ``model`` (as their ``litellm_params`` name them:
+        ``custom_llm_provider``, else the ``provider/`` of ``model``; empty where none is named)."""
+        group = self.group_of(model)
+        return frozenset(
+            provider
+            for entry in self._model_list
+            if entry.get("model_name") == group and (provider := _provider(entry.get("litellm_params") or {}))
         )
 
     def __contains__(self, model: object) -> bool:

@@ -36,6 +36,7 @@ __all__ = [
     "AnthropicMessagesShape",
     "ChatCompletionShape",
     "RequestShape",
+    "ResponsesShape",
     "forwardable_fields",
     "invalid_from",
     "json_object",
@@ -303,6 +304,90 @@ class AnthropicMessagesShape(RequestShape):
     metadata: _AnthropicMetadata | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: dict[str, Any] | None = None
+
+
+class _ResponsesPart(BaseModel):
+    """A content part of a Responses message: typed; a text part's text is a string."""
+
+    model_config = ConfigDict(extra="allow")
+    type: StrictStr = Field(min_length=1)
+    text: Any = None
+
+    @model_validator(mode="after")
+    def _text_is_a_string(self) -> _ResponsesPart:
+        if self.type in ("input_text", "output_text") and not isinstance(self.text, str):
+            raise ValueError(f"an {self.type} part needs 'text' as a string")
+        return self
+
+
+_RESPONSES_TYPE = r"^[a-z][a-z0-9_.]*$"
+"""The Responses API's item and tool types (``message``, ``function_call``, ``web_search``…): LiteLLM fails
+on a type it cannot even read as if the provider were unreachable."""
+
+
+class _ResponsesItem(BaseModel):
+    """An ``input`` item: a message (``role`` and ``content``; ``type`` may be left out), or another typed
+    item (a tool call, its output, reasoning…), which passes as it came; a function call's arguments are
+    the JSON its schema says (LiteLLM parses them to reach a provider without the Responses API)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: StrictStr | None = Field(default=None, pattern=_RESPONSES_TYPE)
+    role: StrictStr | None = Field(default=None, min_length=1)
+    content: StrictStr | list[_ResponsesPart] | None = None
+    arguments: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _typed_or_a_message(self) -> _ResponsesItem:
+        if self.type in (None, "message"):
+            if self.role is None:
+                raise ValueError("a message item needs a 'role'")
+            if self.content is None:
+                raise ValueError(f"a {self.role} message needs content (a string or content parts)")
+        if self.type == "function_call" and not _is_json_object(self.arguments):
+            raise ValueError("a function_call item needs 'arguments' as a JSON object in a string")
+        return self
+
+
+def _is_json_object(text: str | None) -> bool:
+    try:
+        return isinstance(orjson.loads(text or ""), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+class _ResponsesTool(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: StrictStr = Field(pattern=_RESPONSES_TYPE)
+    name: StrictStr | None = None
+    parameters: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _function_tools_are_named(self) -> _ResponsesTool:
+        if self.type == "function" and not self.name:
+            raise ValueError("a function tool needs a 'name'")
+        return self
+
+
+class ResponsesShape(RequestShape):
+    """What the proxy relies on in an OpenAI Responses request."""
+
+    input: StrictStr | list[_ResponsesItem]
+    instructions: StrictStr | None = None
+    previous_response_id: StrictStr | None = Field(default=None, min_length=1)
+    max_output_tokens: StrictInt | None = Field(default=None, ge=1)
+    metadata: dict[str, Any] | None = None
+    tools: list[_ResponsesTool] | None = None
+    tool_choice: StrictStr | dict[str, Any] | None = None
+    parallel_tool_calls: StrictBool | None = None
+    store: StrictBool | None = None
+    include: list[StrictStr] | None = None
+    text: dict[str, Any] | None = None
+    reasoning: dict[str, Any] | None = None
+    # Not the Responses API's, but LiteLLM passes them on when it answers through chat completions (for a
+    # provider without the Responses API) and trusts their types.
+    max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
+    response_format: dict[str, Any] | None = None
+    stop: StrictStr | list[StrictStr] | None = None
 
 
 def parse_call(body: dict[str, Any], *, api: Api, shape: type[RequestShape]) -> Call:

@@ -148,6 +148,7 @@ def relay(
     headers: Mapping[str, str],
     on_end: Callable[[str | None], None] = lambda problem: None,
     is_last: Callable[[T], bool] = lambda item: False,
+    response_id_of: Callable[[T], str | None] = lambda item: None,
 ) -> SSEResponse:
     """Send ``stream`` as server-sent events, one frame per item as it arrives, then ``end``.
 
@@ -156,25 +157,27 @@ def relay(
     write-back journals it there, so a client that saw its answer end has it remembered, even if this
     process dies the next moment. Never after a failure (which is sent as one ``error_event``, ending the
     stream) or a client hang-up. ``on_end`` hears how it ended, whatever happened: None when it completed,
-    else what went wrong.
+    else what went wrong. The answer's id is the last one ``response_id_of`` finds.
     """
 
     async def frames() -> AsyncIterator[bytes]:
         texts: list[str] = []
         tool = False
+        response_id: str | None = None
         completed = False
         problem: str | None = "the client went away before the stream ended"
         try:
             async for item in stream:
                 texts.append(text_of(item))
                 tool = tool or calls_tool(item)
+                response_id = response_id_of(item) or response_id
                 if is_last(item) and not completed:
                     completed = True
-                    on_complete(Answer("".join(texts), tool))
+                    on_complete(Answer("".join(texts), tool, response_id))
                 yield encode(item)
             if not completed:
                 completed = True
-                on_complete(Answer("".join(texts), tool))
+                on_complete(Answer("".join(texts), tool, response_id))
             if end:
                 yield end
             problem = None

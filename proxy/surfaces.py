@@ -1,4 +1,5 @@
-"""The two API surfaces as data: what differs between OpenAI chat completions and Anthropic Messages.
+"""The API surfaces as data: what differs between OpenAI chat completions, OpenAI Responses and Anthropic
+Messages.
 
 The flow (:mod:`proxy.flow`) is one piece of code for both; a :class:`Surface` tells it how this API's
 body is validated, where recalled memory goes in it, how its answer is read (for write-back: the text, and
@@ -15,11 +16,12 @@ from proxy.call import Answer, Api
 from proxy.errors import ProxyError, UpstreamUnreachable, anthropic_envelope, openai_envelope
 from proxy.litellm_errors import error_from_event
 from proxy.memory.conversations import Pin
-from proxy.memory.placement import place_anthropic, place_chat
-from proxy.requests import AnthropicMessagesShape, ChatCompletionShape, RequestShape
+from proxy.memory.placement import place_anthropic, place_chat, place_responses
+from proxy.requests import AnthropicMessagesShape, ChatCompletionShape, RequestShape, ResponsesShape
+from proxy.responses_input import TEXT_PARTS, TOOL_CALL_ITEMS
 from proxy.streaming import OPENAI_DONE, frame_data, openai_chunk, sse_event
 
-__all__ = ["CHAT", "MESSAGES", "Surface", "anthropic_answer", "chat_answer"]
+__all__ = ["CHAT", "MESSAGES", "RESPONSES", "Surface", "anthropic_answer", "chat_answer", "responses_answer"]
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,15 @@ class Surface:
     chunk_problem: Callable[[Any], ProxyError | None]
     """What is wrong with a chunk the provider streamed (an error event, or not this protocol), or None."""
     ends_answer: Callable[[Any], bool]
-    """Whether a stream chunk is the answer's last (Anthropic's ``message_stop``; OpenAI's end, ``[DONE]``,
-    is the proxy's own ``stream_end``)."""
+    """Whether a stream chunk is the answer's last (Anthropic's ``message_stop``, Responses'
+    ``response.completed``; OpenAI chat's end, ``[DONE]``, is the proxy's own ``stream_end``)."""
+    chunk_response_id: Callable[[Any], str | None] = lambda chunk: None
+    """The answer's id, if a chunk carries the one a later request can continue from."""
 
     def error_event(self, error: ProxyError) -> bytes:
         """A failure after the stream began: one SSE event in this surface's envelope."""
+        if self.api is Api.RESPONSES:
+            return sse_event(_responses_error_event(error), event="error")
         event = "error" if self.api is Api.MESSAGES else None
         return sse_event(self.envelope(error), event=event)
 
@@ -170,4 +176,113 @@ MESSAGES = Surface(
     starts_answer=_anthropic_frame_starts_answer,
     chunk_problem=_anthropic_frame_problem,
     ends_answer=_anthropic_frame_ends_answer,
+)
+
+
+def responses_answer(response: dict[str, Any]) -> Answer:
+    """The text of a Responses answer's message items, joined, whether it calls a tool, and its id."""
+    text, calls_tool = "", False
+    for item in response.get("output") or ():
+        if not isinstance(item, dict):
+            continue
+        calls_tool = calls_tool or item.get("type") in TOOL_CALL_ITEMS
+        if item.get("type") == "message":
+            for part in item.get("content") or ():
+                if (
+                    isinstance(part, dict)
+                    and part.get("type") in TEXT_PARTS
+                    and isinstance(part.get("text"), str)
+                ):
+                    text += part["text"]
+    response_id = response.get("id")
+    return Answer(text, calls_tool, response_id if isinstance(response_id, str) else None)
+
+
+def _responses_event(frame: bytes, marker: bytes) -> dict[str, Any] | None:
+    """The frame's event when its bytes hold ``marker`` (the cheap test first), else None."""
+    if marker not in frame:
+        return None
+    data = frame_data(frame)
+    return data if isinstance(data, dict) else None
+
+
+def _responses_delta_text(frame: bytes) -> str:
+    data = _responses_event(frame, b"response.output_text.delta")
+    if data is not None and data.get("type") == "response.output_text.delta":
+        return str(data.get("delta") or "")
+    return ""
+
+
+def _responses_frame_calls_tool(frame: bytes) -> bool:
+    data = _responses_event(frame, b"response.output_item.added")
+    if data is None or data.get("type") != "response.output_item.added":
+        return False
+    item = data.get("item")
+    return isinstance(item, dict) and item.get("type") in TOOL_CALL_ITEMS
+
+
+_RESPONSES_ENDS = frozenset({"response.completed", "response.incomplete"})
+_RESPONSES_BEFORE_ANSWER = frozenset({"response.created", "response.in_progress", "response.queued"})
+
+
+def _responses_frame_ends_answer(frame: bytes) -> bool:
+    data = _responses_event(frame, b"response.")
+    return data is not None and data.get("type") in _RESPONSES_ENDS
+
+
+def _responses_frame_starts_answer(frame: bytes) -> bool:
+    """Anything after the response's creation (an error the provider sends before any output still gets
+    its own status)."""
+    data = frame_data(frame)
+    if data is None:
+        return not _is_comment(frame)
+    return not (isinstance(data, dict) and data.get("type") in _RESPONSES_BEFORE_ANSWER)
+
+
+def _responses_frame_response_id(frame: bytes) -> str | None:
+    data = _responses_event(frame, b"response.")
+    if data is None or data.get("type") not in _RESPONSES_ENDS:
+        return None
+    response_id = (data.get("response") or {}).get("id")
+    return response_id if isinstance(response_id, str) else None
+
+
+def _responses_frame_problem(frame: bytes) -> ProxyError | None:
+    """A Responses event must be JSON with a ``type``; an ``error`` event or a ``response.failed`` is the
+    error it names, answered in this proxy's own envelope, redacted."""
+    if _is_comment(frame):
+        return None
+    data = frame_data(frame)
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        return UpstreamUnreachable("The provider's answer is not a Responses event stream.")
+    if data["type"] == "error":
+        error = data.get("error") if isinstance(data.get("error"), dict) else data
+        return error_from_event({"error": error})
+    if data["type"] == "response.failed":
+        error = (data.get("response") or {}).get("error") or {}
+        return error_from_event({"error": error if isinstance(error, dict) else {}})
+    return None
+
+
+def _responses_error_event(error: ProxyError) -> dict[str, Any]:
+    """The Responses API's ``error`` event, with the OpenAI envelope's ``error`` object beside its fields
+    (the openai SDK raises on a stream event that carries one, as it does for chat)."""
+    envelope = openai_envelope(error)
+    return {"type": "error", "code": error.code, "message": error.message, "param": error.param, **envelope}
+
+
+RESPONSES = Surface(
+    api=Api.RESPONSES,
+    shape=ResponsesShape,
+    envelope=openai_envelope,
+    place=place_responses,
+    answer_of=responses_answer,
+    chunk_text=_responses_delta_text,
+    chunk_calls_tool=_responses_frame_calls_tool,
+    encode_chunk=lambda frame: frame,  # relayed as the provider framed it
+    stream_end=b"",
+    starts_answer=_responses_frame_starts_answer,
+    chunk_problem=_responses_frame_problem,
+    ends_answer=_responses_frame_ends_answer,
+    chunk_response_id=_responses_frame_response_id,
 )

@@ -17,6 +17,7 @@ from conformance.suites.hostile_input import HostileInputSuite
 from conformance.suites.memory import MemoryFailureSuite, MemorySuite
 from conformance.suites.messages import MessagesSuite
 from conformance.suites.models import ModelsSuite
+from conformance.suites.responses import ResponsesSuite
 from conformance.suites.routing import RoutingSuite
 from conformance.suites.store import StoreSuite
 from conformance.suites.streaming import StreamingSuite
@@ -30,6 +31,7 @@ __all__ = [
     "MemorySuite",
     "MessagesSuite",
     "ModelsSuite",
+    "ResponsesSuite",
     "RoutingSuite",
     "StoreSuite",
     "StreamingSuite",

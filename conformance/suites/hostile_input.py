@@ -1,5 +1,5 @@
 """Hostile input: what a careless or malicious client sends is a 4xx in the protocol's envelope, never a
-5xx and never a hang, on both API surfaces.
+5xx and never a hang, on every API surface.
 
 The minimal cases each once broke a proxy (a 500 from an encoder or a crash inside LiteLLM, a 502 for
 LiteLLM's own validation error); the fuzz sends a few hundred seeded mutations of valid bodies per surface.
@@ -41,6 +41,12 @@ def _nested(levels: int) -> str:
     return '{"role": "user", "content": "hi", "x": ' + '{"a": ' * levels + "1" + "}" * levels + "}"
 
 
+def _responses(item: str, extra: str = "") -> str:
+    return f'{{"model": "gpt-fake", "input": [{item}]{extra}}}'
+
+
+_RESPONSES = pytest.mark.requires(Capability.RESPONSES_API)
+
 MINIMAL_CASES: list[tuple[str, str, str]] = [
     # (id, path, body text)
     ("chat-text-part-int", "/v1/chat/completions", _chat(_INT_TEXT)),
@@ -59,6 +65,18 @@ MINIMAL_CASES: list[tuple[str, str, str]] = [
     ("messages-tools-str", "/v1/messages", _messages(_USER, ', "tools": "x"')),
     ("messages-timeout-str", "/v1/messages", _messages(_USER, ', "timeout": "str"')),
     ("messages-system-int", "/v1/messages", _messages(_USER, ', "system": 5')),
+    (
+        "responses-text-part-int",
+        "/v1/responses",
+        _responses('{"role": "user", "content": [{"type": "input_text", "text": 5}]}'),
+    ),
+    ("responses-item-untyped-roleless", "/v1/responses", _responses('{"foo": "bar"}')),
+    ("responses-lone-surrogate", "/v1/responses", _responses(_SURROGATE)),
+    ("responses-input-object", "/v1/responses", '{"model": "gpt-fake", "input": {"role": "user"}}'),
+    ("responses-tools-str", "/v1/responses", _responses(_USER, ', "tools": "x"')),
+    ("responses-include-int", "/v1/responses", _responses(_USER, ', "include": [1]')),
+    ("responses-previous-id-empty", "/v1/responses", _responses(_USER, ', "previous_response_id": ""')),
+    ("responses-nested-5000", "/v1/responses", _responses(_nested(5000))),
     ("chat-nested-476", "/v1/chat/completions", _chat(_nested(476))),
     ("chat-nested-5000", "/v1/chat/completions", _chat(_nested(5000))),
     ("messages-nested-476", "/v1/messages", _messages(_nested(476))),
@@ -95,9 +113,12 @@ class HostileInputSuite:
             ("/v1/chat/completions", "chat", "claude-fake"),
             ("/v1/messages", "messages", "claude-fake"),
             ("/v1/messages", "messages", "gpt-fake"),
+            pytest.param("/v1/responses", "responses", "gpt-fake", marks=_RESPONSES),
+            pytest.param("/v1/responses", "responses", "claude-fake", marks=_RESPONSES),
         ],
-        ids=["chat-openai", "chat-anthropic", "messages-anthropic", "messages-openai"],
-    )
+        ids=["chat-openai", "chat-anthropic", "messages-anthropic", "messages-openai", "responses-openai",
+             "responses-anthropic"],
+    )  # fmt: skip
     def test_mutated_bodies_never_get_a_5xx(self, proxy, path, surface, model):
         """Seeded mutations of valid bodies are each answered 2xx or 4xx in the envelope, within the
         client's timeout (no hang)."""

@@ -21,6 +21,7 @@ import pytest
 from conformance import resources
 from conformance.capabilities import Capability
 from conformance.fakes import FakeSupermemory, echo_reply, fake_directive
+from conformance.suites.responses import responses_text
 from conformance.suites.support import chat_body, content_of, last_call, model_calls, read_sse, unique
 
 __all__ = ["MemoryFailureSuite", "MemorySuite", "MemoryUnderTest"]
@@ -29,6 +30,7 @@ TEAL = "my favourite colour is teal"
 QUESTION = "what is my favourite colour?"
 CLIENT_A = {"x-memory-user-id": "client-a"}
 CLIENT_B = {"x-memory-user-id": "client-b"}
+RESPONSES = pytest.param("responses", marks=pytest.mark.requires(Capability.RESPONSES_API))
 
 
 @dataclass
@@ -84,14 +86,21 @@ def _ask(proxy: Any, text: str, headers: dict[str, str], **fields: Any) -> Any:
 TOOLS = {
     "chat": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
     "messages": [{"name": "lookup", "input_schema": {"type": "object"}}],
+    "responses": [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}],
 }
+CODEX_REQUEST = "codex-0.171.0-exec-request.json"
+"""Codex CLI's real first request, captured (a resource of the kit)."""
 
 
 def _converse(http: Any, api: str, history: list[dict[str, Any]], *, stream: bool) -> Any:
-    """One turn of a conversation, as a client with tools and a system prompt of its own sends it."""
+    """One turn of a conversation, as a client with tools and a system prompt of its own sends it (a
+    Responses client re-sends the whole conversation, as Codex does with ``store: false``)."""
     if api == "chat":
         body = {"model": "gpt-fake", "messages": [{"role": "system", "content": "Be brief."}, *history]}
         path = "/v1/chat/completions"
+    elif api == "responses":
+        body = {"model": "gpt-fake", "instructions": "Be brief.", "input": list(history), "store": False}
+        path = "/v1/responses"
     else:
         system = [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
         body = {"model": "claude-fake", "max_tokens": 200, "system": system, "messages": list(history)}
@@ -104,10 +113,14 @@ def _reply_text(api: str, response: Any) -> str:
         body = response.json()
         if api == "chat":
             return body["choices"][0]["message"]["content"]
+        if api == "responses":
+            return responses_text(body)
         return "".join(block.get("text", "") for block in body["content"])
     events = read_sse(response)
     if api == "chat":
         return content_of(events)
+    if api == "responses":
+        return "".join(e.data["delta"] for e in events if e.event == "response.output_text.delta")
     return "".join(
         event.data["delta"].get("text", "") for event in events if event.event == "content_block_delta"
     )
@@ -118,6 +131,8 @@ def _prefix(api: str, body: dict[str, Any]) -> list[Any]:
     and then the messages."""
     if api == "chat":
         return list(body["messages"])
+    if api == "responses":
+        return [body.get("instructions"), *body["input"]]
     system = body.get("system")
     return [*(system if isinstance(system, list) else [system]), *body["messages"]]
 
@@ -136,15 +151,38 @@ def _claude_code_asking(prompt: str) -> dict[str, Any]:
     return body
 
 
+def _codex() -> dict[str, Any]:
+    """Codex CLI's real first request, captured (a resource of the kit)."""
+    captured: dict[str, Any] = resources.read_json(CODEX_REQUEST)["requests"][0]
+    return captured
+
+
+def _codex_asking(prompt: str) -> dict[str, Any]:
+    """The captured request with another prompt as its last item (its AGENTS.md and environment kept)."""
+    body = _codex()["body"]
+    body["input"][-1]["content"] = [{"type": "input_text", "text": prompt}]
+    return {**body, "model": "gpt-fake"}
+
+
 def _tool_loop_request(api: str, history: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     if api == "chat":
         return "/v1/chat/completions", {"model": "gpt-fake", "messages": history, "tools": TOOLS["chat"]}
+    if api == "responses":
+        return "/v1/responses", {"model": "gpt-fake", "input": history, "tools": TOOLS["responses"]}
     body = {"model": "claude-fake", "max_tokens": 200, "messages": history, "tools": TOOLS["messages"]}
     return "/v1/messages", body
 
 
 def _continue_tool_loop(api: str, answer: dict[str, Any], history: list[dict[str, Any]]) -> bool:
     """Append the answer and, if it called a tool, the tool's result, as an agent would; False at the end."""
+    if api == "responses":
+        calls = [item for item in answer["output"] if item["type"] == "function_call"]
+        history.extend(answer["output"])
+        history.extend(
+            {"type": "function_call_output", "call_id": c["call_id"], "output": "TOOL OUTPUT: notes"}
+            for c in calls
+        )
+        return bool(calls)
     if api == "chat":
         message = answer["choices"][0]["message"]
         history.append({k: v for k, v in message.items() if v is not None or k == "content"})
@@ -228,7 +266,7 @@ class MemorySuite:
         assert text in stored
         assert echo_reply(text) in stored
 
-    @pytest.mark.parametrize("api", ["chat", "messages"])
+    @pytest.mark.parametrize("api", ["chat", "messages", RESPONSES])
     def test_a_conversation_reaches_the_provider_as_a_growing_prefix(self, open_proxy, memory, api):
         """Each turn of a conversation reaches the provider as the previous turn's tools, system and
         messages byte for byte, then the new ones: memory recalled on turn 1 stays where it was, so the
@@ -250,17 +288,18 @@ class MemorySuite:
         assert "teal" in json.dumps(_prefix(api, sent[0]))
         for earlier, later in itertools.pairwise(sent):
             assert _prefix(api, later)[: len(_prefix(api, earlier))] == _prefix(api, earlier)
-            assert {k: later.get(k) for k in ("tools", "system")} == {
-                k: earlier.get(k) for k in ("tools", "system")
+            assert {k: later.get(k) for k in ("tools", "system", "instructions")} == {
+                k: earlier.get(k) for k in ("tools", "system", "instructions")
             }
 
-    @pytest.mark.parametrize("api", ["chat", "messages"])
+    @pytest.mark.parametrize("api", ["chat", "messages", RESPONSES])
     def test_a_tool_loop_is_remembered_once_as_the_prompt_and_its_final_answer(self, open_proxy, memory, api):
         """Three tool_use/tool_result rounds store one memory: the person's prompt (without the client's
         <system-reminder>) and the final answer; no tool output, no intermediate step."""
         prompt = f"Summarise my notes file {fake_directive('tool_call', rounds=3, say='Let_me_read_it.')}"
-        first = [{"type": "text", "text": "<system-reminder>Today is Monday.</system-reminder>"},
-                 {"type": "text", "text": prompt}]  # fmt: skip
+        part = "input_text" if api == "responses" else "text"
+        first = [{"type": part, "text": "<system-reminder>Today is Monday.</system-reminder>"},
+                 {"type": part, "text": prompt}]  # fmt: skip
         history: list[dict[str, Any]] = [{"role": "user", "content": first}]
         with open_proxy(**memory.config()) as proxy, proxy.client(headers=CLIENT_A) as http:
             for _ in range(5):
@@ -310,6 +349,62 @@ class MemorySuite:
         assert system[: len(captured["body"]["system"])] == captured["body"]["system"]
         assert "Helix" in system[-1]["text"]
         assert json.dumps(sent).count('"cache_control"') <= 4
+
+    @pytest.mark.requires(Capability.RESPONSES_API, Capability.IDENTIFICATION)
+    def test_codexs_captured_request_is_remembered_bare_in_its_project_and_recalled_there(
+        self, open_proxy, memory
+    ):
+        """Codex's real request (captured from 0.171): the memory is the person's prompt without the CLI's
+        AGENTS.md and environment context, kept in the project of its working directory; the next run in
+        that directory gets it after the CLI's own developer messages, which reach the provider unchanged."""
+        captured = _codex()
+        headers = {key: captured["headers"][key] for key in ("user-agent", "originator")}
+        with (
+            open_proxy(**memory.config()) as proxy,
+            proxy.client(headers=headers) as http,
+            http.stream("POST", captured["path"], json=_codex_asking("Our CI runs on Buildkite.")) as told,
+        ):
+            assert told.status_code == 200
+            project = told.headers["x-memory-project"]
+            read_sse(told)
+        [stored] = memory.contents(project)
+        assert stored.startswith("user: Our CI runs on Buildkite.\nassistant:")
+        assert "environment_context" not in stored and "AGENTS.md" not in stored
+        asking = _codex_asking("Which CI do we use?")
+        with (
+            open_proxy(**memory.config()) as proxy,
+            proxy.client(headers=headers) as http,
+            http.stream("POST", captured["path"], json=asking) as asked,
+        ):
+            assert asked.headers["x-memory-status"] == "used"
+            assert asked.headers["x-memory-project"] == project
+            read_sse(asked)
+            sent = last_call(proxy.provider).json
+        original = captured["body"]["input"]
+        assert sent["input"][:2] == original[:2]  # the developer messages, Codex's cached prefix
+        assert "Buildkite" in json.dumps(sent["input"][2:])
+        assert sent["tools"] == captured["body"]["tools"]
+
+    @pytest.mark.requires(Capability.RESPONSES_API)
+    def test_a_conversation_by_previous_response_id_places_each_memory_once(self, open_proxy, memory):
+        """A Responses conversation that continues by previous_response_id (the provider keeps the earlier
+        turns) is one conversation: memory recalled on turn 1 is not placed again on turn 2, and the turn's
+        input reaches the provider as the client sent it, with the id."""
+        with open_proxy(**memory.config()) as proxy:
+            assert _ask(proxy, TEAL, CLIENT_A).status_code == 200
+        with open_proxy(**memory.config()) as proxy, proxy.client(headers=CLIENT_A) as http:
+            first = http.post("/v1/responses", json={"model": "gpt-fake", "input": QUESTION})
+            assert first.headers["x-memory-status"] == "used"
+            assert "teal" in json.dumps(last_call(proxy.provider).json["input"])
+            follow_up = {"model": "gpt-fake", "input": "and what is my colour again?"}
+            second = http.post(
+                "/v1/responses", json={**follow_up, "previous_response_id": first.json()["id"]}
+            )
+            assert second.status_code == 200, second.text
+            sent = last_call(proxy.provider).json
+        assert "kept from earlier turns" in second.headers["x-memory-status-reason"]
+        assert sent["input"] == follow_up["input"]
+        assert sent["previous_response_id"]
 
     def test_store_conversations_off_stores_nothing(self, open_proxy, memory):
         """With store_conversations: false, answers are not written back."""

@@ -27,7 +27,7 @@ from proxy.streaming import sse_frames
 
 __all__ = ["BinaryBackend"]
 
-PATHS = {Api.CHAT: "/v1/chat/completions", Api.MESSAGES: "/v1/messages"}
+PATHS = {Api.CHAT: "/v1/chat/completions", Api.MESSAGES: "/v1/messages", Api.RESPONSES: "/v1/responses"}
 """The LiteLLM proxy's route for each API."""
 CONNECT_ATTEMPTS = 3
 CONNECT_BACKOFF_SECONDS = 0.1

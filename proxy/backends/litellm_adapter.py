@@ -46,6 +46,7 @@ __all__ = [
     "register_custom_providers",
     "router_kwargs",
     "serialize",
+    "serialize_responses_object",
     "uses_openai_sdk",
     "warm_tokenizer",
 ]
@@ -124,6 +125,17 @@ def register_custom_providers(litellm: Any, entries: list[dict[str, Any]]) -> No
 
 _KEPT_NULLS = {"message": ("content", "role", "refusal"), "delta": ("content",)}
 """Fields OpenAI sends as null, which a client may index (``message.content`` on a tool call)."""
+
+
+def serialize_responses_object(value: Any) -> dict[str, Any]:
+    """A LiteLLM Responses API object (a response, or a stream event) as JSON, without the nulls and
+    unset fields LiteLLM adds. LiteLLM keeps the usage of a response bridged from chat completions as a
+    plain dict where its model expects a typed one; pydantic's warning about that says nothing a user
+    can act on, so it is not raised."""
+    if isinstance(value, dict):
+        return value
+    dumped: dict[str, Any] = value.model_dump(mode="json", exclude_none=True, warnings=False)
+    return dumped
 
 
 def serialize(response: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from proxy.config import Config
 from proxy.model_catalog import ModelCatalog
 from proxy.requests import forwardable_fields
 from proxy.session import SessionManager
-from proxy.streaming import sse_frames
+from proxy.streaming import sse_event, sse_frames
 
 if TYPE_CHECKING:
     import litellm
@@ -89,6 +89,9 @@ class SdkBackend:
 
     async def complete(self, call: Call) -> dict[str, Any]:
         with litellm_adapter.missing_modules_explained():
+            if call.api is Api.RESPONSES:
+                response = await self.router.aresponses(model=call.model, **self._call_kwargs(call))
+                return litellm_adapter.serialize_responses_object(response)
             if call.api is Api.MESSAGES:
                 response = await self.router.aanthropic_messages(model=call.model, **self._call_kwargs(call))
                 return {key: value for key, value in dict(response).items() if not key.startswith("_")}
@@ -97,6 +100,11 @@ class SdkBackend:
 
     async def stream(self, call: Call) -> AsyncIterator[Any]:
         with litellm_adapter.missing_modules_explained():
+            if call.api is Api.RESPONSES:
+                events = await self.router.aresponses(
+                    model=call.model, stream=True, **self._call_kwargs(call)
+                )
+                return _responses_frames(events)
             if call.api is Api.MESSAGES:
                 stream = await self.router.aanthropic_messages(
                     model=call.model, stream=True, **self._call_kwargs(call)
@@ -125,3 +133,15 @@ async def _chunks(stream: Any) -> AsyncIterator[dict[str, Any]]:
     finally:
         # Also runs when the client went away: closing the wrapper closes the provider's response.
         await stream.aclose()
+
+
+async def _responses_frames(stream: Any) -> AsyncIterator[bytes]:
+    """LiteLLM's Responses events as the SSE frames the API sends: ``event: <type>`` and its JSON."""
+    try:
+        async for event in stream:
+            data = litellm_adapter.serialize_responses_object(event)
+            yield sse_event(data, event=data.get("type"))
+    finally:
+        closer = getattr(stream, "aclose", None)
+        if closer is not None:
+            await closer()

@@ -7,10 +7,12 @@ turn; only memory new to the conversation is added, at its newest prompt, after 
 
 A request continues a conversation when its messages extend, strictly, the messages of a request served
 before: each message is hashed onto the hash of those before it, and the longest earlier prefix that was
-served names the conversation. Messages are compared as the client means them, not byte for byte: Claude
-Code moves its ``cache_control`` marker to the newest turn and re-sends an older one-part turn as a plain
-string, so markers are dropped and a string is one text part. The ledger lives in this process, bounded and
-expiring: a conversation it has forgotten recalls afresh, which costs one cache miss, never a wrong answer.
+served names the conversation (a Responses request that names a ``previous_response_id`` carries only its
+new input: the answer's id names the conversation instead). Messages are compared as the client means
+them, not byte for byte: Claude Code moves its ``cache_control`` marker to the newest turn and re-sends an
+older one-part turn as a plain string, so markers are dropped and a string is one text part. The ledger
+lives in this process, bounded and expiring: a conversation it has forgotten recalls afresh, which costs
+one cache miss, never a wrong answer.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ MAX_CONVERSATIONS = 10_000
 
 TTL_SECONDS = 24 * 3600
 """How long an untouched conversation is remembered."""
+
+MAX_PROMPTS = 20
+"""A conversation's latest prompts kept to tell its own stored exchanges from other memories."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +60,18 @@ class Conversation:
     pins: tuple[Pin, ...] = ()
     recalled: frozenset[str] = frozenset()
     """The memories already placed (their text), so none is placed twice."""
+    prompts: tuple[str, ...] = ()
+    """How the exchanges of its latest prompts begin, as stored: they are its own, never recalled into it
+    (a Responses request that continues a stored response does not carry its earlier turns)."""
 
     def with_pin(self, pin: Pin, memories: Sequence[str]) -> Conversation:
         return replace(self, pins=(*self.pins, pin), recalled=self.recalled | frozenset(memories))
+
+    def asked(self, head: str) -> Conversation:
+        """This conversation with ``head`` among its prompts (the last :data:`MAX_PROMPTS` are kept)."""
+        if head in self.prompts:
+            return self
+        return replace(self, prompts=(*self.prompts, head)[-MAX_PROMPTS:])
 
 
 def _canonical(message: Any) -> Any:
@@ -84,6 +98,10 @@ def prefix_hashes(namespace: str, messages: Sequence[dict[str, Any]]) -> list[by
     return hashes
 
 
+def _response_key(namespace: str, response_id: str) -> bytes:
+    return hashlib.sha256(f"{namespace}\0response\0{response_id}".encode()).digest()
+
+
 class Conversations:
     """The conversations served lately, by the hash of each served request's messages (thread-safe)."""
 
@@ -102,6 +120,19 @@ class Conversations:
                 if entry is not None and now - entry[0] <= self._ttl:
                     return entry[1]
         return None
+
+    def find_response(self, namespace: str, response_id: str) -> Conversation | None:
+        """The conversation whose answer had ``response_id`` (a Responses ``previous_response_id``)."""
+        entry = None
+        with self._lock:
+            entry = self._entries.get(_response_key(namespace, response_id))
+        if entry is not None and time.monotonic() - entry[0] <= self._ttl:
+            return entry[1]
+        return None
+
+    def remember_response(self, namespace: str, response_id: str, conversation: Conversation) -> None:
+        """Record that ``conversation``'s latest answer has ``response_id``."""
+        self.remember([_response_key(namespace, response_id)], conversation)
 
     def remember(self, hashes: Sequence[bytes], conversation: Conversation) -> None:
         """Record that the request with these hashes was served as ``conversation``."""

@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from proxy.memory.conversations import Pin
+from proxy.responses_input import item_index
 
-__all__ = ["CONTEXT_HEADING", "format_context", "place_anthropic", "place_chat"]
+__all__ = ["CONTEXT_HEADING", "format_context", "place_anthropic", "place_chat", "place_responses"]
 
 CONTEXT_HEADING = "Relevant memories from earlier conversations with this user (use them only if they help):"
 
@@ -83,3 +84,44 @@ def place_anthropic(payload: Mapping[str, Any], pins: Sequence[Pin]) -> dict[str
         else:
             placed["system"] = pin.text
     return placed
+
+
+def _with_input_text(item: Any, text: str, where: str) -> Any:
+    """A Responses message item with ``text`` before or after its own content, as an ``input_text`` part
+    (the only text part an input message may carry beside earlier answers' ``output_text``)."""
+    if not isinstance(item, Mapping):
+        return item
+    content = item.get("content")
+    own = [{"type": "input_text", "text": content}] if isinstance(content, str) else list(content or ())
+    part = {"type": "input_text", "text": text}
+    return {**item, "content": [part, *own] if where == "prefix" else [*own, part]}
+
+
+def place_responses(payload: Mapping[str, Any], pins: Sequence[Pin]) -> dict[str, Any]:
+    """A Responses body with ``pins`` placed: a system pin as a ``developer`` message after the input's own
+    leading system and developer messages (``instructions`` and the tools, the cached prefix, stay first
+    and unchanged); a pin on a user turn inside that turn's item. A string ``input`` becomes the one user
+    message it stands for."""
+    items: Any = payload.get("input")
+    if isinstance(items, str):
+        items = [{"type": "message", "role": "user", "content": items}] if pins else items
+    if not isinstance(items, list):
+        return dict(payload)
+    placed = list(items)
+    for pin in pins:
+        index = item_index(payload, pin.message) if pin.message is not None else None
+        if index is not None and 0 <= index < len(placed):
+            placed[index] = _with_input_text(placed[index], pin.text, pin.where)
+    system = [
+        {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": pin.text}]}
+        for pin in pins
+        if pin.message is None
+    ]
+    if system:
+        at = next(
+            (i for i, item in enumerate(placed)
+             if not (isinstance(item, Mapping) and item.get("role") in _SYSTEM_ROLES)),
+            len(placed),
+        )  # fmt: skip
+        placed = [*placed[:at], *system, *placed[at:]]
+    return {**payload, "input": placed}

@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from proxy.call import Answer, Call
+from proxy.call import Answer, Api, Call
 from proxy.config import ContextRetrieval
 from proxy.memory.conversations import Conversation, Conversations, Pin, prefix_hashes
 from proxy.memory.journal import Journal
@@ -80,6 +80,9 @@ MAX_BACKOFF_SECONDS = 5.0
 FLUSH_TIMEOUT_SECONDS = 30.0
 CLAIM_INTERVAL_SECONDS = 30.0
 """How often write-back looks for journal files a stopped process (or a failed import) left."""
+PROMPT_HEAD_CHARS = 200
+"""How much of each prompt a Responses conversation keeps to know its own stored exchanges by: a memory
+that begins as one of them does is that exchange."""
 OVERFLOW_LOG_SECONDS = 10.0
 """One log line per this many seconds while the queue overflows, not one per exchange."""
 
@@ -333,20 +336,42 @@ class MemoryService:
         side = self.side_requests.match(call)
         if side:
             return Recall("skipped", f"a side request of the client ({side}): no memory")
-        hashes = prefix_hashes(f"{scope.namespace}\0{call.api}", call.messages)
-        earlier = self.conversations.find(hashes)
+        previous = call.previous_response_id
+        if previous is None:
+            hashes = prefix_hashes(f"{scope.namespace}\0{call.api}", call.messages)
+            earlier = self.conversations.find(hashes)
+        else:  # the earlier turns, with the memory placed in them, are kept by the provider
+            hashes = []
+            earlier = self.conversations.find_response(scope.namespace, previous)
         conversation = earlier or Conversation()
         new = await self._recall_new(scope, call, earlier, conversation)
         assert new.conversation is not None  # _recall_new always names the conversation
         conversation = new.conversation
+        if call.api is Api.RESPONSES:  # a later turn may continue it by id, without its earlier turns
+            conversation = self._asked(conversation, call)
         self.conversations.remember(hashes, conversation)
         status, reason = new.status, new.reason
         kept = len(earlier.recalled) if earlier else 0
         if kept:
             reason = f"{reason}; {kept} memor{'y' if kept == 1 else 'ies'} kept from earlier turns"
+        # A request that continues a stored response carries only its new input: earlier pins are already
+        # in what the provider holds, and only this turn's are placed.
+        pins = (
+            conversation.pins
+            if previous is None
+            else conversation.pins[len(earlier.pins) if earlier else 0 :]
+        )
         if status == "skipped" and conversation.pins:
             status = "used"
-        return replace(new, status=status, reason=reason, pins=conversation.pins, conversation=conversation)
+        return replace(new, status=status, reason=reason, pins=pins, conversation=conversation)
+
+    def answered(self, scope: Scope | str, answer: Answer, recall: Recall) -> None:
+        """Note that the conversation's latest answer has this id, so that a request continuing from it
+        (Responses' ``previous_response_id``) is known as the same conversation."""
+        if answer.response_id and recall.conversation is not None:
+            self.conversations.remember_response(
+                _scope(scope).namespace, answer.response_id, recall.conversation
+            )
 
     async def _recall_new(
         self, scope: Scope, call: Call, earlier: Conversation | None, conversation: Conversation
@@ -399,8 +424,9 @@ class MemoryService:
         self, conversation: Conversation, records: list[MemoryRecord], earlier: list[dict[str, Any]]
     ) -> list[MemoryRecord]:
         """The recalled memories the conversation holds neither as pins nor as its own earlier turns
-        (stored from it, or the exchanges of the user turns before the current prompt)."""
-        own = tuple(
+        (stored from it, or the exchanges of the prompts before the current one: those in the request, and
+        those the conversation asked before, which a request continuing a stored response does not carry)."""
+        own = conversation.prompts + tuple(
             stored_prompt(text, max_chars=self.settings.max_memory_chars) + "\n"
             for text in self.turns.user_texts(earlier)
         )
@@ -411,6 +437,15 @@ class MemoryService:
             and record.metadata.get("conversation") != conversation.id
             and not (own and record.content.startswith(own))
         ]
+
+    def _asked(self, conversation: Conversation, call: Call) -> Conversation:
+        """``conversation`` with the head of this call's prompt among its prompts (a tool loop's later
+        steps ask nothing new)."""
+        prompt = self.turns.prompt(call.messages)
+        if prompt is None or self.turns.continues_tool_loop(call.messages):
+            return conversation
+        stored = stored_prompt(prompt.text, max_chars=self.settings.max_memory_chars) + "\n"
+        return conversation.asked(stored[:PROMPT_HEAD_CHARS])
 
     def _pin(self, context: str, prompt: Prompt, *, first_turn: bool) -> Pin:
         strategy = self.settings.injection_strategy

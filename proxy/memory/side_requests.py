@@ -44,7 +44,7 @@ def _text(content: Any) -> str:
 
 
 def _max_tokens(payload: Mapping[str, Any]) -> int | None:
-    for key in ("max_tokens", "max_completion_tokens"):
+    for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
         value = payload.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
             return value

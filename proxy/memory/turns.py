@@ -1,7 +1,8 @@
 """What the person said: the text of a conversation's turns, without what the client added to them.
 
 Agentic clients put their own context into the user's turn: Claude Code sends the date, CLAUDE.md and its
-tool and skill lists as ``<system-reminder>`` blocks before the prompt. That text is the client's, not the
+tool and skill lists as ``<system-reminder>`` blocks before the prompt; Codex its AGENTS.md and an
+``<environment_context>`` block. That text is the client's, not the
 person's: used as a recall query it would match every memory, and stored it would fill every memory with
 boilerplate. The blocks to strip are data (``context_retrieval.client_context_patterns``).
 
@@ -35,6 +36,10 @@ DEFAULT_CLIENT_CONTEXT_PATTERNS: tuple[str, ...] = (
     # Claude Code (captured from 2.1.197): tool and skill lists, the date, CLAUDE.md, IDE context, each
     # block a text part of its own. A block cut short (a truncated capture) ends with its part.
     r"<system-reminder>.*?(?:</system-reminder>|\Z)",
+    # Codex (captured from 0.171): the AGENTS.md it read and its environment (cwd, shell, date), each a part
+    # of a user message before the prompt.
+    r"# AGENTS\.md instructions for [^\n]*\n+<INSTRUCTIONS>.*?(?:</INSTRUCTIONS>|\Z)",
+    r"<environment_context>.*?(?:</environment_context>|\Z)",
 )
 
 _TOOL_RESULT_TYPES = frozenset({"tool_result", "function_call_output"})

@@ -107,8 +107,14 @@ def count_tokens(payload: dict[str, Any]) -> int:
 
 
 def tool_results(payload: dict[str, Any]) -> int:
-    """How many tool results the conversation holds (OpenAI ``tool`` messages, Anthropic ``tool_result``)."""
-    count = 0
+    """How many tool results the conversation holds (OpenAI ``tool`` messages, Anthropic ``tool_result``,
+    Responses ``function_call_output`` items)."""
+    items = payload.get("input")
+    count = (
+        sum(1 for item in items if isinstance(item, dict) and item.get("type") == "function_call_output")
+        if isinstance(items, list)
+        else 0
+    )
     for message in payload.get("messages") or ():
         if not isinstance(message, dict):
             continue

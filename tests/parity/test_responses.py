@@ -1,0 +1,7 @@
+"""Parity: the conformance kit's ResponsesSuite (OpenAI Responses), once per registered backend."""
+
+from conformance.suites import ResponsesSuite
+
+
+class TestResponses(ResponsesSuite):
+    pass
