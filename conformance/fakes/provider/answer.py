@@ -45,10 +45,15 @@ class Answer:
     tool_name: str | None = None
     saying: str = ""
     """Text said before a tool call (directive ``tool_call say=...``)."""
+    command: str | None = None
+    """A shell command the tool call asks to run (directive ``tool_call cmd=...``)."""
 
     @property
     def tool_arguments(self) -> str:
-        """The JSON arguments of the tool call: the user's text, so a test can see it went through."""
+        """The JSON arguments of the tool call: the user's text, so a test can see it went through, or
+        the command a shell tool (Codex's ``exec_command``) should run."""
+        if self.command is not None:
+            return json.dumps({"cmd": self.command})
         return json.dumps({"echo": self.user_text})
 
 

@@ -29,7 +29,8 @@ DIRECTIVES: Mapping[str, str] = {
     "cookie_challenge": "Cloudflare-like cf_clearance cookie: issue once, then 403 html without it",
     "tool_call": "if the request has tools, call the first one with {'echo': <last user text>}; with "
     "`rounds`, only until the conversation holds that many tool results (then answer: a tool loop's end); "
-    "with `say` (underscores for spaces), say that before the call (JSON answers)",
+    "with `say` (underscores for spaces), say that before the call (JSON answers); with `cmd` (underscores "
+    "for spaces), the arguments are {'cmd': <cmd>}, a shell tool's call (Codex's exec_command)",
 }
 """Directive name → what the fake does; the only names :func:`parse_directive` accepts."""
 

@@ -161,6 +161,8 @@ class FakeProvider(Recorder[RecordedRequest]):
         answer = answer_to(payload, surface.user_text(payload), tool_call=calls_tool)
         if calls_tool and directive is not None and "say" in directive.params:
             answer = replace(answer, saying=directive.params["say"].replace("_", " "))
+        if calls_tool and directive is not None and "cmd" in directive.params:
+            answer = replace(answer, command=directive.params["cmd"].replace("_", " "))
         empty = directive is not None and directive.name == "empty"
         if empty:
             answer = replace(answer, text="")
