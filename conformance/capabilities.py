@@ -23,6 +23,13 @@ class Capability(StrEnum):
     """Serves OpenAI's Responses API (``/v1/responses``), JSON and its typed event stream (Codex CLI speaks
     only this)."""
 
+    TOKEN_COUNTING = "token_counting"
+    """Serves Anthropic's ``/v1/messages/count_tokens`` (Claude Code asks it), through the provider's own
+    counting API where it has one."""
+
+    EMBEDDINGS = "embeddings"
+    """Serves OpenAI's ``/v1/embeddings``."""
+
     TRANSLATION = "translation"
     """Translates between the APIs as LiteLLM does: chat completions to an Anthropic-format model, and
     ``/v1/messages`` to an OpenAI-format model."""

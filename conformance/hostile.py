@@ -115,7 +115,13 @@ _TOOL_RESPONSES = {
 
 
 def valid_bodies(surface: str, model: str) -> list[dict[str, Any]]:
-    """Valid requests of ``surface`` (``chat``, ``messages`` or ``responses``) the mutations start from."""
+    """Valid requests of ``surface`` (``chat``, ``messages``, ``responses`` or ``embeddings``) the mutations
+    start from."""
+    if surface == "embeddings":
+        return [
+            {"model": model, "input": "hello there"},
+            {"model": model, "input": ["what is my colour?", "teal"], "encoding_format": "float"},
+        ]
     if surface == "responses":
         return [
             {"model": model, "input": "hello there"},

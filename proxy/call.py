@@ -27,6 +27,12 @@ class Api(StrEnum):
     MESSAGES = "messages"
     """Anthropic Messages; a stream yields Anthropic SSE frames (bytes), as the provider sent them."""
 
+    COUNT_TOKENS = "count_tokens"
+    """Anthropic's token counting (``/v1/messages/count_tokens``): forwarded, no memory, JSON only."""
+
+    EMBEDDINGS = "embeddings"
+    """OpenAI embeddings (``/v1/embeddings``): forwarded, no memory, JSON only."""
+
     RESPONSES = "responses"
     """OpenAI Responses; a stream yields its typed SSE frames (bytes), ``response.created`` to
     ``response.completed``, as the provider (or LiteLLM) framed them."""

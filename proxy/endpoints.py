@@ -13,10 +13,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import Request
 
 from proxy import __version__
+from proxy.call import Api
 from proxy.error_responses import error_response
-from proxy.errors import RouteNotFound, to_proxy_error
+from proxy.errors import anthropic_envelope, openai_envelope, to_proxy_error
 from proxy.flow import USER_ID_HEADER, flow_of
 from proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from proxy.requests import CountTokensShape, EmbeddingsShape
 from proxy.surfaces import CHAT, MESSAGES, RESPONSES
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "Endpoint",
     "chat_completions",
     "count_tokens",
+    "embeddings",
     "health",
     "memory_routing_info",
     "memory_status",
@@ -50,12 +53,13 @@ async def responses(request: Request) -> Response:
 
 
 async def count_tokens(request: Request) -> Response:
-    identity = flow_of(request).identify(request)
-    unavailable = RouteNotFound(
-        "Token counting (/v1/messages/count_tokens) is not available through this proxy; "
-        "the answer's usage field reports the tokens of each request."
-    )
-    return error_response(unavailable, MESSAGES.envelope, {USER_ID_HEADER: identity.user_id})
+    """Anthropic's token counting, forwarded through LiteLLM (Claude Code asks it)."""
+    return await flow_of(request).forward(request, Api.COUNT_TOKENS, CountTokensShape, anthropic_envelope)
+
+
+async def embeddings(request: Request) -> Response:
+    """OpenAI embeddings, forwarded through LiteLLM."""
+    return await flow_of(request).forward(request, Api.EMBEDDINGS, EmbeddingsShape, openai_envelope)
 
 
 async def models(request: Request) -> dict[str, Any]:
@@ -123,6 +127,8 @@ API_ROUTES: list[Endpoint] = [
     ("/v1/responses", responses, ["POST"]),
     ("/responses", responses, ["POST"]),
     ("/v1/messages/count_tokens", count_tokens, ["POST"]),
+    ("/v1/embeddings", embeddings, ["POST"]),
+    ("/embeddings", embeddings, ["POST"]),
     ("/v1/models", models, ["GET"]),
     ("/models", models, ["GET"]),
     ("/memory-routing/info", memory_routing_info, ["GET", "POST"]),

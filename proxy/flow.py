@@ -26,16 +26,16 @@ from starlette.requests import Request
 from proxy.activity import Activity, RequestTrace
 from proxy.auth import ProxyKey
 from proxy.backends.base import Backend
-from proxy.call import Answer, Call
+from proxy.call import Answer, Api, Call
 from proxy.config import Config
 from proxy.error_responses import error_response
-from proxy.errors import InvalidRequest, ModelNotFound, to_proxy_error
+from proxy.errors import InvalidRequest, ModelNotFound, ProxyError, to_proxy_error
 from proxy.identification import ClientIdentifier, ClientIdentity
 from proxy.memory.service import STATUS_REASON_HEADER, MemoryService, Recall
 from proxy.memory.supermemory_router import SupermemoryRouter
 from proxy.metrics import Metrics
 from proxy.model_catalog import STATEFUL_RESPONSES_PROVIDERS, ModelCatalog
-from proxy.requests import parse_call, read_json_object
+from proxy.requests import RequestShape, parse_call, read_json_object
 from proxy.scopes import PROJECT_HEADER, Scope, ScopeResolver
 from proxy.streaming import OpenedStream, checked, relay
 from proxy.surfaces import Surface
@@ -152,6 +152,34 @@ class Flow:
             )
             return error_response(error, surface.envelope, {USER_ID_HEADER: identity.user_id})
 
+    async def forward(
+        self,
+        request: Request,
+        api: Api,
+        shape: type[RequestShape],
+        envelope: Callable[[ProxyError], dict[str, Any]],
+    ) -> Response:
+        """A request of an API without memory (token counting, embeddings): parsed and checked like a
+        completion, sent to the backend as it came, answered as the provider answered, any failure in
+        ``envelope``. Recorded for the console and the metrics like the rest."""
+        started = time.perf_counter()
+        identity = self.identify(request)
+        trace = RequestTrace(api.value, identity, started=started)
+        try:
+            call = parse_call(await self.read_body(request), api=api, shape=shape)
+            trace.parsed(call.model, False)
+            self.require_model(call.model)
+            call = call.with_headers(_forwarded(request))
+            upstream_started = time.perf_counter()
+            answer = await self.backend.complete(call)
+            trace.answered(time.perf_counter() - upstream_started)
+        except Exception as exc:
+            error = to_proxy_error(exc)
+            self.activity.record(trace, error.status, error.message)
+            return error_response(error, envelope, {USER_ID_HEADER: identity.user_id})
+        self.activity.record(trace, 200, None)
+        return JSONResponse(answer, headers={USER_ID_HEADER: identity.user_id})
+
     def authenticate(self, request: Request) -> None:
         """With ``memory_proxy.auth_key`` set, the client must send it (Bearer or ``x-api-key``)."""
         self.key.check(request)
@@ -169,8 +197,7 @@ class Flow:
     async def parse(self, request: Request, surface: Surface) -> Call:
         """The body, validated by the surface, with the client headers the provider must see."""
         call = parse_call(await self.read_body(request), api=surface.api, shape=surface.shape)
-        forwarded = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
-        return call.with_headers(forwarded)
+        return call.with_headers(_forwarded(request))
 
     def require_model(self, model: str) -> None:
         """A 404 for a model the proxy does not serve (part of parsing; separate so that the request's
@@ -255,6 +282,11 @@ class Flow:
         self.memory.answered(scope, answer, recall)
         if kept:
             self.memory.remember_later(scope, call, answer, recall)
+
+
+def _forwarded(request: Request) -> dict[str, str]:
+    """The client headers the provider must see as well (:data:`FORWARDED_HEADERS`)."""
+    return {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
 
 
 def _kept(request: Request) -> bool:

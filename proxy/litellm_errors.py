@@ -20,6 +20,7 @@ from typing import Any
 
 from proxy.errors import (
     ContextLengthExceeded,
+    InvalidRequest,
     ProxyError,
     ServiceUnavailable,
     UpstreamTimeout,
@@ -38,6 +39,9 @@ _UNREACHABLE = re.compile(
     r"Connection error\.|All connection attempts failed|Cannot connect to host"
     r"|: line \d+ column \d+ \(char \d+\)|JSONDecodeError"
 )
+_UNCOUNTABLE = re.compile(r"CountTokens processing error")
+"""The LiteLLM proxy's 500 for a count_tokens body its tokenizer cannot read (an image part it cannot
+parse): the request's fault, not the provider's."""
 _OVERLOADED = re.compile(r"overloaded_error|\b529\b")
 
 
@@ -53,6 +57,8 @@ def classify(status: int, message: str, retry_after: str | None) -> ProxyError:
     """The ProxyError for a LiteLLM proxy error with this status and message."""
     names = set(_CLASS_NAMES.findall(message))
     text = clean_litellm_message(message) or f"LiteLLM proxy error {status}"
+    if _UNCOUNTABLE.search(message):
+        return InvalidRequest(text, param="messages")
     if "ContextWindowExceededError" in names:
         return ContextLengthExceeded(text, param="messages")
     if "Timeout" in names or status == 408:

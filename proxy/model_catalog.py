@@ -69,6 +69,21 @@ class ModelCatalog:
             if entry.get("model_name") == group and (provider := _provider(entry.get("litellm_params") or {}))
         )
 
+    def deployment_of(self, model: str) -> dict[str, Any] | None:
+        """The ``litellm_params`` of the first deployment serving ``model``, with a wildcard deployment's
+        ``*`` filled in as LiteLLM fills it (``claude-any/x`` of ``anthropic/*`` is ``anthropic/x``)."""
+        group = self.group_of(model)
+        entry = next((e for e in self._model_list if e.get("model_name") == group), None)
+        if group is None or entry is None:
+            return None
+        params = dict(entry.get("litellm_params") or {})
+        target = params.get("model")
+        named = self._aliases.get(model, model)
+        match = wildcard_regex(group).match(named) if "*" in group else None
+        if isinstance(target, str) and "*" in target and match is not None and match.groups():
+            params["model"] = target.replace("*", match.group(1), 1)
+        return params
+
     def __contains__(self, model: object) -> bool:
         return isinstance(model, str) and self.group_of(model) is not None
 

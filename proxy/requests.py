@@ -35,6 +35,8 @@ __all__ = [
     "USER_PART_TYPES",
     "AnthropicMessagesShape",
     "ChatCompletionShape",
+    "CountTokensShape",
+    "EmbeddingsShape",
     "RequestShape",
     "ResponsesShape",
     "forwardable_fields",
@@ -388,6 +390,31 @@ class ResponsesShape(RequestShape):
     max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
     response_format: dict[str, Any] | None = None
     stop: StrictStr | list[StrictStr] | None = None
+
+
+class CountTokensShape(RequestShape):
+    """What the proxy relies on in an Anthropic token counting request (a Messages body to count)."""
+
+    messages: list[_AnthropicMessage] = Field(min_length=1)
+    system: StrictStr | list[_ContentPart] | None = None
+    tools: list[dict[str, Any]] | None = None
+    metadata: _AnthropicMetadata | None = None
+
+
+class EmbeddingsShape(RequestShape):
+    """What the proxy relies on in an OpenAI embeddings request."""
+
+    input: StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]]
+    encoding_format: StrictStr | None = Field(default=None, pattern=r"^(float|base64)$")
+    dimensions: StrictInt | None = Field(default=None, ge=1)
+    metadata: dict[str, Any] | None = None
+    user: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _something_to_embed(self) -> EmbeddingsShape:
+        if not self.input:
+            raise ValueError("'input' needs at least one string or token")
+        return self
 
 
 def parse_call(body: dict[str, Any], *, api: Api, shape: type[RequestShape]) -> Call:

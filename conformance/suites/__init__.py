@@ -11,6 +11,7 @@ subclass gives the ``store``. Each test's docstring states its rule in one sente
 """
 
 from conformance.suites.chat import ChatSuite
+from conformance.suites.embeddings import EmbeddingsSuite
 from conformance.suites.errors import ErrorsSuite
 from conformance.suites.health import HealthSuite
 from conformance.suites.hostile_input import HostileInputSuite
@@ -24,6 +25,7 @@ from conformance.suites.streaming import StreamingSuite
 
 __all__ = [
     "ChatSuite",
+    "EmbeddingsSuite",
     "ErrorsSuite",
     "HealthSuite",
     "HostileInputSuite",

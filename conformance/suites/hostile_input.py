@@ -46,6 +46,8 @@ def _responses(item: str, extra: str = "") -> str:
 
 
 _RESPONSES = pytest.mark.requires(Capability.RESPONSES_API)
+_COUNTING = pytest.mark.requires(Capability.TOKEN_COUNTING)
+_EMBEDDINGS = pytest.mark.requires(Capability.EMBEDDINGS)
 
 MINIMAL_CASES: list[tuple[str, str, str]] = [
     # (id, path, body text)
@@ -87,7 +89,7 @@ MINIMAL_CASES: list[tuple[str, str, str]] = [
 def _is_envelope(path: str, body: object) -> bool:
     if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
         return False
-    if path == "/v1/messages" and body.get("type") != "error":
+    if path.startswith("/v1/messages") and body.get("type") != "error":
         return False
     return isinstance(body["error"].get("message"), str) and bool(body["error"]["message"])
 
@@ -115,9 +117,11 @@ class HostileInputSuite:
             ("/v1/messages", "messages", "gpt-fake"),
             pytest.param("/v1/responses", "responses", "gpt-fake", marks=_RESPONSES),
             pytest.param("/v1/responses", "responses", "claude-fake", marks=_RESPONSES),
+            pytest.param("/v1/messages/count_tokens", "messages", "claude-fake", marks=_COUNTING),
+            pytest.param("/v1/embeddings", "embeddings", "embed-fake", marks=_EMBEDDINGS),
         ],
         ids=["chat-openai", "chat-anthropic", "messages-anthropic", "messages-openai", "responses-openai",
-             "responses-anthropic"],
+             "responses-anthropic", "count-tokens-anthropic", "embeddings"],
     )  # fmt: skip
     def test_mutated_bodies_never_get_a_5xx(self, proxy, path, surface, model):
         """Seeded mutations of valid bodies are each answered 2xx or 4xx in the envelope, within the

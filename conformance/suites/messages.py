@@ -209,13 +209,53 @@ class MessagesSuite:
         anthropic_error(response, 400, "invalid_request_error")
         assert model_calls(proxy.provider) == []
 
-    @pytest.mark.requires(Capability.ERROR_NORMALISATION)
-    def test_count_tokens_is_a_clear_404(self, proxy):
-        """Token counting, which this proxy does not offer, is a 404 in Anthropic's envelope."""
+    @pytest.mark.requires(Capability.TOKEN_COUNTING)
+    def test_anthropic_sdk_counts_tokens_through_the_provider(self, proxy):
+        """``messages.count_tokens`` reaches an Anthropic-format provider's counting API with the config's
+        key, and its count comes back as it was."""
+        counted = proxy.anthropic().messages.count_tokens(
+            model="claude-fake", system="Be brief.", messages=[{"role": "user", "content": "hello there you"}]
+        )
+        assert counted.input_tokens == 5  # the fake counts words: two of the system prompt, three said
+        upstream = last_call(proxy.provider)
+        assert upstream.endpoint == "/messages/count_tokens"
+        assert upstream.headers["x-api-key"] == "sk-ant-fake-provider-key-0123456789"
+
+    @pytest.mark.requires(Capability.TOKEN_COUNTING)
+    def test_claude_codes_request_can_be_counted(self, proxy):
+        """Claude Code's real request (system blocks, 24 tools, thinking) counted: a 200 with its tokens."""
+        request = resources.read_json(CLAUDE_CODE_REQUEST)
+        body = {key: value for key, value in request["body"].items() if key != "stream"}
+        with proxy.client(headers=request["headers"]) as http:
+            response = http.post("/v1/messages/count_tokens", json=body)
+        assert response.status_code == 200, response.text
+        assert response.json()["input_tokens"] > 0
+
+    @pytest.mark.requires(Capability.TOKEN_COUNTING, Capability.INPUT_VALIDATION)
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"model": "claude-fake", "messages": []},
+            {"model": "claude-fake"},
+            {"messages": [{"role": "user"}]},
+        ],
+        ids=["no-messages", "messages-missing", "no-model"],
+    )
+    def test_count_tokens_refuses_a_bad_body_in_anthropics_envelope(self, proxy, body):
+        """A count_tokens body without a model or messages is a 400 in Anthropic's envelope, before any
+        provider call."""
         with proxy.client() as http:
-            response = http.post("/v1/messages/count_tokens", json={"model": "claude-fake", "messages": []})
-        error = anthropic_error(response, 404, "not_found_error")
-        assert "count_tokens" in error["message"]
+            response = http.post("/v1/messages/count_tokens", json=body)
+        anthropic_error(response, 400, "invalid_request_error")
+        assert model_calls(proxy.provider) == []
+
+    @pytest.mark.requires(Capability.TOKEN_COUNTING, Capability.ERROR_NORMALISATION)
+    def test_count_tokens_for_an_unknown_model_is_a_404(self, proxy):
+        """Counting for a model the proxy does not serve is a 404 not_found_error in Anthropic's envelope."""
+        body = {"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}
+        with proxy.client() as http:
+            response = http.post("/v1/messages/count_tokens", json=body)
+        anthropic_error(response, 404, "not_found_error")
 
     def test_claude_code_request_replays_completely(self, proxy):
         """Claude Code's real request (HEAD / first) streams to the end, and every field, system block, tool

@@ -90,7 +90,10 @@ def content_of(events: list[SSEEvent]) -> str:
     )
 
 
-MODEL_ENDPOINTS = frozenset({"/chat/completions", "/messages", "/responses"})
+MODEL_ENDPOINTS = frozenset(
+    {"/chat/completions", "/messages", "/responses", "/messages/count_tokens", "/embeddings"}
+)
+"""The calls a client's request makes (completions, token counts, embeddings)."""
 
 
 def model_calls(provider: FakeProvider) -> list[RecordedRequest]:

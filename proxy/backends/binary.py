@@ -27,8 +27,16 @@ from proxy.streaming import sse_frames
 
 __all__ = ["BinaryBackend"]
 
-PATHS = {Api.CHAT: "/v1/chat/completions", Api.MESSAGES: "/v1/messages", Api.RESPONSES: "/v1/responses"}
+PATHS = {
+    Api.CHAT: "/v1/chat/completions",
+    Api.MESSAGES: "/v1/messages",
+    Api.RESPONSES: "/v1/responses",
+    Api.COUNT_TOKENS: "/v1/messages/count_tokens",
+    Api.EMBEDDINGS: "/v1/embeddings",
+}
 """The LiteLLM proxy's route for each API."""
+STREAMING_APIS = frozenset({Api.CHAT, Api.MESSAGES, Api.RESPONSES})
+"""The APIs whose body says whether to stream (the others answer JSON only)."""
 CONNECT_ATTEMPTS = 3
 CONNECT_BACKOFF_SECONDS = 0.1
 
@@ -63,7 +71,9 @@ class BinaryBackend:
         return response.status_code == 200
 
     def _body(self, call: Call) -> dict[str, Any]:
-        body = {"model": call.model, **forwardable_fields(call.payload), "stream": call.stream}
+        body = {"model": call.model, **forwardable_fields(call.payload)}
+        if call.api in STREAMING_APIS:
+            body["stream"] = call.stream
         if call.provider_headers:
             body["extra_headers"] = dict(call.provider_headers)  # the LiteLLM proxy passes them on
         return body

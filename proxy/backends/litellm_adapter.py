@@ -28,25 +28,26 @@ import importlib
 import inspect
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from proxy.config import Config
-from proxy.errors import InternalError
+from proxy.config import Config, resolve_env
+from proxy.errors import InternalError, RouteNotFound, for_status
 
 __all__ = [
     "SUPPORTED_LITELLM",
     "SessionSeams",
+    "count_tokens",
     "import_litellm",
     "missing_modules_explained",
     "register_custom_providers",
     "router_kwargs",
     "serialize",
-    "serialize_responses_object",
+    "serialize_object",
     "uses_openai_sdk",
     "warm_tokenizer",
 ]
@@ -127,15 +128,42 @@ _KEPT_NULLS = {"message": ("content", "role", "refusal"), "delta": ("content",)}
 """Fields OpenAI sends as null, which a client may index (``message.content`` on a tool call)."""
 
 
-def serialize_responses_object(value: Any) -> dict[str, Any]:
-    """A LiteLLM Responses API object (a response, or a stream event) as JSON, without the nulls and
-    unset fields LiteLLM adds. LiteLLM keeps the usage of a response bridged from chat completions as a
-    plain dict where its model expects a typed one; pydantic's warning about that says nothing a user
-    can act on, so it is not raised."""
+def serialize_object(value: Any) -> dict[str, Any]:
+    """A LiteLLM Responses API object (a response, or a stream event) or embeddings answer as JSON,
+    without the nulls and unset fields LiteLLM adds. LiteLLM keeps the usage of a response bridged from
+    chat completions as a plain dict where its model expects a typed one; pydantic's warning about that
+    says nothing a user can act on, so it is not raised."""
     if isinstance(value, dict):
         return value
     dumped: dict[str, Any] = value.model_dump(mode="json", exclude_none=True, warnings=False)
     return dumped
+
+
+async def count_tokens(litellm: Any, params: dict[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Anthropic's ``count_tokens`` answer for a Messages body, from ``litellm.acount_tokens`` with the
+    deployment's ``litellm_params``: the provider's own count where it has a counting API (Anthropic), else
+    LiteLLM's local tokenizer's."""
+    counter = getattr(litellm, "acount_tokens", None)
+    if counter is None:
+        raise RouteNotFound("Token counting needs a newer LiteLLM (litellm.acount_tokens).")
+    params = resolve_env(params)
+    system = payload.get("system")
+    if isinstance(system, list):
+        system = "\n".join(
+            b.get("text", "") for b in system if isinstance(b, dict) and b.get("type") == "text"
+        )
+    result = await counter(
+        model=params["model"],
+        messages=list(payload["messages"]),
+        tools=payload.get("tools"),
+        system=system if isinstance(system, str) and system else None,
+        api_key=params.get("api_key"),
+        api_base=params.get("api_base"),
+    )
+    if getattr(result, "error", False):
+        status = getattr(result, "status_code", None) or 502
+        raise for_status(int(status), str(getattr(result, "error_message", None) or "token counting failed"))
+    return {"input_tokens": int(result.total_tokens)}
 
 
 def serialize(response: Any) -> dict[str, Any]:

@@ -39,6 +39,7 @@ class SdkBackend:
         self.tokenizer_warmed: asyncio.Future[None] | None = None
         """Done once LiteLLM's tokenizer is loaded (started by :meth:`start`)."""
         self._router: litellm.Router | None = None
+        self._litellm: Any = None
         self._seams: litellm_adapter.SessionSeams | None = None
         self._catalog = ModelCatalog(config)
         self._handler_groups: frozenset[str] = frozenset()
@@ -51,7 +52,7 @@ class SdkBackend:
         return self._router
 
     async def start(self) -> None:
-        litellm = litellm_adapter.import_litellm()
+        litellm = self._litellm = litellm_adapter.import_litellm()
         http = await self.session.start()
         litellm_adapter.register_custom_providers(
             litellm, self.config.litellm_settings.get("custom_provider_map") or []
@@ -89,9 +90,16 @@ class SdkBackend:
 
     async def complete(self, call: Call) -> dict[str, Any]:
         with litellm_adapter.missing_modules_explained():
+            if call.api is Api.COUNT_TOKENS:
+                params = self._catalog.deployment_of(call.model)
+                assert params is not None  # the flow serves only models of the catalog
+                return await litellm_adapter.count_tokens(self._litellm, params, call.payload)
+            if call.api is Api.EMBEDDINGS:
+                response = await self.router.aembedding(model=call.model, **self._call_kwargs(call))
+                return litellm_adapter.serialize_object(response)
             if call.api is Api.RESPONSES:
                 response = await self.router.aresponses(model=call.model, **self._call_kwargs(call))
-                return litellm_adapter.serialize_responses_object(response)
+                return litellm_adapter.serialize_object(response)
             if call.api is Api.MESSAGES:
                 response = await self.router.aanthropic_messages(model=call.model, **self._call_kwargs(call))
                 return {key: value for key, value in dict(response).items() if not key.startswith("_")}
@@ -139,7 +147,7 @@ async def _responses_frames(stream: Any) -> AsyncIterator[bytes]:
     """LiteLLM's Responses events as the SSE frames the API sends: ``event: <type>`` and its JSON."""
     try:
         async for event in stream:
-            data = litellm_adapter.serialize_responses_object(event)
+            data = litellm_adapter.serialize_object(event)
             yield sse_event(data, event=data.get("type"))
     finally:
         closer = getattr(stream, "aclose", None)

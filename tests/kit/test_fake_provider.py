@@ -22,6 +22,7 @@ from conformance.fakes import (
     FakeProvider,
     LoopbackServer,
     echo_reply,
+    embedding_of,
     fake_directive,
     fake_provider_router,
     fake_provider_transport,
@@ -284,9 +285,19 @@ def test_unknown_path_and_models(http: httpx.Client) -> None:
     """/models lists fake-model with and without /v1; any other path is OpenAI's 404 envelope."""
     for path in ("/v1/models", "/models"):
         assert http.get(path).json()["data"][0]["id"] == "fake-model"
-    response = http.post("/v1/embeddings", json={})
+    response = http.post("/v1/images/generations", json={})
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_embeddings_are_one_deterministic_vector_per_input(http: httpx.Client) -> None:
+    """/v1/embeddings answers each input with its own vector, the same one every time, of the asked size."""
+    answer = http.post("/v1/embeddings", json={"model": "m", "input": ["a", "b"], "dimensions": 3}).json()
+    assert [item["embedding"] for item in answer["data"]] == [embedding_of("a", 3), embedding_of("b", 3)]
+    assert embedding_of("a", 3) != embedding_of("b", 3)
+    single = http.post("/embeddings", json={"model": "m", "input": "a"}).json()
+    assert single["data"][0]["embedding"] == embedding_of("a")
+    assert len(single["data"][0]["embedding"]) == 8
 
 
 # -- Anthropic messages --------------------------------------------------------------------------------------

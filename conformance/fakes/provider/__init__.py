@@ -9,7 +9,8 @@ A test picks a behaviour by writing a directive anywhere in its prompt, e.g.
 
 One job per module: ``directives`` (parsing them), ``answer`` (what the model says), ``errors_catalogue``
 (the errors it sends on demand), ``surface`` (what every renderer shares), one renderer per API surface
-(``openai_chat``, ``openai_responses``, ``anthropic_messages``), ``endpoints`` (the one endpoint table,
+(``openai_chat``, ``openai_responses``, ``anthropic_messages``), the embeddings answer
+(``openai_embeddings``), ``endpoints`` (the one endpoint table,
 which the respx router reads too) and ``fake`` (:class:`FakeProvider`, which records and dispatches).
 The HTTP types and the ASGI adapter are shared with the other fakes, in :mod:`conformance.fakes.http`;
 they are re-exported here, as they were defined here before.
@@ -33,6 +34,7 @@ from conformance.fakes.provider.directives import (
 )
 from conformance.fakes.provider.endpoints import endpoint_path
 from conformance.fakes.provider.fake import FakeProvider, RecordedRequest
+from conformance.fakes.provider.openai_embeddings import embedding_of
 
 __all__ = [
     "DIRECTIVES",
@@ -46,6 +48,7 @@ __all__ = [
     "FakeResponse",
     "RecordedRequest",
     "echo_reply",
+    "embedding_of",
     "endpoint_path",
     "fake_directive",
     "fake_route",

@@ -14,6 +14,7 @@ from typing import Any
 
 from conformance.fakes.provider.anthropic_messages import MESSAGES, count_tokens_body
 from conformance.fakes.provider.openai_chat import CHAT_COMPLETIONS
+from conformance.fakes.provider.openai_embeddings import embeddings_body
 from conformance.fakes.provider.openai_responses import RESPONSES
 from conformance.fakes.provider.surface import Dialect, Surface
 
@@ -69,6 +70,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "anthropic",
         Computed(count_tokens_body),
     ),
+    Endpoint("embeddings", "POST", "/embeddings", "openai", Computed(embeddings_body)),
     Endpoint("models", "GET", "/models", "openai", Fixed(_MODELS)),
 )
 """Every endpoint the fake provider serves; any other request gets OpenAI's 404."""
