@@ -29,7 +29,7 @@ from typing import Protocol
 import httpx
 
 from bench.fakes_app import SENT_AT_PREFIX
-from bench.targets import MESSAGES_PATH, Target
+from bench.targets import CHAT_PATH, MESSAGES_PATH, RESPONSES_PATH, Target
 
 __all__ = ["DRIVERS", "Batch", "Driver", "Sample", "Scenario", "request_body", "run_scenario"]
 
@@ -122,16 +122,23 @@ async def _tail_of(chunks: AsyncIterator[bytes], first: FirstChunk) -> bytes:
     tail = b""
     async for chunk in chunks:
         first.saw(chunk)
-        tail = (tail + chunk)[-64:]
+        tail = (tail + chunk)[-TAIL_BYTES:]
     return tail
 
 
-_COMPLETE = {False: (b'"choices"', b"[DONE]"), True: (b'"content"', b'"message_stop"')}
-"""By surface (Anthropic Messages or not): what a whole answer holds, and what a whole stream ends with."""
+_COMPLETE = {
+    CHAT_PATH: (b'"choices"', b"[DONE]"),
+    MESSAGES_PATH: (b'"content"', b'"message_stop"'),
+    RESPONSES_PATH: (b'"output"', b"response.completed"),
+}
+"""By surface: what a whole answer holds, and what a whole stream ends with."""
+TAIL_BYTES = 8192
+"""How much of a stream's end is kept to find its end marker (a Responses stream ends with the whole
+response object, after the marker)."""
 
 
 def _complete(target: Target) -> tuple[bytes, bytes]:
-    return _COMPLETE[target.path == MESSAGES_PATH]
+    return _COMPLETE[target.path]
 
 
 def _sample(
@@ -267,7 +274,12 @@ async def _batch(
 
 def request_body(target: Target, prompt: str, stream: bool) -> bytes:
     """One user turn for ``target``'s surface (Anthropic Messages needs ``max_tokens``)."""
-    body: dict[str, object] = {"model": target.model, "messages": [{"role": "user", "content": prompt}]}
+    turn = [{"role": "user", "content": prompt}]
+    body: dict[str, object] = {"model": target.model}
+    if target.path == RESPONSES_PATH:
+        body["input"] = turn
+    else:
+        body["messages"] = turn
     if target.path == MESSAGES_PATH:
         body["max_tokens"] = 256
     body["stream"] = stream

@@ -126,6 +126,21 @@ def verdicts(summaries: dict[str, dict[str, Any]]) -> list[Verdict]:
     else:
         found.append(Verdict("own hop adds ≤ 1 ms at p50, concurrency 1", "not measured", None))
 
+    direct_responses = _get(summaries, "c1", "direct_responses", "latency_ms", "p50")
+    hop_responses = _get(summaries, "c1", "own_hop_responses", "latency_ms", "p50")
+    name = "own hop adds ≤ 1 ms at p50 on the Responses API too, concurrency 1"
+    if direct_responses is not None and hop_responses is not None:
+        added = hop_responses - direct_responses
+        found.append(
+            Verdict(
+                name,
+                f"{added:+.2f} ms (own hop {hop_responses:.2f} ms - direct {direct_responses:.2f} ms)",
+                added <= 1.0,
+            )
+        )
+    else:
+        found.append(Verdict(name, "not measured", None))
+
     found.append(
         _throughput_verdict(
             summaries,

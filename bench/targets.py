@@ -35,6 +35,7 @@ from proxy.processes import ManagedProcess, free_port
 __all__ = [
     "CHAT_PATH",
     "MESSAGES_PATH",
+    "RESPONSES_PATH",
     "ROOT",
     "Stack",
     "StackOptions",
@@ -50,6 +51,9 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[1]
 CHAT_PATH = "/v1/chat/completions"
 MESSAGES_PATH = "/v1/messages"
+RESPONSES_PATH = "/v1/responses"
+RESPONSES_TARGETS = ("own_hop", "sdk")
+"""The memory proxies also measured on the Responses API (beside a direct Responses call)."""
 UNREACHABLE_URL = "http://127.0.0.1:9"
 """For the config's ``gpt-unreachable`` model, which the benchmark never calls."""
 
@@ -343,6 +347,31 @@ def running_stack(workdir: Path, options: StackOptions, log: Any = print) -> Ite
         targets += [
             Target(spec.key, spec.label, urls[spec.key], "gpt-fake", dict(user), spec.memory)
             for spec in wanted
+        ]
+        # The Responses API (Codex's), against a direct Responses call: its own surface's overhead.
+        responses = [spec for spec in wanted if spec.key in RESPONSES_TARGETS]
+        if responses:
+            targets.append(
+                Target(
+                    "direct_responses",
+                    "direct to the fake provider, Responses API",
+                    provider_url,
+                    "gpt-4o-mini",
+                    ours=False,
+                    path=RESPONSES_PATH,
+                )
+            )
+        targets += [
+            Target(
+                f"{spec.key}_responses",
+                f"{spec.label}, Responses API",
+                urls[spec.key],
+                "gpt-fake",
+                dict(user),
+                spec.memory,
+                path=RESPONSES_PATH,
+            )
+            for spec in responses
         ]
         yield Stack(
             targets=targets, workdir=workdir, local_stores=stores, timings=timings, litellm=[litellm, ours]
