@@ -41,6 +41,14 @@ DEFAULT_HEADER_PATTERNS: tuple[HeaderPattern, ...] = (
         user_id="codex",
         project=r"<environment_context>\s*<cwd>(?P<path>[^<\n]+)</cwd>",
     ),
+    # Codex names itself in an "originator" header too ("codex_exec", "codex_cli_rs", "codex_vscode"), which
+    # holds where its User-Agent is another's (an editor extension's, a wrapper's).
+    HeaderPattern(
+        header="originator",
+        pattern=r"^codex_",
+        user_id="codex",
+        project=r"<environment_context>\s*<cwd>(?P<path>[^<\n]+)</cwd>",
+    ),
     # "Anthropic/Python 0.69.0", "AsyncAnthropic/Python 0.69.0", and the seed's "anthropic-sdk-python/1.0".
     HeaderPattern(
         header="user-agent",

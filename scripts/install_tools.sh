@@ -3,7 +3,7 @@
 #  - chromium, for the console's browser tests (tests/browser): $MEMORY_PROXY_TEST_CHROMIUM, else chromium
 #    or chromium-browser on PATH; when there is none and this is root with apt-get, Debian's chromium is
 #    installed (quietly, at most $INSTALL_TOOLS_TIMEOUT seconds, 600 by default).
-#  - the client CLIs of locks/clients/package-lock.json (Claude Code, Codex), with `npm ci` into
+#  - the clients of locks/clients/package-lock.json (Claude Code, Codex, the openai Node SDK), `npm ci` into
 #    $MEMORY_PROXY_TEST_TOOLS (default .tools/), again only when that lock changed.
 # PostgreSQL comes from the Python lock (pgserver). A tool that cannot be installed is one line here and a
 # skip in the tests that need it, or a failure under CI=true (conformance/tools.py). Always exits 0.

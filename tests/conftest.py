@@ -73,15 +73,30 @@ TOOLS_VARIABLE = "MEMORY_PROXY_TEST_TOOLS"
 """Where scripts/install_tools.sh put the client CLIs (default: .tools/ in the checkout)."""
 
 
+def _tools() -> Path:
+    return Path(os.environ.get(TOOLS_VARIABLE) or Path(__file__).resolve().parents[1] / ".tools")
+
+
 def _client_cli(name: str, package: str) -> Path:
-    tools = Path(os.environ.get(TOOLS_VARIABLE) or Path(__file__).resolve().parents[1] / ".tools")
-    cli = tools / "node_modules" / ".bin" / name
+    cli = _tools() / "node_modules" / ".bin" / name
     if not cli.exists():
         missing_tool(
-            f"the {package} CLI is not installed in {tools}: ./RUN_TESTS.sh installs it "
+            f"the {package} CLI is not installed in {_tools()}: ./RUN_TESTS.sh installs it "
             f"(scripts/install_tools.sh, from locks/clients; needs npm)"
         )
     return cli
+
+
+@pytest.fixture(scope="session")
+def openai_node_sdk() -> Path:
+    """The openai Node SDK's package folder, at the version locks/clients pins (``node`` runs it)."""
+    package = _tools() / "node_modules" / "openai"
+    if not (package / "package.json").exists() or shutil.which("node") is None:
+        missing_tool(
+            f"the openai Node SDK is not installed in {_tools()} (or there is no node): ./RUN_TESTS.sh "
+            f"installs it (scripts/install_tools.sh, from locks/clients; needs npm)"
+        )
+    return package
 
 
 @pytest.fixture(scope="session")

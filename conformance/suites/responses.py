@@ -148,6 +148,37 @@ class ResponsesSuite:
         assert numbers == sorted(numbers)
         assert events[-1].data["response"]["usage"]["output_tokens"] > 0
 
+    def test_the_first_event_arrives_before_the_provider_finishes(self, proxy, fake_provider):
+        """The first text delta reaches the client while the provider is still streaming (never buffered)."""
+        prompt = unique(fake_directive("slow_stream", delay=0.05, chunks=30))
+        body = {**responses_body(prompt), "stream": True}
+        with proxy.client() as http, http.stream("POST", "/v1/responses", json=body) as response:
+            events = iter_sse(response)
+            for event in events:
+                if event.event == "response.output_text.delta":
+                    break
+            assert not last_call(fake_provider).stream_completed, (
+                "the first delta reached the client only once the provider had sent its last: the proxy "
+                "buffers the stream instead of relaying it as it comes"
+            )
+            rest = list(events)
+        assert rest[-1].event == "response.completed"
+
+    def test_a_client_that_goes_away_stops_the_upstream_request(self, proxy, fake_provider):
+        """A client that disconnects mid-stream makes the proxy close its request to the provider."""
+        body = {
+            **responses_body(unique(fake_directive("slow_stream", delay=0.1, chunks=100))),
+            "stream": True,
+        }
+        with proxy.client() as http, http.stream("POST", "/v1/responses", json=body) as response:
+            next(iter_sse(response))
+        fake_provider.wait_for(
+            lambda: last_call(fake_provider).stream_cancelled,
+            timeout=5,
+            expected="the proxy to close its upstream stream when the client disconnected",
+        )
+        assert not last_call(fake_provider).stream_completed
+
     def test_a_streamed_tool_call_arrives_as_its_events(self, proxy):
         """A streamed function call arrives as output_item.added, arguments deltas and their done event."""
         prompt = f"call it {fake_directive('tool_call')}"

@@ -123,7 +123,6 @@ class Conversations:
 
     def find_response(self, namespace: str, response_id: str) -> Conversation | None:
         """The conversation whose answer had ``response_id`` (a Responses ``previous_response_id``)."""
-        entry = None
         with self._lock:
             entry = self._entries.get(_response_key(namespace, response_id))
         if entry is not None and time.monotonic() - entry[0] <= self._ttl:

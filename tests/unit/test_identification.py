@@ -25,6 +25,14 @@ def test_default_patterns_route_real_and_seed_client_strings(client):
     assert result.is_default == (client["user_id"] == "default-dev")
 
 
+def test_codex_is_known_by_its_originator_header_whatever_its_user_agent():
+    """Codex's ``originator`` header names it where the User-Agent is another program's."""
+    result = route({"user-agent": "Mozilla/5.0 (an editor)", "originator": "codex_vscode"})
+    assert result.user_id == "codex"
+    assert result.matched_pattern is not None and result.matched_pattern.project is not None
+    assert route({"user-agent": "curl/8.5.0", "originator": "someone_else"}).user_id == "default-dev"
+
+
 def test_custom_header_wins_over_patterns():
     result = route({"user-agent": "OpenAIClientImpl/Java", "X-Memory-User-Id": "project-a"})
     assert result.as_info() == {
