@@ -63,7 +63,7 @@ install_clients() {
     say "no npm: the tests that run the real Claude Code and Codex CLIs will skip (install Node.js 18+)"
     return
   fi
-  say "installing the client CLIs of locks/clients (Claude Code, Codex) into $tools ..."
+  say "installing the clients of locks/clients (Claude Code, Codex, the openai Node SDK) into $tools ..."
   mkdir -p "$tools"
   rm -f "$tools"/.installed-*
   cp "$lock/package.json" "$lock/package-lock.json" "$tools/"
