@@ -28,6 +28,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from proxy.call import Api, Call
 from proxy.errors import ClientTooSlow, InvalidRequest, RequestTooLarge
+from proxy.responses_input import TEXT_PARTS
 
 __all__ = [
     "DEFAULT_BODY_TIMEOUT",
@@ -172,7 +173,8 @@ def _too_large(max_bytes: int) -> str:
 
 
 class _ContentPart(BaseModel):
-    """A content part (OpenAI) or block (Anthropic): typed, and a text part's text is a string."""
+    """A content part (OpenAI, and the Responses API's ``input_text``/``output_text``) or block
+    (Anthropic): typed, and a text part's text is a string."""
 
     model_config = ConfigDict(extra="allow")
     type: StrictStr = Field(min_length=1)
@@ -180,8 +182,8 @@ class _ContentPart(BaseModel):
 
     @model_validator(mode="after")
     def _text_is_a_string(self) -> _ContentPart:
-        if self.type == "text" and not isinstance(self.text, str):
-            raise ValueError("a text part needs 'text' as a string")
+        if self.type in TEXT_PARTS and not isinstance(self.text, str):
+            raise ValueError(f"a {self.type} part needs 'text' as a string")
         return self
 
 
@@ -308,20 +310,6 @@ class AnthropicMessagesShape(RequestShape):
     tool_choice: dict[str, Any] | None = None
 
 
-class _ResponsesPart(BaseModel):
-    """A content part of a Responses message: typed; a text part's text is a string."""
-
-    model_config = ConfigDict(extra="allow")
-    type: StrictStr = Field(min_length=1)
-    text: Any = None
-
-    @model_validator(mode="after")
-    def _text_is_a_string(self) -> _ResponsesPart:
-        if self.type in ("input_text", "output_text") and not isinstance(self.text, str):
-            raise ValueError(f"an {self.type} part needs 'text' as a string")
-        return self
-
-
 _RESPONSES_TYPE = r"^[a-z][a-z0-9_.]*$"
 """The Responses API's item and tool types (``message``, ``function_call``, ``web_search``…): LiteLLM fails
 on a type it cannot even read as if the provider were unreachable."""
@@ -335,7 +323,7 @@ class _ResponsesItem(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: StrictStr | None = Field(default=None, pattern=_RESPONSES_TYPE)
     role: StrictStr | None = Field(default=None, min_length=1)
-    content: StrictStr | list[_ResponsesPart] | None = None
+    content: StrictStr | list[_ContentPart] | None = None
     arguments: StrictStr | None = None
 
     @model_validator(mode="after")

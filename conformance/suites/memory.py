@@ -90,6 +90,8 @@ TOOLS = {
 }
 CODEX_REQUEST = "codex-0.171.0-exec-request.json"
 """Codex CLI's real first request, captured (a resource of the kit)."""
+CODEX_TOOL_LOOP = "codex-0.171.0-tool-loop.json"
+"""Codex CLI's two requests of a shell tool loop, captured (a resource of the kit)."""
 
 
 def _converse(http: Any, api: str, history: list[dict[str, Any]], *, stream: bool) -> Any:
@@ -384,6 +386,29 @@ class MemorySuite:
         assert sent["input"][:2] == original[:2]  # the developer messages, Codex's cached prefix
         assert "Buildkite" in json.dumps(sent["input"][2:])
         assert sent["tools"] == captured["body"]["tools"]
+
+    @pytest.mark.requires(Capability.RESPONSES_API, Capability.IDENTIFICATION)
+    def test_codexs_captured_tool_loop_is_remembered_once_without_the_tools_output(self, open_proxy, memory):
+        """Codex's real shell tool loop (captured from 0.171): the request handing back the command's output
+        recalls nothing new, and the exchange is stored once, the prompt with the final answer, never the
+        command's output."""
+        captured = resources.read_json(CODEX_TOOL_LOOP)["requests"]
+        headers = {key: captured[0]["headers"][key] for key in ("user-agent", "originator")}
+        reasons = []
+        with open_proxy(**memory.config()) as proxy, proxy.client(headers=headers) as http:
+            for request in captured:
+                body = {**request["body"], "model": "gpt-fake"}
+                with http.stream("POST", request["path"], json=body) as response:
+                    assert response.status_code == 200
+                    reasons.append(response.headers["x-memory-status-reason"])
+                    project = response.headers["x-memory-project"]
+                    read_sse(response)
+        assert "only hands back tool results" in reasons[1]
+        prompt = captured[0]["body"]["input"][-1]["content"][0]["text"]
+        output = captured[1]["body"]["input"][-1]["output"]
+        [stored] = memory.contents(project)
+        assert stored.startswith(f"user: {prompt}\nassistant: echo: multiply for me")
+        assert output not in stored and "Process exited" not in stored
 
     @pytest.mark.requires(Capability.RESPONSES_API)
     def test_a_conversation_by_previous_response_id_places_each_memory_once(self, open_proxy, memory):

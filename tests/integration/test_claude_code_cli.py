@@ -6,7 +6,6 @@ fixture in tests/conftest.py finds it).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from conformance.suites.support import last_call, model_calls
 from proxy.interceptor.port_registry import project_id
 from proxy.processes import ManagedProcess, free_port
 from proxy.scopes import person_namespace
+from tests.integration.local_memories import memories_in
 
 PERSON = person_namespace(None)  # this machine's user: every client here is one person
 
@@ -64,7 +64,7 @@ def test_claude_print_mode_answers_through_the_proxy(open_proxy, fake_provider, 
     assert upstream.endpoint == "/messages"
     assert upstream.json["stream"] is True
     assert "claude-code-20250219" in upstream.headers.get("anthropic-beta", "")
-    stored = asyncio.run(_contents(store, project_id(tmp_path)))
+    stored = memories_in(store, project_id(tmp_path))
     assert any("hello from claude code" in item for item in stored)
 
 
@@ -86,7 +86,7 @@ def test_three_sessions_remember_a_fact_across_an_unrelated_task(
     injected = sessions[-1].json["system"][-1]["text"]  # after Claude Code's own blocks
     assert "Helix" in injected
     # A preference is the person's, in every project; the rest is the project's.
-    stored = asyncio.run(_contents(store, PERSON)) + asyncio.run(_contents(store, project_id(tmp_path)))
+    stored = memories_in(store, PERSON) + memories_in(store, project_id(tmp_path))
     assert sorted(item.split("\nassistant:")[0] for item in stored) == sorted(f"user: {p}" for p in prompts)
     assert not any("system-reminder" in item.split("\nassistant:")[0] for item in stored)
 
@@ -136,22 +136,10 @@ def test_two_projects_keep_their_own_memory_and_share_the_persons(
     assert through_interceptor.headers["x-memory-project"] == project_id(first)
     recalled = str(last_call(fake_provider).json["messages"])
     assert "the build tool in this project is bazel" in recalled and "tabs over spaces" in recalled
-    in_first = [m.split("\n")[0] for m in asyncio.run(_contents(store, project_id(first)))]
+    in_first = [m.split("\n")[0] for m in memories_in(store, project_id(first))]
     assert "user: Remember: the build tool in this project is bazel" in in_first
     assert not any("tabs" in m and "prefer" in m for m in in_first)
-    assert [m.split("\n")[0] for m in asyncio.run(_contents(store, PERSON))] == [
-        "user: I prefer tabs over spaces"
-    ]
-
-
-async def _contents(path: Path, user_id: str) -> list[str]:
-    from proxy.memory.stores.local.store import LocalMemoryStore
-
-    store = LocalMemoryStore(path)
-    try:
-        return [record.content for record in await store.list(user_id)]
-    finally:
-        await store.close()
+    assert [m.split("\n")[0] for m in memories_in(store, PERSON)] == ["user: I prefer tabs over spaces"]
 
 
 def test_claude_code_works_against_the_demo_with_no_flags(claude_cli, tmp_path):

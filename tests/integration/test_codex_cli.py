@@ -7,7 +7,6 @@ names the proxy as its model provider, as the README tells a user to write it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -19,6 +18,7 @@ from conformance.fakes import fake_directive
 from conformance.suites.support import model_calls
 from proxy.interceptor.port_registry import project_id
 from proxy.scopes import person_namespace
+from tests.integration.local_memories import memories_in
 
 PERSON = person_namespace(None)  # this machine's user: every client here is one person
 
@@ -71,7 +71,7 @@ def test_codex_exec_runs_a_tool_loop_through_the_proxy(open_proxy, fake_provider
     [result] = [item for item in second.json["input"] if item.get("type") == "function_call_output"]
     assert "42" in str(result["output"])
     assert "echo: multiply for me" in output
-    [stored] = asyncio.run(_contents(store, project_id(project)))
+    [stored] = memories_in(store, project_id(project))
     assert stored.startswith(f"user: {prompt}\nassistant: echo: multiply for me")
     assert str(result["output"]) not in stored
     assert "environment_context" not in stored and "AGENTS.md" not in stored
@@ -100,18 +100,6 @@ def test_codex_runs_remember_per_project_and_the_persons_everywhere(
     assert "tabs over spaces" in asked_in_first
     assert "tabs over spaces" in asked_in_second
     assert "bazel" not in asked_in_second.replace(question, "")
-    in_first = [m.split("\n")[0] for m in asyncio.run(_contents(store, project_id(first)))]
+    in_first = [m.split("\n")[0] for m in memories_in(store, project_id(first))]
     assert "user: Remember: the build tool in this project is bazel" in in_first
-    assert [m.split("\n")[0] for m in asyncio.run(_contents(store, PERSON))] == [
-        "user: I prefer tabs over spaces"
-    ]
-
-
-async def _contents(path: Path, user_id: str) -> list[str]:
-    from proxy.memory.stores.local.store import LocalMemoryStore
-
-    store = LocalMemoryStore(path)
-    try:
-        return [record.content for record in await store.list(user_id)]
-    finally:
-        await store.close()
+    assert [m.split("\n")[0] for m in memories_in(store, PERSON)] == ["user: I prefer tabs over spaces"]
