@@ -82,11 +82,15 @@ class ResponsesSuite:
 
     def test_client_fields_reach_the_provider(self, proxy, fake_provider):
         """instructions, tools, tool_choice, include, store, prompt_cache_key, max_output_tokens, metadata,
-        text.format and earlier tool-loop items reach the provider unchanged."""
+        text.format, an input_image part and earlier tool-loop items (encrypted reasoning included) reach the
+        provider unchanged."""
+        image = {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}
+        reasoning = {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAA-opaque"}
         call = {"type": "function_call", "call_id": "call_1", "name": "lookup", "arguments": '{"echo":"x"}'}
         output = {"type": "function_call_output", "call_id": "call_1", "output": "TOOL OUTPUT"}
         body = responses_body(unique("go on"))
-        body["input"] = [*body["input"], call, output]
+        body["input"][0]["content"].append(image)
+        body["input"] = [*body["input"], reasoning, call, output]
         fields = {
             "instructions": "You are a careful assistant.",
             "tools": TOOLS,
