@@ -51,6 +51,10 @@ class Capability(StrEnum):
     PROXY_AUTH = "proxy_auth"
     """``memory_proxy.auth_key``: clients must present the proxy's own key."""
 
+    CLIENT_CREDENTIALS = "client_credentials"
+    """``memory_proxy.client_credentials``: the named models use the caller's own provider credential
+    (``Authorization`` or ``x-api-key``), the proxy's key then travelling in ``x-memory-proxy-key``."""
+
     IDENTIFICATION = "identification"
     """Tells clients apart (User-Agent rules, ``x-memory-user-id``) and says which it saw in
     ``x-memory-user-id`` on every answer and in ``GET /memory-routing/info``."""

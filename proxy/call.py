@@ -50,6 +50,9 @@ class Call:
     stream: bool = False
     provider_headers: Mapping[str, str] = field(default_factory=dict)
     """Headers the provider must see: the client's ``anthropic-beta``, Supermemory's Memory Router headers."""
+    credential: str | None = field(default=None, repr=False)
+    """The client's own provider credential, for a model that uses it (``memory_proxy.client_credentials``):
+    the backend calls the provider with it instead of the config's key."""
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -68,6 +71,9 @@ class Call:
 
     def with_payload(self, payload: Mapping[str, Any]) -> Call:
         return replace(self, payload=payload)
+
+    def with_credential(self, credential: str) -> Call:
+        return replace(self, credential=credential)
 
     def with_headers(self, headers: Mapping[str, str]) -> Call:
         """This call with ``headers`` added to its provider headers (``headers`` win)."""

@@ -230,6 +230,10 @@ class MemoryProxySettings(_Section):
     browser_guard: bool = True
     """The browser boundary (:mod:`proxy.browser_guard`): turn it off only behind a gateway that enforces
     the same rules, since without it any web page the user visits can use the proxy and plant memories."""
+    client_credentials: list[str] = Field(default_factory=list)
+    """Model names (of ``model_list``) called with the caller's own provider credential, its
+    ``Authorization: Bearer`` or ``x-api-key`` (a Claude subscription's token, an SDK's key), instead of
+    the config's; the proxy's own key then travels in ``x-memory-proxy-key``."""
     connection_pool: Literal["linear", "httpx"] = "linear"
     """The provider session's connection pool: ``linear`` (this project's, twice httpx's throughput at
     concurrency 32) where the installed httpcore is one it was built for, else httpx's own."""
@@ -264,6 +268,25 @@ class Config(BaseModel):
             if not isinstance(entry["litellm_params"].get("model"), str):
                 raise ValueError(f"entry {index} ({entry['model_name']}) needs litellm_params.model")
         return value
+
+    @model_validator(mode="after")
+    def _client_credentials_name_models(self) -> Config:
+        unknown = [name for name in self.memory_proxy.client_credentials if name not in self.model_names]
+        if unknown and self.model_list:
+            raise ValueError(
+                f"memory_proxy.client_credentials names {', '.join(unknown)}, not a model_name of model_list"
+            )
+        return self
+
+    @property
+    def forwards_client_credentials(self) -> bool:
+        """Whether a LiteLLM proxy on this config passes a client's ``x-api-key`` on as the provider's key
+        (its ``forward_llm_provider_auth_headers``), as the binary backend needs for
+        ``memory_proxy.client_credentials``."""
+        return any(
+            bool(section.get("forward_llm_provider_auth_headers"))
+            for section in (self.general_settings, self.litellm_settings)
+        )
 
     def litellm_view(self) -> dict[str, Any]:
         """The config as a LiteLLM proxy reads it (for the demo, which has no file of its own)."""

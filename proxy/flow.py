@@ -28,6 +28,7 @@ from proxy.auth import ProxyKey
 from proxy.backends.base import Backend
 from proxy.call import Answer, Api, Call
 from proxy.config import Config
+from proxy.credentials import provider_credential, without_credentials
 from proxy.error_responses import error_response
 from proxy.errors import InvalidRequest, ModelNotFound, ProxyError, to_proxy_error
 from proxy.identification import ClientIdentifier, ClientIdentity
@@ -80,6 +81,7 @@ class Flow:
         self.metrics = Metrics(self.memory)
         self.activity = Activity(listeners=(self.metrics.observe,))
         self.key = ProxyKey(config.memory_proxy.auth_key)
+        self._client_credential_models = frozenset(config.memory_proxy.client_credentials)
         self._max_body_bytes = config.memory_proxy.max_body_bytes
         self.client_timeout = config.memory_proxy.client_timeout
 
@@ -108,6 +110,7 @@ class Flow:
             trace.parsed(call.model, call.stream)
             self.require_model(call.model)
             self.require_stored_responses(call)
+            call = self.credentials(request, call)
             scope = self.scopes.resolve(identity, request.headers, call.payload)
             recall_started = time.perf_counter()
             recall = await self.recall(scope, call)
@@ -138,7 +141,7 @@ class Flow:
                 lambda problem: self.activity.record(trace, 200, problem),
             )
         except Exception as exc:
-            error = to_proxy_error(exc)
+            error = without_credentials(to_proxy_error(exc), request.headers)
             self.activity.record(trace, error.status, error.message)
             logger.log(
                 logging.WARNING if error.status >= 500 else logging.INFO,
@@ -169,12 +172,12 @@ class Flow:
             call = parse_call(await self.read_body(request), api=api, shape=shape)
             trace.parsed(call.model, False)
             self.require_model(call.model)
-            call = call.with_headers(_forwarded(request))
+            call = self.credentials(request, call).with_headers(_forwarded(request))
             upstream_started = time.perf_counter()
             answer = await self.backend.complete(call)
             trace.answered(time.perf_counter() - upstream_started)
         except Exception as exc:
-            error = to_proxy_error(exc)
+            error = without_credentials(to_proxy_error(exc), request.headers)
             self.activity.record(trace, error.status, error.message)
             return error_response(error, envelope, {USER_ID_HEADER: identity.user_id})
         self.activity.record(trace, 200, None)
@@ -206,6 +209,14 @@ class Flow:
             raise ModelNotFound(
                 f"The model '{model}' does not exist; GET /v1/models lists the available ones.", param="model"
             )
+
+    def credentials(self, request: Request, call: Call) -> Call:
+        """For a model that uses the caller's own provider credential, the call with it (a 401 when the
+        client sent none); every other call as it is."""
+        group = self.catalog.group_of(call.model)
+        if group not in self._client_credential_models:
+            return call
+        return call.with_credential(provider_credential(request.headers, call.model, self.key))
 
     def require_stored_responses(self, call: Call) -> None:
         """A 400 for a Responses call continuing a stored response (``previous_response_id``) on a model

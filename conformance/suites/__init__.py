@@ -11,6 +11,7 @@ subclass gives the ``store``. Each test's docstring states its rule in one sente
 """
 
 from conformance.suites.chat import ChatSuite
+from conformance.suites.credentials import ClientCredentialsSuite
 from conformance.suites.embeddings import EmbeddingsSuite
 from conformance.suites.errors import ErrorsSuite
 from conformance.suites.health import HealthSuite
@@ -25,6 +26,7 @@ from conformance.suites.streaming import StreamingSuite
 
 __all__ = [
     "ChatSuite",
+    "ClientCredentialsSuite",
     "EmbeddingsSuite",
     "ErrorsSuite",
     "HealthSuite",

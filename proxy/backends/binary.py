@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from proxy.call import Api, Call
-from proxy.config import Config
+from proxy.config import Config, ConfigError
 from proxy.errors import UpstreamUnreachable
 from proxy.litellm_errors import error_from_event, error_from_response
 from proxy.requests import forwardable_fields
@@ -52,6 +52,13 @@ class BinaryBackend:
         self.base_url = config.memory_proxy.litellm_base_url.rstrip("/")
         master_key = config.master_key or os.environ.get("LITELLM_MASTER_KEY")
         self._headers = {"authorization": f"Bearer {master_key}"} if master_key else {}
+        self._master_key = master_key
+        if config.memory_proxy.client_credentials and not config.forwards_client_credentials:
+            raise ConfigError(
+                f"{config.source}: memory_proxy.client_credentials needs the LiteLLM proxy to pass a "
+                "client's key on to the provider: set general_settings.forward_llm_provider_auth_headers: "
+                "true in the config the LiteLLM proxy reads"
+            )
         self._urls: dict[str, httpx.URL] = {}
         """Parsed once per path: parsing a URL string is half of building a request."""
 
@@ -78,12 +85,23 @@ class BinaryBackend:
             body["extra_headers"] = dict(call.provider_headers)  # the LiteLLM proxy passes them on
         return body
 
+    def _headers_for(self, call: Call) -> dict[str, str]:
+        """The LiteLLM proxy's master key, and a client's own credential: then the master key goes in
+        ``x-litellm-api-key`` and the credential in ``x-api-key``, which the LiteLLM proxy (with
+        ``forward_llm_provider_auth_headers``) uses as the provider's key."""
+        if call.credential is None:
+            return self._headers
+        headers = {"x-api-key": call.credential}
+        if self._master_key:
+            headers["x-litellm-api-key"] = self._master_key
+        return headers
+
     async def _post(self, call: Call) -> httpx.Response:
         """Send ``call`` to the LiteLLM proxy, retrying only when the connection itself could not be made."""
         client = self.session.client
         path = PATHS[call.api]
         url = self._urls.get(path) or self._urls.setdefault(path, httpx.URL(f"{self.base_url}{path}"))
-        request = client.build_request("POST", url, json=self._body(call), headers=self._headers)
+        request = client.build_request("POST", url, json=self._body(call), headers=self._headers_for(call))
         for attempt in range(1, CONNECT_ATTEMPTS + 1):
             try:
                 return await client.send(request, stream=call.stream)

@@ -83,6 +83,8 @@ class SdkBackend:
             kwargs["drop_params"] = self._drop_params
         if call.provider_headers:
             kwargs["extra_headers"] = dict(call.provider_headers)
+        if call.credential is not None:  # the client's own: LiteLLM sends it as the provider expects
+            kwargs["api_key"] = call.credential
         if call.api is Api.CHAT and self._catalog.group_of(call.model) in self._handler_groups:
             assert self._seams is not None
             kwargs["client"] = self._seams.handler
@@ -93,6 +95,8 @@ class SdkBackend:
             if call.api is Api.COUNT_TOKENS:
                 params = self._catalog.deployment_of(call.model)
                 assert params is not None  # the flow serves only models of the catalog
+                if call.credential is not None:
+                    params = {**params, "api_key": call.credential}
                 return await litellm_adapter.count_tokens(self._litellm, params, call.payload)
             if call.api is Api.EMBEDDINGS:
                 response = await self.router.aembedding(model=call.model, **self._call_kwargs(call))

@@ -6,10 +6,12 @@ fixture in tests/conftest.py finds it).
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -25,14 +27,23 @@ PERSON = person_namespace(None)  # this machine's user: every client here is one
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def claude(cli: Path, prompt: str, base_url: str, workdir: Path, *, nonessential: bool) -> str:
-    """One `claude -p` session against ``base_url``, offline, in a throwaway HOME; returns its output."""
+def claude(
+    cli: Path,
+    prompt: str,
+    base_url: str,
+    workdir: Path,
+    *,
+    nonessential: bool,
+    credential: dict[str, str] | None = None,
+) -> str:
+    """One `claude -p` session against ``base_url``, offline, in a throwaway HOME; returns its output.
+    ``credential`` is how the CLI authenticates (an API key unless given)."""
     home = workdir / "home"
     home.mkdir(exist_ok=True)
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(home),
-        "ANTHROPIC_API_KEY": "sk-ant-not-a-real-key",
+        **(credential or {"ANTHROPIC_API_KEY": "sk-ant-not-a-real-key"}),
         "ANTHROPIC_BASE_URL": base_url,
         "ANTHROPIC_SMALL_FAST_MODEL": "claude-fake",
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": "claude-fake",
@@ -66,6 +77,43 @@ def test_claude_print_mode_answers_through_the_proxy(open_proxy, fake_provider, 
     assert "claude-code-20250219" in upstream.headers.get("anthropic-beta", "")
     stored = memories_in(store, project_id(tmp_path))
     assert any("hello from claude code" in item for item in stored)
+
+
+def test_claude_on_a_subscription_token_uses_it_and_keeps_it_nowhere(
+    open_proxy, fake_provider, claude_cli, tmp_path, caplog
+):
+    """`claude -p` on a subscription-style token (ANTHROPIC_AUTH_TOKEN), memory on, with its model set to
+    use the caller's credentials: every provider call carries exactly that token as its Bearer (with
+    Anthropic's OAuth beta) and no configured key, the answer arrives and is remembered, and no file the
+    proxy wrote nor any line it logged holds the token."""
+    token = f"sk-ant-oat01-fake-subscription-{uuid.uuid4().hex}"
+    store = tmp_path / "memory.sqlite3"
+    settings = {
+        "context_retrieval": {"enabled": True, "local_store_path": str(store)},
+        "memory_proxy": {"client_credentials": ["claude-fake"]},
+    }
+    with caplog.at_level(logging.DEBUG), open_proxy(**settings) as proxy:
+        output = claude(
+            claude_cli,
+            "hello on my subscription",
+            proxy.url,
+            tmp_path,
+            nonessential=True,
+            credential={"ANTHROPIC_AUTH_TOKEN": token},
+        )
+    assert "echo:" in output
+    calls = model_calls(fake_provider)
+    assert calls
+    for call in calls:
+        assert call.headers["authorization"] == f"Bearer {token}"
+        assert "oauth-2025-04-20" in call.headers.get("anthropic-beta", "")
+        assert "x-api-key" not in call.headers
+    assert any("hello on my subscription" in m for m in memories_in(store, project_id(tmp_path)))
+    home = tmp_path / "home"
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and home not in p.parents]
+    assert written, "the proxy wrote no file: the check below would prove nothing"
+    assert not [p for p in written if token.encode() in p.read_bytes()]
+    assert token not in caplog.text
 
 
 def test_three_sessions_remember_a_fact_across_an_unrelated_task(
