@@ -411,20 +411,22 @@ class MemorySuite:
         assert output not in stored and "Process exited" not in stored
 
     @pytest.mark.requires(Capability.RESPONSES_API)
-    def test_a_conversation_by_previous_response_id_places_each_memory_once(self, open_proxy, memory):
+    @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+    def test_a_conversation_by_previous_response_id_places_each_memory_once(self, open_proxy, memory, stream):
         """A Responses conversation that continues by previous_response_id (the provider keeps the earlier
-        turns) is one conversation: memory recalled on turn 1 is not placed again on turn 2, and the turn's
-        input reaches the provider as the client sent it, with the id."""
+        turns) is one conversation, whether its first answer was streamed or not: memory recalled on turn 1
+        is not placed again on turn 2, and the turn's input reaches the provider as the client sent it."""
         with open_proxy(**memory.config()) as proxy:
             assert _ask(proxy, TEAL, CLIENT_A).status_code == 200
+        first_turn = {"model": "gpt-fake", "input": QUESTION, "stream": stream}
         with open_proxy(**memory.config()) as proxy, proxy.client(headers=CLIENT_A) as http:
-            first = http.post("/v1/responses", json={"model": "gpt-fake", "input": QUESTION})
-            assert first.headers["x-memory-status"] == "used"
+            with http.stream("POST", "/v1/responses", json=first_turn) as first:
+                assert first.headers["x-memory-status"] == "used"
+                events = read_sse(first) if stream else None
+                body = events[-1].data["response"] if events else json.loads(first.read())
             assert "teal" in json.dumps(last_call(proxy.provider).json["input"])
             follow_up = {"model": "gpt-fake", "input": "and what is my colour again?"}
-            second = http.post(
-                "/v1/responses", json={**follow_up, "previous_response_id": first.json()["id"]}
-            )
+            second = http.post("/v1/responses", json={**follow_up, "previous_response_id": body["id"]})
             assert second.status_code == 200, second.text
             sent = last_call(proxy.provider).json
         assert "kept from earlier turns" in second.headers["x-memory-status-reason"]
