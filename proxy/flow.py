@@ -139,6 +139,7 @@ class Flow:
                 headers,
                 lambda reply: self.remember(scope, call, reply, recall, kept=kept),
                 lambda problem: self.activity.record(trace, 200, problem),
+                lambda error: surface.error_event(without_credentials(error, request.headers)),
             )
         except Exception as exc:
             error = without_credentials(to_proxy_error(exc), request.headers)
@@ -262,16 +263,17 @@ class Flow:
         headers: dict[str, str],
         on_complete: Callable[[Answer], None],
         on_end: Callable[[str | None], None],
+        error_event: Callable[[ProxyError], bytes],
     ) -> Response:
         """The answer to the client: JSON, or server-sent events chunk by chunk; ``on_complete`` gets the
         answer once it has all been sent, ``on_end`` how the answer ended (None: whole; a stream can still
-        fail, or lose its client, after its status line)."""
+        fail, or lose its client, after its status line, and is then ended with ``error_event``)."""
         if isinstance(answer, OpenedStream):
             return relay(
                 answer,
                 encode=surface.encode_chunk,
                 end=surface.stream_end,
-                error_event=surface.error_event,
+                error_event=error_event,
                 text_of=surface.chunk_text,
                 calls_tool=surface.chunk_calls_tool,
                 on_complete=on_complete,

@@ -183,8 +183,9 @@ def relay(
             problem = None
         except Exception as exc:
             error = to_proxy_error(exc)
+            frame = error_event(error)  # first: it may mask what the message holds (the client's keys)
             problem = f"the stream failed after it began: {error.message}"
-            yield error_event(error)
+            yield frame
             return
         finally:
             with anyio.CancelScope(shield=True):
