@@ -60,6 +60,27 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SideRequestRule(_Section):
+    """A client's own housekeeping request (a session title, a quota probe): memory neither recalls for it
+    nor stores it. Every condition given must hold; a rule with none matches nothing."""
+
+    name: str
+    system: str | None = None
+    """A regular expression searched (case-insensitive) in the request's system prompt."""
+    max_tokens_at_most: int | None = Field(default=None, ge=0)
+    """The request allows at most this many output tokens."""
+
+    @field_validator("system")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return value
+
+
 class HeaderPattern(_Section):
     """A routing rule: if ``header`` matches ``pattern`` (case-insensitive ``re.search``), use ``user_id``."""
 
@@ -69,6 +90,11 @@ class HeaderPattern(_Section):
     project: str | None = None
     """Where this client names its project: a regular expression with a ``path`` group, searched in the
     request's system prompt and first user message (:mod:`proxy.scopes`)."""
+    client_context: list[str] = Field(default_factory=list)
+    """Text this client puts into the person's turn that is not the person's (regular expressions, each
+    matched within one text part): kept out of what is stored and of the recall query."""
+    side_requests: list[SideRequestRule] = Field(default_factory=list)
+    """This client's own housekeeping requests (a session title), which neither recall nor store."""
     _regex: re.Pattern[str] = PrivateAttr()
 
     @field_validator("pattern")
@@ -78,6 +104,16 @@ class HeaderPattern(_Section):
             re.compile(value)
         except re.error as exc:
             raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return value
+
+    @field_validator("client_context")
+    @classmethod
+    def _context_compiles(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
         return value
 
     @field_validator("header")
@@ -104,27 +140,6 @@ class HeaderPattern(_Section):
     @property
     def regex(self) -> re.Pattern[str]:
         return self._regex
-
-
-class SideRequestRule(_Section):
-    """A client's own housekeeping request (a session title, a quota probe): memory neither recalls for it
-    nor stores it. Every condition given must hold; a rule with none matches nothing."""
-
-    name: str
-    system: str | None = None
-    """A regular expression searched (case-insensitive) in the request's system prompt."""
-    max_tokens_at_most: int | None = Field(default=None, ge=0)
-    """The request allows at most this many output tokens."""
-
-    @field_validator("system")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-        return value
 
 
 class UserIdMappings(_Section):
@@ -160,9 +175,11 @@ class ContextRetrieval(_Section):
     local_store_path: str | None = None
     # The PostgreSQL store's database (a libpq URI or key=value string); kept out of reprs: its password.
     dsn: str | None = Field(default=None, repr=False, validate_default=True)
-    # Blocks a client puts into the user's turn that are not the person's words (None: the built-in ones).
+    # Blocks a client puts into the user's turn that are not the person's words (None: those of every
+    # client rule, built-in and configured, proxy/client_rules.py; a list replaces them all).
     client_context_patterns: list[str] | None = None
-    # A client's housekeeping requests, which neither recall nor store (None: the built-in rules).
+    # Housekeeping requests, which neither recall nor store (None: a one-token probe, and those of every
+    # client rule; a list replaces them all).
     side_requests: list[SideRequestRule] | None = None
     # Recall by meaning too, where the embedding model is installed (the local store).
     semantic: bool = True

@@ -77,7 +77,11 @@ class Flow:
         self.scopes = ScopeResolver(config, self.identifier.patterns)
         self.catalog = ModelCatalog(config)
         self.supermemory_router = SupermemoryRouter(config)
-        self.memory = MemoryService(config.context_retrieval, supermemory_router=self.supermemory_router)
+        self.memory = MemoryService(
+            config.context_retrieval,
+            supermemory_router=self.supermemory_router,
+            client_rules=config.user_id_mappings.header_patterns or (),
+        )
         self.metrics = Metrics(self.memory)
         self.activity = Activity(listeners=(self.metrics.observe,))
         self.key = ProxyKey(config.memory_proxy.auth_key)

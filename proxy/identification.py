@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from proxy.client_rules import CLIENT_RULES
 from proxy.config import USER_ID_PATTERN, HeaderPattern, UserIdMappings
 from proxy.errors import InvalidRequest
 
@@ -24,39 +25,8 @@ __all__ = [
 
 USER_ID_RE = re.compile(USER_ID_PATTERN)
 
-DEFAULT_HEADER_PATTERNS: tuple[HeaderPattern, ...] = (
-    # JetBrains AI Assistant talks through the openai-java client.
-    HeaderPattern(header="user-agent", pattern=r"^OpenAIClient(Async)?Impl/Java", user_id="pycharm-ai"),
-    # "claude-cli/2.1.197 (external, cli)", "claude-code/2.1.45", and the seed's "Claude Code CLI".
-    HeaderPattern(
-        header="user-agent",
-        pattern=r"\bclaude[- ](cli|code)\b",
-        user_id="claude-code",
-        project=r"Primary working directory: (?P<path>[^\n]+)",
-    ),
-    # "codex_exec/0.171.0 (Debian 12.0.0; x86_64) ...", "codex_cli_rs/0.171.0 ..." (the interactive one).
-    HeaderPattern(
-        header="user-agent",
-        pattern=r"^codex_\w+/",
-        user_id="codex",
-        project=r"<environment_context>\s*<cwd>(?P<path>[^<\n]+)</cwd>",
-    ),
-    # Codex names itself in an "originator" header too ("codex_exec", "codex_cli_rs", "codex_vscode"), which
-    # holds where its User-Agent is another's (an editor extension's, a wrapper's).
-    HeaderPattern(
-        header="originator",
-        pattern=r"^codex_",
-        user_id="codex",
-        project=r"<environment_context>\s*<cwd>(?P<path>[^<\n]+)</cwd>",
-    ),
-    # "Anthropic/Python 0.69.0", "AsyncAnthropic/Python 0.69.0", and the seed's "anthropic-sdk-python/1.0".
-    HeaderPattern(
-        header="user-agent",
-        pattern=r"^(Async)?Anthropic/Python|anthropic-sdk-python",
-        user_id="anthropic-python",
-    ),
-    HeaderPattern(header="user-agent", pattern=r"^(Async)?OpenAI/Python", user_id="openai-python"),
-)
+DEFAULT_HEADER_PATTERNS: tuple[HeaderPattern, ...] = CLIENT_RULES
+"""The built-in rules (:mod:`proxy.client_rules`), used when ``user_id_mappings.header_patterns`` is unset."""
 
 
 def validate_user_id(value: str, *, source: str) -> str:

@@ -24,16 +24,18 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from proxy.call import Answer, Api, Call
-from proxy.config import ContextRetrieval
+from proxy.client_rules import client_context_of, side_requests_of
+from proxy.config import ContextRetrieval, HeaderPattern
 from proxy.memory.conversations import Conversation, Conversations, Pin, prefix_hashes
 from proxy.memory.journal import Journal
 from proxy.memory.person_wide import is_person_wide
 from proxy.memory.placement import format_context
-from proxy.memory.side_requests import DEFAULT_SIDE_REQUESTS, SideRequests
+from proxy.memory.side_requests import SideRequests
 from proxy.memory.stores import journal_folder, open_store
 from proxy.memory.stores.base import (
     ExportableStore,
@@ -46,7 +48,6 @@ from proxy.memory.stores.base import (
 )
 from proxy.memory.supermemory_router import SupermemoryRouter
 from proxy.memory.turns import (
-    DEFAULT_CLIENT_CONTEXT_PATTERNS,
     Prompt,
     TurnReader,
     exchange_text,
@@ -162,7 +163,10 @@ class MemoryService:
         store: MemoryStore | None = None,
         *,
         supermemory_router: SupermemoryRouter | None = None,
+        client_rules: Iterable[HeaderPattern] = (),
     ) -> None:
+        """``client_rules`` are the configured ones, whose client context and side requests count beside
+        the built-in rules' (:mod:`proxy.client_rules`)."""
         self.settings = settings
         self._store = store
         self._supermemory_router = supermemory_router
@@ -178,9 +182,9 @@ class MemoryService:
         self._unjournaled = 0
         """Exchanges waiting to be stored that the journal did not take: memory holds them alone."""
         patterns = settings.client_context_patterns
-        self.turns = TurnReader(DEFAULT_CLIENT_CONTEXT_PATTERNS if patterns is None else patterns)
+        self.turns = TurnReader(client_context_of(client_rules) if patterns is None else patterns)
         rules = settings.side_requests
-        self.side_requests = SideRequests(DEFAULT_SIDE_REQUESTS if rules is None else rules)
+        self.side_requests = SideRequests(side_requests_of(client_rules) if rules is None else rules)
         self.conversations = Conversations()
 
     @property

@@ -2,8 +2,8 @@
 
 Claude Code asks the model for a session title on the side of each session (its own system prompt, the
 session's first prompt wrapped in ``<session>``): recalled memory would only confuse that request, and its
-answer ("Fix login button") is no memory of the person's. Which requests are side requests is data
-(``context_retrieval.side_requests``); these are the built-in rules.
+answer ("Fix login button") is no memory of the person's. Which requests are side requests is data: each
+client rule's ``side_requests`` (:mod:`proxy.client_rules`), or ``context_retrieval.side_requests``.
 """
 
 from __future__ import annotations
@@ -13,16 +13,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from proxy.call import Api, Call
+from proxy.client_rules import side_requests_of
 from proxy.config import SideRequestRule
 
 __all__ = ["DEFAULT_SIDE_REQUESTS", "SideRequests", "system_text"]
 
-DEFAULT_SIDE_REQUESTS: tuple[SideRequestRule, ...] = (
-    # Captured from Claude Code 2.1.197 (-p mode): the title request of every session.
-    SideRequestRule(name="Claude Code's session title", system=r"Generate a concise, sentence-case title"),
-    # A request that lets the model say at most one token is a probe (of a quota, of reachability).
-    SideRequestRule(name="a one-token probe", max_tokens_at_most=1),
-)
+DEFAULT_SIDE_REQUESTS: tuple[SideRequestRule, ...] = side_requests_of()
+"""A one-token probe, and the side requests of the built-in client rules (:mod:`proxy.client_rules`)."""
 
 
 def system_text(call: Call) -> str:

@@ -4,7 +4,8 @@ Agentic clients put their own context into the user's turn: Claude Code sends th
 tool and skill lists as ``<system-reminder>`` blocks before the prompt; Codex its AGENTS.md and an
 ``<environment_context>`` block. That text is the client's, not the
 person's: used as a recall query it would match every memory, and stored it would fill every memory with
-boilerplate. The blocks to strip are data (``context_retrieval.client_context_patterns``).
+boilerplate. The blocks to strip are data: each client rule's ``client_context`` (:mod:`proxy.client_rules`),
+or ``context_retrieval.client_context_patterns``.
 
 A tool loop (assistant ``tool_use``, user ``tool_result``, repeated) is one prompt, however many requests
 it takes: a turn that carries only tool results says nothing new, and the person's prompt is the last user
@@ -18,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from proxy.client_rules import client_context_of
 from proxy.memory.secrets import mask_secrets
 
 __all__ = [
@@ -32,15 +34,8 @@ __all__ = [
 
 QueryStrategy = Literal["last_user", "first_user", "all_user", "last_assistant"]
 
-DEFAULT_CLIENT_CONTEXT_PATTERNS: tuple[str, ...] = (
-    # Claude Code (captured from 2.1.197): tool and skill lists, the date, CLAUDE.md, IDE context, each
-    # block a text part of its own. A block cut short (a truncated capture) ends with its part.
-    r"<system-reminder>.*?(?:</system-reminder>|\Z)",
-    # Codex (captured from 0.171): the AGENTS.md it read and its environment (cwd, shell, date), each a part
-    # of a user message before the prompt.
-    r"# AGENTS\.md instructions for [^\n]*\n+<INSTRUCTIONS>.*?(?:</INSTRUCTIONS>|\Z)",
-    r"<environment_context>.*?(?:</environment_context>|\Z)",
-)
+DEFAULT_CLIENT_CONTEXT_PATTERNS: tuple[str, ...] = client_context_of()
+"""The client-context patterns of the built-in client rules (:mod:`proxy.client_rules`)."""
 
 _TOOL_RESULT_TYPES = frozenset({"tool_result", "function_call_output"})
 
