@@ -26,6 +26,7 @@ __all__ = [
     "OpenedStream",
     "SSEResponse",
     "checked",
+    "close_iterator",
     "frame_data",
     "openai_chunk",
     "relay",
@@ -112,9 +113,9 @@ class OpenedStream(Generic[T]):
                 if starts_answer(item):
                     return cls(items, held)
         except BaseException:
-            await _close(items)
+            await close_iterator(items)
             raise
-        await _close(items)
+        await close_iterator(items)
         raise UpstreamUnreachable(
             "The provider answered the stream request with no stream: "
             f"{len(held)} event(s) and no answer before it ended."
@@ -127,10 +128,11 @@ class OpenedStream(Generic[T]):
             yield item
 
     async def aclose(self) -> None:
-        await _close(self._items)
+        await close_iterator(self._items)
 
 
-async def _close(items: AsyncIterator[Any]) -> None:
+async def close_iterator(items: AsyncIterator[Any]) -> None:
+    """Close an async iterator that can be closed (a generator, LiteLLM's stream wrappers)."""
     closer = getattr(items, "aclose", None)
     if closer is not None:
         await closer()
@@ -204,7 +206,7 @@ async def checked(items: AsyncIterator[T], problem_of: Callable[[T], ProxyError 
                 raise problem
             yield item
     finally:
-        await _close(items)
+        await close_iterator(items)
 
 
 async def sse_frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -220,7 +222,7 @@ async def sse_frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         if buffer.strip():
             yield buffer.rstrip(b"\n") + b"\n\n"
     finally:
-        await _close(chunks)
+        await close_iterator(chunks)
 
 
 def frame_data(frame: bytes) -> Any:

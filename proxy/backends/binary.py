@@ -23,9 +23,9 @@ from proxy.errors import UpstreamUnreachable
 from proxy.litellm_errors import error_from_event, error_from_response
 from proxy.requests import forwardable_fields
 from proxy.session import SessionManager
-from proxy.streaming import sse_frames
+from proxy.streaming import close_iterator, frame_data, sse_frames
 
-__all__ = ["BinaryBackend"]
+__all__ = ["BinaryBackend", "typed_responses_events"]
 
 PATHS = {
     Api.CHAT: "/v1/chat/completions",
@@ -126,7 +126,30 @@ class BinaryBackend:
             finally:
                 await response.aclose()
             raise error_from_response(response.status_code, content, response.headers)
-        return _events(response) if call.api is Api.CHAT else sse_frames(_closing(response))
+        if call.api is Api.CHAT:
+            return _events(response)
+        frames = sse_frames(_closing(response))
+        return typed_responses_events(frames) if call.api is Api.RESPONSES else frames
+
+
+async def typed_responses_events(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A LiteLLM proxy's Responses stream as the Responses API frames it. Releases before 1.110 send each
+    event as a ``data:`` line alone and end with ``data: [DONE]``; the API (and the openai SDK's event
+    names) has an ``event:`` line per event and no ``[DONE]``. Frames that have their name pass untouched."""
+    try:
+        async for frame in frames:
+            if frame.startswith(b"event:") or b"\nevent:" in frame:
+                yield frame
+                continue
+            data = frame_data(frame)
+            if isinstance(data, dict) and isinstance(data.get("type"), str):
+                yield b"event: " + data["type"].encode() + b"\n" + frame
+            elif data is None and frame.strip() == b"data: [DONE]":
+                continue
+            else:
+                yield frame
+    finally:
+        await close_iterator(frames)
 
 
 async def _closing(response: httpx.Response) -> AsyncIterator[bytes]:

@@ -18,7 +18,7 @@ from proxy.config import Config
 from proxy.model_catalog import ModelCatalog
 from proxy.requests import forwardable_fields
 from proxy.session import SessionManager
-from proxy.streaming import sse_event, sse_frames
+from proxy.streaming import close_iterator, sse_event, sse_frames
 
 if TYPE_CHECKING:
     import litellm
@@ -132,9 +132,7 @@ async def _bytes(stream: Any) -> AsyncIterator[bytes]:
         async for chunk in stream:
             yield chunk if isinstance(chunk, bytes) else str(chunk).encode()
     finally:
-        closer = getattr(stream, "aclose", None)
-        if closer is not None:
-            await closer()
+        await close_iterator(stream)
 
 
 async def _chunks(stream: Any) -> AsyncIterator[dict[str, Any]]:
@@ -154,6 +152,4 @@ async def _responses_frames(stream: Any) -> AsyncIterator[bytes]:
             data = litellm_adapter.serialize_object(event)
             yield sse_event(data, event=data.get("type"))
     finally:
-        closer = getattr(stream, "aclose", None)
-        if closer is not None:
-            await closer()
+        await close_iterator(stream)

@@ -17,7 +17,7 @@ from conformance.harness import (
     serve_proxy,
 )
 from proxy.app import create_app
-from proxy.backends.binary import CONNECT_ATTEMPTS, BinaryBackend
+from proxy.backends.binary import CONNECT_ATTEMPTS, BinaryBackend, typed_responses_events
 from proxy.config import parse_config
 from proxy.litellm_errors import error_from_event, error_from_response
 from proxy.session import SessionManager
@@ -187,3 +187,27 @@ def test_non_json_error_body_and_stream_error_event():
     }
     assert error_from_event(event).code == "upstream_unreachable"
     assert error_from_event({"error": {"message": "litellm.RateLimitError: x", "code": "429"}}).status == 429
+
+
+async def test_an_older_litellm_proxys_responses_stream_gets_its_event_names_and_loses_done():
+    """LiteLLM proxies before 1.110 send Responses events as bare data lines ending in [DONE]: the client
+    gets each with its event name, no [DONE], and a frame that has its name, a comment, untouched."""
+    sent = [
+        b'data: {"type":"response.created","sequence_number":0}\n\n',
+        b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"hi"}\n\n',
+        b": keep-alive\n\n",
+        b'data: {"type":"response.completed","sequence_number":2}\n\n',
+        b"data: [DONE]\n\n",
+    ]
+
+    async def frames():
+        for frame in sent:
+            yield frame
+
+    got = [frame async for frame in typed_responses_events(frames())]
+    assert got == [
+        b'event: response.created\ndata: {"type":"response.created","sequence_number":0}\n\n',
+        sent[1],
+        sent[2],
+        b'event: response.completed\ndata: {"type":"response.completed","sequence_number":2}\n\n',
+    ]
