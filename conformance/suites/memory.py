@@ -24,7 +24,7 @@ from conformance.fakes import FakeSupermemory, echo_reply, fake_directive
 from conformance.suites.responses import responses_text
 from conformance.suites.support import chat_body, content_of, last_call, model_calls, read_sse, unique
 
-__all__ = ["MemoryFailureSuite", "MemorySuite", "MemoryUnderTest"]
+__all__ = ["MemoryFailureSuite", "MemorySuite", "MemoryUnderTest", "local_store_contents"]
 
 TEAL = "my favourite colour is teal"
 QUESTION = "what is my favourite colour?"
@@ -46,7 +46,9 @@ class MemoryUnderTest:
         return {"context_retrieval": {"enabled": True, **self.settings, **context_retrieval}}
 
 
-def _local_contents(path: str) -> Callable[[str], list[str]]:
+def local_store_contents(path: str) -> Callable[[str], list[str]]:
+    """A reader of the local store at ``path``: a namespace's memories (their text), newest first."""
+
     def contents(user_id: str) -> list[str]:
         from proxy.memory.stores.local.store import LocalMemoryStore
 
@@ -214,7 +216,7 @@ class MemorySuite:
         if request.param == "local":
             path = str(tmp_path / "memory.sqlite3")
             return MemoryUnderTest(
-                "local", {"provider": "local", "local_store_path": path}, _local_contents(path)
+                "local", {"provider": "local", "local_store_path": path}, local_store_contents(path)
             )
         if request.param == "postgres":
             dsn: str = request.getfixturevalue("postgres_database")

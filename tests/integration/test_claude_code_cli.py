@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from conformance.suites.memory import local_store_contents
 from conformance.suites.support import last_call, model_calls
 from proxy.interceptor.port_registry import project_id
 from proxy.processes import ManagedProcess, free_port
 from proxy.scopes import person_namespace
-from tests.integration.local_memories import memories_in
 
 PERSON = person_namespace(None)  # this machine's user: every client here is one person
 
@@ -67,6 +67,7 @@ def test_claude_print_mode_answers_through_the_proxy(open_proxy, fake_provider, 
     """`claude -p` with ANTHROPIC_BASE_URL at the proxy prints the provider's answer, and the exchange is
     remembered in the memory of the project it ran in: the CLI's own request named its directory."""
     store = tmp_path / "memory.sqlite3"
+    memories = local_store_contents(str(store))
     with open_proxy(context_retrieval={"enabled": True, "local_store_path": str(store)}) as proxy:
         output = claude(claude_cli, "hello from claude code", proxy.url, tmp_path, nonessential=False)
     assert "echo:" in output
@@ -75,7 +76,7 @@ def test_claude_print_mode_answers_through_the_proxy(open_proxy, fake_provider, 
     assert upstream.endpoint == "/messages"
     assert upstream.json["stream"] is True
     assert "claude-code-20250219" in upstream.headers.get("anthropic-beta", "")
-    stored = memories_in(store, project_id(tmp_path))
+    stored = memories(project_id(tmp_path))
     assert any("hello from claude code" in item for item in stored)
 
 
@@ -88,6 +89,7 @@ def test_claude_on_a_subscription_token_uses_it_and_keeps_it_nowhere(
     proxy wrote nor any line it logged holds the token."""
     token = f"sk-ant-oat01-fake-subscription-{uuid.uuid4().hex}"
     store = tmp_path / "memory.sqlite3"
+    memories = local_store_contents(str(store))
     settings = {
         "context_retrieval": {"enabled": True, "local_store_path": str(store)},
         "memory_proxy": {"client_credentials": ["claude-fake"]},
@@ -108,7 +110,7 @@ def test_claude_on_a_subscription_token_uses_it_and_keeps_it_nowhere(
         assert call.headers["authorization"] == f"Bearer {token}"
         assert "oauth-2025-04-20" in call.headers.get("anthropic-beta", "")
         assert "x-api-key" not in call.headers
-    assert any("hello on my subscription" in m for m in memories_in(store, project_id(tmp_path)))
+    assert any("hello on my subscription" in m for m in memories(project_id(tmp_path)))
     home = tmp_path / "home"
     written = [p for p in tmp_path.rglob("*") if p.is_file() and home not in p.parents]
     assert written, "the proxy wrote no file: the check below would prove nothing"
@@ -123,6 +125,7 @@ def test_three_sessions_remember_a_fact_across_an_unrelated_task(
     non-essential traffic on (its title requests too): the question reaches the provider with the fact,
     and what is stored is the person's words: no <system-reminder>, no session title."""
     store = tmp_path / "memory.sqlite3"
+    memories = local_store_contents(str(store))
     prompts = ["My favourite editor is Helix.", "Write a haiku about autumn.", "Which editor do I like?"]
     with open_proxy(context_retrieval={"enabled": True, "local_store_path": str(store)}) as proxy:
         for prompt in prompts:
@@ -134,7 +137,7 @@ def test_three_sessions_remember_a_fact_across_an_unrelated_task(
     injected = sessions[-1].json["system"][-1]["text"]  # after Claude Code's own blocks
     assert "Helix" in injected
     # A preference is the person's, in every project; the rest is the project's.
-    stored = memories_in(store, PERSON) + memories_in(store, project_id(tmp_path))
+    stored = memories(PERSON) + memories(project_id(tmp_path))
     assert sorted(item.split("\nassistant:")[0] for item in stored) == sorted(f"user: {p}" for p in prompts)
     assert not any("system-reminder" in item.split("\nassistant:")[0] for item in stored)
 
@@ -146,6 +149,7 @@ def test_two_projects_keep_their_own_memory_and_share_the_persons(
     the other, what the person says about themselves is shown in both, and a JetBrains interceptor of the
     first directory (which names its project with x-memory-project) reads the first project's memory."""
     store = tmp_path / "memory.sqlite3"
+    memories = local_store_contents(str(store))
     first, second = tmp_path / "billing-api", tmp_path / "web"
     first.mkdir()
     second.mkdir()
@@ -184,10 +188,10 @@ def test_two_projects_keep_their_own_memory_and_share_the_persons(
     assert through_interceptor.headers["x-memory-project"] == project_id(first)
     recalled = str(last_call(fake_provider).json["messages"])
     assert "the build tool in this project is bazel" in recalled and "tabs over spaces" in recalled
-    in_first = [m.split("\n")[0] for m in memories_in(store, project_id(first))]
+    in_first = [m.split("\n")[0] for m in memories(project_id(first))]
     assert "user: Remember: the build tool in this project is bazel" in in_first
     assert not any("tabs" in m and "prefer" in m for m in in_first)
-    assert [m.split("\n")[0] for m in memories_in(store, PERSON)] == ["user: I prefer tabs over spaces"]
+    assert [m.split("\n")[0] for m in memories(PERSON)] == ["user: I prefer tabs over spaces"]
 
 
 def test_claude_code_works_against_the_demo_with_no_flags(claude_cli, tmp_path):

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from conformance.fakes import fake_directive
+from conformance.suites.memory import local_store_contents
 from conformance.suites.support import model_calls
 from proxy.interceptor.port_registry import project_id
 from proxy.scopes import person_namespace
-from tests.integration.local_memories import memories_in
 
 PERSON = person_namespace(None)  # this machine's user: every client here is one person
 
@@ -58,6 +58,7 @@ def test_codex_exec_runs_a_tool_loop_through_the_proxy(open_proxy, fake_provider
     back and prints the final answer; the exchange is remembered once, in the project it ran in, as the
     person's prompt and the final answer: no tool output, no AGENTS.md, no environment context."""
     store = tmp_path / "memory.sqlite3"
+    memories = local_store_contents(str(store))
     project = tmp_path / "project"
     project.mkdir()
     (project / "AGENTS.md").write_text("Use tabs in this repository.\n")
@@ -71,7 +72,7 @@ def test_codex_exec_runs_a_tool_loop_through_the_proxy(open_proxy, fake_provider
     [result] = [item for item in second.json["input"] if item.get("type") == "function_call_output"]
     assert "42" in str(result["output"])
     assert "echo: multiply for me" in output
-    [stored] = memories_in(store, project_id(project))
+    [stored] = memories(project_id(project))
     assert stored.startswith(f"user: {prompt}\nassistant: echo: multiply for me")
     assert str(result["output"]) not in stored
     assert "environment_context" not in stored and "AGENTS.md" not in stored
@@ -84,6 +85,7 @@ def test_codex_runs_remember_per_project_and_the_persons_everywhere(
     next run in that directory and never in the other; what the person says about themselves is recalled
     in both."""
     store = tmp_path / "memory.sqlite3"
+    memories = local_store_contents(str(store))
     first, second = tmp_path / "billing-api", tmp_path / "web"
     first.mkdir()
     second.mkdir()
@@ -100,6 +102,6 @@ def test_codex_runs_remember_per_project_and_the_persons_everywhere(
     assert "tabs over spaces" in asked_in_first
     assert "tabs over spaces" in asked_in_second
     assert "bazel" not in asked_in_second.replace(question, "")
-    in_first = [m.split("\n")[0] for m in memories_in(store, project_id(first))]
+    in_first = [m.split("\n")[0] for m in memories(project_id(first))]
     assert "user: Remember: the build tool in this project is bazel" in in_first
-    assert [m.split("\n")[0] for m in memories_in(store, PERSON)] == ["user: I prefer tabs over spaces"]
+    assert [m.split("\n")[0] for m in memories(PERSON)] == ["user: I prefer tabs over spaces"]
