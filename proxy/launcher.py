@@ -185,7 +185,7 @@ def _serve(
     else:
         lines.append(f"models: {', '.join(config.model_names) or '(none configured)'}")
     lines += ["try it:", f"  {escape(curl_example(config, base_url))}", ""]
-    if workers > 1:  # announced before the workers start: connections wait in the socket's queue meanwhile
+    if workers > 1:  # announced once a worker listens (the socket refuses connections until then)
         lines[1] = lines[1].replace("memory proxy ready", f"memory proxy ({workers} workers)", 1)
         _serve_workers(config, backend, host, port, log_level, workers, "\n".join(lines), watched)
         return
@@ -256,7 +256,7 @@ def _serve_workers(
         os.environ[LITELLM_URL_ENV_VAR] = config.memory_proxy.litellm_base_url
         if config.master_key:
             os.environ["LITELLM_MASTER_KEY"] = config.master_key
-    console.print(banner)
+    threading.Thread(target=_announce_when_listening, args=(host, port, banner), daemon=True).start()
     died = threading.Event()
     if watched is not None:
         threading.Thread(target=_stop_workers_when_dead, args=(watched, died), daemon=True).start()
@@ -276,6 +276,22 @@ def _serve_workers(
             f"[red]error:[/red] the LiteLLM proxy exited; its last lines:\n{escape(watched.tail())}"
         )
         raise typer.Exit(1)
+
+
+def _announce_when_listening(host: str, port: int, banner: str, timeout: float = 300.0) -> None:
+    """Print ``banner`` once a worker accepts connections. uvicorn's supervisor binds the socket and each
+    worker starts listening on it only when its app has started (seconds, with LiteLLM's import): a
+    client that took the banner at its word before then would be refused."""
+    address = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((address, port), timeout=1.0).close()
+        except OSError:
+            time.sleep(0.1)
+            continue
+        console.print(banner)
+        return
 
 
 def _stop_workers_when_dead(child: ManagedProcess, died: threading.Event) -> None:

@@ -90,7 +90,7 @@ async def test_with_a_key_the_key_decides_whatever_the_name():
     assert (refused.status_code, admitted.status_code) == (401, 200)
     assert refused.json()["error"]["message"] == (
         "Invalid proxy API key: send the proxy's key as a Bearer token in the Authorization header, or in "
-        "x-api-key."
+        "x-api-key (or in x-memory-proxy-key, beside a provider credential of your own)."
     )  # whole, not cut by the redaction of credentials
 
 
