@@ -255,7 +255,9 @@ class MessagesSuite:
         body = {"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}
         with proxy.client() as http:
             response = http.post("/v1/messages/count_tokens", json=body)
-        anthropic_error(response, 404, "not_found_error")
+        error = anthropic_error(response, 404, "not_found_error")
+        assert "no-such-model" in error["message"]
+        assert model_calls(proxy.provider) == []
 
     def test_claude_code_request_replays_completely(self, proxy):
         """Claude Code's real request (HEAD / first) streams to the end, and every field, system block, tool
