@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -25,8 +24,16 @@ from proxy.errors import ProxyError
 from proxy.identification import ClientIdentifier, validate_user_id
 from proxy.interceptor.cli import interceptor_app
 from proxy.memory.stores import journal_folder, open_store
-from proxy.memory.stores.base import ExportableStore, MemoryRecord, MemoryStore, MemoryStoreError, NewMemory
-from proxy.memory.transfer import ExportFileError, already_there, import_memories, read_export, write_export
+from proxy.memory.stores.base import ExportableStore, MemoryRecord, MemoryStore, MemoryStoreError
+from proxy.memory.transfer import (
+    ExportFileError,
+    already_there,
+    import_memories,
+    move_memories,
+    read_export,
+    write_export,
+)
+from proxy.scopes import namespace_kind
 
 __all__ = [
     "app",
@@ -40,7 +47,6 @@ __all__ = [
     "memories_move",
     "memories_projects",
     "memories_search",
-    "namespace_kind",
     "route",
     "version",
 ]
@@ -133,17 +139,6 @@ def _on_store(
     except ProxyError as exc:  # an invalid --user
         out.print(f"[red]rejected:[/red] {escape(exc.message)}")
         raise typer.Exit(2) from None
-
-
-def namespace_kind(namespace: str) -> str:
-    """What a namespace holds: a person's memories (``person:sam``), a project's (its id ends in its path's
-    6-hex hash, as :func:`proxy.scopes.project_id` makes it), or a client's."""
-    if namespace.startswith("person:"):
-        return "person"
-    return "project" if _PROJECT_ID.search(namespace) else "client"
-
-
-_PROJECT_ID = re.compile(r"-[0-9a-f]{6}$")
 
 
 def _print_records(
@@ -291,18 +286,8 @@ def memories_move(
     async def move(store: MemoryStore) -> int:
         source = validate_user_id(user, source="--user")
         target = validate_user_id(to, source="--to")
-        records = await store.list(source, limit=1_000_000)
-        if memory_id is not None:
-            whole = await _whole_id(store, source, memory_id)
-            records = [record for record in records if record.id == whole]
-        moved = [
-            NewMemory(target, r.content, {**r.metadata, "scope": namespace_kind(target)}, None, r.created_at)
-            for r in reversed(records)  # oldest first, as they were written
-        ]
-        await store.add_batch(moved)  # written where they go before they leave where they were
-        for record in records:
-            await store.forget(source, record.id)
-        return len(moved)
+        only = None if memory_id is None else {await _whole_id(store, source, memory_id)}
+        return await move_memories(store, source, target, only)
 
     count = _with_store(config_file, move)
     console.print(f"moved {_memories(count)} from {user} to {to}")
@@ -341,12 +326,8 @@ def memories_export(
                 "clients, so it cannot be exported (see ExportableStore in proxy/memory/stores/base.py)"
             )
             raise typer.Exit(2)
-        user_ids = (
-            [validate_user_id(user, source="--user")]
-            if user is not None
-            else [client.user_id for client in await store.users()]
-        )
-        return await write_export(store, settings.provider, user_ids, sys.stdout.write), len(user_ids)
+        only = validate_user_id(user, source="--user") if user is not None else None
+        return await write_export(store, settings.provider, only, sys.stdout.write)
 
     count, clients = _on_store(settings, export, errors)
     whose = user if user is not None else f"{clients:,} client{'' if clients == 1 else 's'}"

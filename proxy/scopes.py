@@ -29,7 +29,15 @@ from proxy.config import USER_ID_PATTERN, Config, HeaderPattern
 from proxy.errors import InvalidRequest
 from proxy.identification import ClientIdentity
 
-__all__ = ["PROJECT_HEADER", "Scope", "ScopeResolver", "person_namespace", "project_id", "request_texts"]
+__all__ = [
+    "PROJECT_HEADER",
+    "Scope",
+    "ScopeResolver",
+    "namespace_kind",
+    "person_namespace",
+    "project_id",
+    "request_texts",
+]
 
 PROJECT_HEADER = "x-memory-project"
 
@@ -212,6 +220,17 @@ def person_namespace(person: str | None) -> str:
     machine's user."""
     name = person or _this_machines_user()
     return "person:" + (_INVALID_ID_CHARS.sub("-", name.lower()).strip("-") or "me")[:100]
+
+
+def namespace_kind(namespace: str) -> str:
+    """What a namespace holds: a person's memories (``person:sam``), a project's (its id ends in its path's
+    6-hex hash, as :func:`project_id` makes it), or a client's."""
+    if namespace.startswith("person:"):
+        return "person"
+    return "project" if _PROJECT_SUFFIX.search(namespace) else "client"
+
+
+_PROJECT_SUFFIX = re.compile(r"-[0-9a-f]{6}$")
 
 
 def _this_machines_user() -> str:

@@ -316,3 +316,5 @@ class StoreSuite:
             ("an old fact", 1_000.0, "old", {}),
             ("a newer fact", 2_000.0, None, {"turn": 2}),
         ]
+        everyone = [(memory.user_id, memory.content) async for memory in store.export(None)]
+        assert everyone == [("alice", "an old fact"), ("alice", "a newer fact"), ("bob", "bob's only fact")]

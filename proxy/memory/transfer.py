@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from proxy.identification import validate_user_id
 from proxy.memory.journal import Journal
 from proxy.memory.secrets import mask_secrets
 from proxy.memory.stores.base import ExportableStore, MemoryStore, MemoryStoreError, NewMemory
+from proxy.scopes import namespace_kind
 
 __all__ = [
     "FORMAT",
@@ -35,12 +36,15 @@ __all__ = [
     "ExportFileError",
     "already_there",
     "import_memories",
+    "move_memories",
     "read_export",
     "write_export",
 ]
 
 FORMAT = "litellm-memory-proxy.memories"
 VERSION = 1
+MOVE_LIMIT = 1_000_000
+"""The most memories one move takes from a namespace."""
 IMPORT_BATCH = 500
 """Memories written per transaction by an import (with their vectors, where the model is ready)."""
 
@@ -56,29 +60,31 @@ class ExportFileError(ValueError):
 
 
 async def write_export(
-    store: ExportableStore, store_name: str, user_ids: Sequence[str], write: Callable[[str], object]
-) -> int:
-    """Write the export of ``user_ids``' memories, a line at a time through ``write``; returns how many."""
+    store: ExportableStore, store_name: str, user_id: str | None, write: Callable[[str], object]
+) -> tuple[int, int]:
+    """Write the export of ``user_id``'s memories (``None``: everyone's), a line at a time through
+    ``write``; returns how many memories, and of how many users."""
     exported_at = datetime.now(UTC).isoformat(timespec="seconds")
     write(_line({"format": FORMAT, "version": VERSION, "exported_at": exported_at, "store": store_name}))
     count = 0
-    for user_id in user_ids:
-        async for memory in store.export(user_id):
-            write(
-                _line(
-                    {
-                        "user_id": memory.user_id,
-                        "id": memory.id,
-                        "content": memory.content,
-                        "metadata": memory.metadata,
-                        "created_at": memory.created_at,
-                        "custom_id": memory.custom_id,
-                    }
-                )
+    users: set[str] = set()
+    async for memory in store.export(user_id):
+        users.add(memory.user_id)
+        write(
+            _line(
+                {
+                    "user_id": memory.user_id,
+                    "id": memory.id,
+                    "content": memory.content,
+                    "metadata": memory.metadata,
+                    "created_at": memory.created_at,
+                    "custom_id": memory.custom_id,
+                }
             )
-            count += 1
+        )
+        count += 1
     write(_line({"end": True, "memories": count}))
-    return count
+    return count, len(users)
 
 
 def read_export(lines: Iterable[bytes]) -> list[NewMemory]:
@@ -243,3 +249,22 @@ def _text(item: dict[str, Any], key: str, number: int, *, empty: bool = False) -
     except UnicodeEncodeError:
         raise ExportFileError(number, f"{key} holds half a UTF-16 character") from None
     return value
+
+
+async def move_memories(
+    store: MemoryStore, source: str, target: str, only: Collection[str] | None = None
+) -> int:
+    """Move ``source``'s memories (those with an id in ``only``, or all) to ``target``: a project fact taken
+    for the person's back to its project, or the reverse. Each keeps its content, metadata (its ``scope``
+    becoming the target's kind) and time, and is written where it goes before it leaves where it was, so a
+    failure half-way leaves a memory twice, never nowhere. Returns how many moved."""
+    records = [r for r in await store.list(source, limit=MOVE_LIMIT) if only is None or r.id in only]
+    kind = namespace_kind(target)
+    moved = [
+        NewMemory(target, r.content, {**r.metadata, "scope": kind}, None, r.created_at)
+        for r in reversed(records)  # oldest first, as they were written
+    ]
+    await store.add_batch(moved)
+    for record in records:
+        await store.forget(source, record.id)
+    return len(moved)

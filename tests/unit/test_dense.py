@@ -6,6 +6,7 @@ import sqlite3
 
 import numpy as np
 
+from proxy.memory.recall import dense
 from proxy.memory.recall.dense import DenseIndex, VectorCache
 from proxy.memory.stores.local.schema import create_or_migrate
 
@@ -57,3 +58,35 @@ def test_the_cache_appends_new_vectors_keeps_old_snapshots_and_reloads_after_a_r
     conn.execute("DELETE FROM vectors WHERE rowid = 1")
     reloaded = cache.current(conn, "alice", removed=1)  # a removal: everything is read anew
     assert reloaded.rowids.tolist() == list(range(3, 103))
+
+
+def test_the_cache_keeps_recent_clients_within_its_bytes_and_reads_an_evicted_one_anew():
+    conn = sqlite3.connect(":memory:")
+    create_or_migrate(conn)
+    one_client = 3 * (2 * 4 + 8)  # three rows of two float32 and an int64 rowid
+    cache = VectorCache("m", 2, max_bytes=2 * one_client)
+    for n, user in enumerate(["alice", "bob", "carol"]):
+        for row in range(3):
+            _write(conn, user, 10 * n + row + 1, unit(1, row))
+    for user in ["alice", "bob", "carol"]:
+        cache.current(conn, user, removed=0)
+    assert len(cache) == 2 and cache.nbytes == 2 * one_client  # alice, searched longest ago, went first
+    assert cache.current(conn, "alice", removed=0).rowids.tolist() == [1, 2, 3]
+    assert len(cache) == 2 and cache.nbytes <= cache.max_bytes
+
+
+def test_a_client_behind_many_writes_elsewhere_is_read_from_its_own_rows(monkeypatch):
+    """Past RELOAD_AFTER vectors written by others since, the matrix is read anew through the client's
+    rows rather than by walking everything written since; either way it holds exactly the client's."""
+    monkeypatch.setattr(dense, "RELOAD_AFTER", 5)
+    conn = sqlite3.connect(":memory:")
+    create_or_migrate(conn)
+    cache = VectorCache("m", 2)
+    _write(conn, "alice", 1, unit(1, 0))
+    assert cache.current(conn, "alice", removed=0).rowids.tolist() == [1]
+    for rowid in range(2, 12):
+        _write(conn, "bob", rowid, unit(0, 1))
+    _write(conn, "alice", 12, unit(1, 1))
+    assert cache.current(conn, "alice", removed=0).rowids.tolist() == [1, 12]
+    _write(conn, "alice", 13, unit(1, 2))  # one more: appended, the matrix up to date again
+    assert cache.current(conn, "alice", removed=0).rowids.tolist() == [1, 12, 13]

@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 
 from conformance.suites.store import FILLER, StoreSuite
+from proxy.memory.recall.lexical import ranked_by_words
 from proxy.memory.stores.base import MemoryStoreError
+from proxy.memory.stores.local.schema import SCHEMA_VERSION, WORDS, namespace
 from proxy.memory.stores.local.store import LocalMemoryStore, default_path, match_expression, query_terms
 
 
@@ -54,6 +56,60 @@ async def test_a_long_query_searches_with_its_rarest_words_only(store: LocalMemo
     found = await store.search("alice", " ".join(f"codeword{n}" for n in range(12)), limit=50)
 
     assert len(found) == 6
+
+
+async def test_a_namespace_is_ranked_by_bm25_as_fts5_would_rank_it_alone(tmp_path: Path) -> None:
+    """The shared index ranks a namespace with its own statistics: scores equal FTS5's bm25() over an
+    index holding that namespace's memories only, whatever another namespace holds."""
+    texts = [
+        "the deploy runs on kubernetes, deploys twice a day",
+        "deploy keys live in vault",
+        "kubernetes kubernetes kubernetes cluster notes for the platform team meeting",
+        "lunch is at noon",
+        "vault unseal keys are split between three people",
+    ]
+    store = LocalMemoryStore(tmp_path / "memory.sqlite3")
+    try:
+        await store.add_many("alice", texts)
+        await store.add_many("bob", [f"deploy kubernetes vault {n}" for n in range(40)])
+    finally:
+        await store.close()
+    alone = sqlite3.connect(":memory:")
+    alone.execute(
+        "CREATE VIRTUAL TABLE t USING fts5 (content, tokenize = 'porter unicode61 remove_diacritics 2')"
+    )
+    with sqlite3.connect(tmp_path / "memory.sqlite3") as conn:
+        rows = conn.execute("SELECT rowid, content FROM memories WHERE user_id = 'alice'").fetchall()
+        alone.executemany("INSERT INTO t (rowid, content) VALUES (?, ?)", rows)
+        space = namespace(conn, "alice")
+        assert space is not None
+        for terms in (["deploy"], ["deploy", "kubernetes", "vault"], ["keys", "noon"]):
+            ours = ranked_by_words(conn, WORDS, space.filter, (space.size, space.tokens), terms, 10)
+            theirs = alone.execute(
+                "SELECT rowid, -bm25(t) FROM t WHERE t MATCH ? ORDER BY bm25(t), rowid",
+                (match_expression(terms),),
+            ).fetchall()
+            assert [rowid for rowid, _ in ours] == [rowid for rowid, _ in theirs], terms
+            assert [score for _, score in ours] == pytest.approx([score for _, score in theirs]), terms
+
+
+async def test_the_schema_stays_the_same_size_however_many_namespaces(tmp_path: Path) -> None:
+    """Namespaces are rows, not tables: a file's schema (what every new connection parses) is as small
+    with 200 namespaces as with one."""
+    path = tmp_path / "memory.sqlite3"
+    store = LocalMemoryStore(path)
+    try:
+        await store.add("one", "a memory")
+        with sqlite3.connect(path) as conn:
+            entries = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        for n in range(200):
+            await store.add(f"project:p{n}", f"memory number {n}")
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == entries
+        assert len(await store.users()) == 201
+        assert _contents(await store.search("project:p7", "memory number 7")) == ["memory number 7"]
+    finally:
+        await store.close()
 
 
 def test_query_terms_are_quoted_words_without_stopwords_or_syntax() -> None:
@@ -249,16 +305,20 @@ def test_several_processes_write_the_same_new_file_at_once(
         counts = backdoor.execute("SELECT user_id, count(*) FROM memories GROUP BY user_id").fetchall()
         assert sorted(counts) == [(f"proc{n}", WRITES_EACH) for n in range(WRITERS)]
         assert backdoor.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        namespaces = backdoor.execute("SELECT id, user_id, size FROM namespaces").fetchall()
-        assert sorted((user, size) for _, user, size in namespaces) == sorted(counts)
-        for space, _, _ in namespaces:  # each client's own index holds each of its memories once
-            backdoor.execute(f"INSERT INTO fts_{space} (fts_{space}) VALUES ('integrity-check')")
-            indexed = backdoor.execute(f"SELECT count(*) FROM fts_{space} WHERE fts_{space} MATCH 'shared'")
+        namespaces = backdoor.execute("SELECT id, user_id, size, tokens FROM namespaces").fetchall()
+        assert sorted((user, size) for _, user, size, _ in namespaces) == sorted(counts)
+        backdoor.execute(f"INSERT INTO {WORDS} ({WORDS}) VALUES ('integrity-check')")
+        for space, _, _, tokens in namespaces:  # the index holds each client's memories once, counted once
+            indexed = backdoor.execute(
+                f"SELECT count(*) FROM {WORDS} WHERE {WORDS} MATCH ?", (f'space : "{space}" AND shared',)
+            )
             assert indexed.fetchone()[0] == WRITES_EACH
+            words = backdoor.execute("SELECT sum(tokens) FROM memories WHERE space = ?", (space,))
+            assert words.fetchone()[0] == tokens
 
 
 async def test_a_version_1_file_is_migrated_with_every_memory_kept(tmp_path: Path) -> None:
-    """The store used to keep one index for all clients; opening such a file moves it to one per client."""
+    """Version 1 kept one index for all clients and no namespaces; opening such a file gives them theirs."""
     path = tmp_path / "memory.sqlite3"
     with sqlite3.connect(path) as old:
         for statement in VERSION_1_SCHEMA:
@@ -280,7 +340,7 @@ async def test_a_version_1_file_is_migrated_with_every_memory_kept(tmp_path: Pat
     finally:
         await store.close()
     with sqlite3.connect(path) as backdoor:
-        assert backdoor.execute("PRAGMA user_version").fetchone() == (2,)
+        assert backdoor.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert backdoor.execute("SELECT name FROM sqlite_master WHERE name = 'memories_fts'").fetchall() == []
 
 

@@ -56,6 +56,8 @@ async def test_a_store_of_an_earlier_release_is_kept_whole_and_ranks_alike(tmp_p
         await store.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM vectors").fetchone()[0] == expected["vectors"]
+        per_namespace = conn.execute("SELECT name FROM sqlite_master WHERE name GLOB 'fts_*'").fetchall()
+        assert per_namespace == []  # the one shared index replaced them
 
 
 @pytest.mark.parametrize("release", ["0.5.0"])

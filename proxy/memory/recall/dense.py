@@ -3,21 +3,32 @@
 Why brute force: a client has thousands of memories, rarely a hundred thousand, and one matrix-vector
 product over all of them (0.5 ms at 10,000, ~5 ms at 100,000 on one core) is exact and simpler than any
 approximate index. The vectors live in the SQLite file (:mod:`proxy.memory.stores.local.schema`); this cache
-keeps each client's matrix in the process and brings it up to date cheaply before each search: vectors written
-since (by this process or another on the same file) are appended in place (the matrix grows by doubling, so
-a write-back never copies it), and a forgotten or changed memory, which the client's ``removed`` counter
-records, makes it load the matrix anew.
+keeps recently searched clients' matrices in the process and brings one up to date cheaply before each
+search: vectors written since (by this process or another on the same file) are appended in place (the
+matrix grows by doubling, so a write-back never copies it), and a forgotten or changed memory, which the
+client's ``removed`` counter records, makes it load the matrix anew.
+
+The cache is bounded in bytes (:data:`CACHE_BYTES`), least recently searched first out: with projects a
+machine has thousands of clients, and a matrix kept for each for good grew a proxy by hundreds of MB.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DenseIndex", "VectorCache"]
+__all__ = ["CACHE_BYTES", "DenseIndex", "VectorCache"]
+
+CACHE_BYTES = 256 * 1024 * 1024
+"""Vectors kept in a process by default: ~170,000 memories of a 384-dimension model."""
+
+RELOAD_AFTER = 4096
+"""Vectors written elsewhere since a matrix was last brought up to date past which it is read anew from
+its client's own rows: walking everything written since would cost more."""
 
 
 @dataclass(frozen=True)
@@ -48,10 +59,10 @@ class _Matrix:
         self.seq = 0
         self.removed = removed
 
-    def append(self, rowids: np.ndarray, vectors: np.ndarray, seq: int) -> None:
+    def append(self, rowids: np.ndarray, vectors: np.ndarray) -> None:
         needed = self.count + len(rowids)
         if needed > len(self.rowids):
-            capacity = max(needed, 2 * len(self.rowids), 64)
+            capacity = max(needed, 2 * len(self.rowids)) if self.count else needed  # loaded: exact
             grown_ids = np.zeros(capacity, dtype=np.int64)
             grown = np.zeros((capacity, self.vectors.shape[1]), dtype=np.float32)
             grown_ids[: self.count] = self.rowids[: self.count]
@@ -59,39 +70,66 @@ class _Matrix:
             self.rowids, self.vectors = grown_ids, grown
         self.rowids[self.count : needed] = rowids
         self.vectors[self.count : needed] = vectors
-        self.count, self.seq = needed, seq
+        self.count = needed
 
     def snapshot(self) -> DenseIndex:
         return DenseIndex(self.rowids[: self.count], self.vectors[: self.count])
 
+    @property
+    def nbytes(self) -> int:
+        return self.rowids.nbytes + self.vectors.nbytes
+
 
 class VectorCache:
-    """Every client's vectors in this process, for one model (thread-safe)."""
+    """Recently searched clients' vectors in this process, for one model, at most ``max_bytes`` of them
+    (thread-safe)."""
 
-    def __init__(self, model: str, dimensions: int) -> None:
+    def __init__(self, model: str, dimensions: int, *, max_bytes: int = CACHE_BYTES) -> None:
         self.model = model
         self.dimensions = dimensions
-        self._matrices: dict[str, _Matrix] = {}
+        self.max_bytes = max_bytes
+        self._matrices: OrderedDict[str, _Matrix] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes the cached matrices take."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._matrices)
 
     def current(self, conn: sqlite3.Connection, user_id: str, removed: int) -> DenseIndex:
         """The client's vectors, brought up to date from ``conn`` (a read connection in one snapshot)."""
         with self._lock:
-            matrix = self._matrices.get(user_id)
-            if matrix is None or matrix.removed != removed:
-                matrix = self._matrices[user_id] = _Matrix(self.dimensions, removed)
-            # CROSS JOIN keeps the vectors' sequence index as the outer loop: checking for new vectors costs
-            # nothing when there are none (walking the client's memories instead cost 25 ms at 100,000).
-            rows = conn.execute(
-                "SELECT v.rowid, v.seq, v.vector FROM vectors AS v CROSS JOIN memories AS m "
-                "ON m.rowid = v.rowid WHERE v.seq > ? AND v.model = ? AND m.user_id = ? ORDER BY v.seq",
-                (matrix.seq, self.model, user_id),
-            ).fetchall()
+            matrix = self._matrices.pop(user_id, None)
+            if matrix is not None:
+                self._bytes -= matrix.nbytes
+            latest = conn.execute("SELECT coalesce(max(seq), 0) FROM vectors").fetchone()[0]
+            if matrix is None or matrix.removed != removed or latest - matrix.seq > RELOAD_AFTER:
+                matrix = _Matrix(self.dimensions, removed)
+                rows = conn.execute(  # the client's own rows, through its index on memories
+                    "SELECT v.rowid, v.seq, v.vector FROM memories AS m CROSS JOIN vectors AS v "
+                    "ON v.rowid = m.rowid WHERE m.user_id = ? AND v.model = ? AND v.seq <= ? ORDER BY v.seq",
+                    (user_id, self.model, latest),
+                ).fetchall()
+            else:
+                # CROSS JOIN keeps the vectors' sequence index as the outer loop: checking for new vectors
+                # costs nothing when there are none.
+                rows = conn.execute(
+                    "SELECT v.rowid, v.seq, v.vector FROM vectors AS v CROSS JOIN memories AS m ON m.rowid = "
+                    "v.rowid WHERE v.seq > ? AND v.seq <= ? AND v.model = ? AND m.user_id = ? ORDER BY v.seq",
+                    (matrix.seq, latest, self.model, user_id),
+                ).fetchall()
             if rows:
                 added = np.frombuffer(b"".join(row[2] for row in rows), dtype=np.float32)
-                matrix.append(
-                    np.array([row[0] for row in rows], dtype=np.int64),
-                    added.reshape(len(rows), self.dimensions),
-                    rows[-1][1],
-                )
+                rowids = np.array([row[0] for row in rows], dtype=np.int64)
+                matrix.append(rowids, added.reshape(len(rows), self.dimensions))
+            matrix.seq = latest  # everything up to it is in the matrix, whoever wrote it
+            self._matrices[user_id] = matrix
+            self._bytes += matrix.nbytes
+            while self._bytes > self.max_bytes and len(self._matrices) > 1:
+                _, evicted = self._matrices.popitem(last=False)
+                self._bytes -= evicted.nbytes
             return matrix.snapshot()

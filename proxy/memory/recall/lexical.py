@@ -1,23 +1,27 @@
-"""Recall by words: which words of a question to search with (every store), and in SQLite FTS5 the
-query that ranks.
+"""Recall by words: which words of a question to search with (every store), and in SQLite FTS5 how a
+namespace's memories are found and ranked.
 
-Each client's memories have an FTS5 index of their own (see :mod:`proxy.memory.stores.local.schema`), so
-bm25's
-statistics (how rare a word is, how long a memory is) are that client's alone: another client's memories
-never change what a question recalls.
+One FTS5 index holds every namespace's memories (see :mod:`proxy.memory.stores.local.schema`); a query keeps
+to one namespace with a filter on its ``space`` column. FTS5's own ``bm25()`` would take its statistics
+(how many memories there are, how rare a word is, how long a memory is) from the whole index, so another
+namespace's memories would change what a question recalls. :func:`ranked_by_words` therefore computes the
+same bm25 formula as FTS5 (k1 1.2, b 0.75, the IDF floored at 1e-6) from the namespace's own figures: its
+size and total length, kept by the store, and each word's matches within it.
 
-- **Relevance**: porter stemming over unicode61, diacritics folded, ranked by ``bm25``. The MATCH
-  expression is built here from words only, each one quoted, so no client text is ever parsed as FTS5
-  syntax (``what's "x" AND (y`` is just the words ``x`` and ``y``).
-- **Fast recall**: bm25 costs one to two microseconds for every row a query matches, so a long question
-  full of common words would rank thousands of rows. Like Lucene's MoreLikeThis and CommonTermsQuery, the
-  query keeps only its few rarest words, and words found in a large share of the client's memories only
-  count when there is nothing rarer. :func:`pick_rarest` decides that from counts any store makes; the
-  PostgreSQL store (:mod:`proxy.memory.stores.postgres.search`) counts in its own index.
+- **Relevance**: porter stemming over unicode61, diacritics folded. The MATCH expression is built here
+  from words only, each one quoted, so no client text is ever parsed as FTS5 syntax
+  (``what's "x" AND (y`` is just the words ``x`` and ``y``).
+- **Fast recall**: ranking costs a little for every memory a query matches, so a long question full of
+  common words would rank thousands. Like Lucene's MoreLikeThis and CommonTermsQuery, the query keeps only
+  its few rarest words, and words found in a large share of the namespace's memories only count when there
+  is nothing rarer. :func:`pick_rarest` decides that from counts any store makes; the PostgreSQL store
+  (:mod:`proxy.memory.stores.postgres.search`) counts in its own index.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -27,12 +31,14 @@ __all__ = [
     "LEXICAL_CANDIDATES",
     "MAX_QUERY_TERMS",
     "MAX_RANKED_TERMS",
+    "bm25",
     "common_count",
     "match_expression",
     "pick_rarest",
     "query_terms",
+    "ranked_by_words",
     "rarest_terms",
-    "search_statement",
+    "scoped_expression",
     "words_of",
 ]
 
@@ -99,32 +105,77 @@ def match_expression(terms: Sequence[str]) -> str:
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
-def search_statement(table: str) -> str:
-    """The best matches in ``table`` (a client's index) as one JSON array in one row.
+def scoped_expression(scope: str, terms: Sequence[str]) -> str:
+    """``terms`` (:func:`match_expression`) in the ``content`` column of the memories ``scope`` selects."""
+    return f"{scope} AND content : ({match_expression(terms)})"
+
+
+def _hits_statement(table: str, terms: int) -> str:
+    """Every memory each term is found in (one scoped expression per term), with how often it occurs
+    there and the memory's length in words, as one JSON array in one row.
 
     One row because sqlite3 gives up the GIL around every step of a statement, and in a busy proxy each
-    step's return can wait a whole switch interval (5 ms) for the event loop's thread. The numbers as text
-    with all 17 digits (``%!.17g``), which JSON's REAL formatting (15) would round. CROSS JOIN pins the
-    index as the outer loop. ``user_id`` is checked again although the index holds one client only.
+    step's return can wait a whole switch interval (5 ms) for the event loop's thread. How often: FTS5's
+    ``highlight`` marks each occurrence of the query's term in the text (stemmed: "runs" for "run").
     """
-    return f"""
-SELECT json_group_array(json_array(
-    m.id, m.user_id, m.content, printf('%!.17g', m.created_at), m.metadata, printf('%!.17g', rank),
-    m.rowid
-)) FROM (
-    SELECT m.rowid AS rowid, m.id, m.user_id, m.content, m.created_at, m.metadata, bm25({table}) AS rank
-    FROM {table} CROSS JOIN memories AS m ON m.rowid = {table}.rowid
-    WHERE {table} MATCH ? AND m.user_id = ?
-    ORDER BY rank
-    LIMIT ?
-) AS m
-"""
+    marked = f"highlight({table}, 1, char(1), '')"
+    found = " UNION ALL ".join(
+        f"SELECT {n} AS term, rowid, length({marked}) - length(replace({marked}, char(1), '')) AS frequency, "
+        f"(SELECT tokens FROM memories AS m WHERE m.rowid = {table}.rowid) AS tokens "
+        f"FROM {table} WHERE {table} MATCH ?"
+        for n in range(terms)
+    )
+    # LIMIT -1 (no limit) keeps SQLite from flattening a single term's query into the aggregate, where
+    # highlight() cannot run.
+    return f"SELECT json_group_array(json_array(term, rowid, frequency, tokens)) FROM ({found} LIMIT -1)"
+
+
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+
+def bm25(size: int, tokens: int, hits: Sequence[dict[int, int]], lengths: dict[int, int]) -> dict[int, float]:
+    """Okapi bm25 of each memory (higher is better), as FTS5's ``bm25()`` computes it, over a namespace of
+    ``size`` memories and ``tokens`` words: ``hits`` holds, for each query term, how often it occurs in each
+    memory it is found in; ``lengths`` each memory's length in words."""
+    size = max(size, len(lengths))  # figures read a moment before a write landed are never below the hits
+    average = max(tokens / size, 1e-9) if size else 1.0
+    scores: dict[int, float] = {}
+    for found in hits:
+        idf = max(math.log((size - len(found) + 0.5) / (len(found) + 0.5)), 1e-6)
+        for rowid, frequency in found.items():
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths[rowid] / average)
+            scores[rowid] = scores.get(rowid, 0.0) + idf * frequency * (BM25_K1 + 1) / (frequency + norm)
+    return scores
+
+
+def ranked_by_words(
+    conn: sqlite3.Connection,
+    table: str,
+    scope: str,
+    stats: tuple[int, int],
+    terms: Sequence[str],
+    limit: int,
+) -> list[tuple[int, float]]:
+    """The rowids of the ``limit`` memories in ``scope`` that ``terms`` rank best, with their bm25 score,
+    best first (ties: the older memory first). ``stats`` is the scope's size and total length in words."""
+    if not terms or limit <= 0:
+        return []
+    expressions = [scoped_expression(scope, [term]) for term in terms]
+    (found,) = conn.execute(_hits_statement(table, len(terms)), expressions).fetchone()
+    hits: list[dict[int, int]] = [{} for _ in terms]
+    lengths: dict[int, int] = {}
+    for term, rowid, frequency, length in json.loads(found):
+        hits[term][rowid] = max(frequency, 1)
+        lengths[rowid] = length
+    scores = bm25(*stats, hits, lengths)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
 
 def _counts_statement(table: str, terms: int, *, capped: bool) -> str:
     """One statement for each term's number of matches in ``table``.
 
-    One statement, not one per term (see :func:`search_statement` on the GIL). ``capped`` counts each term
+    One statement, not one per term (see :func:`_hits_statement` on the GIL). ``capped`` counts each term
     only up to the common-word threshold: past it the exact number changes nothing but the cost.
     """
     limit = " LIMIT ?" if capped else ""
@@ -154,8 +205,11 @@ def pick_rarest(terms: Sequence[str], counts: Sequence[int], common: int | None)
     return None
 
 
-def rarest_terms(conn: sqlite3.Connection, table: str, size: int, terms: Sequence[str]) -> list[str]:
-    """The few terms to search with (:func:`pick_rarest`); ``size`` is how many memories the client has.
+def rarest_terms(
+    conn: sqlite3.Connection, table: str, scope: str, size: int, terms: Sequence[str]
+) -> list[str]:
+    """The few terms to search with (:func:`pick_rarest`) in the memories ``scope`` selects; ``size`` is
+    how many there are.
 
     Counting stops at the threshold; only a query made of common words alone (or a store so small that
     every word is common) needs them counted in full, to keep the rarest of them.
@@ -163,7 +217,7 @@ def rarest_terms(conn: sqlite3.Connection, table: str, size: int, terms: Sequenc
     if len(terms) == 1:
         return list(terms)
     common = common_count(size)
-    expressions = [match_expression([term]) for term in terms]
+    expressions = [scoped_expression(scope, [term]) for term in terms]
     capped = [value for e in expressions for value in (e, common)]
     counts = conn.execute(_counts_statement(table, len(terms), capped=True), capped).fetchone()
     chosen = pick_rarest(terms, counts, common)

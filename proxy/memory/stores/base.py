@@ -137,7 +137,8 @@ class ExportableStore(Protocol):
         """Every user with memories (how many, and the newest one's time), by user id."""
         ...
 
-    def export(self, user_id: str) -> AsyncIterator[StoredMemory]:
+    def export(self, user_id: str | None) -> AsyncIterator[StoredMemory]:
         """Every memory of ``user_id``, oldest first (ties in the order they were written), read a page at
-        a time so a client with many memories never sits in memory at once."""
+        a time so a client with many memories never sits in memory at once; ``None``: every user's, by user
+        id, in one pass (thousands of namespaces cost a query per page, not one each)."""
         ...

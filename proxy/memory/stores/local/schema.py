@@ -1,10 +1,19 @@
-"""The local store's SQLite schema, its migration, and each client's own full-text index.
+"""The local store's SQLite schema and its migrations.
 
-Version 2 (``PRAGMA user_version``): memories in one table; one FTS5 index per client (``fts_<n>``, named
-in ``namespaces``), so that bm25's statistics are the client's own; memory vectors beside them, with a
-sequence number each so a process can fetch just the vectors written since it last looked. Version 1 had
-one index for all clients; opening such a file moves it to version 2 in one transaction, keeping every
-memory. Statements are run one at a time (``executescript`` would commit the transaction they run in).
+Version 3 (``PRAGMA user_version``): memories in one table, each naming its namespace (``space``, a row of
+``namespaces``) and its length in words; one FTS5 index for every namespace (``memory_words``), whose
+``space`` column lets a query keep to one namespace; memory vectors beside them, with a sequence number
+each so a process can fetch just the vectors written since it last looked.
+
+Why one index: version 2 gave each namespace an FTS5 table of its own (five schema entries each), so
+that bm25's statistics were the namespace's alone. Projects multiply namespaces, and at thousands of them
+every new connection parsed tens of thousands of schema entries (seconds for its first query). The
+statistics are now kept per namespace here (``size`` and ``tokens``) and bm25 is computed from them
+(:mod:`proxy.memory.recall.lexical`), so another namespace's memories still never change a ranking.
+
+Opening a version 1 file (one index, no namespaces) or version 2 file moves it to version 3 in one
+transaction, keeping every memory and vector. Statements run one at a time (``executescript`` would commit
+the transaction they run in).
 """
 
 from __future__ import annotations
@@ -12,9 +21,22 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-__all__ = ["SCHEMA_VERSION", "Namespace", "create_or_migrate", "fts_insert", "fts_remove", "namespace"]
+from proxy.memory.recall.lexical import words_of
 
-SCHEMA_VERSION = 2
+__all__ = [
+    "SCHEMA_VERSION",
+    "WORDS",
+    "Namespace",
+    "create_or_migrate",
+    "index_memory",
+    "namespace",
+    "unindex_memory",
+]
+
+SCHEMA_VERSION = 3
+
+WORDS = "memory_words"
+"""The full-text index of every namespace's memories."""
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS memories (
@@ -24,7 +46,9 @@ _TABLES = (
         custom_id  TEXT,
         content    TEXT NOT NULL,
         metadata   TEXT NOT NULL DEFAULT '{}',
-        created_at REAL NOT NULL
+        created_at REAL NOT NULL,
+        space      INTEGER,
+        tokens     INTEGER NOT NULL DEFAULT 0
     )""",
     """CREATE UNIQUE INDEX IF NOT EXISTS memories_user_custom_id
         ON memories (user_id, custom_id) WHERE custom_id IS NOT NULL""",
@@ -33,7 +57,8 @@ _TABLES = (
         id      INTEGER PRIMARY KEY,
         user_id TEXT NOT NULL UNIQUE,
         size    INTEGER NOT NULL DEFAULT 0,
-        removed INTEGER NOT NULL DEFAULT 0
+        removed INTEGER NOT NULL DEFAULT 0,
+        tokens  INTEGER NOT NULL DEFAULT 0
     )""",
     """CREATE TABLE IF NOT EXISTS vectors (
         rowid  INTEGER PRIMARY KEY,
@@ -42,6 +67,10 @@ _TABLES = (
         vector BLOB NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS vectors_seq ON vectors (seq)",
+    f"""CREATE VIRTUAL TABLE IF NOT EXISTS {WORDS} USING fts5 (
+        space, content, content = 'memories', content_rowid = 'rowid',
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    )""",
 )
 
 _VERSION_1 = (
@@ -50,20 +79,27 @@ _VERSION_1 = (
     "DROP TRIGGER IF EXISTS memories_au",
     "DROP TABLE IF EXISTS memories_fts",
 )
-"""Version 1's one index for all clients, and the triggers that kept it."""
+"""Version 1's one index for all clients (without namespaces), and the triggers that kept it."""
+
+_ADDED_IN_3 = {
+    "memories": ("space INTEGER", "tokens INTEGER NOT NULL DEFAULT 0"),
+    "namespaces": ("tokens INTEGER NOT NULL DEFAULT 0",),
+}
 
 
 @dataclass(frozen=True)
 class Namespace:
-    """A client's row in ``namespaces``: its index table, how many memories it has, how many it lost."""
+    """A client's row in ``namespaces``: its id, how many memories and words it has, how many it lost."""
 
     id: int
     size: int
     removed: int
+    tokens: int
 
     @property
-    def fts(self) -> str:
-        return f"fts_{self.id}"
+    def filter(self) -> str:
+        """The FTS5 expression keeping a query to this namespace's memories."""
+        return f'space : "{self.id}"'
 
 
 def create_or_migrate(conn: sqlite3.Connection) -> None:
@@ -71,49 +107,70 @@ def create_or_migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version >= SCHEMA_VERSION:
         return
-    had_version_1 = (
-        conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'memories_fts'").fetchone() is not None
-    )
-    for statement in (*_VERSION_1, *_TABLES):
+    for statement in _VERSION_1:
         conn.execute(statement)
-    if had_version_1:
-        users = [row[0] for row in conn.execute("SELECT DISTINCT user_id FROM memories")]
-        for user_id in users:
-            space = namespace(conn, user_id, create=True)
-            assert space is not None
-            conn.execute(
-                f"INSERT INTO {space.fts} (rowid, content) "
-                "SELECT rowid, content FROM memories WHERE user_id = ?",
-                (user_id,),
-            )
-            conn.execute(
-                "UPDATE namespaces SET size = (SELECT count(*) FROM memories WHERE user_id = ?) WHERE id = ?",
-                (user_id, space.id),
-            )
+    old_indexes = conn.execute(  # version 2's per-namespace indexes (their shadow tables go with them)
+        "SELECT name FROM sqlite_master WHERE name GLOB 'fts_[0-9]*' AND sql LIKE 'CREATE VIRTUAL TABLE%'"
+    ).fetchall()
+    for (table,) in old_indexes:
+        conn.execute(f'DROP TABLE "{table}"')
+    for table, columns in _ADDED_IN_3.items():
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column in columns if present else ():
+            if column.split()[0] not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    for statement in _TABLES:
+        conn.execute(statement)
+    _fill_version_3(conn)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _fill_version_3(conn: sqlite3.Connection) -> None:
+    """Give an older file's memories their namespace and length, then index them all (no-ops when new)."""
+    conn.execute("INSERT OR IGNORE INTO namespaces (user_id) SELECT DISTINCT user_id FROM memories")
+    conn.create_function("memory_words_in", 1, lambda text: len(words_of(text)), deterministic=True)
+    conn.execute(
+        "UPDATE memories SET tokens = memory_words_in(content), "
+        "space = (SELECT id FROM namespaces AS n WHERE n.user_id = memories.user_id)"
+    )
+    conn.execute(
+        "UPDATE namespaces SET "
+        "size = (SELECT count(*) FROM memories AS m WHERE m.space = namespaces.id), "
+        "tokens = (SELECT coalesce(sum(tokens), 0) FROM memories AS m WHERE m.space = namespaces.id)"
+    )
+    conn.execute(f"INSERT INTO {WORDS} ({WORDS}) VALUES ('rebuild')")
 
 
 def namespace(conn: sqlite3.Connection, user_id: str, *, create: bool = False) -> Namespace | None:
     """The client's namespace; with ``create`` (inside a write transaction) made first if it is new."""
-    row = conn.execute("SELECT id, size, removed FROM namespaces WHERE user_id = ?", (user_id,)).fetchone()
+    query = "SELECT id, size, removed, tokens FROM namespaces WHERE user_id = ?"
+    row = conn.execute(query, (user_id,)).fetchone()
     if row is None and create:
         row = conn.execute(
-            "INSERT INTO namespaces (user_id) VALUES (?) RETURNING id, size, removed", (user_id,)
+            "INSERT INTO namespaces (user_id) VALUES (?) RETURNING id, size, removed, tokens", (user_id,)
         ).fetchone()
-        conn.execute(
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS fts_{row[0]} USING fts5 ("
-            "content, content = 'memories', content_rowid = 'rowid', "
-            "tokenize = 'porter unicode61 remove_diacritics 2')"
-        )
     return Namespace(*row) if row is not None else None
 
 
-def fts_insert(conn: sqlite3.Connection, space: Namespace, rowid: int, content: str) -> None:
-    conn.execute(f"INSERT INTO {space.fts} (rowid, content) VALUES (?, ?)", (rowid, content))
-
-
-def fts_remove(conn: sqlite3.Connection, space: Namespace, rowid: int, content: str) -> None:
-    """Take a memory out of its client's index (an external-content index needs the text it indexed)."""
+def index_memory(conn: sqlite3.Connection, space: Namespace, rowid: int, content: str) -> None:
+    """Index a memory just written to ``memories`` (its row's ``space`` and ``tokens`` set here), and
+    count it in its namespace's statistics."""
+    tokens = len(words_of(content))
+    conn.execute("UPDATE memories SET space = ?, tokens = ? WHERE rowid = ?", (space.id, tokens, rowid))
+    conn.execute(f"INSERT INTO {WORDS} (rowid, space, content) VALUES (?, ?, ?)", (rowid, space.id, content))
     conn.execute(
-        f"INSERT INTO {space.fts} ({space.fts}, rowid, content) VALUES ('delete', ?, ?)", (rowid, content)
+        "UPDATE namespaces SET size = size + 1, tokens = tokens + ? WHERE id = ?", (tokens, space.id)
+    )
+
+
+def unindex_memory(conn: sqlite3.Connection, space: Namespace, rowid: int, content: str) -> None:
+    """Take a memory out of the index and its namespace's statistics (before its row changes or goes: an
+    external-content index needs the values it indexed)."""
+    conn.execute(
+        f"INSERT INTO {WORDS} ({WORDS}, rowid, space, content) VALUES ('delete', ?, ?, ?)",
+        (rowid, space.id, content),
+    )
+    conn.execute(
+        "UPDATE namespaces SET size = size - 1, tokens = tokens - ?, removed = removed + 1 WHERE id = ?",
+        (len(words_of(content)), space.id),
     )

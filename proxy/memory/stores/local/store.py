@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import functools
 import json
 import logging
@@ -40,7 +41,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,8 +54,8 @@ from proxy.memory.recall.lexical import (
     LEXICAL_CANDIDATES,
     match_expression,
     query_terms,
+    ranked_by_words,
     rarest_terms,
-    search_statement,
 )
 from proxy.memory.recall.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
 from proxy.memory.recall.ranking import Candidate, fuse
@@ -66,7 +67,14 @@ from proxy.memory.stores.base import (
     StoredMemory,
     UserMemories,
 )
-from proxy.memory.stores.local.schema import Namespace, create_or_migrate, fts_insert, fts_remove, namespace
+from proxy.memory.stores.local.schema import (
+    WORDS,
+    Namespace,
+    create_or_migrate,
+    index_memory,
+    namespace,
+    unindex_memory,
+)
 from proxy.paths import data_home
 
 __all__ = [
@@ -116,6 +124,10 @@ _COLUMNS = "m.id, m.user_id, m.content, m.created_at, m.metadata"
 _EXPORT_PAGE = """
 SELECT rowid, id, user_id, content, created_at, metadata, custom_id FROM memories
 WHERE user_id = ? AND (created_at, rowid) > (?, ?) ORDER BY created_at, rowid LIMIT ?
+"""
+_EXPORT_ALL_PAGE = """
+SELECT rowid, id, user_id, content, created_at, metadata, custom_id FROM memories
+WHERE (user_id, created_at, rowid) > (?, ?, ?) ORDER BY user_id, created_at, rowid LIMIT ?
 """
 
 
@@ -261,11 +273,12 @@ class LocalMemoryStore(EncoderBacked):
             return []
 
         def read(conn: sqlite3.Connection) -> builtins.list[MemoryRecord]:
-            space = namespace(conn, user_id)
-            if space is None:
-                return []
-            lexical = self._by_words(conn, space, user_id, terms, max(limit, LEXICAL_CANDIDATES))
-            dense = self._by_meaning(conn, space, user_id, query, limit)
+            with _snapshot(conn):  # the namespace's figures and its index as of one moment
+                space = namespace(conn, user_id)
+                if space is None:
+                    return []
+                lexical = self._by_words(conn, space, user_id, terms, max(limit, LEXICAL_CANDIDATES))
+                dense = self._by_meaning(conn, space, user_id, query, limit)
             return fuse(lexical, dense, limit=limit)
 
         return await self._read(read)
@@ -275,17 +288,9 @@ class LocalMemoryStore(EncoderBacked):
     ) -> builtins.list[Candidate]:
         if not terms:
             return []
-        chosen = rarest_terms(conn, space.fts, space.size, terms)
-        if not chosen:
-            return []
-        (found,) = conn.execute(
-            search_statement(space.fts), (match_expression(chosen), user_id, limit)
-        ).fetchone()
-        rows = sorted(
-            ([*row[:3], float(row[3]), row[4], float(row[5])] for row in json.loads(found)),
-            key=lambda row: row[5],
-        )
-        return [Candidate(_record(row), -row[5]) for row in rows]
+        chosen = rarest_terms(conn, WORDS, space.filter, space.size, terms)
+        ranked = ranked_by_words(conn, WORDS, space.filter, (space.size, space.tokens), chosen, limit)
+        return _candidates(conn, user_id, ranked)
 
     def _by_meaning(
         self, conn: sqlite3.Connection, space: Namespace, user_id: str, query: str, limit: int
@@ -298,15 +303,7 @@ class LocalMemoryStore(EncoderBacked):
             return []
         index = vectors.current(conn, user_id, space.removed)
         hits = index.nearest(query_vector[0], limit=limit, min_similarity=self._min_similarity)
-        if not hits:
-            return []
-        marks = ", ".join("?" * len(hits))
-        rows = conn.execute(
-            f"SELECT m.rowid, {_COLUMNS} FROM memories AS m WHERE m.rowid IN ({marks}) AND m.user_id = ?",
-            (*(rowid for rowid, _ in hits), user_id),
-        ).fetchall()
-        by_rowid = {row[0]: _record(row[1:]) for row in rows}
-        return [Candidate(by_rowid[rowid], score) for rowid, score in hits if rowid in by_rowid]
+        return _candidates(conn, user_id, hits)
 
     async def list(self, user_id: str, *, limit: int = 100) -> builtins.list[MemoryRecord]:
         """This user's memories, newest first (``score`` 0.0)."""
@@ -330,7 +327,7 @@ class LocalMemoryStore(EncoderBacked):
         """
 
         if memory_id is None:
-            return await self._delete(user_id, "user_id = ?", (user_id,), everything=True)
+            return await self._delete(user_id, "user_id = ?", (user_id,))
         return await self._delete(user_id, "user_id = ? AND id = ?", (user_id, memory_id))
 
     async def prune(self, user_id: str, *, keep: int | None = None, before: float | None = None) -> int:
@@ -349,9 +346,7 @@ class LocalMemoryStore(EncoderBacked):
             return 0
         return await self._delete(user_id, f"user_id = ? AND ({' OR '.join(conditions)})", tuple(params))
 
-    async def _delete(
-        self, user_id: str, where: str, params: tuple[Any, ...], *, everything: bool = False
-    ) -> int:
+    async def _delete(self, user_id: str, where: str, params: tuple[Any, ...]) -> int:
         """Delete ``user_id``'s memories that ``where`` selects (it names the user itself), from the table,
         the user's word index and the vectors, in one transaction."""
 
@@ -363,18 +358,11 @@ class LocalMemoryStore(EncoderBacked):
                 rows = conn.execute(f"SELECT rowid, content FROM memories WHERE {where}", params).fetchall()
                 if not rows:
                     return 0
-                if everything:
-                    conn.execute(f"INSERT INTO {space.fts} ({space.fts}) VALUES ('delete-all')")
-                else:
-                    for rowid, content in rows:
-                        fts_remove(conn, space, rowid, content)
+                for rowid, content in rows:
+                    unindex_memory(conn, space, rowid, content)
                 rowids = [(rowid,) for rowid, _ in rows]
                 conn.executemany("DELETE FROM vectors WHERE rowid = ?", rowids)
                 conn.executemany("DELETE FROM memories WHERE rowid = ?", rowids)
-                conn.execute(
-                    "UPDATE namespaces SET size = size - ?, removed = removed + 1 WHERE id = ?",
-                    (len(rows), space.id),
-                )
                 return len(rows)
 
         return await self._run(delete)
@@ -391,16 +379,16 @@ class LocalMemoryStore(EncoderBacked):
 
         return await self._read(read)
 
-    async def export(self, user_id: str) -> AsyncIterator[StoredMemory]:
-        """Every memory of ``user_id``, oldest first (for ``memory-proxy memories export``), read
-        :data:`EXPORT_PAGE` at a time after the last one read (time, then rowid): no page repeats or skips
-        a memory, however many there are."""
-        after: tuple[float, int] = (-math.inf, 0)
+    async def export(self, user_id: str | None) -> AsyncIterator[StoredMemory]:
+        """Every memory of ``user_id`` (``None``: of every user, by user id), oldest first, read
+        :data:`EXPORT_PAGE` at a time after the last one read (user, time, then rowid): no page repeats or
+        skips a memory, however many there are."""
+        after: tuple[str, float, int] = (user_id or "", -math.inf, 0)
         while True:
-            rows = await self._read(functools.partial(_export_page, user_id=user_id, after=after))
+            rows = await self._read(functools.partial(_export_page, only=user_id, after=after))
             for rowid, memory_id, user, content, created_at, metadata, custom_id in rows:
                 yield StoredMemory(user, memory_id, content, json.loads(metadata), created_at, custom_id)
-                after = (created_at, rowid)
+                after = (user, created_at, rowid)
             if len(rows) < EXPORT_PAGE:
                 return
 
@@ -567,6 +555,17 @@ class _immediate:
             self._conn.execute("ROLLBACK")
 
 
+@contextlib.contextmanager
+def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """A read transaction: every statement inside sees the file as of its first read."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        if conn.in_transaction:  # an error may have ended it already
+            conn.execute("COMMIT")
+
+
 def _upsert(
     conn: sqlite3.Connection,
     memory: NewMemory,
@@ -588,8 +587,7 @@ def _upsert(
         rowid, memory_id = conn.execute(
             _INSERT, (uuid.uuid4().hex, memory.user_id, memory.custom_id, memory.content, metadata, when)
         ).fetchone()
-        fts_insert(conn, space, rowid, memory.content)
-        conn.execute("UPDATE namespaces SET size = size + 1 WHERE id = ?", (space.id,))
+        index_memory(conn, space, rowid, memory.content)
     else:
         rowid, memory_id, old = existing
         conn.execute(
@@ -599,10 +597,9 @@ def _upsert(
         if old == memory.content:
             vector = None  # the memory's vector still holds
         else:
-            fts_remove(conn, space, rowid, old)
-            fts_insert(conn, space, rowid, memory.content)
+            unindex_memory(conn, space, rowid, old)
+            index_memory(conn, space, rowid, memory.content)
             conn.execute("DELETE FROM vectors WHERE rowid = ?", (rowid,))
-            conn.execute("UPDATE namespaces SET removed = removed + 1 WHERE id = ?", (space.id,))
     if vector is not None:
         model, values = vector
         conn.execute(_PUT_VECTOR, (rowid, model, values.tobytes()))
@@ -618,9 +615,11 @@ def _without_vectors(conn: sqlite3.Connection, *, model: str) -> builtins.list[t
 
 
 def _export_page(
-    conn: sqlite3.Connection, *, user_id: str, after: tuple[float, int]
+    conn: sqlite3.Connection, *, only: str | None, after: tuple[str, float, int]
 ) -> builtins.list[tuple[Any, ...]]:
-    return conn.execute(_EXPORT_PAGE, (user_id, *after, EXPORT_PAGE)).fetchall()
+    if only is not None:
+        return conn.execute(_EXPORT_PAGE, (only, *after[1:], EXPORT_PAGE)).fetchall()
+    return conn.execute(_EXPORT_ALL_PAGE, (*after, EXPORT_PAGE)).fetchall()
 
 
 def _put_vectors(
@@ -632,6 +631,21 @@ def _put_vectors(
             still = conn.execute("SELECT content FROM memories WHERE rowid = ?", (rowid,)).fetchone()
             if still is not None and still[0] == content:
                 conn.execute(_PUT_VECTOR, (rowid, model, vector.tobytes()))
+
+
+def _candidates(
+    conn: sqlite3.Connection, user_id: str, ranked: Sequence[tuple[int, float]]
+) -> builtins.list[Candidate]:
+    """The memories of ``user_id`` behind ``ranked`` (rowid, score) pairs, in their order."""
+    if not ranked:
+        return []
+    marks = ", ".join("?" * len(ranked))
+    rows = conn.execute(
+        f"SELECT m.rowid, {_COLUMNS} FROM memories AS m WHERE m.rowid IN ({marks}) AND m.user_id = ?",
+        (*(rowid for rowid, _ in ranked), user_id),
+    ).fetchall()
+    by_rowid = {row[0]: _record(row[1:]) for row in rows}
+    return [Candidate(by_rowid[rowid], score) for rowid, score in ranked if rowid in by_rowid]
 
 
 def _record(row: tuple[Any, ...], *, score: float = 0.0) -> MemoryRecord:

@@ -115,6 +115,10 @@ _EXPORT_PAGE = (
     f"SELECT seq, id, user_id, content, created_at, metadata, custom_id FROM {MEMORIES} "
     "WHERE user_id = %s AND (created_at, seq) > (%s, %s) ORDER BY created_at, seq LIMIT %s"
 )
+_EXPORT_ALL_PAGE = (
+    f"SELECT seq, id, user_id, content, created_at, metadata, custom_id FROM {MEMORIES} "
+    "WHERE (user_id, created_at, seq) > (%s, %s, %s) ORDER BY user_id, created_at, seq LIMIT %s"
+)
 
 
 class PostgresMemoryStore(EncoderBacked):
@@ -236,17 +240,21 @@ class PostgresMemoryStore(EncoderBacked):
                 for user, count, newest in await cursor.fetchall()
             ]
 
-    async def export(self, user_id: str) -> AsyncIterator[StoredMemory]:
-        """Every memory of ``user_id``, oldest first, :data:`EXPORT_PAGE` at a time after the last one read
-        (time, then ``seq``): no page repeats or skips a memory, however many there are."""
-        after: tuple[float, int] = (float("-inf"), 0)
+    async def export(self, user_id: str | None) -> AsyncIterator[StoredMemory]:
+        """Every memory of ``user_id`` (``None``: of every user, by user id), oldest first,
+        :data:`EXPORT_PAGE` at a time after the last one read (user, time, then ``seq``): no page repeats
+        or skips a memory, however many there are."""
+        after: tuple[str, float, int] = (user_id or "", float("-inf"), 0)
         while True:
             async with self._connection() as conn:
-                cursor = await conn.execute(_EXPORT_PAGE, (user_id, after[0], after[1], EXPORT_PAGE))
+                if user_id is not None:
+                    cursor = await conn.execute(_EXPORT_PAGE, (user_id, *after[1:], EXPORT_PAGE))
+                else:
+                    cursor = await conn.execute(_EXPORT_ALL_PAGE, (*after, EXPORT_PAGE))
                 rows = await cursor.fetchall()
             for seq, memory_id, user, content, created_at, metadata, custom_id in rows:
                 yield StoredMemory(user, memory_id, content, json.loads(metadata), created_at, custom_id)
-                after = (created_at, seq)
+                after = (user, created_at, seq)
             if len(rows) < EXPORT_PAGE:
                 return
 
