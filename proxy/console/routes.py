@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 
 from proxy import __version__
@@ -36,15 +37,19 @@ from proxy.errors import (
 from proxy.flow import Flow, flow_of
 from proxy.identification import validate_user_id
 from proxy.memory.stores.base import MemoryRecord, MemoryStore, MemoryStoreError
+from proxy.memory.transfer import move_memories
 from proxy.redaction import redact
 from proxy.requests import json_object, read_body
+from proxy.scopes import namespace_kind
 
 __all__ = [
     "CONSOLE_PATH",
+    "MoveTo",
     "forget_all",
     "forget_one",
     "install_console",
     "memories",
+    "move_one",
     "overview",
     "page",
     "request_detail",
@@ -200,6 +205,7 @@ async def overview(request: Request) -> dict[str, Any]:
     for client in listed or ():
         clients[client.user_id] = {
             "user_id": client.user_id,
+            "kind": namespace_kind(client.user_id),
             "memories": client.memories,
             "newest_memory_at": client.newest,
             "last_request_at": None,
@@ -209,7 +215,13 @@ async def overview(request: Request) -> dict[str, Any]:
     for user_id, at in seen.items():
         entry = clients.setdefault(
             user_id,
-            {"user_id": user_id, "memories": unlisted, "newest_memory_at": None, "last_request_at": None},
+            {
+                "user_id": user_id,
+                "kind": namespace_kind(user_id),
+                "memories": unlisted,
+                "newest_memory_at": None,
+                "last_request_at": None,
+            },
         )
         entry["last_request_at"] = at
     try:
@@ -270,6 +282,27 @@ async def forget_one(request: Request, user_id: str, memory_id: str) -> dict[str
     return {"forgotten": forgotten}
 
 
+class MoveTo(BaseModel):
+    """Where a memory goes: another namespace (``person:<name>``, a project's id, a client's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str
+
+
+async def move_one(request: Request, user_id: str, memory_id: str, body: MoveTo) -> dict[str, Any]:
+    """Move one memory to another namespace (a project fact filed as the person's, or the reverse)."""
+    store = _memory(flow_of(request))
+    source, target = _user(user_id), validate_user_id(body.to, source="to")
+    if target == source:
+        raise InvalidRequest(f"The memory is already in {source}.", param="to")
+    moved = await _store_call(move_memories(store, source, target, {memory_id}))
+    if not moved:
+        shown = memory_id if len(memory_id) <= 80 else f"{memory_id[:80]}…"
+        raise InvalidRequest(f"{user_id} has no memory {shown!r}.", status=404, code="memory_not_found")
+    return {"moved": moved, "to": target}
+
+
 async def forget_all(request: Request, user_id: str) -> dict[str, Any]:
     store = _memory(flow_of(request))
     return {"forgotten": await _store_call(store.forget(_user(user_id)))}
@@ -310,6 +343,7 @@ def install_console(app: FastAPI, key: ProxyKey) -> None:
     api.add_api_route("/clients/{user_id}/memories", memories, methods=["GET"])
     api.add_api_route("/clients/{user_id}/memories", forget_all, methods=["DELETE"])
     api.add_api_route("/clients/{user_id}/memories/{memory_id}", forget_one, methods=["DELETE"])
+    api.add_api_route("/clients/{user_id}/memories/{memory_id}/move", move_one, methods=["POST"])
     api.add_api_route("/clients/{user_id}/search", search, methods=["GET"])
     api.add_api_route("/requests", requests, methods=["GET"])
     api.add_api_route("/requests/{request_id}", request_detail, methods=["GET"])

@@ -113,6 +113,35 @@ def test_a_client_is_listed_searched_and_forgotten_one_memory_at_a_time(
     assert console.say("alice", QUESTION) == "skipped"  # recall no longer finds it
 
 
+def test_a_memory_filed_in_the_wrong_namespace_is_moved_to_the_person_suggested(
+    page: Page, open_console: Callable[..., ConsoleUnderTest]
+):
+    """Each namespace shows its kind; Move... suggests the one person namespace for a project's memory, and
+    after the move the memory is the person's, gone from the project, and the counts follow."""
+    console = open_console()
+    project = "billing-api-3f9c1e"
+    console.remember(project, TEAL)
+    console.remember(project, BEES)
+    console.remember("person:sam", RED)
+
+    open_client(page, console, project)
+    expect(client_row(page, project).locator("td.kind")).to_have_text("project")
+    expect(client_row(page, "person:sam").locator("td.kind")).to_have_text("person")
+    memory_rows(page).filter(has_text=TEAL).locator("button.move").click()
+    dialog = page.locator("#move")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#move-text")).to_contain_text(TEAL)
+    expect(page.locator("#move-to")).to_have_value("person:sam")
+    page.click("#move-ok")
+    expect(page.locator("#memory-note")).to_have_text("Moved to person:sam.")
+    expect(memory_rows(page).locator("td.content")).to_have_text(containing(BEES))
+    expect(client_row(page, "person:sam").locator("td").nth(1)).to_have_text("2")
+    assert console.memories(project) == [f"user: {BEES}\nassistant: echo: {BEES}"]
+    assert sorted(console.memories("person:sam")) == sorted(
+        [f"user: {TEAL}\nassistant: echo: {TEAL}", f"user: {RED}\nassistant: echo: {RED}"]
+    )
+
+
 @pytest.mark.usefixtures("embedding_model_dir")
 def test_a_search_says_which_memories_were_found_by_meaning(
     page: Page, open_console: Callable[..., ConsoleUnderTest]

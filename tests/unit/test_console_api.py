@@ -132,6 +132,38 @@ async def test_memories_newest_first_search_by_recall_and_forget(app: Any):
     assert len(bobs) == 1
 
 
+async def test_each_namespace_shows_its_kind_and_a_memory_moves_between_project_and_person(app: Any):
+    """A memory filed in the wrong scope is moved in the console as ``memories move`` does: written in its
+    new namespace (content, time and metadata kept, its scope now the new kind) before it leaves the old."""
+    project = project_id("/home/sam/billing-api")
+    async with app_client(app, LOCAL) as client:
+        await say(client, project, "I prefer tabs over spaces")
+        await say(client, project, "the build tool here is bazel")
+        await stored(client, 2)
+        overview = (await client.get("/ui/api/overview")).json()
+        listed = (await client.get(f"/ui/api/clients/{project}/memories")).json()["memories"]
+        tabs = next(memory for memory in listed if "tabs" in memory["content"])
+        move = f"/ui/api/clients/{project}/memories/{tabs['id']}/move"
+        moved = await client.post(move, json={"to": "person:sam"})
+        again = await client.post(move, json={"to": "person:sam"})
+        invalid = await client.post(move, json={"to": "not valid"})
+        missing = await client.post(move, json={})
+        person = (await client.get("/ui/api/clients/person:sam/memories")).json()["memories"]
+        left = (await client.get(f"/ui/api/clients/{project}/memories")).json()["memories"]
+        kinds = {
+            entry["user_id"]: entry["kind"]
+            for entry in (await client.get("/ui/api/overview")).json()["clients"]
+        }
+    assert {entry["user_id"]: entry["kind"] for entry in overview["clients"]} == {project: "project"}
+    assert moved.json() == {"moved": 1, "to": "person:sam"}
+    assert [(m["content"], m["created_at"]) for m in person] == [(tabs["content"], tabs["created_at"])]
+    assert person[0]["metadata"]["scope"] == "person"
+    assert ["bazel" in m["content"] for m in left] == [True]
+    assert again.status_code == 404 and again.json()["error"]["code"] == "memory_not_found"
+    assert (invalid.status_code, missing.status_code) == (400, 400)
+    assert kinds == {project: "project", "person:sam": "person"}
+
+
 @pytest.mark.parametrize(
     ("path", "status"),
     [

@@ -3,7 +3,7 @@
 // other people's text, never markup), and refreshes the overview and the request list every few seconds.
 
 const REFRESH_MS = 5000;
-const state = { client: null, query: "", request: null };
+const state = { client: null, query: "", request: null, namespaces: [] };
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -106,9 +106,12 @@ async function loadOverview() {
         el("td", {}, el("button", { type: "button", className: "link" }, client.user_id)),
         el("td", { className: "number" }, client.memories ?? "?"),
         el("td", {}, when(Math.max(client.newest_memory_at || 0, client.last_request_at || 0))),
+        el("td", { className: `kind ${client.kind}` }, client.kind),
       ),
     ),
   );
+  state.namespaces = overview.clients.map((client) => client.user_id);
+  document.getElementById("namespaces").replaceChildren(...state.namespaces.map((name) => el("option", { value: name })));
   const clientsNote = overview.clients.length ? overview.clients_problem || "" : "No client has memories or has sent a request yet.";
   document.getElementById("clients-note").textContent = clientsNote;
 
@@ -177,7 +180,12 @@ async function loadMemories() {
         el("td", {}, memory.signal ? el("span", { className: `signal ${memory.signal}`, title: `score ${memory.score.toFixed(3)}` }, memory.signal) : ""),
         el("td", { className: "content" }, memory.content),
         el("td", {}, when(memory.created_at)),
-        el("td", {}, el("button", { type: "button", className: "danger forget", onclick: () => forgetOne(userId, memory) }, "Forget")),
+        el(
+          "td",
+          { className: "row-actions" },
+          el("button", { type: "button", className: "move", onclick: () => moveOne(userId, memory) }, "Move…"),
+          el("button", { type: "button", className: "danger forget", onclick: () => forgetOne(userId, memory) }, "Forget"),
+        ),
       ),
     ),
   );
@@ -205,6 +213,40 @@ async function forgetOne(userId, memory) {
       // Also when it failed (e.g. forgotten meanwhile elsewhere): show the store as it is now.
       await Promise.all([loadMemories(), loadOverview()]);
     }
+  });
+}
+
+// Where a memory most likely belongs instead: a person's memory to the project it was said in, a project's
+// to the person (the one person namespace the store knows, if there is exactly one).
+function suggestedTarget(userId, memory) {
+  if (userId.startsWith("person:")) return memory.metadata?.project || "";
+  const people = state.namespaces.filter((name) => name.startsWith("person:"));
+  return people.length === 1 ? people[0] : "";
+}
+
+async function moveOne(userId, memory) {
+  const dialog = document.getElementById("move");
+  const target = document.getElementById("move-to");
+  const preview = memory.content.length > 160 ? `${memory.content.slice(0, 160)}…` : memory.content;
+  document.getElementById("move-text").textContent = `Move this memory of ${userId} to another namespace?\n\n${preview}`;
+  target.value = suggestedTarget(userId, memory);
+  dialog.returnValue = "";
+  dialog.showModal();
+  const ok = await new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true }));
+  const to = target.value.trim();
+  if (!ok || !to) return;
+  await guarded(async () => {
+    let moved = null;
+    try {
+      moved = await api(`/clients/${encodeURIComponent(userId)}/memories/${encodeURIComponent(memory.id)}/move`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ to }),
+      });
+    } finally {
+      await Promise.all([loadMemories(), loadOverview()]);
+    }
+    document.getElementById("memory-note").textContent = `Moved to ${moved.to}.`;
   });
 }
 
