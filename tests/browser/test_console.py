@@ -207,7 +207,7 @@ def test_forgetting_a_memory_that_is_already_gone_says_so_and_shows_the_store_as
     expect(page.locator("#problem")).to_be_visible()
     expect(page.locator("#problem")).to_contain_text("alice has no memory")
     expect(memory_rows(page)).to_have_count(0)
-    expect(page.locator("#memory-note")).to_have_text("No memories for this client.")
+    expect(page.locator("#memory-note")).to_have_text("No memories in this namespace.")
     timed_refresh(page)
     expect(page.locator("#problem")).to_contain_text("alice has no memory")  # until the next action
 

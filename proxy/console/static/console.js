@@ -168,7 +168,7 @@ async function loadMemories() {
   } else {
     rows = (await api(`${path}/memories`)).memories;
     if (!current()) return;
-    note.textContent = rows.length ? `${rows.length} memories, newest first.` : "No memories for this client.";
+    note.textContent = rows.length ? `${rows.length} memories, newest first.` : "No memories in this namespace.";
   }
   fill(
     table.querySelector("tbody"),
