@@ -344,6 +344,26 @@ def test_anthropic_tool_use_json_and_stream(claude: anthropic.Anthropic) -> None
     assert final.content[0].type == "tool_use" and final.content[0].input == {"echo": text}
 
 
+def test_a_tool_call_names_its_tool_and_arguments(claude: anthropic.Anthropic) -> None:
+    """tool_call tool=NAME arg_X=...: that tool (not the first), with those arguments (underscores for
+    spaces), as a test scripts a call of an MCP tool among a client's many."""
+    remember = {"name": "mcp__memory__remember", "input_schema": {"type": "object"}}
+    text = "keep it [[fake:tool_call tool=mcp__memory__remember arg_note=the_key_rotates_on_Fridays]]"
+    kwargs: Any = {
+        "model": "claude-test",
+        "max_tokens": 32,
+        "tools": [WEATHER_TOOL_ANTHROPIC, remember],
+        "messages": [{"role": "user", "content": text}],
+    }
+    for message in (
+        claude.messages.create(**kwargs),
+        claude.messages.stream(**kwargs).__enter__().get_final_message(),
+    ):
+        block = message.content[0]
+        assert block.type == "tool_use"
+        assert (block.name, block.input) == ("mcp__memory__remember", {"note": "the key rotates on Fridays"})
+
+
 ANTHROPIC_ERRORS = [
     ("rate_limit", 429, "rate_limit_error", anthropic.RateLimitError),
     ("bad_request", 400, "invalid_request_error", anthropic.BadRequestError),

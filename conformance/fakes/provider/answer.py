@@ -47,11 +47,15 @@ class Answer:
     """Text said before a tool call (directive ``tool_call say=...``)."""
     command: str | None = None
     """A shell command the tool call asks to run (directive ``tool_call cmd=...``)."""
+    arguments: dict[str, str] | None = None
+    """The tool call's arguments as the test wrote them (directive ``tool_call arg_NAME=...``)."""
 
     @property
     def tool_arguments(self) -> str:
         """The JSON arguments of the tool call: the user's text, so a test can see it went through, or
         the command a shell tool (Codex's ``exec_command``) should run."""
+        if self.arguments is not None:
+            return json.dumps(self.arguments)
         if self.command is not None:
             return json.dumps({"cmd": self.command})
         return json.dumps({"echo": self.user_text})

@@ -6,6 +6,7 @@ same code paths as for Anthropic, named SSE events (``message_start`` … ``mess
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from conformance.fakes.provider.answer import Answer, count_tokens, last_user_message, split
@@ -23,7 +24,7 @@ def body(answer: Answer, payload: dict[str, Any]) -> dict[str, Any]:
             "type": "tool_use",
             "id": new_id("toolu_"),
             "name": answer.tool_name,
-            "input": {"echo": answer.user_text},
+            "input": json.loads(answer.tool_arguments),
         }
         blocks = [{"type": "text", "text": answer.saying}, use] if answer.saying else [use]
         stop_reason = "tool_use"

@@ -30,7 +30,9 @@ DIRECTIVES: Mapping[str, str] = {
     "tool_call": "if the request has tools, call the first one with {'echo': <last user text>}; with "
     "`rounds`, only until the conversation holds that many tool results (then answer: a tool loop's end); "
     "with `say` (underscores for spaces), say that before the call (JSON answers); with `cmd` (underscores "
-    "for spaces), the arguments are {'cmd': <cmd>}, a shell tool's call (Codex's exec_command)",
+    "for spaces), the arguments are {'cmd': <cmd>}, a shell tool's call (Codex's exec_command); with `tool`, "
+    "call the tool of that name (an MCP tool: mcp__memory__remember) with the arguments `arg_NAME=value` "
+    "(underscores for spaces)",
 }
 """Directive name → what the fake does; the only names :func:`parse_directive` accepts."""
 

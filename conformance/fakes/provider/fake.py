@@ -163,6 +163,13 @@ class FakeProvider(Recorder[RecordedRequest]):
             answer = replace(answer, saying=directive.params["say"].replace("_", " "))
         if calls_tool and directive is not None and "cmd" in directive.params:
             answer = replace(answer, command=directive.params["cmd"].replace("_", " "))
+        if calls_tool and directive is not None and "tool" in directive.params:
+            arguments = {
+                key.removeprefix("arg_"): value.replace("_", " ")
+                for key, value in directive.params.items()
+                if key.startswith("arg_")
+            }
+            answer = replace(answer, tool_name=directive.params["tool"], arguments=arguments)
         empty = directive is not None and directive.name == "empty"
         if empty:
             answer = replace(answer, text="")
