@@ -30,6 +30,10 @@ class Capability(StrEnum):
     EMBEDDINGS = "embeddings"
     """Serves OpenAI's ``/v1/embeddings``."""
 
+    MCP = "mcp"
+    """Serves its memory as MCP tools at ``/mcp`` (streamable HTTP): remember, recall, forget, list_recent,
+    scoped like requests (a session's project from the client's roots)."""
+
     TRANSLATION = "translation"
     """Translates between the APIs as LiteLLM does: chat completions to an Anthropic-format model, and
     ``/v1/messages`` to an OpenAI-format model."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 from fastapi import APIRouter, Depends, FastAPI
+from starlette.routing import Route
 
 from proxy import __version__
 from proxy.backends.base import Backend
@@ -22,6 +23,7 @@ from proxy.console import install_console
 from proxy.endpoints import API_ROUTES, PROBE_ROUTES
 from proxy.error_responses import ProxyRoute, envelope_for, install_error_handlers
 from proxy.flow import Flow
+from proxy.mcp_endpoint import MCP_PATH, McpEndpoint
 from proxy.redaction import register_secrets
 
 __all__ = ["LITELLM_URL_ENV_VAR", "app_from_environment", "create_app"]
@@ -31,10 +33,11 @@ def create_app(config: Config, backend: Backend) -> FastAPI:
     """Build the app; its lifespan starts and closes the backend and the memory service."""
     register_secrets(*config.secrets)
     flow = Flow(config, backend)
+    mcp = McpEndpoint(flow) if config.memory_proxy.mcp else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with flow.running():
+        async with flow.running(), mcp.running() if mcp is not None else nullcontext():
             yield
 
     app = FastAPI(
@@ -54,6 +57,8 @@ def create_app(config: Config, backend: Backend) -> FastAPI:
     app.include_router(api)
     for path, endpoint, methods in PROBE_ROUTES:
         app.add_api_route(path, endpoint, methods=methods)
+    if mcp is not None:
+        app.router.routes.append(Route(MCP_PATH, mcp, methods=["GET", "POST", "DELETE"]))
     if config.memory_proxy.console:
         install_console(app, flow.key)
     settings = config.memory_proxy
@@ -63,7 +68,7 @@ def create_app(config: Config, backend: Backend) -> FastAPI:
             names=MachineNames(settings.host, settings.allowed_hosts),
             check_host=not flow.key.required,
             allowed_origins=settings.allowed_origins,
-            json_paths=[path for path, _, methods in API_ROUTES if "POST" in methods],
+            json_paths=[*(path for path, _, methods in API_ROUTES if "POST" in methods), MCP_PATH],
             envelope_for=envelope_for,
         )
     return app

@@ -234,6 +234,8 @@ class MemoryProxySettings(_Section):
     answered 408 (or, still in its headers, disconnected) instead of holding a connection for ever."""
     console: bool = True
     """The memory console at ``/ui`` (behind ``auth_key`` when one is set)."""
+    mcp: bool = True
+    """The MCP endpoint at ``/mcp``: the memory as tools an agent calls (behind ``auth_key`` when set)."""
     allowed_hosts: list[str] = Field(default_factory=list)
     """Names besides this machine's own by which clients may address the proxy without a key (its ``Host``
     header): a reverse proxy's or a LAN name; ``.example.com`` for a domain and its subdomains, ``*`` for any

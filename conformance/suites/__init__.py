@@ -16,6 +16,7 @@ from conformance.suites.embeddings import EmbeddingsSuite
 from conformance.suites.errors import ErrorsSuite
 from conformance.suites.health import HealthSuite
 from conformance.suites.hostile_input import HostileInputSuite
+from conformance.suites.mcp import McpSuite
 from conformance.suites.memory import MemoryFailureSuite, MemorySuite
 from conformance.suites.messages import MessagesSuite
 from conformance.suites.models import ModelsSuite
@@ -31,6 +32,7 @@ __all__ = [
     "ErrorsSuite",
     "HealthSuite",
     "HostileInputSuite",
+    "McpSuite",
     "MemoryFailureSuite",
     "MemorySuite",
     "MessagesSuite",

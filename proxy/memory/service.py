@@ -393,10 +393,8 @@ class MemoryService:
                 "skipped", "nothing to recall with (no text of the user's own)", conversation=conversation
             )
         limit = self.settings.max_results + len(conversation.recalled)
-        namespaces = [scope.namespace] if scope.person is None else [scope.namespace, scope.person]
         try:
-            async with asyncio.timeout(self.settings.timeout):
-                found = await asyncio.gather(*(self.store.search(n, query, limit=limit) for n in namespaces))
+            records = await self._search(scope, query, limit)
         except TimeoutError:
             reason = f"memory recall timed out after {self.settings.timeout:g}s"
             return Recall("error", reason, conversation=conversation, query=query)
@@ -406,7 +404,6 @@ class MemoryService:
             logger.exception("memory recall failed")
             reason = f"memory recall failed: {type(exc).__name__}"
             return Recall("error", reason, conversation=conversation, query=query)
-        records = [record for records in found for record in records]
         fresh = _shared(
             self._new_to(conversation, records, messages[: prompt.index]), scope, self.settings.max_results
         )
@@ -423,6 +420,25 @@ class MemoryService:
         reason = f"{count} memor{'y' if count == 1 else 'ies'} recalled{suffix}"
         recalled = [record.content for record in fresh]
         return Recall("used", reason, conversation=conversation.with_pin(pin, recalled), query=query)
+
+    async def search(self, scope: Scope | str, query: str, *, limit: int) -> list[MemoryRecord]:
+        """What ``query`` finds in the scope's memory, ranked as recall ranks what it injects (the project's
+        first, then the person's); time-boxed like recall. A store that fails or is too slow raises
+        :class:`MemoryStoreError` (the MCP endpoint's ``recall`` tool)."""
+        scope = _scope(scope)
+        try:
+            records = await self._search(scope, query, limit)
+        except TimeoutError:
+            raise MemoryStoreError(f"memory recall timed out after {self.settings.timeout:g}s") from None
+        return _shared(records, scope, limit)
+
+    async def _search(self, scope: Scope, query: str, limit: int) -> list[MemoryRecord]:
+        """Each of the scope's namespaces searched at once, within the recall timeout: the project's (or
+        the only one) and the person's results, in that order."""
+        namespaces = [scope.namespace] if scope.person is None else [scope.namespace, scope.person]
+        async with asyncio.timeout(self.settings.timeout):
+            found = await asyncio.gather(*(self.store.search(n, query, limit=limit) for n in namespaces))
+        return [record for records in found for record in records]
 
     def _new_to(
         self, conversation: Conversation, records: list[MemoryRecord], earlier: list[dict[str, Any]]

@@ -6,6 +6,7 @@ fixture in tests/conftest.py finds it).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance.fakes import fake_directive
 from conformance.suites.memory import local_store_contents
 from conformance.suites.support import last_call, model_calls
 from proxy.interceptor.port_registry import project_id
@@ -35,9 +37,10 @@ def claude(
     *,
     nonessential: bool,
     credential: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
 ) -> str:
     """One `claude -p` session against ``base_url``, offline, in a throwaway HOME; returns its output.
-    ``credential`` is how the CLI authenticates (an API key unless given)."""
+    ``credential`` is how the CLI authenticates (an API key unless given); ``args`` go to the CLI."""
     home = workdir / "home"
     home.mkdir(exist_ok=True)
     env = {
@@ -52,7 +55,7 @@ def claude(
     if not nonessential:
         env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1"
     result = subprocess.run(
-        [str(cli), "-p", prompt, "--model", "claude-fake"],
+        [str(cli), "-p", prompt, "--model", "claude-fake", *args],
         env=env,
         cwd=workdir,
         capture_output=True,
@@ -242,3 +245,37 @@ def test_claude_code_works_against_the_demo_with_no_flags(claude_cli, tmp_path):
     assert "Relevant memories" in answers[1] and "I am Sam and I write Rust" in answers[1]
     assert (data / "litellm-memory-proxy" / "demo-memory.sqlite3").exists()
     assert not (data / "litellm-memory-proxy" / "memory.sqlite3").exists()
+
+
+def test_claude_uses_the_proxys_mcp_memory_and_it_is_the_memory_requests_use(
+    open_proxy, fake_provider, claude_cli, tmp_path
+):
+    """`claude -p --mcp-config` with the proxy's /mcp: the model calls the memory's `remember` tool, and a
+    later plain session in that directory has the note injected (the MCP session worked in the directory's
+    project, named by Claude Code's roots); the reverse: what a plain session said, the `recall` tool finds,
+    and the tool's answer reaches the model."""
+    store = tmp_path / "memory.sqlite3"
+    memories = local_store_contents(str(store))
+    project = tmp_path / "billing-api"
+    project.mkdir()
+    with open_proxy(context_retrieval={"enabled": True, "local_store_path": str(store)}) as proxy:
+        mcp = json.dumps({"mcpServers": {"memory": {"type": "http", "url": f"{proxy.url}/mcp"}}})
+        with_mcp = ("--mcp-config", mcp, "--allowedTools", "mcp__memory__remember,mcp__memory__recall")
+        remember = fake_directive(
+            "tool_call", rounds=1, tool="mcp__memory__remember", arg_note="the_deploy_key_rotates_on_Fridays"
+        )
+        claude(claude_cli, f"keep this {remember}", proxy.url, project, nonessential=False, args=with_mcp)
+        handed_back = str(last_call(fake_provider).json["messages"][-1])
+        claude(claude_cli, "When does the deploy key rotate?", proxy.url, project, nonessential=False)
+        asked = last_call(fake_provider).json["system"][-1]["text"]
+
+        claude(claude_cli, "Our staging database is called pelican.", proxy.url, project, nonessential=False)
+        recall = fake_directive(
+            "tool_call", rounds=1, tool="mcp__memory__recall", arg_query="staging_database"
+        )
+        claude(claude_cli, f"look it up {recall}", proxy.url, project, nonessential=False, args=with_mcp)
+        tool_answer = str(last_call(fake_provider).json["messages"][-1])
+    assert "tool_result" in handed_back and project_id(project) in handed_back  # the tool's answer
+    assert "the deploy key rotates on Fridays" in memories(project_id(project))
+    assert "the deploy key rotates on Fridays" in asked
+    assert "pelican" in tool_answer
