@@ -45,10 +45,11 @@ CLIENT_RULES: tuple[HeaderPattern, ...] = (
             )
         ],
     ),
-    # "codex_exec/0.171.0 (Debian 12.0.0; x86_64) ...", "codex_cli_rs/0.171.0 ..." (the interactive one).
+    # "codex_exec/0.171.0 (Debian 12.0.0; x86_64) ...", "codex_cli_rs/0.171.0 ..." (the interactive one),
+    # and "codex-mcp-client/0.171.0", its MCP client (/mcp).
     HeaderPattern(
         header="user-agent",
-        pattern=r"^codex_\w+/",
+        pattern=r"^codex(_\w+|-mcp-client)/",
         user_id="codex",
         project=_CODEX_CWD,
         client_context=_CODEX_CONTEXT,

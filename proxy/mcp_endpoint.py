@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -50,6 +50,9 @@ logger = logging.getLogger("proxy.mcp")
 MCP_PATH = "/mcp"
 MAX_NOTE_CHARS = 4000
 """The longest note ``remember`` takes (the longest exchange write-back keeps, by default)."""
+SESSION_HEADER = "mcp-session-id"
+KEPT_SESSIONS = 4096
+"""MCP sessions whose project this process remembers (the least recently used is asked again)."""
 ROOTS_TIMEOUT = 2.0
 """How long a tool call waits for the client's roots before it goes on without a project."""
 
@@ -88,7 +91,8 @@ class McpEndpoint:
                 "questions about the person or the project, remember what they ask you to keep."
             ),
         )
-        self._roots: weakref.WeakKeyDictionary[object, str | None] = weakref.WeakKeyDictionary()
+        self._roots: OrderedDict[str, str | None] = OrderedDict()
+        """Each MCP session's project directory (its id → its first root), the newest sessions'."""
         self._register_tools()
         # The proxy has its own guard against DNS rebinding (proxy.browser_guard); the SDK's would refuse
         # any host but localhost, including a team proxy's own name.
@@ -170,11 +174,13 @@ class McpEndpoint:
             raise ToolError(exc.message) from None
 
     async def _root(self, ctx: Context) -> str | None:
-        """The path of the client's first ``file://`` root, asked once per session; None when it has
+        """The path of the client's first ``file://`` root, asked once per MCP session; None when it has
         none, cannot say, or does not answer within :data:`ROOTS_TIMEOUT`."""
+        session_id = (ctx.headers or {}).get(SESSION_HEADER)
+        if session_id is not None and session_id in self._roots:
+            self._roots.move_to_end(session_id)
+            return self._roots[session_id]
         session = ctx.session
-        if session in self._roots:
-            return self._roots[session]
         capabilities = ctx.client_capabilities
         path = None
         if capabilities is not None and capabilities.roots is not None:
@@ -189,7 +195,10 @@ class McpEndpoint:
                 )
             except Exception as exc:  # no back channel, a timeout, a client error: no project then
                 logger.debug("MCP client roots unavailable: %s", type(exc).__name__)
-        self._roots[session] = path
+        if session_id is not None:
+            self._roots[session_id] = path
+            while len(self._roots) > KEPT_SESSIONS:
+                self._roots.popitem(last=False)
         return path
 
     async def remember(self, scope: MemoryScope, note: str, where: Where) -> RememberedNote:

@@ -32,12 +32,19 @@ PROJECT = "x-memory-project"
 
 @asynccontextmanager
 async def mcp_session(
-    url: str, *, roots: list[str] | None = None, headers: dict[str, str] | None = None
+    url: str,
+    *,
+    roots: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+    asked: list[str] | None = None,
 ) -> AsyncIterator[ClientSession]:
     """An initialised MCP session at ``url`` (the proxy's ``/mcp``); ``roots`` are the client's directories,
-    as an agent started in one declares it (None: the client declares no roots)."""
+    as an agent started in one declares it (None: the client declares no roots); each time the server asks
+    for them, ``asked`` (if given) gets an entry."""
 
     async def list_roots(_: Any) -> mcp_types.ListRootsResult:
+        if asked is not None:
+            asked.append("roots/list")
         return mcp_types.ListRootsResult(roots=[mcp_types.Root(uri=f"file://{path}") for path in roots or []])
 
     async with (

@@ -97,6 +97,16 @@ async def test_a_session_in_a_project_remembers_recalls_and_forgets_there(
     assert await contents(tmp_path / "memory.sqlite3", PERSON) == ["I prefer tabs over spaces"]
 
 
+async def test_the_clients_roots_are_asked_once_per_session(proxy: LoopbackServer) -> None:
+    asked: list[str] = []
+    async with mcp_session(f"{proxy.url}/mcp", roots=[PROJECT_DIR], asked=asked) as session:
+        for _ in range(3):
+            assert tool_result(await session.call_tool("list_recent", {})) == []
+    async with mcp_session(f"{proxy.url}/mcp", roots=[PROJECT_DIR], asked=asked) as session:
+        await session.call_tool("list_recent", {})
+    assert asked == ["roots/list", "roots/list"]  # one per session
+
+
 async def test_a_note_remembered_by_the_tool_is_recalled_into_a_plain_request_and_the_reverse(
     proxy: LoopbackServer, canned: CannedBackend
 ) -> None:
