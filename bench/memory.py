@@ -270,7 +270,7 @@ async def run(sizes: list[int], quality_sizes: list[int]) -> dict[str, Any]:
                         results["latency"][f"{size}:{mode}"] = await _latency(store)
                 finally:
                     await store.close()
-        results["scopes"] = memory_scopes.run(Path(tmp))
+        results["scopes"] = await memory_scopes.run(Path(tmp))
         results["write"] = {
             "words": await _write_cost(Path(tmp) / "w1.sqlite3", None),
             "words and meaning": await _write_cost(Path(tmp) / "w2.sqlite3", loader),

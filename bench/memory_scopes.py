@@ -111,14 +111,15 @@ async def measure(path: Path) -> dict[str, Any]:
         await store.close()
 
 
-def run(directory: Path) -> dict[str, Any]:
+async def run(directory: Path) -> dict[str, Any]:
     """Seed a store at each of :data:`SCOPES` and measure each in a fresh process."""
     found: dict[str, Any] = {}
     for scopes in SCOPES:
         path = directory / f"scopes-{scopes}.sqlite3"
         print(f"memory bench: {TOTAL_MEMORIES:,} memories in {scopes:,} scopes ...", file=sys.stderr)
-        asyncio.run(seed(path, scopes))
-        measured = subprocess.run(
+        await seed(path, scopes)
+        measured = await asyncio.to_thread(
+            subprocess.run,
             [sys.executable, "-m", "bench.memory_scopes", str(path)],
             check=True,
             capture_output=True,

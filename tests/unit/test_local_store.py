@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from conformance.suites.store import FILLER, StoreSuite
+from proxy.memory.recall import lexical
 from proxy.memory.recall.lexical import ranked_by_words
 from proxy.memory.stores.base import MemoryStoreError
 from proxy.memory.stores.local.schema import SCHEMA_VERSION, WORDS, namespace
@@ -58,9 +59,14 @@ async def test_a_long_query_searches_with_its_rarest_words_only(store: LocalMemo
     assert len(found) == 6
 
 
-async def test_a_namespace_is_ranked_by_bm25_as_fts5_would_rank_it_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rescored", [lexical.RESCORED, 0], ids=["all-at-once", "candidates-first"])
+async def test_a_namespace_is_ranked_by_bm25_as_fts5_would_rank_it_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rescored: int
+) -> None:
     """The shared index ranks a namespace with its own statistics: scores equal FTS5's bm25() over an
-    index holding that namespace's memories only, whatever another namespace holds."""
+    index holding that namespace's memories only, whatever another namespace holds; so do they when the
+    matches are many and the best candidates are picked first in SQL."""
+    monkeypatch.setattr(lexical, "RESCORED", rescored)
     texts = [
         "the deploy runs on kubernetes, deploys twice a day",
         "deploy keys live in vault",
@@ -84,7 +90,10 @@ async def test_a_namespace_is_ranked_by_bm25_as_fts5_would_rank_it_alone(tmp_pat
         space = namespace(conn, "alice")
         assert space is not None
         for terms in (["deploy"], ["deploy", "kubernetes", "vault"], ["keys", "noon"]):
-            ours = ranked_by_words(conn, WORDS, space.filter, (space.size, space.tokens), terms, 10)
+            held = {
+                t: alone.execute("SELECT count(*) FROM t WHERE t MATCH ?", (t,)).fetchone()[0] for t in terms
+            }
+            ours = ranked_by_words(conn, WORDS, space.filter, (space.size, space.tokens), held, 10)
             theirs = alone.execute(
                 "SELECT rowid, -bm25(t) FROM t WHERE t MATCH ? ORDER BY bm25(t), rowid",
                 (match_expression(terms),),

@@ -24,15 +24,15 @@ import json
 import math
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "COMMON_TERM_FRACTION",
     "LEXICAL_CANDIDATES",
     "MAX_QUERY_TERMS",
     "MAX_RANKED_TERMS",
-    "bm25",
     "common_count",
+    "idf",
     "match_expression",
     "pick_rarest",
     "query_terms",
@@ -110,42 +110,74 @@ def scoped_expression(scope: str, terms: Sequence[str]) -> str:
     return f"{scope} AND content : ({match_expression(terms)})"
 
 
-def _hits_statement(table: str, terms: int) -> str:
-    """Every memory each term is found in (one scoped expression per term), with how often it occurs
-    there and the memory's length in words, as one JSON array in one row.
+def _candidates_statement(table: str, terms: int) -> str:
+    """The best memories the terms find (one scoped expression each, with its IDF), scored with each term
+    counted once, as one JSON array of rowids in one row.
 
-    One row because sqlite3 gives up the GIL around every step of a statement, and in a busy proxy each
-    step's return can wait a whole switch interval (5 ms) for the event loop's thread. How often: FTS5's
-    ``highlight`` marks each occurrence of the query's term in the text (stemmed: "runs" for "run").
+    Counted once, bm25 is the sum of the IDFs of the terms a memory holds times (k1 + 1) / (1 + K), K the
+    memory's length normalisation: SQL ranks every match so that only the best come back. One row because
+    sqlite3 gives up the GIL around every step of a statement, and in a busy proxy each step's return can
+    wait a whole switch interval (5 ms) for the event loop's thread.
+    """
+    found = " UNION ALL ".join(
+        f"SELECT :idf{n} AS idf, rowid FROM {table} WHERE {table} MATCH :match{n}" for n in range(terms)
+    )
+    return f"""
+SELECT json_group_array(rowid) FROM (
+    SELECT h.rowid AS rowid,
+        sum(h.idf) / (1 + :k1 * (1 - :b + :b * m.tokens / :average)) AS score
+    FROM ({found}) AS h CROSS JOIN memories AS m ON m.rowid = h.rowid
+    GROUP BY h.rowid ORDER BY score DESC, h.rowid LIMIT :limit
+)
+"""
+
+
+def _frequencies_statement(table: str, terms: int, rows: int | None) -> str:
+    """How often each term occurs in each memory it is found in, with the memory's length in words, as one
+    JSON array; only in ``rows`` given memories (their rowids follow each term's expression), or in all.
+
+    FTS5's ``highlight`` marks each occurrence of the query's term (stemmed: "runs" for "run"); it reads
+    and tokenizes the memory again (~5 microseconds each), so it runs for a few memories only: all a query
+    finds when they are few, else the best candidates. ``+rowid`` keeps the candidates a filter: offered
+    to FTS5 as a constraint, each one would start a query of its own (3 ms for 50). LIMIT -1 (no limit)
+    keeps SQLite from flattening a single term's query into the aggregate, where ``highlight`` cannot run.
     """
     marked = f"highlight({table}, 1, char(1), '')"
+    only = f" AND +rowid IN ({', '.join('?' * rows)})" if rows is not None else ""
     found = " UNION ALL ".join(
         f"SELECT {n} AS term, rowid, length({marked}) - length(replace({marked}, char(1), '')) AS frequency, "
         f"(SELECT tokens FROM memories AS m WHERE m.rowid = {table}.rowid) AS tokens "
-        f"FROM {table} WHERE {table} MATCH ?"
+        f"FROM {table} WHERE {table} MATCH ?{only}"
         for n in range(terms)
     )
-    # LIMIT -1 (no limit) keeps SQLite from flattening a single term's query into the aggregate, where
-    # highlight() cannot run.
     return f"SELECT json_group_array(json_array(term, rowid, frequency, tokens)) FROM ({found} LIMIT -1)"
 
 
 BM25_K1 = 1.2
 BM25_B = 0.75
 
+RESCORED = 50
+"""Candidates whose exact term frequencies are read (at least four times the limit): the best by bm25 with
+each term counted once, which a memory repeating a word can only overtake from close behind."""
 
-def bm25(size: int, tokens: int, hits: Sequence[dict[int, int]], lengths: dict[int, int]) -> dict[int, float]:
-    """Okapi bm25 of each memory (higher is better), as FTS5's ``bm25()`` computes it, over a namespace of
-    ``size`` memories and ``tokens`` words: ``hits`` holds, for each query term, how often it occurs in each
-    memory it is found in; ``lengths`` each memory's length in words."""
-    size = max(size, len(lengths))  # figures read a moment before a write landed are never below the hits
-    average = max(tokens / size, 1e-9) if size else 1.0
+
+def idf(size: int, found: int) -> float:
+    """A term's inverse document frequency as FTS5's bm25 takes it: found in ``found`` of ``size``
+    memories, floored at 1e-6 (a word in over half of them would otherwise count against a match)."""
+    return max(math.log((size - found + 0.5) / (found + 0.5)), 1e-6)
+
+
+def _bm25(
+    weights: Sequence[float], hits: Sequence[dict[int, int]], lengths: dict[int, int], average: float
+) -> dict[int, float]:
+    """Okapi bm25 of each memory in ``hits`` (higher is better), as FTS5's ``bm25()`` computes it: for each
+    query term its IDF (``weights``) and how often it occurs in each memory it is found in (``hits``);
+    ``lengths`` each memory's length in words, ``average`` their mean over the namespace."""
     scores: dict[int, float] = {}
-    for found in hits:
-        idf = max(math.log((size - len(found) + 0.5) / (len(found) + 0.5)), 1e-6)
-        for rowid, frequency in found.items():
+    for weight, held in zip(weights, hits, strict=True):
+        for rowid, frequency in held.items():
             norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths[rowid] / average)
-            scores[rowid] = scores.get(rowid, 0.0) + idf * frequency * (BM25_K1 + 1) / (frequency + norm)
+            scores[rowid] = scores.get(rowid, 0.0) + weight * frequency * (BM25_K1 + 1) / (frequency + norm)
     return scores
 
 
@@ -154,22 +186,56 @@ def ranked_by_words(
     table: str,
     scope: str,
     stats: tuple[int, int],
-    terms: Sequence[str],
+    terms: Mapping[str, int],
     limit: int,
 ) -> list[tuple[int, float]]:
     """The rowids of the ``limit`` memories in ``scope`` that ``terms`` rank best, with their bm25 score,
-    best first (ties: the older memory first). ``stats`` is the scope's size and total length in words."""
+    best first (ties: the older memory first). ``stats`` is the scope's size and total length in words;
+    ``terms`` maps each term to how many of the scope's memories hold it (:func:`rarest_terms`).
+
+    Each memory is scored from the scope's own figures only, with how often each term occurs in it,
+    exactly as FTS5's ``bm25()`` over the scope alone would score it. When the terms are found in more
+    than :data:`RESCORED` memories, those scored are the best with each term counted once (ranked in SQL).
+    """
     if not terms or limit <= 0:
         return []
+    size, tokens = max(stats[0], *terms.values()), stats[1]
+    average = max(tokens / size, 1e-9) if size else 1.0
     expressions = [scoped_expression(scope, [term]) for term in terms]
-    (found,) = conn.execute(_hits_statement(table, len(terms)), expressions).fetchone()
+    weights = [idf(size, found) for found in terms.values()]
+    if sum(terms.values()) <= RESCORED:  # few enough to score them all exactly at once
+        statement, params = _frequencies_statement(table, len(terms), None), expressions
+    else:
+        candidates = _candidates(conn, table, expressions, weights, average, max(RESCORED, 4 * limit))
+        if not candidates:
+            return []
+        statement = _frequencies_statement(table, len(terms), len(candidates))
+        params = [value for expression in expressions for value in (expression, *candidates)]
+    (counted,) = conn.execute(statement, params).fetchone()
     hits: list[dict[int, int]] = [{} for _ in terms]
     lengths: dict[int, int] = {}
-    for term, rowid, frequency, length in json.loads(found):
+    for term, rowid, frequency, length in json.loads(counted):
         hits[term][rowid] = max(frequency, 1)
         lengths[rowid] = length
-    scores = bm25(*stats, hits, lengths)
+    scores = _bm25(weights, hits, lengths, average)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+
+
+def _candidates(
+    conn: sqlite3.Connection,
+    table: str,
+    expressions: Sequence[str],
+    weights: Sequence[float],
+    average: float,
+    limit: int,
+) -> list[int]:
+    """The rowids of the ``limit`` best memories with each term counted once (see
+    :func:`_candidates_statement`)."""
+    params: dict[str, object] = {"k1": BM25_K1, "b": BM25_B, "average": average, "limit": limit}
+    for n, (weight, expression) in enumerate(zip(weights, expressions, strict=True)):
+        params |= {f"idf{n}": weight, f"match{n}": expression}
+    (found,) = conn.execute(_candidates_statement(table, len(expressions)), params).fetchone()
+    return json.loads(found)
 
 
 def _counts_statement(table: str, terms: int, *, capped: bool) -> str:
@@ -207,21 +273,25 @@ def pick_rarest(terms: Sequence[str], counts: Sequence[int], common: int | None)
 
 def rarest_terms(
     conn: sqlite3.Connection, table: str, scope: str, size: int, terms: Sequence[str]
-) -> list[str]:
-    """The few terms to search with (:func:`pick_rarest`) in the memories ``scope`` selects; ``size`` is
-    how many there are.
+) -> dict[str, int]:
+    """The few terms to search with (:func:`pick_rarest`) in the memories ``scope`` selects, each with how
+    many of them hold it (what its IDF is made of); ``size`` is how many there are.
 
-    Counting stops at the threshold; only a query made of common words alone (or a store so small that
-    every word is common) needs them counted in full, to keep the rarest of them.
+    Counting stops at the threshold (a chosen term is below it, so its count is exact); only a query made
+    of common words alone (or a store so small that every word is common) needs them counted in full, to
+    keep the rarest of them.
     """
-    if len(terms) == 1:
-        return list(terms)
+    if not terms:
+        return {}
     common = common_count(size)
     expressions = [scoped_expression(scope, [term]) for term in terms]
-    capped = [value for e in expressions for value in (e, common)]
-    counts = conn.execute(_counts_statement(table, len(terms), capped=True), capped).fetchone()
-    chosen = pick_rarest(terms, counts, common)
-    if chosen is None:
-        counts = conn.execute(_counts_statement(table, len(terms), capped=False), expressions).fetchone()
-        chosen = pick_rarest(terms, counts, None) or []
-    return chosen
+    if len(terms) > 1:
+        capped = [value for e in expressions for value in (e, common)]
+        counts = conn.execute(_counts_statement(table, len(terms), capped=True), capped).fetchone()
+        chosen = pick_rarest(terms, counts, common)
+        if chosen is not None:
+            found = dict(zip(terms, counts, strict=True))
+            return {term: found[term] for term in chosen}
+    counts = conn.execute(_counts_statement(table, len(terms), capped=False), expressions).fetchone()
+    found = dict(zip(terms, counts, strict=True))
+    return {term: found[term] for term in pick_rarest(terms, counts, None) or []}
