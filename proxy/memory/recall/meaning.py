@@ -23,6 +23,7 @@ __all__ = [
     "EMBEDDED_TOKENS",
     "EncoderBacked",
     "embed",
+    "forget_vectors",
     "vector_model",
 ]
 
@@ -75,6 +76,12 @@ def embed(encoder: Encoder, texts: Sequence[str]) -> np.ndarray:
     if not keys:
         return encoder.encode([], max_tokens=EMBEDDED_TOKENS)
     return np.stack([found[key] for key in keys])
+
+
+def forget_vectors() -> None:
+    """Empty the kept vectors (the memory benchmark times embedding itself)."""
+    with _cache_lock:
+        _cache.clear()
 
 
 class EncoderBacked:
