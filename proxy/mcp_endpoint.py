@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from proxy.error_responses import envelope_for, error_response
-from proxy.errors import AuthenticationFailed, ProxyError
+from proxy.errors import AuthenticationFailed, ProxyError, ServiceUnavailable
 from proxy.flow import Flow
 from proxy.memory.person_wide import is_person_wide
 from proxy.memory.stores.base import MemoryRecord, MemoryStoreError
@@ -94,18 +94,24 @@ class McpEndpoint:
         self._roots: OrderedDict[str, str | None] = OrderedDict()
         """Each MCP session's project directory (its id → its first root), the newest sessions'."""
         self._register_tools()
+        self._sessions: StreamableHTTPSessionManager | None = None
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """A session manager for the app's lifetime (its sessions end with it); a new one each time the app
+        starts, since one runs only once."""
         # The proxy has its own guard against DNS rebinding (proxy.browser_guard); the SDK's would refuse
         # any host but localhost, including a team proxy's own name.
         self.server.streamable_http_app(
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
         )
-        self.sessions: StreamableHTTPSessionManager = self.server.session_manager
-
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """The session manager, for the app's lifetime (its sessions end with it)."""
-        async with self.sessions.run():
-            yield
+        sessions = self.server.session_manager
+        async with sessions.run():
+            self._sessions = sessions
+            try:
+                yield
+            finally:
+                self._sessions = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI endpoint: the proxy key checked as on every API route, then the MCP transport."""
@@ -116,7 +122,12 @@ class McpEndpoint:
             )
             await error_response(refused, envelope_for(MCP_PATH))(scope, receive, send)
             return
-        await self.sessions.handle_request(scope, receive, send)
+        sessions = self._sessions
+        if sessions is None:
+            stopped = ServiceUnavailable("The MCP endpoint is not running: the proxy is starting or stopping")
+            await error_response(stopped, envelope_for(MCP_PATH))(scope, receive, send)
+            return
+        await sessions.handle_request(scope, receive, send)
 
     def _register_tools(self) -> None:
         server = self.server

@@ -205,3 +205,20 @@ async def test_mcp_can_be_turned_off(tmp_path: Path) -> None:
         async with httpx.AsyncClient(base_url=server.url) as client:
             answer = await client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert answer.status_code == 404
+
+
+async def test_an_app_started_twice_serves_mcp_each_time_and_never_before_it_starts(tmp_path: Path) -> None:
+    """The MCP sessions live with the app's lifespan: a second start gets a session manager of its own (one
+    runs only once), and a request outside the lifespan is a 503 in the envelope, not a crash."""
+    app = create_app(proxy_config(tmp_path / "memory.sqlite3"), CannedBackend())
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+    ) as client:
+        before = await client.post("/mcp", json=body)
+    for _ in range(2):
+        with LoopbackServer(app, lifespan="on") as server:
+            async with mcp_session(f"{server.url}/mcp") as session:
+                assert len((await session.list_tools()).tools) == 4
+    assert before.status_code == 503
+    assert before.json()["error"]["type"] == "service_unavailable"
