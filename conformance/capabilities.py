@@ -30,6 +30,10 @@ class Capability(StrEnum):
     EMBEDDINGS = "embeddings"
     """Serves OpenAI's ``/v1/embeddings``."""
 
+    MEMORY_TOOL = "memory_tool"
+    """``memory_proxy.memory_tool: serve``: runs Anthropic's memory tool for Anthropic Messages requests on
+    the project's ``/memories`` and answers the client as if no tool had been called."""
+
     MCP = "mcp"
     """Serves its memory as MCP tools at ``/mcp`` (streamable HTTP): remember, recall, forget, list_recent,
     scoped like requests (a session's project from the client's roots)."""

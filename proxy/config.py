@@ -236,6 +236,11 @@ class MemoryProxySettings(_Section):
     """The memory console at ``/ui`` (behind ``auth_key`` when one is set)."""
     mcp: bool = True
     """The MCP endpoint at ``/mcp``: the memory as tools an agent calls (behind ``auth_key`` when set)."""
+    memory_tool: Literal["off", "serve"] = "off"
+    """``serve``: Anthropic's memory tool added to Anthropic Messages requests to Anthropic models and run
+    by the proxy on the project's ``/memories`` (:mod:`proxy.memory_tool`)."""
+    memory_tool_steps: int = Field(default=8, ge=1, le=50)
+    """Memory tool rounds one request may take before its answer is returned as it is."""
     allowed_hosts: list[str] = Field(default_factory=list)
     """Names besides this machine's own by which clients may address the proxy without a key (its ``Host``
     header): a reverse proxy's or a LAN name; ``.example.com`` for a domain and its subdomains, ``*`` for any

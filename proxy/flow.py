@@ -34,6 +34,8 @@ from proxy.errors import InvalidRequest, ModelNotFound, ProxyError, to_proxy_err
 from proxy.identification import ClientIdentifier, ClientIdentity
 from proxy.memory.service import STATUS_REASON_HEADER, MemoryService, Recall
 from proxy.memory.supermemory_router import SupermemoryRouter
+from proxy.memory_tool.files import MemoryFiles
+from proxy.memory_tool.loop import declares_memory_tool, executor, run_json, run_stream, with_memory_tool
 from proxy.metrics import Metrics
 from proxy.model_catalog import STATEFUL_RESPONSES_PROVIDERS, ModelCatalog
 from proxy.requests import RequestShape, parse_call, read_json_object
@@ -86,6 +88,8 @@ class Flow:
         self.activity = Activity(listeners=(self.metrics.observe,))
         self.key = ProxyKey(config.memory_proxy.auth_key)
         self._client_credential_models = frozenset(config.memory_proxy.client_credentials)
+        self.memory_tool = config.memory_proxy.memory_tool == "serve"
+        self.memory_tool_steps = config.memory_proxy.memory_tool_steps
         self._max_body_bytes = config.memory_proxy.max_body_bytes
         self.client_timeout = config.memory_proxy.client_timeout
 
@@ -122,7 +126,7 @@ class Flow:
             trace.recalled(recall, recall_seconds)
             sent = self.inject(scope, call, recall, surface)
             upstream_started = time.perf_counter()
-            answer = await self.complete(sent, surface)
+            answer = await self.answer(sent, surface, scope)
             upstream_seconds = time.perf_counter() - upstream_started
             trace.answered(upstream_seconds)
             kept = _kept(request)
@@ -251,6 +255,37 @@ class Flow:
         if recall.pins:
             call = call.with_payload(surface.place(call.payload, recall.pins))
         return call.with_headers(self.supermemory_router.headers_for(call.model, scope.namespace))
+
+    async def answer(self, call: Call, surface: Surface, scope: Scope) -> dict[str, Any] | OpenedStream[Any]:
+        """The backend's answer (:meth:`complete`), with Anthropic's memory tool run here when the proxy
+        serves it (:mod:`proxy.memory_tool`)."""
+        if not self.serves_memory_tool(call):
+            return await self.complete(call, surface)
+        call = with_memory_tool(call)
+        kept = {"client": scope.client} | ({"project": scope.project} if scope.project else {})
+        execute = executor(MemoryFiles(self.memory.store, scope.namespace, kept))
+        steps = self.memory_tool_steps
+        if not call.stream:
+            return await run_json(call, self.backend.complete, execute, steps=steps)
+
+        async def step(next_call: Call) -> AsyncIterator[Any]:
+            return checked(await self.backend.stream(next_call), surface.chunk_problem)
+
+        merged = run_stream(call, step, execute, steps=steps)
+        return await OpenedStream.open(checked(merged, surface.chunk_problem), surface.starts_answer)
+
+    def serves_memory_tool(self, call: Call) -> bool:
+        """Whether this request gets Anthropic's memory tool from the proxy: served, an Anthropic Messages
+        request to an Anthropic model, memory on, not a client's side request, and no memory tool of the
+        client's own."""
+        return (
+            self.memory_tool
+            and call.api is Api.MESSAGES
+            and self.memory.settings.enabled
+            and self.catalog.providers_of(call.model) == {"anthropic"}
+            and not self.memory.side_requests.match(call)
+            and not declares_memory_tool(dict(call.payload))
+        )
 
     async def complete(self, call: Call, surface: Surface) -> dict[str, Any] | OpenedStream[Any]:
         """The backend's answer; a stream is returned once its answer has begun, each chunk checked to be

@@ -18,6 +18,7 @@ from conformance.suites.health import HealthSuite
 from conformance.suites.hostile_input import HostileInputSuite
 from conformance.suites.mcp import McpSuite
 from conformance.suites.memory import MemoryFailureSuite, MemorySuite
+from conformance.suites.memory_tool import MemoryToolSuite
 from conformance.suites.messages import MessagesSuite
 from conformance.suites.models import ModelsSuite
 from conformance.suites.responses import ResponsesSuite
@@ -35,6 +36,7 @@ __all__ = [
     "McpSuite",
     "MemoryFailureSuite",
     "MemorySuite",
+    "MemoryToolSuite",
     "MessagesSuite",
     "ModelsSuite",
     "ResponsesSuite",
