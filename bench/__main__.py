@@ -2,12 +2,18 @@
 runs the memory benchmark (:mod:`bench.memory`), ``python -m bench load`` the write-back load check
 (:mod:`bench.writeback_load`), ``python -m bench workers`` (or ``load --workers``) throughput with 1 and 2
 worker processes (:mod:`bench.workers`), ``python -m bench journal`` the write-back journal's cost on the
-request path (:mod:`bench.journal`)."""
+request path (:mod:`bench.journal`), ``python -m bench memory_tool`` what a memory tool step adds
+(:mod:`bench.memory_tool`)."""
 
 import sys
 
 if sys.argv[1:2] == ["journal"]:
     from bench.journal import main
+
+    raise SystemExit(main(sys.argv[2:]))
+
+if sys.argv[1:2] == ["memory_tool"]:
+    from bench.memory_tool import main
 
     raise SystemExit(main(sys.argv[2:]))
 

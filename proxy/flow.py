@@ -271,8 +271,7 @@ class Flow:
         async def step(next_call: Call) -> AsyncIterator[Any]:
             return checked(await self.backend.stream(next_call), surface.chunk_problem)
 
-        merged = run_stream(call, step, execute, steps=steps)
-        return await OpenedStream.open(checked(merged, surface.chunk_problem), surface.starts_answer)
+        return await OpenedStream.open(run_stream(call, step, execute, steps=steps), surface.starts_answer)
 
     def serves_memory_tool(self, call: Call) -> bool:
         """Whether this request gets Anthropic's memory tool from the proxy: served, an Anthropic Messages

@@ -15,6 +15,7 @@ number of files and a path are bounded, so a model cannot fill the store.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,8 @@ class MemoryFiles:
         self.store = store
         self.namespace = namespace
         self.metadata = dict(metadata)
+        self._known: dict[str, _File] | None = None
+        """The files as last read or written: one request's commands read the namespace once."""
 
     async def execute(self, command: Mapping[str, Any]) -> str:
         """Run one command of the memory tool; its result for the model, or :class:`MemoryToolError`."""
@@ -167,7 +170,7 @@ class MemoryFiles:
         if not doomed:
             raise MemoryToolError(f"The path {path} does not exist")
         for file in doomed:
-            await self.store.forget(self.namespace, file.record.id)
+            await self._forget(file)
         return f"Successfully deleted {path}"
 
     async def rename(self, old_path: str, new_path: str) -> str:
@@ -183,17 +186,19 @@ class MemoryFiles:
             raise MemoryToolError(f"Cannot move {old_path} into itself")
         for path, file in moving.items():  # written where it goes before it leaves where it was
             await self._write(new_path + path[len(old_path) :], file.text)
-            await self.store.forget(self.namespace, file.record.id)
+            await self._forget(file)
         return f"Successfully renamed {old_path} to {new_path}"
 
     async def _files(self) -> dict[str, _File]:
-        records = await self.store.list(self.namespace, limit=LISTED)
-        files: dict[str, _File] = {}
-        for record in records:
-            path = record.metadata.get("memory_file")
-            if isinstance(path, str) and path not in files:
-                files[path] = _File(path, record.content, record)
-        return files
+        if self._known is None:
+            records = await self.store.list(self.namespace, limit=LISTED)
+            files: dict[str, _File] = {}
+            for record in records:
+                path = record.metadata.get("memory_file")
+                if isinstance(path, str) and path not in files:
+                    files[path] = _File(path, record.content, record)
+            self._known = files
+        return dict(self._known)
 
     async def _file(self, path: str) -> _File:
         files = await self._files()
@@ -209,7 +214,17 @@ class MemoryFiles:
                 f"{path} would hold {len(text):,} characters; a file holds {MAX_FILE_CHARS:,}."
             )
         metadata = {**self.metadata, "source": "memory-tool", "memory_file": path}
-        await self.store.add(self.namespace, text, metadata=metadata, custom_id=FILE_ID_PREFIX + path)
+        memory_id = await self.store.add(
+            self.namespace, text, metadata=metadata, custom_id=FILE_ID_PREFIX + path
+        )
+        if self._known is not None:
+            record = MemoryRecord(memory_id, self.namespace, text, time.time(), metadata)
+            self._known[path] = _File(path, text, record)
+
+    async def _forget(self, file: _File) -> None:
+        await self.store.forget(self.namespace, file.record.id)
+        if self._known is not None:
+            self._known.pop(file.path, None)
 
 
 def _path(command: Mapping[str, Any], key: str) -> str:

@@ -178,7 +178,13 @@ async function loadMemories() {
         { dataset: { memoryId: memory.id } },
         el("td", { className: "number" }, memory.rank ?? index + 1),
         el("td", {}, memory.signal ? el("span", { className: `signal ${memory.signal}`, title: `score ${memory.score.toFixed(3)}` }, memory.signal) : ""),
-        el("td", { className: "content" }, memory.content),
+        el(
+          "td",
+          { className: "content" },
+          // A file of the memory tool's /memories: its path above its text.
+          memory.metadata?.memory_file ? el("div", { className: "file-path" }, memory.metadata.memory_file) : null,
+          memory.content,
+        ),
         el("td", {}, when(memory.created_at)),
         el(
           "td",
