@@ -161,7 +161,13 @@ def _print_records(
     for record in records:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created_at)) if record.created_at else ""
         found = [record.signal, f"{record.score:.3f}"] if ranked else []
-        table.add_row(record.id, when, *found, escape(record.content))
+        path = record.metadata.get("memory_file")  # a file of the memory tool's /memories
+        shown = (
+            f"[bold]{escape(path)}[/bold]\n{escape(record.content)}"
+            if isinstance(path, str)
+            else escape(record.content)
+        )
+        table.add_row(record.id, when, *found, shown)
     console.print(table)
 
 

@@ -137,6 +137,33 @@ def test_memories_list_search_forget(tmp_path):
     assert "rejected" in bad.output
 
 
+def test_a_memory_tool_file_is_listed_with_its_path(tmp_path):
+    """The memory tool's files are a project's memories: ``memories list`` names each one's path."""
+    import asyncio
+
+    from proxy.memory.stores.local.store import LocalMemoryStore
+    from proxy.memory_tool.files import MemoryFiles
+
+    path = tmp_path / "memory.sqlite3"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"context_retrieval: {{provider: local, local_store_path: '{path}'}}\n")
+
+    async def seed() -> None:
+        store = LocalMemoryStore(path)
+        try:
+            files = MemoryFiles(store, "billing-api-3f9c1e", {})
+            await files.execute({"command": "create", "path": "/memories/deploys.md", "file_text": "fridays"})
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    listed = runner.invoke(
+        cli, ["memories", "list", "-u", "billing-api-3f9c1e", "-c", str(config)], terminal_width=200
+    )
+    assert listed.exit_code == 0
+    assert "/memories/deploys.md" in listed.output and "fridays" in listed.output
+
+
 def test_start_up_says_how_memory_recalls(monkeypatch, tmp_path):
     """Without the embedding model the local store still works, and start-up says so and how to get it."""
     from proxy import launcher
