@@ -19,10 +19,10 @@ import asyncio
 import logging
 import warnings
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -38,7 +38,7 @@ from proxy.error_responses import envelope_for, error_response
 from proxy.errors import AuthenticationFailed, ProxyError, ServiceUnavailable
 from proxy.flow import Flow
 from proxy.memory.person_wide import is_person_wide
-from proxy.memory.stores.base import MemoryRecord, MemoryStoreError
+from proxy.memory.stores.base import MemoryRecord, MemoryStore, MemoryStoreError
 from proxy.redaction import redact
 from proxy.scopes import PROJECT_HEADER
 from proxy.scopes import Scope as MemoryScope
@@ -57,6 +57,7 @@ ROOTS_TIMEOUT = 2.0
 """How long a tool call waits for the client's roots before it goes on without a project."""
 
 Where = Literal["auto", "project", "person"]
+_T = TypeVar("_T")
 
 
 class RememberedNote(BaseModel):
@@ -245,14 +246,14 @@ class McpEndpoint:
         newest = sorted((r for records in listed for r in records), key=lambda r: r.created_at, reverse=True)
         return [_recalled(record, scope, ranked=False) for record in newest[:limit]]
 
-    def _store(self) -> Any:
+    def _store(self) -> MemoryStore:
         memory = self.flow.memory
         if not memory.settings.enabled:
             raise ToolError("Memory is off on this proxy (context_retrieval.enabled: false).")
         return memory.store
 
 
-async def _store_call(work: Any) -> Any:
+async def _store_call(work: Awaitable[_T]) -> _T:
     """A store operation; a store that fails is a tool error naming why (credentials masked)."""
     try:
         return await work

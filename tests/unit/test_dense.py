@@ -90,3 +90,22 @@ def test_a_client_behind_many_writes_elsewhere_is_read_from_its_own_rows(monkeyp
     assert cache.current(conn, "alice", removed=0).rowids.tolist() == [1, 12]
     _write(conn, "alice", 13, unit(1, 2))  # one more: appended, the matrix up to date again
     assert cache.current(conn, "alice", removed=0).rowids.tolist() == [1, 12, 13]
+
+
+def test_a_search_on_an_older_snapshot_never_makes_the_matrix_take_a_vector_twice(tmp_path):
+    """Recalls run side by side, each on a snapshot of its own: one that began before a vector was written
+    must not set the matrix back, or the next search appends that vector again."""
+    path = tmp_path / "memory.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode = WAL")
+    create_or_migrate(writer)
+    _write(writer, "alice", 1, unit(1, 0))
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("BEGIN")
+    old.execute("SELECT count(*) FROM vectors").fetchone()  # its snapshot: one vector
+    _write(writer, "alice", 2, unit(0, 1))
+    new = sqlite3.connect(path, isolation_level=None)
+    cache = VectorCache("m", 2)
+    assert cache.current(new, "alice", removed=0).rowids.tolist() == [1, 2]
+    assert cache.current(old, "alice", removed=0).rowids.tolist() == [1, 2]
+    assert cache.current(new, "alice", removed=0).rowids.tolist() == [1, 2]

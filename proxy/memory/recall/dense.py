@@ -114,6 +114,8 @@ class VectorCache:
                     "ON v.rowid = m.rowid WHERE m.user_id = ? AND v.model = ? AND v.seq <= ? ORDER BY v.seq",
                     (user_id, self.model, latest),
                 ).fetchall()
+            elif latest <= matrix.seq:  # nothing new (or this snapshot is older than the matrix)
+                rows = []
             else:
                 # CROSS JOIN keeps the vectors' sequence index as the outer loop: checking for new vectors
                 # costs nothing when there are none.
@@ -126,7 +128,9 @@ class VectorCache:
                 added = np.frombuffer(b"".join(row[2] for row in rows), dtype=np.float32)
                 rowids = np.array([row[0] for row in rows], dtype=np.int64)
                 matrix.append(rowids, added.reshape(len(rows), self.dimensions))
-            matrix.seq = latest  # everything up to it is in the matrix, whoever wrote it
+            # Everything up to it is in the matrix, whoever wrote it; never lowered by a search reading an
+            # older snapshot (the vectors after it would be appended twice).
+            matrix.seq = max(matrix.seq, latest)
             self._matrices[user_id] = matrix
             self._bytes += matrix.nbytes
             while self._bytes > self.max_bytes and len(self._matrices) > 1:
