@@ -59,20 +59,21 @@ async def test_a_long_query_searches_with_its_rarest_words_only(store: LocalMemo
     assert len(found) == 6
 
 
-@pytest.mark.parametrize("rescored", [lexical.RESCORED, 0], ids=["all-at-once", "candidates-first"])
+@pytest.mark.parametrize("exact", [lexical.EXACT_HITS, 0], ids=["all-at-once", "candidates-first"])
 async def test_a_namespace_is_ranked_by_bm25_as_fts5_would_rank_it_alone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rescored: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exact: int
 ) -> None:
     """The shared index ranks a namespace with its own statistics: scores equal FTS5's bm25() over an
     index holding that namespace's memories only, whatever another namespace holds; so do they when the
     matches are many and the best candidates are picked first in SQL."""
-    monkeypatch.setattr(lexical, "RESCORED", rescored)
+    monkeypatch.setattr(lexical, "EXACT_HITS", exact)
     texts = [
         "the deploy runs on kubernetes, deploys twice a day",
         "deploy keys live in vault",
         "kubernetes kubernetes kubernetes cluster notes for the platform team meeting",
         "lunch is at noon",
         "vault unseal keys are split between three people",
+        "a control character \x01 beside deploy does not count as a deploy",
     ]
     store = LocalMemoryStore(tmp_path / "memory.sqlite3")
     try:

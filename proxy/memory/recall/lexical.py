@@ -132,20 +132,26 @@ SELECT json_group_array(rowid) FROM (
 """
 
 
+def _marks(text: str) -> str:
+    """SQL for how many ``char(1)`` ``text`` holds (highlight's marks, less those the memory itself holds)."""
+    return f"(length({text}) - length(replace({text}, char(1), '')))"
+
+
 def _frequencies_statement(table: str, terms: int, rows: int | None) -> str:
     """How often each term occurs in each memory it is found in, with the memory's length in words, as one
     JSON array; only in ``rows`` given memories (their rowids follow each term's expression), or in all.
 
-    FTS5's ``highlight`` marks each occurrence of the query's term (stemmed: "runs" for "run"); it reads
-    and tokenizes the memory again (~5 microseconds each), so it runs for a few memories only: all a query
-    finds when they are few, else the best candidates. ``+rowid`` keeps the candidates a filter: offered
+    FTS5's ``highlight`` marks each occurrence of the query's term (stemmed: "runs" for "run") with
+    ``char(1)``, less any the memory holds itself; it reads and tokenizes the memory again (~5
+    microseconds each), so it runs for all a query finds only when they are few, else for the best
+    candidates. ``+rowid`` keeps the candidates a filter: offered
     to FTS5 as a constraint, each one would start a query of its own (3 ms for 50). LIMIT -1 (no limit)
     keeps SQLite from flattening a single term's query into the aggregate, where ``highlight`` cannot run.
     """
     marked = f"highlight({table}, 1, char(1), '')"
     only = f" AND +rowid IN ({', '.join('?' * rows)})" if rows is not None else ""
     found = " UNION ALL ".join(
-        f"SELECT {n} AS term, rowid, length({marked}) - length(replace({marked}, char(1), '')) AS frequency, "
+        f"SELECT {n} AS term, rowid, {_marks(marked)} - {_marks(f'{table}.content')} AS frequency, "
         f"(SELECT tokens FROM memories AS m WHERE m.rowid = {table}.rowid) AS tokens "
         f"FROM {table} WHERE {table} MATCH ?{only}"
         for n in range(terms)
@@ -156,9 +162,11 @@ def _frequencies_statement(table: str, terms: int, rows: int | None) -> str:
 BM25_K1 = 1.2
 BM25_B = 0.75
 
-RESCORED = 50
-"""Candidates whose exact term frequencies are read (at least four times the limit): the best by bm25 with
-each term counted once, which a memory repeating a word can only overtake from close behind."""
+EXACT_HITS = 1000
+"""Up to this many matches (the chosen terms' counts added up), every memory found is scored exactly."""
+RESCORED = 200
+"""Past :data:`EXACT_HITS`, the memories scored exactly: the best by bm25 with each term counted once (at
+least four times the limit)."""
 
 
 def idf(size: int, found: int) -> float:
@@ -193,9 +201,11 @@ def ranked_by_words(
     best first (ties: the older memory first). ``stats`` is the scope's size and total length in words;
     ``terms`` maps each term to how many of the scope's memories hold it (:func:`rarest_terms`).
 
-    Each memory is scored from the scope's own figures only, with how often each term occurs in it,
-    exactly as FTS5's ``bm25()`` over the scope alone would score it. When the terms are found in more
-    than :data:`RESCORED` memories, those scored are the best with each term counted once (ranked in SQL).
+    Each memory is scored from the scope's own figures only, with how often each term occurs in it, as
+    FTS5's ``bm25()`` over the scope alone would score it. Only when the terms are found in more than
+    :data:`EXACT_HITS` memories (words that common are rarely chosen: :func:`rarest_terms`) are the scored
+    ones the :data:`RESCORED` best with each term counted once, ranked in SQL: there a long memory that
+    repeats a word can be passed over for shorter ones that hold it once.
     """
     if not terms or limit <= 0:
         return []
@@ -203,7 +213,7 @@ def ranked_by_words(
     average = max(tokens / size, 1e-9) if size else 1.0
     expressions = [scoped_expression(scope, [term]) for term in terms]
     weights = [idf(size, found) for found in terms.values()]
-    if sum(terms.values()) <= RESCORED:  # few enough to score them all exactly at once
+    if sum(terms.values()) <= EXACT_HITS:  # few enough to score them all exactly at once
         statement, params = _frequencies_statement(table, len(terms), None), expressions
     else:
         candidates = _candidates(conn, table, expressions, weights, average, max(RESCORED, 4 * limit))
