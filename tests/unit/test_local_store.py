@@ -354,6 +354,42 @@ async def test_a_version_1_file_is_migrated_with_every_memory_kept(tmp_path: Pat
         assert backdoor.execute("SELECT name FROM sqlite_master WHERE name = 'memories_fts'").fetchall() == []
 
 
+async def test_memories_an_older_release_writes_beside_this_one_are_indexed_and_forgotten_cleanly(
+    tmp_path: Path,
+) -> None:
+    """An older proxy still running on the file writes memories with no namespace and no index entry:
+    one written while this store runs can be forgotten without harming the index, and the next store to
+    open the file indexes the others."""
+    path = tmp_path / "memory.sqlite3"
+    store = LocalMemoryStore(path)
+    await store.add("alice", "the first memory about parsnips")
+
+    def older_release_writes(text: str) -> None:
+        with sqlite3.connect(path) as old:
+            old.execute(
+                "INSERT INTO memories (id, user_id, content, created_at) VALUES (?, 'alice', ?, 0)",
+                (text[:8], text),
+            )
+
+    older_release_writes("gone soon: turnips")
+    assert await store.forget("alice") == 2
+    await store.add("alice", "parsnips again")
+    older_release_writes("unseen carrots")
+    await store.close()
+    reopened = LocalMemoryStore(path)
+    try:
+        assert _contents(await reopened.search("alice", "carrots")) == ["unseen carrots"]
+        assert _contents(await reopened.search("alice", "parsnips")) == ["parsnips again"]
+    finally:
+        await reopened.close()
+    with sqlite3.connect(path) as backdoor:
+        backdoor.execute(f"INSERT INTO {WORDS} ({WORDS}) VALUES ('integrity-check')")
+        assert backdoor.execute("SELECT size, tokens FROM namespaces WHERE user_id = 'alice'").fetchone() == (
+            2,
+            4,
+        )
+
+
 VERSION_1_SCHEMA = (
     """CREATE TABLE memories (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, user_id TEXT NOT NULL,
         custom_id TEXT, content TEXT NOT NULL, metadata TEXT NOT NULL DEFAULT '{}',

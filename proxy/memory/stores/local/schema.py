@@ -29,6 +29,7 @@ __all__ = [
     "Namespace",
     "create_or_migrate",
     "index_memory",
+    "index_unindexed",
     "namespace",
     "unindex_memory",
 ]
@@ -53,6 +54,7 @@ _TABLES = (
     """CREATE UNIQUE INDEX IF NOT EXISTS memories_user_custom_id
         ON memories (user_id, custom_id) WHERE custom_id IS NOT NULL""",
     "CREATE INDEX IF NOT EXISTS memories_user_created ON memories (user_id, created_at)",
+    "CREATE INDEX IF NOT EXISTS memories_unindexed ON memories (user_id) WHERE space IS NULL",
     """CREATE TABLE IF NOT EXISTS namespaces (
         id      INTEGER PRIMARY KEY,
         user_id TEXT NOT NULL UNIQUE,
@@ -103,42 +105,59 @@ class Namespace:
 
 
 def create_or_migrate(conn: sqlite3.Connection) -> None:
-    """Bring the file to :data:`SCHEMA_VERSION` (inside the caller's write transaction)."""
+    """Bring the file to :data:`SCHEMA_VERSION` (inside the caller's write transaction), and index any
+    memory that is not (:func:`index_unindexed`)."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version >= SCHEMA_VERSION:
-        return
-    for statement in _VERSION_1:
-        conn.execute(statement)
-    old_indexes = conn.execute(  # version 2's per-namespace indexes (their shadow tables go with them)
-        "SELECT name FROM sqlite_master WHERE name GLOB 'fts_[0-9]*' AND sql LIKE 'CREATE VIRTUAL TABLE%'"
-    ).fetchall()
-    for (table,) in old_indexes:
-        conn.execute(f'DROP TABLE "{table}"')
-    for table, columns in _ADDED_IN_3.items():
-        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        for column in columns if present else ():
-            if column.split()[0] not in present:
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
-    for statement in _TABLES:
-        conn.execute(statement)
-    _fill_version_3(conn)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    if version < SCHEMA_VERSION:
+        for statement in _VERSION_1:
+            conn.execute(statement)
+        old_indexes = conn.execute(  # version 2's per-namespace indexes (their shadow tables go with them)
+            "SELECT name FROM sqlite_master WHERE name GLOB 'fts_[0-9]*' AND sql LIKE 'CREATE VIRTUAL TABLE%'"
+        ).fetchall()
+        for (table,) in old_indexes:
+            conn.execute(f'DROP TABLE "{table}"')
+        for table, columns in _ADDED_IN_3.items():
+            present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            for column in columns if present else ():
+                if column.split()[0] not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        for statement in _TABLES:
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    index_unindexed(conn)
 
 
-def _fill_version_3(conn: sqlite3.Connection) -> None:
-    """Give an older file's memories their namespace and length, then index them all (no-ops when new)."""
-    conn.execute("INSERT OR IGNORE INTO namespaces (user_id) SELECT DISTINCT user_id FROM memories")
+def index_unindexed(conn: sqlite3.Connection) -> int:
+    """Index the memories without a namespace (``space`` NULL), count them in their namespaces' figures,
+    and return how many there were: every memory of an older file being migrated, or those an older
+    release of the proxy, still running on the same file, wrote since (it knows nothing of the index)."""
+    rowids = [row[0] for row in conn.execute("SELECT rowid FROM memories WHERE space IS NULL")]
+    if not rowids:
+        return 0
+    conn.execute(
+        "INSERT OR IGNORE INTO namespaces (user_id) SELECT DISTINCT user_id FROM memories WHERE space IS NULL"
+    )
     conn.create_function("memory_words_in", 1, lambda text: len(words_of(text)), deterministic=True)
     conn.execute(
         "UPDATE memories SET tokens = memory_words_in(content), "
-        "space = (SELECT id FROM namespaces AS n WHERE n.user_id = memories.user_id)"
+        "space = (SELECT id FROM namespaces AS n WHERE n.user_id = memories.user_id) WHERE space IS NULL"
     )
+    for start in range(0, len(rowids), 500):
+        batch = rowids[start : start + 500]
+        marks = ", ".join("?" * len(batch))
+        conn.execute(
+            f"INSERT INTO {WORDS} (rowid, space, content) "
+            f"SELECT rowid, space, content FROM memories WHERE rowid IN ({marks})",
+            batch,
+        )
+    # Each namespace's figures from its memories, found through their index on user_id.
     conn.execute(
         "UPDATE namespaces SET "
-        "size = (SELECT count(*) FROM memories AS m WHERE m.space = namespaces.id), "
-        "tokens = (SELECT coalesce(sum(tokens), 0) FROM memories AS m WHERE m.space = namespaces.id)"
+        "size = (SELECT count(*) FROM memories AS m WHERE m.user_id = namespaces.user_id), "
+        "tokens = (SELECT coalesce(sum(m.tokens), 0) FROM memories AS m "
+        "WHERE m.user_id = namespaces.user_id), removed = removed + 1"
     )
-    conn.execute(f"INSERT INTO {WORDS} ({WORDS}) VALUES ('rebuild')")
+    return len(rowids)
 
 
 def namespace(conn: sqlite3.Connection, user_id: str, *, create: bool = False) -> Namespace | None:
@@ -163,14 +182,19 @@ def index_memory(conn: sqlite3.Connection, space: Namespace, rowid: int, content
     )
 
 
-def unindex_memory(conn: sqlite3.Connection, space: Namespace, rowid: int, content: str) -> None:
-    """Take a memory out of the index and its namespace's statistics (before its row changes or goes: an
-    external-content index needs the values it indexed)."""
+def unindex_memory(conn: sqlite3.Connection, rowid: int, content: str) -> None:
+    """Take a memory out of the index and its namespace's figures, as they were counted (before its row
+    changes or goes: an external-content index needs the values it indexed). A memory that was never
+    indexed (written by an older release) is only left out of the figures."""
+    row = conn.execute("SELECT space, tokens FROM memories WHERE rowid = ?", (rowid,)).fetchone()
+    if row is None or row[0] is None:
+        return
+    space, tokens = row
     conn.execute(
         f"INSERT INTO {WORDS} ({WORDS}, rowid, space, content) VALUES ('delete', ?, ?, ?)",
-        (rowid, space.id, content),
+        (rowid, space, content),
     )
     conn.execute(
         "UPDATE namespaces SET size = size - 1, tokens = tokens - ?, removed = removed + 1 WHERE id = ?",
-        (len(words_of(content)), space.id),
+        (tokens, space),
     )

@@ -3,8 +3,9 @@
 Why SQLite: it ships with Python, survives restarts, and with WAL mode several proxy processes on one
 machine can write to the same file at once. Why these choices:
 
-- **Per-client namespaces**: every statement filters on ``user_id``; each client has a full-text index of
-  its own, so what decides its recall (how rare a word is) is computed over its memories alone.
+- **Per-client namespaces**: every statement filters on ``user_id``; one full-text index holds every
+  namespace, and what decides a namespace's recall (how rare a word is, how long its memories are) is
+  computed over its memories alone (:mod:`proxy.memory.recall.lexical`).
 - **Recall by words** (:mod:`proxy.memory.recall.lexical`): FTS5 with porter stemming, ranked by bm25,
 searching
   with a question's rarest words only.
@@ -348,18 +349,15 @@ class LocalMemoryStore(EncoderBacked):
 
     async def _delete(self, user_id: str, where: str, params: tuple[Any, ...]) -> int:
         """Delete ``user_id``'s memories that ``where`` selects (it names the user itself), from the table,
-        the user's word index and the vectors, in one transaction."""
+        the word index and the vectors, in one transaction."""
 
         def delete(conn: sqlite3.Connection) -> int:
             with _immediate(conn):
-                space = namespace(conn, user_id)
-                if space is None:
-                    return 0
                 rows = conn.execute(f"SELECT rowid, content FROM memories WHERE {where}", params).fetchall()
                 if not rows:
                     return 0
                 for rowid, content in rows:
-                    unindex_memory(conn, space, rowid, content)
+                    unindex_memory(conn, rowid, content)
                 rowids = [(rowid,) for rowid, _ in rows]
                 conn.executemany("DELETE FROM vectors WHERE rowid = ?", rowids)
                 conn.executemany("DELETE FROM memories WHERE rowid = ?", rowids)
@@ -597,7 +595,7 @@ def _upsert(
         if old == memory.content:
             vector = None  # the memory's vector still holds
         else:
-            unindex_memory(conn, space, rowid, old)
+            unindex_memory(conn, rowid, old)
             index_memory(conn, space, rowid, memory.content)
             conn.execute("DELETE FROM vectors WHERE rowid = ?", (rowid,))
     if vector is not None:
