@@ -275,13 +275,15 @@ class Flow:
 
     def serves_memory_tool(self, call: Call) -> bool:
         """Whether this request gets Anthropic's memory tool from the proxy: served, an Anthropic Messages
-        request to an Anthropic model, memory on, not a client's side request, and no memory tool of the
-        client's own."""
+        request to an Anthropic model, memory on, not a client's side request, no memory tool of the
+        client's own, and no tool call forced by the client (every step would call a tool)."""
+        forced = call.payload.get("tool_choice")
         return (
             self.memory_tool
             and call.api is Api.MESSAGES
             and self.memory.settings.enabled
             and self.catalog.providers_of(call.model) == {"anthropic"}
+            and not (isinstance(forced, dict) and forced.get("type") in ("any", "tool"))
             and not self.memory.side_requests.match(call)
             and not declares_memory_tool(dict(call.payload))
         )

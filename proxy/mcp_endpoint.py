@@ -40,7 +40,7 @@ from proxy.flow import Flow
 from proxy.memory.person_wide import is_person_wide
 from proxy.memory.stores.base import MemoryRecord, MemoryStore, MemoryStoreError
 from proxy.redaction import redact
-from proxy.scopes import PROJECT_HEADER
+from proxy.scopes import PROJECT_HEADER, project_id
 from proxy.scopes import Scope as MemoryScope
 
 __all__ = ["MCP_PATH", "McpEndpoint", "RecalledMemory", "RememberedNote"]
@@ -177,8 +177,8 @@ class McpEndpoint:
         custom = self.flow.identifier.custom_header
         if PROJECT_HEADER not in headers and custom not in headers:
             root = await self._root(ctx)
-            if root is not None:
-                headers[PROJECT_HEADER] = root
+            if root is not None:  # as its id (a header holds Latin-1 only; a path may hold any name)
+                headers[PROJECT_HEADER] = project_id(root)
         try:
             identity = self.flow.identifier.identify(headers)
             return self.flow.scopes.resolve(identity, headers, None)
@@ -205,8 +205,9 @@ class McpEndpoint:
                     (_file_path(str(root.uri)) for root in listed.roots if str(root.uri).startswith("file:")),
                     None,
                 )
-            except Exception as exc:  # no back channel, a timeout, a client error: no project then
+            except Exception as exc:  # no back channel, a timeout, a client error: no project this time
                 logger.debug("MCP client roots unavailable: %s", type(exc).__name__)
+                return None  # asked again on the session's next call
         if session_id is not None:
             self._roots[session_id] = path
             while len(self._roots) > KEPT_SESSIONS:

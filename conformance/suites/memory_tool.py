@@ -123,3 +123,19 @@ class MemoryToolSuite:
         assert call.json["tools"] == [tool]
         assert message.stop_reason == "tool_use"
         assert [block.type for block in message.content] == ["tool_use"]
+
+    def test_a_request_forcing_a_tool_call_is_left_alone(self, open_proxy, tmp_path):
+        """With ``tool_choice`` any (or a named tool) every step would call a tool: the request passes as it
+        came, without the memory tool."""
+        weather = {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}
+        with open_proxy(**_serving(tmp_path)) as proxy:
+            message = proxy.anthropic(default_headers=PROJECT).messages.create(
+                model="claude-fake",
+                max_tokens=64,
+                tools=[weather],
+                tool_choice={"type": "any"},
+                messages=[{"role": "user", "content": "weather? " + fake_directive("tool_call")}],
+            )
+            [call] = model_calls(proxy.provider)
+        assert [tool["name"] for tool in call.json["tools"]] == ["get_weather"]
+        assert [block.type for block in message.content] == ["tool_use"]

@@ -15,7 +15,6 @@ number of files and a path are bounded, so a model cannot fill the store.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,8 +63,6 @@ class MemoryFiles:
         self.store = store
         self.namespace = namespace
         self.metadata = dict(metadata)
-        self._known: dict[str, _File] | None = None
-        """The files as last read or written: one request's commands read the namespace once."""
 
     async def execute(self, command: Mapping[str, Any]) -> str:
         """Run one command of the memory tool; its result for the model, or :class:`MemoryToolError`."""
@@ -120,6 +117,7 @@ class MemoryFiles:
             raise MemoryToolError(f"{path} is a directory.")
         if path in files:
             raise MemoryToolError(f"File {path} already exists")
+        _no_file_above(path, files)
         if len(files) >= MAX_FILES:
             raise MemoryToolError(f"/memories holds its limit of {MAX_FILES} files: delete one first.")
         await self._write(path, text)
@@ -184,21 +182,25 @@ class MemoryFiles:
             raise MemoryToolError(f"The destination {new_path} already exists")
         if new_path.startswith(old_path + "/"):
             raise MemoryToolError(f"Cannot move {old_path} into itself")
+        _no_file_above(new_path, files)
+        longest = max(len(new_path + path[len(old_path) :]) for path in moving)
+        if longest > MAX_PATH_CHARS:
+            raise MemoryToolError(f"Renamed, a path would be {longest} characters; at most {MAX_PATH_CHARS}.")
         for path, file in moving.items():  # written where it goes before it leaves where it was
             await self._write(new_path + path[len(old_path) :], file.text)
             await self._forget(file)
         return f"Successfully renamed {old_path} to {new_path}"
 
     async def _files(self) -> dict[str, _File]:
-        if self._known is None:
-            records = await self.store.list(self.namespace, limit=LISTED)
-            files: dict[str, _File] = {}
-            for record in records:
-                path = record.metadata.get("memory_file")
-                if isinstance(path, str) and path not in files:
-                    files[path] = _File(path, record.content, record)
-            self._known = files
-        return dict(self._known)
+        """The namespace's files as they are now, read for each command (another request of the same
+        project may have changed them meanwhile: an edit must never write back a stale copy)."""
+        records = await self.store.list(self.namespace, limit=LISTED)
+        files: dict[str, _File] = {}
+        for record in records:
+            path = record.metadata.get("memory_file")
+            if isinstance(path, str) and path not in files:
+                files[path] = _File(path, record.content, record)
+        return files
 
     async def _file(self, path: str) -> _File:
         files = await self._files()
@@ -214,17 +216,19 @@ class MemoryFiles:
                 f"{path} would hold {len(text):,} characters; a file holds {MAX_FILE_CHARS:,}."
             )
         metadata = {**self.metadata, "source": "memory-tool", "memory_file": path}
-        memory_id = await self.store.add(
-            self.namespace, text, metadata=metadata, custom_id=FILE_ID_PREFIX + path
-        )
-        if self._known is not None:
-            record = MemoryRecord(memory_id, self.namespace, text, time.time(), metadata)
-            self._known[path] = _File(path, text, record)
+        await self.store.add(self.namespace, text, metadata=metadata, custom_id=FILE_ID_PREFIX + path)
 
     async def _forget(self, file: _File) -> None:
         await self.store.forget(self.namespace, file.record.id)
-        if self._known is not None:
-            self._known.pop(file.path, None)
+
+
+def _no_file_above(path: str, files: Mapping[str, _File]) -> None:
+    """Refuse ``path`` when a directory on its way is a file (``/memories/a/b`` with ``/memories/a``)."""
+    parts = path.split("/")
+    for depth in range(3, len(parts)):
+        above = "/".join(parts[:depth])
+        if above in files:
+            raise MemoryToolError(f"{above} is a file, not a directory.")
 
 
 def _path(command: Mapping[str, Any], key: str) -> str:

@@ -6,8 +6,9 @@ tools, the first part of the provider's cached prefix, never change between its 
 calls it, the proxy runs the commands on the project's ``/memories`` (:mod:`proxy.memory_tool.files`),
 sends the results back, and so on until the model answers (at most ``memory_tool_steps`` rounds). The
 client gets one answer as if no tool had been called: the text of every step, without the memory tool's
-calls, usage summed; a stream carries each step's text as it comes, in one message. A client that declares
-the memory tool itself runs it itself: its requests pass untouched.
+calls, usage summed; a stream carries each step's text as it comes, in one message. The last step the
+limit allows is sent with ``tool_choice: none``, so the model answers then. A client that declares the
+memory tool itself, or forces a tool call (``tool_choice`` any or a named tool), is left alone.
 
 When a step calls the client's own tools as well, the memory calls are run and the answer goes to the
 client with the client's calls only (the client runs those and continues the conversation).
@@ -16,19 +17,18 @@ client with the client's calls only (the client runs those and continues the con
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.call import Api, Call
+from proxy.errors import UpstreamUnreachable
 from proxy.memory.stores.base import MemoryStoreError
 from proxy.memory_tool.files import MemoryFiles, MemoryToolError
 from proxy.redaction import redact
+from proxy.streaming import close_iterator
 
 __all__ = ["BETA", "MEMORY_TOOL", "declares_memory_tool", "run_json", "run_stream", "with_memory_tool"]
-
-logger = logging.getLogger("proxy.memory_tool")
 
 MEMORY_TOOL = {"type": "memory_20250818", "name": "memory"}
 BETA = "context-management-2025-06-27"
@@ -115,7 +115,7 @@ async def run_json(
     content: list[Any] = []
     usage: dict[str, Any] = {}
     for step in range(steps + 1):
-        answer = await complete(call)
+        answer = await complete(_last_step(call) if step == steps else call)
         blocks = answer.get("content") if isinstance(answer.get("content"), list) else []
         memory_calls = [block for block in blocks if _is_memory_call(block)]
         content += [block for block in blocks if not _is_memory_call(block)]
@@ -123,14 +123,18 @@ async def run_json(
         if not memory_calls:
             break
         results = await _results(memory_calls, execute)
-        client_calls = any(isinstance(b, dict) and b.get("type") == "tool_use" for b in content)
-        if client_calls or step == steps:
-            if not client_calls:
-                logger.warning("the memory tool loop stopped after %d steps without a final answer", steps)
-                answer = {**answer, "stop_reason": "end_turn"}
-            break
+        if any(isinstance(b, dict) and b.get("type") == "tool_use" for b in content):
+            break  # the client's own tools are called too: it runs them and goes on
         call = _next_call(call, blocks, results)
-    return {**answer, "content": content, "usage": usage}
+    client_calls = any(isinstance(b, dict) and b.get("type") == "tool_use" for b in content)
+    stop_reason = _stop_reason(answer.get("stop_reason"), memory_calls, client_calls)
+    return {**answer, "content": content, "usage": usage, "stop_reason": stop_reason}
+
+
+def _stop_reason(given: Any, memory_calls: list[dict[str, Any]], client_calls: bool) -> Any:
+    """The last step's stop reason, but never ``tool_use`` for a client that has no tool call to run (a
+    model that called only the memory tool on the last step the limit allows)."""
+    return "end_turn" if memory_calls and not client_calls else given
 
 
 @dataclass
@@ -142,6 +146,8 @@ class _Step:
     hidden: set[int] = field(default_factory=set)
     shown: dict[int, int] = field(default_factory=dict)
     stop_reason: str | None = None
+    stopped: bool = False
+    """Whether its ``message_stop`` came (a stream cut short is not an answer)."""
     usage: dict[str, Any] = field(default_factory=dict)
     """The step's usage: its ``message_start``'s, then its ``message_delta``'s (whose counts are final)."""
 
@@ -216,61 +222,85 @@ async def run_stream(
 ) -> AsyncIterator[bytes]:
     """The stream of the answer to ``call`` with the memory tool's calls run here: one message (its
     ``message_start`` from the first step, each step's other blocks numbered on, one ``message_delta``
-    with the usage summed, one ``message_stop``)."""
-    started = False
-    shown = 0
-    usage: dict[str, Any] = {}
+    with the usage summed, one ``message_stop``). A step whose stream ends before its message does is an
+    error, never a finished answer."""
+    merged = _Merged()
     for number in range(steps + 1):
         step = _Step()
-        frames = await stream(call)
-        async for frame in frames:
-            event = _event(frame)
-            kind = event.get("type") if event else None
-            if event is None or kind not in _STEP_EVENTS:
-                yield frame  # pings, errors, what this loop does not know: as they came
-                continue
-            if kind == "message_start":
-                step.usage.update((event.get("message") or {}).get("usage") or {})
-                if not started:
-                    started = True
-                    yield frame
-                continue
-            index = event.get("index")
-            if kind == "message_delta":
-                step.stop_reason = (event.get("delta") or {}).get("stop_reason")
-                step.usage.update(event.get("usage") or {})
-                continue
-            if kind == "message_stop" or not isinstance(index, int):
-                continue
-            if kind == "content_block_start":
-                block = dict(event.get("content_block") or {})
-                step.blocks[index] = block
-                if _is_memory_call(block):
-                    step.hidden.add(index)
-                    continue
-                step.shown[index] = shown
-                shown += 1
-            elif kind == "content_block_delta":
-                delta = event.get("delta") or {}
-                if delta.get("type") == "input_json_delta":
-                    step.partial[index] = step.partial.get(index, "") + str(delta.get("partial_json", ""))
-                elif index in step.blocks:
-                    _grow(step.blocks[index], delta)
-            if index in step.hidden or index not in step.shown:
-                continue
-            yield _frame({**event, "index": step.shown[index]})
-        _summed(usage, step.usage)
+        frames = await stream(_last_step(call) if number == steps else call)
+        try:
+            async for frame in _read(frames, step, merged):
+                yield frame
+        finally:
+            await close_iterator(frames)
+        if not step.stopped:
+            raise UpstreamUnreachable("The provider's stream ended before its message did.")
+        _summed(merged.usage, step.usage)
         memory_calls = step.memory_calls()
-        final = not memory_calls or number == steps or step.calls_client_tools()
         if memory_calls:
             results = await _results(memory_calls, execute)
-        if final:
-            stop_reason = step.stop_reason
-            if memory_calls and not step.calls_client_tools():
-                logger.warning("the memory tool loop stopped after %d steps without a final answer", steps)
-                stop_reason = "end_turn"
-            delta = {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None}}
-            yield _frame({**delta, "usage": usage})
+        if not memory_calls or step.calls_client_tools() or number == steps:
+            delta = {"stop_reason": _stop_reason(step.stop_reason, memory_calls, step.calls_client_tools())}
+            delta["stop_sequence"] = None
+            yield _frame({"type": "message_delta", "delta": delta, "usage": merged.usage})
             yield _frame({"type": "message_stop"})
             return
         call = _next_call(call, step.content(), results)
+
+
+@dataclass
+class _Merged:
+    """What the client has been sent across the steps: the message's start, its blocks, usage so far."""
+
+    started: bool = False
+    blocks: int = 0
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+async def _read(frames: AsyncIterator[bytes], step: _Step, merged: _Merged) -> AsyncIterator[bytes]:
+    """One step's frames as the client gets them (renumbered, the memory tool's hidden), ``step`` built
+    from them as they come."""
+    async for frame in frames:
+        event = _event(frame)
+        kind = event.get("type") if event else None
+        if event is None or kind not in _STEP_EVENTS:
+            yield frame  # pings, what this loop does not know: as they came
+            continue
+        if kind == "message_start":
+            step.usage.update((event.get("message") or {}).get("usage") or {})
+            if not merged.started:
+                merged.started = True
+                yield frame
+            continue
+        if kind == "message_delta":
+            step.stop_reason = (event.get("delta") or {}).get("stop_reason")
+            step.usage.update(event.get("usage") or {})
+            continue
+        if kind == "message_stop":
+            step.stopped = True
+            continue
+        index = event.get("index")
+        if not isinstance(index, int):
+            continue
+        if kind == "content_block_start":
+            block = dict(event.get("content_block") or {})
+            step.blocks[index] = block
+            if _is_memory_call(block):
+                step.hidden.add(index)
+                continue
+            step.shown[index] = merged.blocks
+            merged.blocks += 1
+        elif kind == "content_block_delta":
+            delta = event.get("delta") or {}
+            if delta.get("type") == "input_json_delta":
+                step.partial[index] = step.partial.get(index, "") + str(delta.get("partial_json", ""))
+            elif index in step.blocks:
+                _grow(step.blocks[index], delta)
+        if index in step.shown:
+            yield _frame({**event, "index": step.shown[index]})
+
+
+def _last_step(call: Call) -> Call:
+    """The step the loop's limit makes the last: the model must answer, calling no tool (the tools stay
+    declared, so the cached prefix holds)."""
+    return call.with_payload({**call.payload, "tool_choice": {"type": "none"}})

@@ -97,6 +97,14 @@ async def test_a_session_in_a_project_remembers_recalls_and_forgets_there(
     assert await contents(tmp_path / "memory.sqlite3", PERSON) == ["I prefer tabs over spaces"]
 
 
+async def test_a_root_of_any_name_is_its_project(proxy: LoopbackServer) -> None:
+    """A directory named in any script is a project like any other (its id goes in no header as a path)."""
+    root = "/home/Юля/приложение"
+    async with mcp_session(f"{proxy.url}/mcp", roots=[root]) as session:
+        stored = tool_result(await session.call_tool("remember", {"note": "the linter is ruff"}))
+    assert (stored["namespace"], stored["kind"]) == (project_id(root), "project")
+
+
 async def test_the_clients_roots_are_asked_once_per_session(proxy: LoopbackServer) -> None:
     asked: list[str] = []
     async with mcp_session(f"{proxy.url}/mcp", roots=[PROJECT_DIR], asked=asked) as session:

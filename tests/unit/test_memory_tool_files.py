@@ -121,6 +121,8 @@ async def test_edits_that_cannot_be_made_say_why_and_change_nothing(files: Memor
         await files.execute(
             {"command": "str_replace", "path": "/memories/a.md", "old_str": "six", "new_str": "6"}
         )
+    with pytest.raises(MemoryToolError, match=r"/memories/a\.md is a file"):
+        await files.execute({"command": "create", "path": "/memories/a.md/b.md", "file_text": "x"})
     with pytest.raises(MemoryToolError, match=r"within the range \[0, 3\]"):
         await files.execute(
             {"command": "insert", "path": "/memories/a.md", "insert_line": 9, "insert_text": "x"}
@@ -136,3 +138,18 @@ async def test_each_namespace_has_its_own_directory(store: LocalMemoryStore) -> 
     assert (await theirs.execute({"command": "view", "path": "/memories"})).splitlines()[1:] == [
         "0B\t/memories"
     ]
+
+
+async def test_an_edit_reads_the_file_as_another_request_left_it(store: LocalMemoryStore) -> None:
+    """Two requests of one project edit one file: each edit starts from what the file holds now."""
+    first, second = MemoryFiles(store, NAMESPACE, {}), MemoryFiles(store, NAMESPACE, {})
+    await first.execute({"command": "create", "path": "/memories/a.md", "file_text": "alpha\nbeta\n"})
+    await first.execute({"command": "view", "path": "/memories/a.md"})
+    await second.execute(
+        {"command": "str_replace", "path": "/memories/a.md", "old_str": "beta", "new_str": "BETA"}
+    )
+    await first.execute(
+        {"command": "str_replace", "path": "/memories/a.md", "old_str": "alpha", "new_str": "ALPHA"}
+    )
+    [kept] = await store.list(NAMESPACE)
+    assert kept.content == "ALPHA\nBETA\n"

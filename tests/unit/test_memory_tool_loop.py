@@ -6,7 +6,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
 from proxy.call import Api, Call
+from proxy.errors import UpstreamUnreachable
 from proxy.memory_tool.loop import (
     BETA,
     MEMORY_TOOL,
@@ -150,6 +153,32 @@ async def test_the_loop_stops_at_its_step_limit_with_an_answer() -> None:
     model = Model(*(turn(memory_use(f"u{n}"), stop="tool_use") for n in range(3)))
     answer = await run_json(call_of(), model.complete, ran, steps=2)
     assert len(model.calls) == 3 and answer["content"] == [] and answer["stop_reason"] == "end_turn"
+    assert [c.payload.get("tool_choice") for c in model.calls] == [None, None, {"type": "none"}]
+
+
+async def test_a_stream_stops_at_the_step_limit_with_a_whole_message() -> None:
+    model = Model(
+        *(turn({"type": "text", "text": f"step {n}"}, memory_use(f"u{n}"), stop="tool_use") for n in range(2))
+    )
+    frames = [frame async for frame in run_stream(call_of(stream=True), model.stream, ran, steps=1)]
+    kinds = [json.loads(f.split(b"data: ", 1)[1])["type"] for f in frames]
+    assert kinds[-2:] == ["message_delta", "message_stop"] and kinds.count("message_start") == 1
+    assert json.loads(frames[-2].split(b"data: ", 1)[1])["delta"]["stop_reason"] == "end_turn"
+    assert model.calls[-1].payload["tool_choice"] == {"type": "none"}
+
+
+async def test_a_stream_cut_before_its_message_ended_is_an_error_not_an_answer() -> None:
+    async def cut(call: Call) -> AsyncIterator[bytes]:
+        async def frames() -> AsyncIterator[bytes]:
+            async for frame in _frames(turn({"type": "text", "text": "half an answer"})):
+                if b"message_delta" in frame:
+                    return
+                yield frame
+
+        return frames()
+
+    with pytest.raises(UpstreamUnreachable):
+        [frame async for frame in run_stream(call_of(stream=True), cut, ran, steps=8)]
 
 
 async def test_a_stream_is_one_message_renumbered_without_the_memory_calls() -> None:
