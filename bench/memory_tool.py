@@ -45,6 +45,8 @@ def measure(requests: int) -> dict[str, float]:
                 bench_config(provider_url),
                 {
                     "context_retrieval": {
+                        "enabled": True,
+                        "provider": "local",
                         "local_store_path": str(Path(tmp) / "memory.sqlite3"),
                         "semantic": False,
                     },
@@ -61,6 +63,7 @@ def measure(requests: int) -> dict[str, float]:
                         answer = client.post("/v1/messages", json=_body(text))
                         elapsed = (time.perf_counter() - started) * 1000
                         answer.raise_for_status()
+                        assert answer.json()["stop_reason"] == "end_turn", answer.text
                         if n >= 20:  # the first ones warm LiteLLM's and the store's paths
                             times[kind].append(elapsed)
                             if kind == "plain":
