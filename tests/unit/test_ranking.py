@@ -1,8 +1,8 @@
-"""Fusing what words and meaning found: the best lexical hit first, then meaning, then the rest."""
+"""Fusing what words and meaning found: reciprocal-rank fusion, a memory both found first."""
 
 from __future__ import annotations
 
-from proxy.memory.recall.ranking import Candidate, fuse
+from proxy.memory.recall.ranking import RRF_K, WORDS_WEIGHT, Candidate, fuse
 from proxy.memory.stores.base import MemoryRecord
 
 
@@ -10,16 +10,24 @@ def candidate(memory_id: str, score: float) -> Candidate:
     return Candidate(MemoryRecord(memory_id, "u", f"memory {memory_id}", 0.0), score)
 
 
-def test_the_best_keyword_hit_leads_then_meaning_then_the_other_keyword_hits():
+def test_a_memory_both_signals_found_leads_then_each_signals_best_words_first():
     lexical = [candidate("k1", 9.0), candidate("k2", 5.0), candidate("both", 4.0)]
     dense = [candidate("m1", 0.8), candidate("both", 0.7)]
     fused = fuse(lexical, dense, limit=10)
     assert [(r.id, r.signal, r.score) for r in fused] == [
-        ("k1", "words", 9.0),
-        ("m1", "meaning", 0.8),
-        ("both", "meaning", 0.7),
-        ("k2", "words", 5.0),
+        ("both", "meaning", 0.7),  # 1.5/(k+3) + 1/(k+2): found by both; meaning ranked it higher
+        ("k1", "words", 9.0),  # 1.5/(k+1)
+        ("k2", "words", 5.0),  # 1.5/(k+2): a word match's place counts more than meaning's
+        ("m1", "meaning", 0.8),  # 1/(k+1)
     ]
+
+
+def test_ranks_not_scores_decide():
+    """A huge bm25 does not outweigh meaning's first place: each list counts by rank only."""
+    lexical = [candidate("k1", 1000.0), candidate("k2", 999.0)]
+    dense = [candidate("m1", 0.36), candidate("k2", 0.35)]
+    assert [r.id for r in fuse(lexical, dense, limit=3)] == ["k2", "k1", "m1"]
+    assert (WORDS_WEIGHT + 1) / (RRF_K + 2) > WORDS_WEIGHT / (RRF_K + 1)  # second in both beats first in one
 
 
 def test_limit_and_empty_signals():

@@ -28,7 +28,6 @@ from collections.abc import Mapping, Sequence
 
 __all__ = [
     "COMMON_TERM_FRACTION",
-    "LEXICAL_CANDIDATES",
     "MAX_QUERY_TERMS",
     "MAX_RANKED_TERMS",
     "common_count",
@@ -51,9 +50,6 @@ MAX_RANKED_TERMS = 6
 COMMON_TERM_FRACTION = 0.1
 """A word in more than this share of a client's memories says little (bm25 gives it a low weight) yet
 matches many rows; it is dropped from a query that has rarer words."""
-
-LEXICAL_CANDIDATES = 10
-"""Lexical hits a search ranks before fusion (at least its limit)."""
 
 # Words: runs of letters and digits. The underscore is a separator, as it is for the unicode61 tokenizer.
 _WORD = re.compile(r"[^\W_]+")

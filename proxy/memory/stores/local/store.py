@@ -52,14 +52,13 @@ import numpy as np
 from proxy.memory.recall.dense import VectorCache
 from proxy.memory.recall.embeddings import EncoderLoader
 from proxy.memory.recall.lexical import (
-    LEXICAL_CANDIDATES,
     match_expression,
     query_terms,
     ranked_by_words,
     rarest_terms,
 )
 from proxy.memory.recall.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
-from proxy.memory.recall.ranking import Candidate, fuse
+from proxy.memory.recall.ranking import FUSED_CANDIDATES, Candidate, fuse
 from proxy.memory.stores.base import (
     MemoryRecord,
     MemoryRefused,
@@ -278,8 +277,8 @@ class LocalMemoryStore(EncoderBacked):
                 space = namespace(conn, user_id)
                 if space is None:
                     return []
-                lexical = self._by_words(conn, space, user_id, terms, max(limit, LEXICAL_CANDIDATES))
-                dense = self._by_meaning(conn, space, user_id, query, limit)
+                lexical = self._by_words(conn, space, user_id, terms, max(limit, FUSED_CANDIDATES))
+                dense = self._by_meaning(conn, space, user_id, query, max(limit, FUSED_CANDIDATES))
             return fuse(lexical, dense, limit=limit)
 
         return await self._read(read)

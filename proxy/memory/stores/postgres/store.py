@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from proxy.memory.recall.embeddings import Encoder, EncoderLoader
-from proxy.memory.recall.lexical import LEXICAL_CANDIDATES, common_count, pick_rarest
+from proxy.memory.recall.lexical import common_count, pick_rarest
 from proxy.memory.recall.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
-from proxy.memory.recall.ranking import Candidate, fuse
+from proxy.memory.recall.ranking import FUSED_CANDIDATES, Candidate, fuse
 from proxy.memory.stores.base import (
     MemoryRecord,
     MemoryRefused,
@@ -196,8 +196,8 @@ class PostgresMemoryStore(EncoderBacked):
         encoder = self._encoder()
         vector = (await asyncio.to_thread(embed, encoder, [query]))[0] if encoder is not None else None
         async with self._connection() as conn:
-            lexical = await _by_words(conn, user_id, terms, max(limit, LEXICAL_CANDIDATES))
-            dense = await self._by_meaning(conn, user_id, encoder, vector, limit)
+            lexical = await _by_words(conn, user_id, terms, max(limit, FUSED_CANDIDATES))
+            dense = await self._by_meaning(conn, user_id, encoder, vector, max(limit, FUSED_CANDIDATES))
         return fuse(lexical, dense, limit=limit)
 
     async def _by_meaning(
