@@ -9,7 +9,8 @@ them (:mod:`bench.memory_postgres`: a pgserver for the run, or a row saying why 
 store's costs with the same memories in 10 and in 10,000 namespaces (:mod:`bench.memory_scopes`). At
 100,000 the filler's vectors are random unit vectors rather than embeddings (embedding 100,000 texts
 takes ~10 minutes here): the search costs the same, only what it finds differs, and quality is not
-measured there. An agentic trace (Claude Code's captured tool loop) checks what is stored from it.
+measured there. An agentic trace (Claude Code's captured tool loop) checks what is stored from it. With
+``--locomo DIR``, recall on LoCoMo's long conversations through the proxy (:mod:`bench.locomo`).
 Writes ``bench/results/memory.json`` and ``memory.md``.
 """
 
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import memory_scopes
+from bench import locomo, memory_scopes
 from bench.memory_data import FACTS, OTHER_CLIENT_FACTS, UNRELATED, filler, stored
 from bench.memory_postgres import fresh_database, meaning_plan, new_memories, postgres_server, seed_filler
 from bench.targets import ROOT
@@ -227,6 +228,8 @@ def _markdown(results: dict[str, Any]) -> str:
     ]
     if results.get("scopes"):
         lines += ["", *memory_scopes.markdown(results["scopes"])]
+    if results.get("locomo"):
+        lines += ["", *locomo.markdown(results["locomo"])]
     if postgres.get("seed_s"):
         seeded = ", ".join(f"{int(n):,} in {t:.0f} s" for n, t in postgres["seed_s"].items())
         plans = "; ".join(f"{int(n):,}: {p}" for n, p in postgres["meaning_plan"].items())
@@ -240,7 +243,7 @@ def _markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def run(sizes: list[int], quality_sizes: list[int]) -> dict[str, Any]:
+async def run(sizes: list[int], quality_sizes: list[int], locomo_dir: Path | None = None) -> dict[str, Any]:
     loader = EncoderLoader()
     if loader.wait(timeout=120) is None:
         raise SystemExit(f"the embedding model is not available: {loader.status}")
@@ -280,6 +283,9 @@ async def run(sizes: list[int], quality_sizes: list[int]) -> dict[str, Any]:
     pg_sizes = [size for size in sorted(sizes) if size >= 10_000]
     results["postgres"] = await _postgres(pg_sizes, loader, vector_model(encoder))
     results["agentic_trace"] = await _agentic_trace()
+    if locomo_dir is not None:
+        print(f"memory bench: LoCoMo conversations of {locomo_dir} ...", file=sys.stderr)
+        results["locomo"] = await locomo.run(locomo_dir)
     return results
 
 
@@ -293,9 +299,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench memory", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--quick", action="store_true", help="1,000 and 10,000 memories only")
+    parser.add_argument(
+        "--locomo",
+        type=Path,
+        help="a folder of LoCoMo conversations (https://github.com/snap-research/locomo, CC BY-NC 4.0: "
+        "not in this repository): recall on them through the proxy, beside BM25 and meaning alone",
+    )
     args = parser.parse_args(argv)
     sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
-    results = asyncio.run(run(sizes, quality_sizes=[300, 10_000]))
+    results = asyncio.run(run(sizes, quality_sizes=[300, 10_000], locomo_dir=args.locomo))
     _write(args.out, results)
     print(_markdown(results))
     return 0
