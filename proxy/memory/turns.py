@@ -143,11 +143,20 @@ def said_by_the_user(content: str) -> str:
 
     What recall by meaning compares a question with: measured on the memory benchmark, a question in other
     words is closer to what the person said than to the whole exchange (median cosine 0.45 against 0.35),
-    which the model's answer dilutes. The answer's words stay searchable by words.
+    which the model's answer dilutes. The answer's words stay searchable by words. When the person only
+    asked a question, what the exchange holds is its answer, and that is compared.
     """
     if content.startswith("user: ") and "\nassistant: " in content:
-        return content[len("user: ") : content.index("\nassistant: ")]
+        said = content[len("user: ") : content.index("\nassistant: ")]
+        answer = content[content.index("\nassistant: ") + len("\nassistant: ") :].strip()
+        # A bare question holds nothing to recall but its answer; compared by its own words, it is close to
+        # every later question of the same form and crowds out the memories that answer them.
+        return answer if _QUESTION_ONLY.fullmatch(said.strip()) and answer else said
     return content
+
+
+_QUESTION_ONLY = re.compile(r"[^.!?\n]*\?+")
+"""A prompt that is one question and nothing else (no statement before it)."""
 
 
 def _cut(text: str, limit: int) -> str:

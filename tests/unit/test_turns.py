@@ -96,3 +96,13 @@ def test_what_the_user_said_in_a_stored_exchange():
         == "I drive a red Volvo"
     )
     assert said_by_the_user("an imported note") == "an imported note"
+
+
+def test_a_bare_question_is_compared_by_its_answer():
+    """What a bare question's exchange holds is its answer; a statement with a question keeps its words."""
+    asked = exchange_text("Which colour did I pick for the logo?", "You picked teal.", max_chars=200)
+    assert said_by_the_user(asked) == "You picked teal."
+    both = exchange_text("I picked teal. Is that too dark?", "It works well.", max_chars=200)
+    assert said_by_the_user(both) == "I picked teal. Is that too dark?"
+    unanswered = exchange_text("What is the deploy key?", "", max_chars=200)
+    assert said_by_the_user(unanswered) == "What is the deploy key?"
