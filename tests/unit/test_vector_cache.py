@@ -24,12 +24,12 @@ class CountingEncoder:
 
 
 def test_a_question_and_then_its_memory_are_embedded_once():
-    """What the person asked, embedded for recall, is not embedded again when its exchange is stored (the
-    vector is of what the person said), nor when asked again; vectors come back in the order asked."""
+    """What the person said, embedded for recall, is not embedded again when its exchange is stored (the
+    vector is of what the person said), nor when said again; vectors come back in the order asked."""
     encoder = CountingEncoder()
-    question = "which build tool do we use? #cache-1"
+    question = "we build it with bazel, remember #cache-1"
     first = meaning.embed(encoder, [question])
-    stored = meaning.embed(encoder, [f"user: {question}\nassistant: bazel", "another text #cache-1"])
+    stored = meaning.embed(encoder, [f"user: {question}\nassistant: noted", "another text #cache-1"])
     again = meaning.embed(encoder, [question])
     assert encoder.asked == [question, "another text #cache-1"]
     assert np.array_equal(first[0], stored[0]) and np.array_equal(first, again)

@@ -53,9 +53,10 @@ def embed(encoder: Encoder, texts: Sequence[str]) -> np.ndarray:
     """The unit vectors of memories (of what the person said in each) or of questions; CPU-bound, so
     stores call it off the event loop.
 
-    The latest :data:`CACHED_VECTORS` texts' vectors are kept: a question is embedded for recall and, a
-    moment later, the same words again as the memory of its exchange; a client that asks again (a retry,
-    an agent's next step) asks the same words. Embedding costs 5-10 ms of a core per text here; a kept
+    The latest :data:`CACHED_VECTORS` texts' vectors are kept: a prompt is embedded for recall and, a
+    moment later, the same words again as the memory of its exchange (unless it is a bare question, whose
+    answer is: :func:`~proxy.memory.turns.said_by_the_user`); a client that asks again (a retry, an
+    agent's next step) asks the same words. Embedding costs 5-10 ms of a core per text here; a kept
     vector nothing.
     """
     said = [said_by_the_user(text) for text in texts]
