@@ -85,6 +85,10 @@ class RequestRecord:
     """Why the request failed; for a stream that began (status 200), why it did not end whole."""
     query: str | None = None
     injected: tuple[InjectedBlock, ...] = ()
+    request_line: str = ""
+    peer: str = ""
+    project: str | None = None
+    """The project's id, when the request was in one."""
 
     def summary(self) -> dict[str, Any]:
         """The record without what it injected, for a list."""
@@ -120,6 +124,11 @@ class RequestTrace:
     recall: Recall | None = None
     recall_ms: float | None = None
     upstream_ms: float | None = None
+    request_line: str = ""
+    """``METHOD /path`` (for the terminal's line per request)."""
+    peer: str = ""
+    """The client's address and port, as uvicorn's access log shows it."""
+    project: str | None = None
 
     def parsed(self, model: str, stream: bool) -> None:
         self.model, self.stream = model[:MODEL_CHARS], stream
@@ -150,6 +159,9 @@ class RequestTrace:
             error=error[:ERROR_CHARS] if error else None,
             query=mask_secrets(query[:QUERY_CHARS]) if query else None,  # shown in the console
             injected=_kept_blocks(recall.pins) if recall is not None else (),
+            request_line=self.request_line,
+            peer=self.peer,
+            project=self.project,
         )
 
 

@@ -234,6 +234,9 @@ class MemoryProxySettings(_Section):
     answered 408 (or, still in its headers, disconnected) instead of holding a connection for ever."""
     console: bool = True
     """The memory console at ``/ui`` (behind ``auth_key`` when one is set)."""
+    request_log: bool = True
+    """A line per request on the terminal (INFO, uvicorn's access-log style): client, project, model,
+    status, what memory did and how long it took; never content or keys (:mod:`proxy.request_log`)."""
     mcp: bool = True
     """The MCP endpoint at ``/mcp``: the memory as tools an agent calls (behind ``auth_key`` when set)."""
     memory_tool: Literal["off", "serve"] = "off"

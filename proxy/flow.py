@@ -38,6 +38,7 @@ from proxy.memory_tool.files import MemoryFiles
 from proxy.memory_tool.loop import declares_memory_tool, executor, run_json, run_stream, with_memory_tool
 from proxy.metrics import Metrics
 from proxy.model_catalog import STATEFUL_RESPONSES_PROVIDERS, ModelCatalog
+from proxy.request_log import log_request
 from proxy.requests import RequestShape, parse_call, read_json_object
 from proxy.scopes import PROJECT_HEADER, Scope, ScopeResolver
 from proxy.streaming import OpenedStream, checked, relay
@@ -85,7 +86,8 @@ class Flow:
             client_rules=config.user_id_mappings.header_patterns or (),
         )
         self.metrics = Metrics(self.memory)
-        self.activity = Activity(listeners=(self.metrics.observe,))
+        request_log = (log_request,) if config.memory_proxy.request_log else ()
+        self.activity = Activity(listeners=(self.metrics.observe, *request_log))
         self.key = ProxyKey(config.memory_proxy.auth_key)
         self._client_credential_models = frozenset(config.memory_proxy.client_credentials)
         self.memory_tool = config.memory_proxy.memory_tool == "serve"
@@ -112,7 +114,7 @@ class Flow:
         What happened is recorded for the console and the metrics (:mod:`proxy.activity`)."""
         started = time.perf_counter()
         identity = self.identify(request)
-        trace = RequestTrace(surface.api.value, identity, started=started)
+        trace = RequestTrace(surface.api.value, identity, started=started, **_line_of(request))
         try:
             call = await self.parse(request, surface)
             trace.parsed(call.model, call.stream)
@@ -120,6 +122,7 @@ class Flow:
             self.require_stored_responses(call)
             call = self.credentials(request, call)
             scope = self.scopes.resolve(identity, request.headers, call.payload)
+            trace.project = scope.project
             recall_started = time.perf_counter()
             recall = await self.recall(scope, call)
             recall_seconds = time.perf_counter() - recall_started
@@ -176,7 +179,7 @@ class Flow:
         ``envelope``. Recorded for the console and the metrics like the rest."""
         started = time.perf_counter()
         identity = self.identify(request)
-        trace = RequestTrace(api.value, identity, started=started)
+        trace = RequestTrace(api.value, identity, started=started, **_line_of(request))
         try:
             call = parse_call(await self.read_body(request), api=api, shape=shape)
             trace.parsed(call.model, False)
@@ -340,6 +343,13 @@ class Flow:
 def _forwarded(request: Request) -> dict[str, str]:
     """The client headers the provider must see as well (:data:`FORWARDED_HEADERS`)."""
     return {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
+
+
+def _line_of(request: Request) -> dict[str, str]:
+    """What the terminal's line per request names of it: ``METHOD /path`` and the client's address."""
+    client = request.client
+    peer = f"{client.host}:{client.port}" if client is not None else "-"
+    return {"request_line": f"{request.method} {request.url.path}", "peer": peer}
 
 
 def _kept(request: Request) -> bool:

@@ -240,9 +240,15 @@ def test_requests_show_who_asked_what_memory_did_and_the_memory_the_provider_saw
         cells = request_row(page, record["id"]).locator("td")
         expect(cells.nth(1)).to_have_text(record["user_id"])
         expect(cells.nth(2)).to_have_text("gpt-fake")
-        expect(cells.nth(3)).to_have_text(f"{record['memory_status']} {record['memory_reason']}")
+        # A failed request shows why it failed, not what memory did before it failed.
+        failed = record["status_code"] >= 400
+        memory = (
+            f"failed {record['error']}" if failed else f"{record['memory_status']} {record['memory_reason']}"
+        )
+        expect(cells.nth(3)).to_have_text(memory)
         expect(cells.nth(6)).to_have_text(str(record["status_code"]))
     expect(request_row(page, listed[0]["id"]).locator("td").nth(6)).to_have_class(re.compile("http4"))
+    assert "rate" in listed[0]["error"].lower()  # the provider's 429, not "no matching memories"
 
     used = next(record for record in listed if record["memory_status"] == "used")
     request_row(page, used["id"]).click()

@@ -285,12 +285,15 @@ async function loadRequests() {
         el("td", {}, when(request.at)),
         el("td", {}, request.user_id),
         el("td", {}, request.model ?? ""),
-        el(
-          "td",
-          { className: "memory" },
-          request.memory_status ? el("span", { className: `status ${request.memory_status}` }, request.memory_status) : "",
-          request.memory_reason ? ` ${request.memory_reason}` : request.error ? ` ${request.error}` : "",
-        ),
+        // A request that failed shows why it failed (a provider's 400 is not "no matching memories").
+        request.status_code >= 400 && request.error
+          ? el("td", { className: "memory" }, el("span", { className: "status error" }, "failed"), ` ${request.error}`)
+          : el(
+              "td",
+              { className: "memory" },
+              request.memory_status ? el("span", { className: `status ${request.memory_status}` }, request.memory_status) : "",
+              request.memory_reason ? ` ${request.memory_reason}` : request.error ? ` ${request.error}` : "",
+            ),
         el("td", { className: "number" }, ms(request.recall_ms)),
         el("td", { className: "number" }, ms(request.upstream_ms)),
         el("td", { className: `number http${String(request.status_code)[0]}` }, request.status_code),
