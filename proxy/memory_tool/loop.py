@@ -28,7 +28,15 @@ from proxy.memory_tool.files import MemoryFiles, MemoryToolError
 from proxy.redaction import redact
 from proxy.streaming import close_iterator
 
-__all__ = ["BETA", "MEMORY_TOOL", "declares_memory_tool", "executor", "run_json", "run_stream", "with_memory_tool"]
+__all__ = [
+    "BETA",
+    "MEMORY_TOOL",
+    "declares_memory_tool",
+    "executor",
+    "run_json",
+    "run_stream",
+    "with_memory_tool",
+]
 
 MEMORY_TOOL = {"type": "memory_20250818", "name": "memory"}
 BETA = "context-management-2025-06-27"
