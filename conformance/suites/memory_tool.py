@@ -20,6 +20,8 @@ from conformance.suites.support import model_calls
 __all__ = ["MemoryToolSuite"]
 
 PROJECT = {"x-memory-project": "/home/sam/billing-api"}
+WEATHER = {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}
+"""A tool of the client's own."""
 
 
 def _serving(tmp_path: Any) -> dict[str, Any]:
@@ -51,12 +53,11 @@ class MemoryToolSuite:
         then the tool's result; the client gets the final text alone, usage summed, and /memories holds the
         file."""
         prompt = _create("/memories/notes.md", "deploys_on_fridays")
-        weather = {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}
         with open_proxy(**_serving(tmp_path)) as proxy:
             message = proxy.anthropic(default_headers=PROJECT).messages.create(
                 model="claude-fake",
                 max_tokens=64,
-                tools=[weather],
+                tools=[WEATHER],
                 messages=[{"role": "user", "content": prompt}],
             )
             first, second = model_calls(proxy.provider)
@@ -127,12 +128,11 @@ class MemoryToolSuite:
     def test_a_request_forcing_a_tool_call_is_left_alone(self, open_proxy, tmp_path):
         """With ``tool_choice`` any (or a named tool) every step would call a tool: the request passes as it
         came, without the memory tool."""
-        weather = {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}
         with open_proxy(**_serving(tmp_path)) as proxy:
             message = proxy.anthropic(default_headers=PROJECT).messages.create(
                 model="claude-fake",
                 max_tokens=64,
-                tools=[weather],
+                tools=[WEATHER],
                 tool_choice={"type": "any"},
                 messages=[{"role": "user", "content": "weather? " + fake_directive("tool_call")}],
             )
