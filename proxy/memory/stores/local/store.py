@@ -327,8 +327,8 @@ class LocalMemoryStore(EncoderBacked):
         """
 
         if memory_id is None:
-            return await self._delete(user_id, "user_id = ?", (user_id,))
-        return await self._delete(user_id, "user_id = ? AND id = ?", (user_id, memory_id))
+            return await self._delete("user_id = ?", (user_id,))
+        return await self._delete("user_id = ? AND id = ?", (user_id, memory_id))
 
     async def prune(self, user_id: str, *, keep: int | None = None, before: float | None = None) -> int:
         """Forget ``user_id``'s memories past its ``keep`` newest, and those made ``before``."""
@@ -344,11 +344,11 @@ class LocalMemoryStore(EncoderBacked):
             params += [user_id, keep]
         if not conditions:
             return 0
-        return await self._delete(user_id, f"user_id = ? AND ({' OR '.join(conditions)})", tuple(params))
+        return await self._delete(f"user_id = ? AND ({' OR '.join(conditions)})", tuple(params))
 
-    async def _delete(self, user_id: str, where: str, params: tuple[Any, ...]) -> int:
-        """Delete ``user_id``'s memories that ``where`` selects (it names the user itself), from the table,
-        the word index and the vectors, in one transaction."""
+    async def _delete(self, where: str, params: tuple[Any, ...]) -> int:
+        """Delete the memories ``where`` selects (it names their user itself), from the table, the word
+        index and the vectors, in one transaction."""
 
         def delete(conn: sqlite3.Connection) -> int:
             with _immediate(conn):
