@@ -6,7 +6,8 @@ meaning; leaks (another client's memory recalled); noise (anything recalled for 
 answer to). Cost: recall p50/p95 at 1,000, 10,000 and 100,000 memories (the query's embedding included),
 and the cost of a write; the same recall p50/p95 of the PostgreSQL store at 10,000 and 100,000 beside
 them (:mod:`bench.memory_postgres`: a pgserver for the run, or a row saying why there is none); the
-store's costs with the same memories in 10 and in 10,000 namespaces (:mod:`bench.memory_scopes`). At
+store's costs with the same memories in 10 and in 10,000 namespaces (:mod:`bench.memory_scopes`); the
+question's embedding on each runtime and the dense search alone (:mod:`bench.embedding_speed`). At
 100,000 the filler's vectors are random unit vectors rather than embeddings (embedding 100,000 texts
 takes ~10 minutes here): the search costs the same, only what it finds differs, and quality is not
 measured there. An agentic trace (Claude Code's captured tool loop) checks what is stored from it. With
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import locomo, memory_scopes
+from bench import embedding_speed, locomo, memory_scopes
 from bench.memory_data import FACTS, OTHER_CLIENT_FACTS, UNRELATED, filler, stored
 from bench.memory_postgres import fresh_database, meaning_plan, new_memories, postgres_server, seed_filler
 from bench.targets import ROOT
@@ -226,6 +227,8 @@ def _markdown(results: dict[str, Any]) -> str:
         "memories of another client in a result (its facts share the questions' words). At 100,000 the "
         "filler's vectors are synthetic (see bench/memory.py), so only the cost is measured there.",
     ]
+    if results.get("embedding"):
+        lines += ["", *embedding_speed.markdown(results["embedding"])]
     if results.get("scopes"):
         lines += ["", *memory_scopes.markdown(results["scopes"])]
     if results.get("locomo"):
@@ -276,6 +279,8 @@ async def run(sizes: list[int], quality_sizes: list[int], locomo_dir: Path | Non
                 finally:
                     await store.close()
         results["scopes"] = await memory_scopes.run(Path(tmp))
+        print("memory bench: query embedding by runtime ...", file=sys.stderr)
+        results["embedding"] = embedding_speed.run()
         results["write"] = {
             "words": await _write_cost(Path(tmp) / "w1.sqlite3", None),
             "words and meaning": await _write_cost(Path(tmp) / "w2.sqlite3", loader),

@@ -183,6 +183,9 @@ class ContextRetrieval(_Section):
     side_requests: list[SideRequestRule] | None = None
     # Recall by meaning too, where the embedding model is installed (the local store).
     semantic: bool = True
+    # What computes the embeddings: onnx (int8 in onnxruntime, ~1 ms a question), numpy (the float32
+    # reference, ~6 ms), or auto: onnx where onnxruntime is installed, numpy otherwise.
+    embedding_runtime: Literal["auto", "onnx", "numpy"] = "auto"
     # How close in meaning (cosine similarity) a memory must be to be recalled by meaning alone.
     min_similarity: float = Field(default=0.35, ge=-1, le=1)
     # At most this many characters of an exchange are stored (half for the prompt, half for the answer).

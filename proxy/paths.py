@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["APP_DIR", "config_home", "data_home"]
+__all__ = ["APP_DIR", "cache_home", "config_home", "data_home"]
 
 APP_DIR = "litellm-memory-proxy"
 """The folder of this application inside each XDG base directory."""
@@ -27,3 +27,8 @@ def data_home() -> Path:
 def config_home() -> Path:
     """``$XDG_CONFIG_HOME/litellm-memory-proxy`` (``~/.config/...`` by default): the port registry."""
     return _base("XDG_CONFIG_HOME", Path.home() / ".config") / APP_DIR
+
+
+def cache_home() -> Path:
+    """``$XDG_CACHE_HOME/litellm-memory-proxy`` (``~/.cache/...`` by default): what can be made again."""
+    return _base("XDG_CACHE_HOME", Path.home() / ".cache") / APP_DIR

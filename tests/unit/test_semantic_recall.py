@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bench.memory_data import filler
-from proxy.memory.recall.embeddings import EncoderLoader
+from proxy.memory.recall.embeddings import EncoderLoader, NumpyEncoder
 from proxy.memory.stores.local.store import LocalMemoryStore
 
 REFERENCE = (
@@ -45,10 +45,11 @@ async def fill(store: LocalMemoryStore, user: str = "alice") -> None:
         await store.add(user, text)
 
 
-def test_the_encoder_computes_the_reference_implementations_vectors(loader: EncoderLoader):
-    """The numpy encoder gives sentence-transformers' own vectors (scripts/reference_embeddings.py)."""
+def test_the_numpy_encoder_computes_the_reference_implementations_vectors(embedding_model_dir: Path):
+    """The numpy encoder gives sentence-transformers' own vectors (scripts/reference_embeddings.py); the
+    int8 one is held to it in tests/unit/test_onnx_encoder.py."""
     reference = json.loads(REFERENCE.read_text())
-    ours = loader.encoder.encode(reference["texts"])
+    ours = NumpyEncoder(embedding_model_dir).encode(reference["texts"])
     expected = np.array(reference["vectors"], dtype=np.float32)
     assert ours.shape == expected.shape == (len(reference["texts"]), 384)
     assert np.abs(ours - expected).max() < 1e-5

