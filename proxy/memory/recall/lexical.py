@@ -128,31 +128,35 @@ SELECT json_group_array(rowid) FROM (
 """
 
 
-def _marks(text: str) -> str:
-    """SQL for how many ``char(1)`` ``text`` holds (highlight's marks, less those the memory itself holds)."""
-    return f"(length({text}) - length(replace({text}, char(1), '')))"
+def _scores_statement(table: str, terms: int, rows: int | None) -> str:
+    """The ``:limit`` best memories by Okapi bm25 as one JSON array of ``[rowid, score]``, best first (ties:
+    the older memory first); only among ``rows`` given memories (``:row0``...), or all the terms find.
 
-
-def _frequencies_statement(table: str, terms: int, rows: int | None) -> str:
-    """How often each term occurs in each memory it is found in, with the memory's length in words, as one
-    JSON array; only in ``rows`` given memories (their rowids follow each term's expression), or in all.
-
-    FTS5's ``highlight`` marks each occurrence of the query's term (stemmed: "runs" for "run") with
-    ``char(1)``, less any the memory holds itself; it reads and tokenizes the memory again (~5
-    microseconds each), so it runs for all a query finds only when they are few, else for the best
-    candidates. ``+rowid`` keeps the candidates a filter: offered
-    to FTS5 as a constraint, each one would start a query of its own (3 ms for 50). LIMIT -1 (no limit)
-    keeps SQLite from flattening a single term's query into the aggregate, where ``highlight`` cannot run.
+    Each term's expression (``:match<n>``) and IDF (``:idf<n>``) are the caller's, from the namespace's own
+    figures; how often the term occurs in each memory is FTS5's ``highlight``, which marks each occurrence
+    (stemmed: "runs" for "run") with one ``char(1)``: its length less the memory's own is the count. It
+    reads and tokenizes the memory again (a few microseconds each), so it runs for all a query finds only
+    when they are few, else for the best candidates. ``+rowid`` keeps the candidates a filter: offered to
+    FTS5 as a constraint, each one would start a query of its own (3 ms for 50). LIMIT -1 (no limit) keeps
+    SQLite from flattening a single term's query into the aggregate, where ``highlight`` cannot run. The
+    scores are summed in SQL, so only the best cross into Python (json and a loop over 300 matches took as
+    long as finding them).
     """
-    marked = f"highlight({table}, 1, char(1), '')"
-    only = f" AND +rowid IN ({', '.join('?' * rows)})" if rows is not None else ""
+    only = f" AND +rowid IN ({', '.join(f':row{n}' for n in range(rows))})" if rows is not None else ""
     found = " UNION ALL ".join(
-        f"SELECT {n} AS term, rowid, {_marks(marked)} - {_marks(f'{table}.content')} AS frequency, "
+        f"SELECT :idf{n} AS idf, rowid, "
+        f"max(length(highlight({table}, 1, char(1), '')) - length({table}.content), 1) AS frequency, "
         f"(SELECT tokens FROM memories AS m WHERE m.rowid = {table}.rowid) AS tokens "
-        f"FROM {table} WHERE {table} MATCH ?{only}"
+        f"FROM {table} WHERE {table} MATCH :match{n}{only}"
         for n in range(terms)
     )
-    return f"SELECT json_group_array(json_array(term, rowid, frequency, tokens)) FROM ({found} LIMIT -1)"
+    score = "h.idf * h.frequency * (:k1 + 1) / (h.frequency + :k1 * (1 - :b + :b * h.tokens / :average))"
+    return f"""
+SELECT json_group_array(json_array(rowid, score)) FROM (
+    SELECT h.rowid AS rowid, sum({score}) AS score FROM ({found} LIMIT -1) AS h
+    GROUP BY h.rowid ORDER BY score DESC, h.rowid LIMIT :limit
+)
+"""
 
 
 BM25_K1 = 1.2
@@ -169,20 +173,6 @@ def idf(size: int, found: int) -> float:
     """A term's inverse document frequency as FTS5's bm25 takes it: found in ``found`` of ``size``
     memories, floored at 1e-6 (a word in over half of them would otherwise count against a match)."""
     return max(math.log((size - found + 0.5) / (found + 0.5)), 1e-6)
-
-
-def _bm25(
-    weights: Sequence[float], hits: Sequence[dict[int, int]], lengths: dict[int, int], average: float
-) -> dict[int, float]:
-    """Okapi bm25 of each memory in ``hits`` (higher is better), as FTS5's ``bm25()`` computes it: for each
-    query term its IDF (``weights``) and how often it occurs in each memory it is found in (``hits``);
-    ``lengths`` each memory's length in words, ``average`` their mean over the namespace."""
-    scores: dict[int, float] = {}
-    for weight, held in zip(weights, hits, strict=True):
-        for rowid, frequency in held.items():
-            norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths[rowid] / average)
-            scores[rowid] = scores.get(rowid, 0.0) + weight * frequency * (BM25_K1 + 1) / (frequency + norm)
-    return scores
 
 
 def ranked_by_words(
@@ -209,38 +199,26 @@ def ranked_by_words(
     average = max(tokens / size, 1e-9) if size else 1.0
     expressions = [scoped_expression(scope, [term]) for term in terms]
     weights = [idf(size, found) for found in terms.values()]
-    if sum(terms.values()) <= EXACT_HITS:  # few enough to score them all exactly at once
-        statement, params = _frequencies_statement(table, len(terms), None), expressions
-    else:
-        candidates = _candidates(conn, table, expressions, weights, average, max(RESCORED, 4 * limit))
-        if not candidates:
-            return []
-        statement = _frequencies_statement(table, len(terms), len(candidates))
-        params = [value for expression in expressions for value in (expression, *candidates)]
-    (counted,) = conn.execute(statement, params).fetchone()
-    hits: list[dict[int, int]] = [{} for _ in terms]
-    lengths: dict[int, int] = {}
-    for term, rowid, frequency, length in json.loads(counted):
-        hits[term][rowid] = max(frequency, 1)
-        lengths[rowid] = length
-    scores = _bm25(weights, hits, lengths, average)
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
-
-
-def _candidates(
-    conn: sqlite3.Connection,
-    table: str,
-    expressions: Sequence[str],
-    weights: Sequence[float],
-    average: float,
-    limit: int,
-) -> list[int]:
-    """The rowids of the ``limit`` best memories with each term counted once (see
-    :func:`_candidates_statement`)."""
     params: dict[str, object] = {"k1": BM25_K1, "b": BM25_B, "average": average, "limit": limit}
     for n, (weight, expression) in enumerate(zip(weights, expressions, strict=True)):
         params |= {f"idf{n}": weight, f"match{n}": expression}
-    (found,) = conn.execute(_candidates_statement(table, len(expressions)), params).fetchone()
+    rows = None
+    if sum(terms.values()) > EXACT_HITS:  # too many to score them all exactly: the best counted once
+        candidates = _candidates(conn, table, params, len(terms), max(RESCORED, 4 * limit))
+        if not candidates:
+            return []
+        rows = len(candidates)
+        params |= {f"row{n}": rowid for n, rowid in enumerate(candidates)}
+    (scored,) = conn.execute(_scores_statement(table, len(terms), rows), params).fetchone()
+    return [(rowid, score) for rowid, score in json.loads(scored)]
+
+
+def _candidates(
+    conn: sqlite3.Connection, table: str, params: dict[str, object], terms: int, limit: int
+) -> list[int]:
+    """The rowids of the ``limit`` best memories with each term counted once (see
+    :func:`_candidates_statement`)."""
+    (found,) = conn.execute(_candidates_statement(table, terms), params | {"limit": limit}).fetchone()
     return json.loads(found)
 
 

@@ -637,8 +637,10 @@ def _candidates(
     if not ranked:
         return []
     marks = ", ".join("?" * len(ranked))
+    # +user_id: a check on the rows found, not an index to walk. Offered the index, SQLite's planner read
+    # the namespace's every memory by it for 20 rowids (0.74 ms at 10,000, 0.02 ms so).
     rows = conn.execute(
-        f"SELECT m.rowid, {_COLUMNS} FROM memories AS m WHERE m.rowid IN ({marks}) AND m.user_id = ?",
+        f"SELECT m.rowid, {_COLUMNS} FROM memories AS m WHERE m.rowid IN ({marks}) AND +m.user_id = ?",
         (*(rowid for rowid, _ in ranked), user_id),
     ).fetchall()
     by_rowid = {row[0]: _record(row[1:]) for row in rows}
