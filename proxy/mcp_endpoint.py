@@ -19,8 +19,8 @@ import asyncio
 import logging
 import warnings
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -80,18 +80,33 @@ class RecalledMemory(BaseModel):
     score: float | None = None
 
 
+@contextmanager
+def _root_logging_kept() -> Iterator[None]:
+    """The root logger's handlers and level as they were before: the SDK's server calls
+    ``logging.basicConfig`` with a rich handler at INFO when it is made, which under uvicorn (no root
+    handler) printed every request httpx and LiteLLM made on the proxy's terminal, URLs included."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
 class McpEndpoint:
     """The MCP server over one app's flow: its tools, its sessions, and the ASGI endpoint at ``/mcp``."""
 
     def __init__(self, flow: Flow) -> None:
         self.flow = flow
-        self.server = MCPServer(
-            "litellm-memory-proxy",
-            instructions=(
-                "Long-term memory shared with every request this proxy answers: recall before answering "
-                "questions about the person or the project, remember what they ask you to keep."
-            ),
-        )
+        with _root_logging_kept():
+            self.server = MCPServer(
+                "litellm-memory-proxy",
+                instructions=(
+                    "Long-term memory shared with every request this proxy answers: recall before answering "
+                    "questions about the person or the project, remember what they ask you to keep."
+                ),
+            )
         self._roots: OrderedDict[str, str | None] = OrderedDict()
         """Each MCP session's project directory (its id → its first root), the newest sessions'."""
         self._register_tools()

@@ -7,6 +7,7 @@ would, and checks the tools' answers and what the store holds after.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,15 @@ async def test_an_app_started_twice_serves_mcp_each_time_and_never_before_it_sta
                 assert len((await session.list_tools()).tools) == 4
     assert before.status_code == 503
     assert before.json()["error"]["type"] == "service_unavailable"
+
+
+def test_serving_mcp_leaves_the_applications_logging_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK's server sets the root logger up (a rich handler at INFO) when it is made, unless something
+    did before; under uvicorn nothing had, and the proxy's terminal showed every request httpx made."""
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # as a process starts (pytest's own capture set aside)
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    create_app(proxy_config(tmp_path / "memory.sqlite3"), CannedBackend())
+    assert (root.handlers, root.level) == ([], logging.WARNING)
