@@ -31,6 +31,7 @@ def _terminal(log: logging.Logger) -> logging.Logger:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
         log.addHandler(handler)
+        log.propagate = False  # a root handler set up later (a library's basicConfig) would print it twice
     return log
 
 

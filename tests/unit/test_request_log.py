@@ -57,3 +57,14 @@ async def test_the_line_can_be_turned_off(tmp_path, caplog):
                 headers={"authorization": f"Bearer {KEY}"},
             )
     assert [r for r in caplog.records if r.name == REQUEST_LOGGER] == []
+
+
+def test_on_its_own_terminal_a_line_is_printed_once_whatever_is_set_up_later(monkeypatch):
+    """With no logging set up the line gets uvicorn's style on stderr; a root handler added afterwards (a
+    library's basicConfig) must not print it a second time."""
+    from proxy.request_log import _terminal
+
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    log = _terminal(logging.getLogger("proxy.requests.test-own-terminal"))
+    assert len(log.handlers) == 1
+    assert log.propagate is False
