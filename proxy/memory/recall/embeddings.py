@@ -28,6 +28,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,7 +99,8 @@ class Encoder:
         # threads of their own then only compete (measured: 14 ms per text with 4 side by side, 4 ms so);
         # dense search's matrix products run in those threads too.
         threadpool_limits(limits=1, user_api="blas")
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        self._config: dict[str, Any] = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        config = self._config
         # The model's name, not the runtime's: the runtimes' vectors are the same model's (within the
         # cosine their test holds them to), so a store keeps its vectors when the runtime changes.
         self.name = f"{config.get('_name_or_path', 'bert')}@{model_dir.parent.name}"
@@ -139,7 +141,7 @@ class NumpyEncoder(Encoder):
         from safetensors.numpy import load_file
 
         super().__init__(model_dir)
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        config = self._config
         self._heads: int = config["num_attention_heads"]
         self._eps: float = config["layer_norm_eps"]
         weights = load_file(str(model_dir / "model.safetensors"))

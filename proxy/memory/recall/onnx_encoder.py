@@ -100,10 +100,10 @@ class OnnxEncoder(Encoder):
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # its shape-merging warnings are about the graph, not a request
         self.graph = cached_graph(model_dir, cache_dir)
-        with tempfile.TemporaryDirectory(prefix="minilm-onnx-") as scratch:
+        with contextlib.ExitStack() as cleanup:
             graph = self.graph
-            if graph is None:
-                graph = Path(scratch) / "minilm-int8.onnx"
+            if graph is None:  # built for this run only: the session keeps what it needs of the file
+                graph = Path(cleanup.enter_context(tempfile.TemporaryDirectory())) / "minilm-int8.onnx"
                 _build(model_dir, graph)
             providers = ["CPUExecutionProvider"]
             self._session = onnxruntime.InferenceSession(str(graph), options, providers=providers)
