@@ -20,7 +20,8 @@ from conformance.suites.store import FILLER, StoreSuite
 from proxy.memory.recall import lexical
 from proxy.memory.recall.lexical import ranked_by_words
 from proxy.memory.stores.base import MemoryStoreError
-from proxy.memory.stores.local.schema import SCHEMA_VERSION, WORDS, namespace
+from proxy.memory.stores.local import schema
+from proxy.memory.stores.local.schema import SCHEMA_VERSION, WORDS, namespace, own_index_table
 from proxy.memory.stores.local.store import LocalMemoryStore, default_path, match_expression, query_terms
 
 
@@ -59,14 +60,20 @@ async def test_a_long_query_searches_with_its_rarest_words_only(store: LocalMemo
     assert len(found) == 6
 
 
-@pytest.mark.parametrize("exact", [lexical.EXACT_HITS, 0], ids=["all-at-once", "candidates-first"])
+@pytest.mark.parametrize(
+    ("exact", "own_index_at"),
+    [(lexical.EXACT_HITS, schema.OWN_INDEX_AT), (0, schema.OWN_INDEX_AT), (lexical.EXACT_HITS, 5)],
+    ids=["all-at-once", "candidates-first", "own-index"],
+)
 async def test_a_namespace_is_ranked_by_bm25_as_fts5_would_rank_it_alone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exact: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exact: int, own_index_at: int
 ) -> None:
     """The shared index ranks a namespace with its own statistics: scores equal FTS5's bm25() over an
     index holding that namespace's memories only, whatever another namespace holds; so do they when the
-    matches are many and the best candidates are picked first in SQL."""
+    matches are many and the best candidates are picked first in SQL, and in a large namespace's own
+    index."""
     monkeypatch.setattr(lexical, "EXACT_HITS", exact)
+    monkeypatch.setattr(schema, "OWN_INDEX_AT", own_index_at)
     texts = [
         "the deploy runs on kubernetes, deploys twice a day",
         "deploy keys live in vault",
@@ -90,17 +97,85 @@ async def test_a_namespace_is_ranked_by_bm25_as_fts5_would_rank_it_alone(
         alone.executemany("INSERT INTO t (rowid, content) VALUES (?, ?)", rows)
         space = namespace(conn, "alice")
         assert space is not None
+        assert space.own_index == (own_index_at == 5)
         for terms in (["deploy"], ["deploy", "kubernetes", "vault"], ["keys", "noon"]):
             held = {
                 t: alone.execute("SELECT count(*) FROM t WHERE t MATCH ?", (t,)).fetchone()[0] for t in terms
             }
-            ours = ranked_by_words(conn, WORDS, space.filter, (space.size, space.tokens), held, 10)
+            ours = ranked_by_words(conn, space.table, space.filter, (space.size, space.tokens), held, 10)
             theirs = alone.execute(
                 "SELECT rowid, -bm25(t) FROM t WHERE t MATCH ? ORDER BY bm25(t), rowid",
                 (match_expression(terms),),
             ).fetchall()
             assert [rowid for rowid, _ in ours] == [rowid for rowid, _ in theirs], terms
             assert [score for _, score in ours] == pytest.approx([score for _, score in theirs]), terms
+
+
+async def test_a_namespace_that_grows_large_moves_to_an_index_of_its_own_and_ranks_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past OWN_INDEX_AT a namespace's memories leave the shared index for one of their own (FTS5 ranks
+    there itself, faster): the same memories found in the same order, forgetting still works, and the
+    shared index keeps every other namespace's and none of its."""
+    monkeypatch.setattr(schema, "OWN_INDEX_AT", 8)
+    path = tmp_path / "memory.sqlite3"
+    texts = [f"note {n}: the deploy {'runs' if n % 3 else 'fails'} on host{n % 4}" for n in range(7)]
+    store = LocalMemoryStore(path)
+    try:
+        await store.add_many("alice", texts)
+        await store.add_many("bob", ["the deploy is bob's", "bob deploys on fridays"])
+        before = [r.content for r in await store.search("alice", "deploy fails host1", limit=5)]
+        await store.add("alice", "a lunch note with no shared word")  # the eighth: over the line
+        after = [r.content for r in await store.search("alice", "deploy fails host1", limit=5)]
+        gone = next(r for r in await store.search("alice", "fails", limit=10))
+        assert await store.forget("alice", gone.id) == 1
+        left = [r.content for r in await store.search("alice", "fails", limit=10)]
+        bobs = [r.content for r in await store.search("bob", "deploy", limit=5)]
+    finally:
+        await store.close()
+    assert after == before and len(before) == 5
+    assert gone.content not in left and len(left) == 2
+    assert sorted(bobs) == sorted(["the deploy is bob's", "bob deploys on fridays"])
+    with sqlite3.connect(path) as backdoor:
+        alice, bob = (namespace(backdoor, user) for user in ("alice", "bob"))
+        assert alice is not None and bob is not None
+        assert (alice.own_index, bob.own_index) == (True, False)
+        table = own_index_table(alice.id)
+        for index in (WORDS, table):
+            backdoor.execute(f"INSERT INTO {index} ({index}) VALUES ('integrity-check')")
+        count = f"SELECT count(*) FROM {WORDS} WHERE {WORDS} MATCH ?"
+        assert backdoor.execute(count, (f'space : "{alice.id}"',)).fetchone() == (0,)
+        assert backdoor.execute(count, (f'space : "{bob.id}"',)).fetchone() == (2,)
+        assert backdoor.execute(f"SELECT count(*) FROM {table} WHERE {table} MATCH 'note'").fetchone() == (
+            7,
+        )  # 6 notes left, and lunch's
+
+
+async def test_a_version_3_file_keeps_every_memory_and_moves_a_large_namespace_at_its_next_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "memory.sqlite3"
+    store = LocalMemoryStore(path)
+    try:
+        await store.add_many("alice", [f"release note {n} for the billing service" for n in range(9)])
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as backdoor:  # as 0.8.0 wrote it: no own_index column, version 3
+        backdoor.execute("ALTER TABLE namespaces DROP COLUMN own_index")
+        backdoor.execute("PRAGMA user_version = 3")
+    monkeypatch.setattr(schema, "OWN_INDEX_AT", 5)
+    store = LocalMemoryStore(path)
+    try:
+        found_in_shared = await store.search("alice", "billing", limit=20)
+        await store.add("alice", "one more billing note")
+        found_in_own = await store.search("alice", "billing", limit=20)
+    finally:
+        await store.close()
+    assert len(found_in_shared) == 9 and len(found_in_own) == 10
+    with sqlite3.connect(path) as backdoor:
+        assert backdoor.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        alice = namespace(backdoor, "alice")
+        assert alice is not None and alice.own_index
 
 
 async def test_the_schema_stays_the_same_size_however_many_namespaces(tmp_path: Path) -> None:

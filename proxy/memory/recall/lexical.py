@@ -101,8 +101,11 @@ def match_expression(terms: Sequence[str]) -> str:
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
-def scoped_expression(scope: str, terms: Sequence[str]) -> str:
-    """``terms`` (:func:`match_expression`) in the ``content`` column of the memories ``scope`` selects."""
+def scoped_expression(scope: str | None, terms: Sequence[str]) -> str:
+    """``terms`` (:func:`match_expression`) in the ``content`` column of the memories ``scope`` selects
+    (None: every memory of the index, a namespace's own)."""
+    if scope is None:
+        return match_expression(terms)
     return f"{scope} AND content : ({match_expression(terms)})"
 
 
@@ -178,7 +181,7 @@ def idf(size: int, found: int) -> float:
 def ranked_by_words(
     conn: sqlite3.Connection,
     table: str,
-    scope: str,
+    scope: str | None,
     stats: tuple[int, int],
     terms: Mapping[str, int],
     limit: int,
@@ -195,6 +198,8 @@ def ranked_by_words(
     """
     if not terms or limit <= 0:
         return []
+    if scope is None:  # the namespace's own index: FTS5's bm25 is the namespace's by construction
+        return _ranked_by_fts5(conn, table, terms, limit)
     size, tokens = max(stats[0], *terms.values()), stats[1]
     average = max(tokens / size, 1e-9) if size else 1.0
     expressions = [scoped_expression(scope, [term]) for term in terms]
@@ -210,6 +215,19 @@ def ranked_by_words(
         rows = len(candidates)
         params |= {f"row{n}": rowid for n, rowid in enumerate(candidates)}
     (scored,) = conn.execute(_scores_statement(table, len(terms), rows), params).fetchone()
+    return [(rowid, score) for rowid, score in json.loads(scored)]
+
+
+def _ranked_by_fts5(
+    conn: sqlite3.Connection, table: str, terms: Mapping[str, int], limit: int
+) -> list[tuple[int, float]]:
+    """The ``limit`` best memories of a namespace's own index by FTS5's ``bm25()`` (higher is better here,
+    ties: the older memory first): the same Okapi bm25 the shared index's scoring computes, in C."""
+    statement = (
+        f"SELECT json_group_array(json_array(rowid, score)) FROM (SELECT rowid, -bm25({table}) AS score "
+        f"FROM {table} WHERE {table} MATCH ? ORDER BY score DESC, rowid LIMIT ?)"
+    )
+    (scored,) = conn.execute(statement, (match_expression(list(terms)), limit)).fetchone()
     return [(rowid, score) for rowid, score in json.loads(scored)]
 
 
@@ -256,7 +274,7 @@ def pick_rarest(terms: Sequence[str], counts: Sequence[int], common: int | None)
 
 
 def rarest_terms(
-    conn: sqlite3.Connection, table: str, scope: str, size: int, terms: Sequence[str]
+    conn: sqlite3.Connection, table: str, scope: str | None, size: int, terms: Sequence[str]
 ) -> dict[str, int]:
     """The few terms to search with (:func:`pick_rarest`) in the memories ``scope`` selects, each with how
     many of them hold it (what its IDF is made of); ``size`` is how many there are.

@@ -68,7 +68,6 @@ from proxy.memory.stores.base import (
     UserMemories,
 )
 from proxy.memory.stores.local.schema import (
-    WORDS,
     Namespace,
     create_or_migrate,
     index_memory,
@@ -288,8 +287,8 @@ class LocalMemoryStore(EncoderBacked):
     ) -> builtins.list[Candidate]:
         if not terms:
             return []
-        chosen = rarest_terms(conn, WORDS, space.filter, space.size, terms)
-        ranked = ranked_by_words(conn, WORDS, space.filter, (space.size, space.tokens), chosen, limit)
+        chosen = rarest_terms(conn, space.table, space.filter, space.size, terms)
+        ranked = ranked_by_words(conn, space.table, space.filter, (space.size, space.tokens), chosen, limit)
         return _candidates(conn, user_id, ranked)
 
     def _by_meaning(
