@@ -89,6 +89,13 @@ class RequestRecord:
     peer: str = ""
     project: str | None = None
     """The project's id, when the request was in one."""
+    person: str | None = None
+    """Whose key it came with, on a proxy with a key per person (:mod:`proxy.people`)."""
+
+    @property
+    def seen_as(self) -> str:
+        """The client, inside its person's memory: the console's list of who was seen."""
+        return f"{self.person}:{self.user_id}" if self.person is not None else self.user_id
 
     def summary(self) -> dict[str, Any]:
         """The record without what it injected, for a list."""
@@ -129,6 +136,7 @@ class RequestTrace:
     peer: str = ""
     """The client's address and port, as uvicorn's access log shows it."""
     project: str | None = None
+    person: str | None = None
 
     def parsed(self, model: str, stream: bool) -> None:
         self.model, self.stream = model[:MODEL_CHARS], stream
@@ -162,6 +170,7 @@ class RequestTrace:
             request_line=self.request_line,
             peer=self.peer,
             project=self.project,
+            person=self.person,
         )
 
 
@@ -195,8 +204,8 @@ class Activity:
         with self._lock:
             finished = trace.finish(next(self._ids), status_code, error)
             self._records.append(finished)
-            self._last_seen[finished.user_id] = finished.at
-            self._last_seen.move_to_end(finished.user_id)
+            self._last_seen[finished.seen_as] = finished.at
+            self._last_seen.move_to_end(finished.seen_as)
             if len(self._last_seen) > CLIENTS_SEEN:
                 self._last_seen.popitem(last=False)
         for listener in self._listeners:

@@ -1,12 +1,15 @@
-"""The proxy key (``memory_proxy.auth_key``): who may use the API, the console and the metrics.
+"""The proxy's keys: who may use the API, the console and the metrics, and as whom.
 
-API clients and Prometheus send the key with every request (``Authorization: Bearer KEY`` or
-``x-api-key``, or ``x-memory-proxy-key``, which leaves the first two to a provider credential of the
-client's own: :mod:`proxy.credentials`). A browser cannot, and the key must never sit in a URL, so the
-console asks for it once and answers with a session cookie instead: an expiry time and an HMAC of it keyed
-with the proxy key. The cookie proves the key was entered without holding it, needs no server-side state
-(any worker of a ``--workers`` proxy, or a restarted one, accepts it), and stops working when the key
-changes.
+One key (``memory_proxy.auth_key``) lets in the proxy's one person; ``memory_proxy.keys`` gives each person
+of a team their own, and a request's key says whose memory it reads and writes (:mod:`proxy.people`). API
+clients and Prometheus send a key with every request (``Authorization: Bearer KEY`` or ``x-api-key``, or
+``x-memory-proxy-key``, which leaves the first two to a provider credential of the client's own:
+:mod:`proxy.credentials`). Every key is compared in constant time, each one every time, so the time taken
+says nothing about which key came close. A browser cannot send a key, and a key must never sit in a URL, so
+the console asks for it once and answers with a session cookie instead: an expiry time, the person's name
+and an HMAC of both keyed with that person's key. The cookie proves the key was entered without holding it,
+needs no server-side state (any worker of a ``--workers`` proxy, or a restarted one, accepts it), and stops
+working when the key changes.
 """
 
 from __future__ import annotations
@@ -15,11 +18,16 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
 from proxy.errors import AuthenticationFailed
+from proxy.people import OWNER, Person
+
+if TYPE_CHECKING:
+    from proxy.config import MemoryProxySettings
 
 __all__ = ["PROXY_KEY_HEADER", "SESSION_COOKIE", "SESSION_SECONDS", "ProxyKey", "bearer_or_api_key"]
 
@@ -32,68 +40,113 @@ SESSION_SECONDS = 7 * 24 * 3600
 
 
 class ProxyKey:
-    """The key the proxy asks for, or none (then everyone who can reach the port may use it)."""
+    """The keys the proxy asks for, each with its person; none at all lets everyone who can reach the port
+    in, as the one person (:data:`proxy.people.OWNER`)."""
 
-    def __init__(self, key: str | None) -> None:
-        self._key = key
+    def __init__(self, key: str | None, people: Sequence[tuple[str, Person]] = ()) -> None:
+        entries = list(people) if people else ([(key, OWNER)] if key is not None else [])
+        self._keys = [(secret.encode(), person) for secret, person in entries]
+        self._people = {person.name: secret for secret, person in self._keys}
+
+    @classmethod
+    def of(cls, settings: MemoryProxySettings) -> ProxyKey:
+        """The keys ``memory_proxy`` sets: ``keys`` (one per person), else ``auth_key``, else none."""
+        people = [(entry.key, Person(entry.person, entry.admin)) for entry in settings.keys]
+        return cls(settings.auth_key, people)
 
     @property
     def required(self) -> bool:
-        return self._key is not None
+        return bool(self._keys)
 
-    def presented_by(self, request: Request) -> bool:
-        """Whether the request carries the key in a header (always, when no key is set): in
-        ``x-memory-proxy-key`` when it has one, else as its Bearer token or ``x-api-key``."""
-        if self._key is None:
-            return True
-        own = request.headers.get(PROXY_KEY_HEADER)
-        return self.matches(own if own is not None else bearer_or_api_key(request.headers))
+    @property
+    def for_people(self) -> bool:
+        """Whether each person has a key of their own (``memory_proxy.keys``)."""
+        return any(person.name is not None for _, person in self._keys)
+
+    def person_of(self, headers: Mapping[str, str]) -> Person | None:
+        """Whose key ``headers`` carry (the one person when no key is set), else None: in
+        ``x-memory-proxy-key`` when they have one, else as the Bearer token or ``x-api-key``."""
+        if not self._keys:
+            return OWNER
+        own = headers.get(PROXY_KEY_HEADER)
+        return self.owner_of(own if own is not None else bearer_or_api_key(headers))
+
+    def owner_of(self, presented: str) -> Person | None:
+        """The person whose key ``presented`` is, comparing it with every key (no early exit)."""
+        if not self._keys:
+            return OWNER
+        given = presented.encode()
+        found = None
+        for secret, person in self._keys:
+            if secrets.compare_digest(given, secret):
+                found = person
+        return found
 
     def matches(self, presented: str) -> bool:
-        if self._key is None:
-            return True
-        return secrets.compare_digest(presented.encode(), self._key.encode())
+        return self.owner_of(presented) is not None
 
-    def check(self, request: Request) -> None:
-        """Raise a 401 unless the request carries the key (an API route's dependency)."""
-        if not self.presented_by(request):
+    def presented_by(self, request: Request) -> bool:
+        return self.person_of(request.headers) is not None
+
+    def check(self, request: Request) -> Person:
+        """The person whose key the request carries; a 401 when it carries none (an API route's
+        dependency, which leaves the person on ``request.state.person``)."""
+        person = self.person_of(request.headers)
+        if person is None:
             raise AuthenticationFailed(
                 "Invalid proxy API key: send the proxy's key as a Bearer token in the Authorization header, "
                 f"or in x-api-key (or in {PROXY_KEY_HEADER}, beside a provider credential of your own)."
             )
+        request.state.person = person
+        return person
 
-    def check_console(self, request: Request) -> None:
-        """Raise a 401 unless the request carries the key or a console session."""
-        if not self.admits_console(request):
+    def check_console(self, request: Request) -> Person:
+        """The person the request carries the key or a console session of; a 401 otherwise."""
+        person = self.console_person(request)
+        if person is None:
             raise AuthenticationFailed(
                 "The console needs the proxy key: enter it at /ui, or send it as a Bearer token in the "
                 "Authorization header."
             )
+        request.state.person = person
+        return person
 
     def admits_console(self, request: Request) -> bool:
-        return self.presented_by(request) or self._session_valid(request.cookies.get(SESSION_COOKIE, ""))
+        return self.console_person(request) is not None
 
-    def new_session(self) -> str:
-        """A session cookie's value, valid for :data:`SESSION_SECONDS`."""
+    def console_person(self, request: Request) -> Person | None:
+        return self.person_of(request.headers) or self._session_person(
+            request.cookies.get(SESSION_COOKIE, "")
+        )
+
+    def new_session(self, person: Person = OWNER) -> str:
+        """A session cookie's value for ``person``, valid for :data:`SESSION_SECONDS`."""
         expires = int(time.time()) + SESSION_SECONDS
-        return f"{expires}.{self._sign(expires)}"
+        name = person.name or ""
+        return f"{expires}.{name}.{self._sign(expires, name)}"
 
     def _session_valid(self, value: str) -> bool:
-        if self._key is None:
-            return True
-        expires, _, signature = value.partition(".")
+        return self._session_person(value) is not None
+
+    def _session_person(self, value: str) -> Person | None:
+        if not self._keys:
+            return OWNER
+        expires, _, rest = value.partition(".")
+        name, _, signature = rest.rpartition(".")
         # Anything a browser can send arrives here: only ASCII digits (str.isdigit also takes '²') and an
         # ASCII signature (compare_digest refuses other text) are compared at all.
         if not (expires.isascii() and expires.isdigit() and len(expires) <= 12 and signature.isascii()):
-            return False
-        if int(expires) < time.time():
-            return False
-        return hmac.compare_digest(signature, self._sign(int(expires)))
+            return None
+        if int(expires) < time.time() or (name or None) not in self._people:
+            return None
+        if not hmac.compare_digest(signature, self._sign(int(expires), name)):
+            return None
+        return next(person for _, person in self._keys if person.name == (name or None))
 
-    def _sign(self, expires: int) -> str:
-        assert self._key is not None
-        message = f"litellm-memory-proxy console session until {expires}".encode()
-        return hmac.new(self._key.encode(), message, hashlib.sha256).hexdigest()
+    def _sign(self, expires: int, name: str = "") -> str:
+        key = self._people[name or None]
+        message = f"litellm-memory-proxy console session of {name!r} until {expires}".encode()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def bearer_or_api_key(headers: Mapping[str, str]) -> str:

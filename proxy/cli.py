@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ from proxy.memory.transfer import (
     read_export,
     write_export,
 )
+from proxy.people import OWNER, PERSON_NAME_PATTERN, Person
 from proxy.scopes import namespace_kind
 
 __all__ = [
@@ -71,7 +73,11 @@ def check_config(config_file: ConfigOption = None) -> None:
     console.print(f"config: {config.source}")
     console.print(f"models: {', '.join(config.model_names) or '(none)'}")
     console.print(f"backend: {settings.backend} on {settings.host}:{settings.port}")
-    console.print(f"proxy key required: {'yes' if settings.auth_key else 'no'}")
+    if settings.keys:
+        people = ", ".join(k.person + (" (admin)" if k.admin else "") for k in settings.keys)
+        console.print(f"proxy key required: yes, one per person: {people}")
+    else:
+        console.print(f"proxy key required: {'yes' if settings.auth_key else 'no'}")
 
 
 @app.command()
@@ -112,6 +118,21 @@ UserOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line, for scripts")]
+PersonOption = Annotated[
+    str | None,
+    typer.Option("--person", help="Only the memories of this person of memory_proxy.keys (a team's proxy)"),
+]
+
+
+def _person(name: str | None) -> Person:
+    """The person ``--person`` names (their namespaces only), or everyone's when it is not given."""
+    if name is None:
+        return OWNER
+    if not re.fullmatch(PERSON_NAME_PATTERN, name):
+        raise typer.BadParameter("a person's name as memory_proxy.keys gives it", param_hint="--person")
+    return Person(name)
+
+
 app.add_typer(interceptor_app, name="interceptor")
 
 
@@ -209,6 +230,7 @@ def memories_clients(
     kind: Annotated[
         str | None, typer.Option("--kind", help="Only namespaces of this kind: project, person or client")
     ] = None,
+    person: PersonOption = None,
     as_json: JsonOption = False,
     config_file: ConfigOption = None,
 ) -> None:
@@ -226,7 +248,7 @@ def memories_clients(
     rows = [
         (client, namespace_kind(client.user_id))
         for client in _on_store(settings, listed, errors)
-        if kind is None or namespace_kind(client.user_id) == kind
+        if (kind is None or namespace_kind(client.user_id) == kind) and _person(person).sees(client.user_id)
     ]
     if as_json:
         for client, of in rows:
@@ -318,11 +340,13 @@ async def _whole_id(store: MemoryStore, namespace: str, given: str) -> str:
 def memories_export(
     user: Annotated[str | None, typer.Option("--user", "-u", help="Only this client's memories")] = None,
     everyone: Annotated[bool, typer.Option("--all", help="Every client's memories")] = False,
+    person: PersonOption = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Write memories to standard output, one JSON object per line, for `memories import` into any store."""
+    everyone = everyone or person is not None
     if (user is None) == (not everyone):
-        raise typer.BadParameter("give either --user ID or --all", param_hint="--user / --all")
+        raise typer.BadParameter("give either --user ID, --all or --person NAME", param_hint="--user / --all")
     settings = load_config_or_exit(config_file, errors).context_retrieval
 
     async def export(store: MemoryStore) -> tuple[int, int]:
@@ -333,10 +357,12 @@ def memories_export(
             )
             raise typer.Exit(2)
         only = validate_user_id(user, source="--user") if user is not None else None
-        return await write_export(store, settings.provider, only, sys.stdout.write)
+        return await write_export(store, settings.provider, only, sys.stdout.write, _person(person))
 
     count, clients = _on_store(settings, export, errors)
     whose = user if user is not None else f"{clients:,} client{'' if clients == 1 else 's'}"
+    if person is not None:
+        whose = f"{person} ({whose})"
     errors.print(f"exported {_memories(count)} of {whose} from the {settings.provider} store")
 
 

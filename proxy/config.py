@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from proxy.memory.stores.postgres.dsn import dsn_passwords
+from proxy.people import PERSON_NAME_PATTERN, RESERVED_NAME
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -36,6 +37,7 @@ __all__ = [
     "ContextRetrieval",
     "HeaderPattern",
     "MemoryProxySettings",
+    "PersonKey",
     "SideRequestRule",
     "UserIdMappings",
     "demo_config",
@@ -223,12 +225,33 @@ class ContextRetrieval(_Section):
         return self
 
 
+class PersonKey(_Section):
+    """One person's key on a proxy a team shares (``memory_proxy.keys``)."""
+
+    key: str = Field(min_length=16, repr=False)
+    person: str = Field(pattern=PERSON_NAME_PATTERN)
+    """Whose memory the key's requests read and write: lower-case letters, digits, ``.``, ``_`` or ``-``
+    (``person`` itself is taken)."""
+    admin: bool = False
+    """Sees and changes every person's memories in the console."""
+
+    @field_validator("person")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == RESERVED_NAME:
+            raise ValueError(f"{RESERVED_NAME!r} is no one's name: person:<name> is a person's own memory")
+        return value
+
+
 class MemoryProxySettings(_Section):
     backend: Literal["sdk", "binary"] = "sdk"
     host: str = "127.0.0.1"
     port: int = Field(default=8764, ge=0, le=65535)
     litellm_base_url: str = "http://127.0.0.1:4000"
     auth_key: str | None = Field(default=None, min_length=8, repr=False)
+    keys: list[PersonKey] = Field(default_factory=list)
+    """A key per person instead of ``auth_key``: each person's clients keep a memory of their own
+    (:mod:`proxy.people`)."""
     max_body_mb: float = Field(default=32, gt=0)
     workers: int = Field(default=1, ge=1, le=64)
     """Server processes on the one port (``start-proxies``); they share the store and the LiteLLM proxy."""
@@ -267,6 +290,20 @@ class MemoryProxySettings(_Section):
     connection_pool: Literal["linear", "httpx"] = "linear"
     """The provider session's connection pool: ``linear`` (this project's, twice httpx's throughput at
     concurrency 32) where the installed httpcore is one it was built for, else httpx's own."""
+
+    @model_validator(mode="after")
+    def _one_kind_of_key(self) -> MemoryProxySettings:
+        if self.keys and self.auth_key is not None:
+            raise ValueError(
+                "set auth_key or keys, not both: with keys, give the admin a key of their own there "
+                "(admin: true)"
+            )
+        for field, values in (("key", [k.key for k in self.keys]), ("person", [k.person for k in self.keys])):
+            repeated = {value for value in values if values.count(value) > 1}
+            if repeated:
+                shown = "a key is given twice" if field == "key" else f"{', '.join(sorted(repeated))}"
+                raise ValueError(f"keys: each {field} once ({shown})")
+        return self
 
     @property
     def max_body_bytes(self) -> int:
@@ -332,6 +369,7 @@ class Config(BaseModel):
     def secrets(self) -> list[str]:
         """Every credential the config holds (resolved), so that errors and logs can mask them."""
         found = [self.master_key, self.memory_proxy.auth_key, self.context_retrieval.api_key]
+        found += [entry.key for entry in self.memory_proxy.keys]
         found += dsn_passwords(self.context_retrieval.dsn or "")
         for entry in self.model_list:
             params = resolve_env(entry["litellm_params"])
@@ -374,6 +412,15 @@ def parse_config(raw: Any, *, source: str) -> Config:
     required = [("memory_proxy", "auth_key")]
     if memory.get("provider") == "postgres":
         required.append(("context_retrieval", "dsn"))
+    proxy_section = data.get("memory_proxy") if isinstance(data.get("memory_proxy"), dict) else {}
+    person_keys = proxy_section.get("keys") if isinstance(proxy_section.get("keys"), list) else []
+    for index, entry in enumerate(person_keys):
+        unset = _unset_variable(entry, "key")
+        if unset:  # said now, rather than a person locked out without a word
+            raise ConfigError(
+                f"{source}: invalid config\n  memory_proxy.keys.{index}.key: environment variable {unset} "
+                "is not set"
+            )
     for section, key in required:
         unset = _unset_variable(data.get(section), key)
         if unset:

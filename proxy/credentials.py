@@ -33,7 +33,7 @@ def provider_credential(headers: Mapping[str, str], model: str, key: ProxyKey) -
             "(memory_proxy.client_credentials): send your API key or subscription token as "
             "Authorization: Bearer or x-api-key."
         )
-    if key.required and key.matches(credential):
+    if key.required and key.matches(credential):  # any person's
         raise AuthenticationFailed(
             f"The model '{model}' is called with your own provider credential, and what you sent as one "
             f"is the proxy's key: send the proxy's key in {PROXY_KEY_HEADER} and your provider key or "

@@ -73,10 +73,11 @@ async def memory_routing_info(request: Request) -> JSONResponse:
     identity = flow.identify(request)
     try:
         payload = await flow.read_body(request) if request.method == "POST" else None
-        scope = flow.scopes.resolve(identity, request.headers, payload)
+        person = flow.person_of(request)
+        scope = flow.scopes.resolve(identity, request.headers, payload, person)
     except Exception as exc:
         return error_response(to_proxy_error(exc), CHAT.envelope, {USER_ID_HEADER: identity.user_id})
-    info = {**identity.as_info(), **scope.as_info()}
+    info = {**identity.as_info(), **scope.as_info(), "key_owner": person.name}
     return JSONResponse(info, headers={USER_ID_HEADER: identity.user_id})
 
 

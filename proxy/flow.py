@@ -38,6 +38,7 @@ from proxy.memory_tool.files import MemoryFiles
 from proxy.memory_tool.loop import declares_memory_tool, executor, run_json, run_stream, with_memory_tool
 from proxy.metrics import Metrics
 from proxy.model_catalog import STATEFUL_RESPONSES_PROVIDERS, ModelCatalog
+from proxy.people import Person
 from proxy.request_log import log_request
 from proxy.requests import RequestShape, parse_call, read_json_object
 from proxy.scopes import PROJECT_HEADER, Scope, ScopeResolver
@@ -88,7 +89,7 @@ class Flow:
         self.metrics = Metrics(self.memory)
         request_log = (log_request,) if config.memory_proxy.request_log else ()
         self.activity = Activity(listeners=(self.metrics.observe, *request_log))
-        self.key = ProxyKey(config.memory_proxy.auth_key)
+        self.key = ProxyKey.of(config.memory_proxy)
         self._client_credential_models = frozenset(config.memory_proxy.client_credentials)
         self.memory_tool = config.memory_proxy.memory_tool == "serve"
         self.memory_tool_steps = config.memory_proxy.memory_tool_steps
@@ -114,14 +115,17 @@ class Flow:
         What happened is recorded for the console and the metrics (:mod:`proxy.activity`)."""
         started = time.perf_counter()
         identity = self.identify(request)
-        trace = RequestTrace(surface.api.value, identity, started=started, **_line_of(request))
+        person = self.person_of(request)
+        trace = RequestTrace(
+            surface.api.value, identity, started=started, person=person.name, **_line_of(request)
+        )
         try:
             call = await self.parse(request, surface)
             trace.parsed(call.model, call.stream)
             self.require_model(call.model)
             self.require_stored_responses(call)
             call = self.credentials(request, call)
-            scope = self.scopes.resolve(identity, request.headers, call.payload)
+            scope = self.scopes.resolve(identity, request.headers, call.payload, person)
             trace.project = scope.project
             recall_started = time.perf_counter()
             recall = await self.recall(scope, call)
@@ -179,7 +183,8 @@ class Flow:
         ``envelope``. Recorded for the console and the metrics like the rest."""
         started = time.perf_counter()
         identity = self.identify(request)
-        trace = RequestTrace(api.value, identity, started=started, **_line_of(request))
+        person = self.person_of(request).name
+        trace = RequestTrace(api.value, identity, started=started, person=person, **_line_of(request))
         try:
             call = parse_call(await self.read_body(request), api=api, shape=shape)
             trace.parsed(call.model, False)
@@ -196,8 +201,14 @@ class Flow:
         return JSONResponse(answer, headers={USER_ID_HEADER: identity.user_id})
 
     def authenticate(self, request: Request) -> None:
-        """With ``memory_proxy.auth_key`` set, the client must send it (Bearer or ``x-api-key``)."""
+        """With a proxy key set, the client must send one (Bearer or ``x-api-key``); whose it is says
+        whose memory the request uses."""
         self.key.check(request)
+
+    def person_of(self, request: Request) -> Person:
+        """Whose key the request came with (:meth:`authenticate` found it); a 401 if it came with none."""
+        person = getattr(request.state, "person", None)
+        return person if person is not None else self.key.check(request)
 
     def identify(self, request: Request) -> ClientIdentity:
         """Which client (memory namespace) this is, from its headers."""

@@ -91,7 +91,7 @@ def curl_example(config: Config, base_url: str) -> str:
         {"model": model, "messages": [{"role": "user", "content": "Hello! What do you remember?"}]}
     )
     parts = ["curl", "-sS", f"{base_url}/v1/chat/completions", "-H", "content-type: application/json"]
-    if config.memory_proxy.auth_key:
+    if config.memory_proxy.auth_key or config.memory_proxy.keys:
         parts += ["-H", "authorization: Bearer $MEMORY_PROXY_KEY"]
     return " ".join(shlex.quote(p) if not p.startswith("authorization") else f'"{p}"' for p in parts) + (
         f" -d {shlex.quote(body)}"

@@ -194,9 +194,12 @@ class McpEndpoint:
             root = await self._root(ctx)
             if root is not None:  # as its id (a header holds Latin-1 only; a path may hold any name)
                 headers[PROJECT_HEADER] = project_id(root)
+        person = self.flow.key.person_of(headers)
+        if person is None:  # the endpoint let the request in with a key: this cannot happen
+            raise ToolError("The proxy key was not sent.")
         try:
             identity = self.flow.identifier.identify(headers)
-            return self.flow.scopes.resolve(identity, headers, None)
+            return self.flow.scopes.resolve(identity, headers, None, person)
         except ProxyError as exc:
             raise ToolError(exc.message) from None
 
@@ -284,7 +287,7 @@ def _namespaces(scope: MemoryScope) -> list[str]:
 def _kind(namespace: str, scope: MemoryScope) -> Literal["project", "person", "client"]:
     if namespace == scope.person:
         return "person"
-    return "project" if scope.project is not None and namespace == scope.project else "client"
+    return "project" if scope.project is not None and namespace == scope.namespace else "client"
 
 
 def _recalled(record: MemoryRecord, scope: MemoryScope, *, ranked: bool = True) -> RecalledMemory:

@@ -11,8 +11,9 @@ A request in a project reads two namespaces: the project's (``billing-api-3f9c1e
 and a hash of its path, the interceptor's scheme, so an interceptor in that directory shares it) and the
 person's (``person:sam``), which holds what the person says about themselves (:mod:`proxy.memory.
 person_wide` decides what that is). On one machine the person is its user; a team proxy names people by
-their keys. A request with no project (an SDK, curl) keeps its client's namespace, and ``x-memory-user-id``
-names a namespace outright, as before. Raw paths never leave this module: only project ids do.
+their keys, and every namespace of theirs carries their name (:mod:`proxy.people`). A request with no
+project (an SDK, curl) keeps its client's namespace, and ``x-memory-user-id`` names a namespace outright,
+as before. Raw paths never leave this module: only project ids do.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from proxy.config import USER_ID_PATTERN, Config, HeaderPattern
 from proxy.errors import InvalidRequest
 from proxy.identification import ClientIdentity
+from proxy.people import OWNER, Person
 
 __all__ = [
     "PROJECT_HEADER",
@@ -159,21 +161,28 @@ class ScopeResolver:
         ]
 
     def resolve(
-        self, identity: ClientIdentity, headers: Mapping[str, str], payload: Mapping[str, Any] | None
+        self,
+        identity: ClientIdentity,
+        headers: Mapping[str, str],
+        payload: Mapping[str, Any] | None,
+        person: Person = OWNER,
     ) -> Scope:
         """The scope of a request from ``identity``'s client with these headers and body (None: no body,
-        as for ``GET /memory-routing/info``). A bad ``x-memory-project`` is a 400."""
+        as for ``GET /memory-routing/info``), inside the memory of the ``person`` whose key it carries. A
+        bad ``x-memory-project`` is a 400."""
         client = identity.user_id
         if identity.custom_header_present:
-            return Scope(namespace=client, client=client)
+            return Scope(namespace=person.namespace(client), client=client)
         found = self._project(identity, headers, payload)
         if found is None:
-            return Scope(namespace=client, client=client)
+            return Scope(namespace=person.namespace(client), client=client)
         project, source = found
+        namespace = person.namespace(project)
         if not self.enabled:  # project_scopes: false: a project is a namespace of its own, as before
-            return Scope(namespace=project, client=client, project=project, project_from=source)
+            return Scope(namespace=namespace, client=client, project=project, project_from=source)
+        person_wide = self.person if person.name is None else person_namespace(person.name)
         return Scope(
-            namespace=project, client=client, person=self.person, project=project, project_from=source
+            namespace=namespace, client=client, person=person_wide, project=project, project_from=source
         )
 
     def _project(

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 
 from proxy import __version__
+from proxy.activity import RequestRecord
 from proxy.auth import SESSION_COOKIE, SESSION_SECONDS, ProxyKey
 from proxy.console.projects import interceptor_projects
 from proxy.console.sign_in_limit import SignInLimit
@@ -38,6 +39,7 @@ from proxy.flow import Flow, flow_of
 from proxy.identification import validate_user_id
 from proxy.memory.stores.base import MemoryRecord, MemoryStore, MemoryStoreError
 from proxy.memory.transfer import move_memories
+from proxy.people import Person
 from proxy.redaction import redact
 from proxy.requests import json_object, read_body
 from proxy.scopes import namespace_kind
@@ -128,7 +130,8 @@ async def sign_in(request: Request) -> Response:
         raise RateLimited(
             f"Too many wrong keys from {address}: try again in {wait} s.", retry_after=str(wait)
         )
-    if not key.matches(entered):
+    person = key.owner_of(entered)
+    if person is None:
         limit.failed(address)
         if from_form:
             return _page("signin.html", 401)
@@ -137,7 +140,7 @@ async def sign_in(request: Request) -> Response:
     if key.required:
         response.set_cookie(
             SESSION_COOKIE,
-            key.new_session(),
+            key.new_session(person),
             max_age=SESSION_SECONDS,
             path=CONSOLE_PATH,
             httponly=True,
@@ -153,8 +156,19 @@ async def sign_out() -> Response:
     return response
 
 
-def _user(user_id: str) -> str:
-    return validate_user_id(user_id, source="user_id")
+def _person(request: Request) -> Person:
+    """Whose key or session the console request came with (its routes' dependency found it)."""
+    person: Person = request.state.person
+    return person
+
+
+def _user(request: Request, user_id: str, *, source: str = "user_id") -> str:
+    """``user_id``, when it names a namespace the signed-in person may see; another person's is answered
+    as one that does not exist, so that a person's console cannot tell who else has memories."""
+    validate_user_id(user_id, source=source)
+    if not _person(request).sees(user_id):
+        raise InvalidRequest(f"There is no namespace {user_id!r}.", status=404, code="namespace_not_found")
+    return user_id
 
 
 def _memory(flow: Flow) -> MemoryStore:
@@ -192,7 +206,8 @@ def _memory_json(record: MemoryRecord) -> dict[str, Any]:
 async def overview(request: Request) -> dict[str, Any]:
     """Everything the console's first screen shows: the proxy, its memory, clients and projects."""
     flow = flow_of(request)
-    seen = flow.activity.last_seen()
+    person = _person(request)
+    seen = {namespace: at for namespace, at in flow.activity.last_seen().items() if person.sees(namespace)}
     try:
         listed = await asyncio.wait_for(flow.memory.clients(), LISTING_TIMEOUT)
     except TimeoutError:
@@ -203,6 +218,8 @@ async def overview(request: Request) -> dict[str, Any]:
         listing_problem = None if listed is not None else "this store cannot list its clients"
     clients: dict[str, dict[str, Any]] = {}
     for client in listed or ():
+        if not person.sees(client.user_id):
+            continue
         clients[client.user_id] = {
             "user_id": client.user_id,
             "kind": namespace_kind(client.user_id),
@@ -232,6 +249,7 @@ async def overview(request: Request) -> dict[str, Any]:
         "version": __version__,
         "backend": flow.backend.name,
         "key_required": flow.key.required,
+        "signed_in_as": {"person": person.name, "admin": person.admin} if flow.key.for_people else None,
         "memory": flow.memory.status(),
         "clients": sorted(clients.values(), key=_last_activity, reverse=True),
         "clients_problem": listing_problem,
@@ -247,7 +265,7 @@ def _last_activity(client: dict[str, Any]) -> float:
 async def memories(request: Request, user_id: str, limit: MemoryLimit = 200) -> dict[str, Any]:
     """A client's memories, newest first."""
     store = _memory(flow_of(request))
-    records = await _store_call(store.list(_user(user_id), limit=limit))
+    records = await _store_call(store.list(_user(request, user_id), limit=limit))
     return {"user_id": user_id, "memories": [_memory_json(record) for record in records]}
 
 
@@ -261,7 +279,7 @@ async def search(
     meaning) that found each and its score."""
     flow = flow_of(request)
     store = _memory(flow)
-    records = await _store_call(store.search(_user(user_id), q, limit=limit))
+    records = await _store_call(store.search(_user(request, user_id), q, limit=limit))
     return {
         "user_id": user_id,
         "query": q,
@@ -275,7 +293,7 @@ async def search(
 
 async def forget_one(request: Request, user_id: str, memory_id: str) -> dict[str, Any]:
     store = _memory(flow_of(request))
-    forgotten = await _store_call(store.forget(_user(user_id), memory_id))
+    forgotten = await _store_call(store.forget(_user(request, user_id), memory_id))
     if not forgotten:
         shown = memory_id if len(memory_id) <= 80 else f"{memory_id[:80]}…"
         raise InvalidRequest(f"{user_id} has no memory {shown!r}.", status=404, code="memory_not_found")
@@ -293,7 +311,7 @@ class MoveTo(BaseModel):
 async def move_one(request: Request, user_id: str, memory_id: str, body: MoveTo) -> dict[str, Any]:
     """Move one memory to another namespace (a project fact filed as the person's, or the reverse)."""
     store = _memory(flow_of(request))
-    source, target = _user(user_id), validate_user_id(body.to, source="to")
+    source, target = _user(request, user_id), _user(request, body.to, source="to")
     if target == source:
         raise InvalidRequest(f"The memory is already in {source}.", param="to")
     moved = await _store_call(move_memories(store, source, target, {memory_id}))
@@ -305,18 +323,25 @@ async def move_one(request: Request, user_id: str, memory_id: str, body: MoveTo)
 
 async def forget_all(request: Request, user_id: str) -> dict[str, Any]:
     store = _memory(flow_of(request))
-    return {"forgotten": await _store_call(store.forget(_user(user_id)))}
+    return {"forgotten": await _store_call(store.forget(_user(request, user_id)))}
 
 
 async def requests(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
-    """The newest requests this process answered, newest first (what memory did, how long it took)."""
-    return {"requests": [record.summary() for record in flow_of(request).activity.recent(limit)]}
+    """The newest requests this process answered, newest first (what memory did, how long it took): a
+    person's own, or everyone's for an admin."""
+    person = _person(request)
+    recent = flow_of(request).activity.recent()
+    return {"requests": [record.summary() for record in recent if _sees_record(person, record)][:limit]}
+
+
+def _sees_record(person: Person, record: RequestRecord) -> bool:
+    return person.admin or record.person == person.name
 
 
 async def request_detail(request: Request, request_id: int) -> dict[str, Any]:
     """One request, with the memory blocks the provider saw."""
     record = flow_of(request).activity.get(request_id)
-    if record is None:
+    if record is None or not _sees_record(_person(request), record):
         raise InvalidRequest(
             f"No request {request_id} is kept (the console keeps the newest few hundred).",
             status=404,

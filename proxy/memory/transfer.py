@@ -27,6 +27,7 @@ from proxy.identification import validate_user_id
 from proxy.memory.journal import Journal
 from proxy.memory.secrets import mask_secrets
 from proxy.memory.stores.base import ExportableStore, MemoryStore, MemoryStoreError, NewMemory
+from proxy.people import OWNER, Person
 from proxy.scopes import namespace_kind
 
 __all__ = [
@@ -60,15 +61,21 @@ class ExportFileError(ValueError):
 
 
 async def write_export(
-    store: ExportableStore, store_name: str, user_id: str | None, write: Callable[[str], object]
+    store: ExportableStore,
+    store_name: str,
+    user_id: str | None,
+    write: Callable[[str], object],
+    person: Person = OWNER,
 ) -> tuple[int, int]:
-    """Write the export of ``user_id``'s memories (``None``: everyone's), a line at a time through
-    ``write``; returns how many memories, and of how many users."""
+    """Write the export of ``user_id``'s memories (``None``: every namespace ``person`` sees), a line at a
+    time through ``write``; returns how many memories, and of how many users."""
     exported_at = datetime.now(UTC).isoformat(timespec="seconds")
     write(_line({"format": FORMAT, "version": VERSION, "exported_at": exported_at, "store": store_name}))
     count = 0
     users: set[str] = set()
     async for memory in store.export(user_id):
+        if not person.sees(memory.user_id):
+            continue
         users.add(memory.user_id)
         write(
             _line(
