@@ -426,3 +426,29 @@ def test_no_page_or_console_answer_shows_a_key(
     ]
     for secret in (proxy_key, provider_key, supermemory_key):
         assert [where for where, text in shown if secret in text] == []
+
+
+def test_with_a_key_per_person_each_signs_in_to_their_own_memories(
+    page: Page, open_console: Callable[..., ConsoleUnderTest]
+):
+    sam_key, alex_key = (f"{name}-key-{secrets.token_hex(8)}" for name in ("sam", "alex"))
+    keys = [{"key": sam_key, "person": "sam"}, {"key": alex_key, "person": "alex"}]
+    console = open_console(memory_proxy={"keys": keys})
+    as_sam, as_alex = (
+        ConsoleUnderTest(console.proxy, key=sam_key),
+        ConsoleUnderTest(console.proxy, key=alex_key),
+    )
+    as_sam.remember("notes", "the staging password rotates on Fridays")
+    as_alex.remember("notes", "the release train leaves on Tuesdays")
+
+    page.goto(console.url)
+    page.fill("#key", alex_key)
+    page.press("#key", "Enter")
+    expect(page.locator("#facts")).to_contain_text("signed in as")
+    expect(page.locator("#facts")).to_contain_text("alex")
+    expect(client_row(page, "alex:notes")).to_be_visible()
+    expect(client_row(page, "sam:notes")).to_have_count(0)
+    open_client(page, console, "alex:notes")
+    expect(memory_rows(page)).to_have_count(1)
+    expect(memory_rows(page).first).to_contain_text("Tuesdays")
+    expect(page.locator("body")).not_to_contain_text("Fridays")

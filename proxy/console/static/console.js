@@ -88,6 +88,9 @@ async function loadOverview() {
     ["memory", memory.enabled ? store.provider + (store.recall_mode ? ` (${store.recall_mode})` : "") : "off"],
     ["stored", `${writeBack.stored} exchanges in ${writeBack.batches} batches`],
     ["queued", String(writeBack.pending + writeBack.writing)],
+    ...(overview.signed_in_as
+      ? [["signed in as", overview.signed_in_as.person + (overview.signed_in_as.admin ? " (admin: everyone's memories)" : "")]]
+      : []),
   ];
   if (writeBack.failed || writeBack.dropped) facts.push(["lost", `${writeBack.failed} failed, ${writeBack.dropped} dropped`]);
   if (store.problem) facts.push(["store problem", store.problem]);
