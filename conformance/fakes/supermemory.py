@@ -335,6 +335,10 @@ class FakeSupermemory(Recorder[SupermemoryRecord]):
                 return self._list(_tags_from_query(request.query), request.query.get("limit"))
             if method in ("GET", "DELETE") and (match := _DOCUMENT_RE.match(path)):
                 return self._one_document(method, match.group("id"))
+            if method == "DELETE" and path == "/v4/memories":
+                if not isinstance(payload, dict):
+                    raise _Invalid("body: Expected object")
+                return self._forget_memory(payload)
             handler = {
                 "/v3/documents": self._add,
                 "/v3/memories": self._add,
@@ -435,6 +439,30 @@ class FakeSupermemory(Recorder[SupermemoryRecord]):
             "totalPages": max(1, math.ceil(len(found) / limit)),
         }
         return _json(200, {"memories": [doc.to_json() for doc in found[:limit]], "pagination": pagination})
+
+    def _forget_memory(self, payload: dict[str, Any]) -> FakeResponse:
+        """``DELETE /v4/memories``: one memory of ``containerTag``, named by ``id`` or by its exact
+        ``content`` (a profile's static fact too); 404 when that container holds none."""
+        tag = _text(payload, "containerTag")
+        key = payload.get("id")
+        content = payload.get("content")
+        if not isinstance(key, str) and not isinstance(content, str):
+            raise _Invalid("id or content: Required")
+        with self._changed:
+            statics = self.static_profile.get(tag, [])
+            if isinstance(content, str) and content in statics:
+                statics.remove(content)
+                return _json(200, {"id": f"static-{len(statics)}", "forgotten": True})
+            hits = [
+                doc
+                for doc in self._documents.values()
+                if doc.container_tag == tag and (doc.id == key or doc.content == content)
+            ]
+            if not hits:
+                return _json(404, {"error": "Memory not found"})
+            del self._documents[hits[0].id]
+            self._changed.notify_all()
+        return _json(200, {"id": hits[0].id, "forgotten": True})
 
     def _one_document(self, method: str, key: str) -> FakeResponse:
         with self._changed:

@@ -440,6 +440,37 @@ async def test_on_supermemory_the_console_lists_the_clients_it_saw_and_reads_and
     assert after == []
 
 
+async def test_on_supermemory_every_memory_a_console_search_shows_can_be_forgotten(
+    fake_supermemory: FakeSupermemory,
+    fake_supermemory_url: str,
+):
+    """Recall shows the profile's facts beside search results; each id it shows is one forget takes."""
+    settings = {
+        "model_list": [{"model_name": "m", "litellm_params": {"model": "openai/m"}}],
+        "context_retrieval": {
+            "provider": "supermemory",
+            "base_url": fake_supermemory_url,
+            "api_key": DEFAULT_SUPERMEMORY_API_KEY,
+        },
+    }
+    user = f"sm-{secrets.token_hex(4)}"
+    fake_supermemory.static_profile[user] = ["Has a cat called Tom"]
+    app = create_app(parse_config(settings, source="test"), CannedBackend())
+    async with app_client(app, LOCAL) as client:
+        await say(client, user, "my cat is called Tom")
+        await stored(client, 1)
+        found = (await client.get(f"/ui/api/clients/{user}/search", params={"q": "cat Tom"})).json()[
+            "results"
+        ]
+        forgotten = [await client.delete(f"/ui/api/clients/{user}/memories/{r['id']}") for r in found]
+        after = (await client.get(f"/ui/api/clients/{user}/search", params={"q": "cat Tom"})).json()[
+            "results"
+        ]
+    assert any(r["id"].startswith("profile-") for r in found) and len(found) >= 2
+    assert [answer.status_code for answer in forgotten] == [200] * len(found)
+    assert after == []
+
+
 def test_a_record_keeps_a_bounded_amount_of_injected_memory_the_newest_block_whole():
     pins = tuple(Pin(f"block {n} " + "x" * 4_990, n, "prefix") for n in range(10))
     trace = RequestTrace("messages", ClientIdentity("alice"))

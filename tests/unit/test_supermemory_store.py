@@ -56,6 +56,34 @@ async def test_list_and_forget(store, supermemory):
     assert supermemory.documents("alice") == []
 
 
+async def test_a_profile_fact_is_forgotten_by_the_id_recall_gave_it_and_only_in_its_own_container(
+    store, supermemory
+):
+    supermemory.static_profile["alice"] = ["Alice is a software engineer", "Alice lives in Porto"]
+    supermemory.static_profile["bob"] = ["Alice is a software engineer"]  # the same text in another container
+    first = {r.content: r.id for r in await store.search("alice", "engineer")}
+    again = {r.content: r.id for r in await store.search("alice", "Porto")}
+    engineer = first["Alice is a software engineer"]
+    assert engineer == again["Alice is a software engineer"]  # the same fact keeps its id
+    assert engineer.startswith("profile-") and first["Alice lives in Porto"] != engineer
+
+    assert await store.forget("carol", engineer) == 0  # not carol's
+    assert await store.forget("alice", engineer) == 1
+    assert await store.forget("alice", engineer) == 0
+    assert supermemory.static_profile == {
+        "alice": ["Alice lives in Porto"],
+        "bob": ["Alice is a software engineer"],
+    }
+    forgot = supermemory.last("/v4/memories")
+    assert forgot.method == "DELETE"
+    assert forgot.json == {"containerTag": "alice", "content": "Alice is a software engineer"}
+
+    await store.add("alice", "Alice keeps bees")
+    assert await store.forget("alice") == 2  # the document, and the profile fact left
+    assert supermemory.static_profile["alice"] == [] and supermemory.documents("alice") == []
+    assert supermemory.static_profile["bob"] == ["Alice is a software engineer"]
+
+
 @pytest.mark.parametrize(
     ("fault", "message"),
     [

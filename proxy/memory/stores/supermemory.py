@@ -14,6 +14,7 @@ it works (through :meth:`SupermemoryStore.add_batch`), each document timed by Su
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import Sequence
@@ -60,11 +61,14 @@ class SupermemoryStore:
     async def wait_for_model(self, seconds: float) -> None:
         """Nothing to wait for: the model is Supermemory's."""
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _call(self, method: str, path: str, *, missing_ok: bool = False, **kwargs: Any) -> Any:
+        """Supermemory's JSON answer; None for a 204, and for a 404 when ``missing_ok``."""
         try:
             response = await self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise MemoryStoreError(f"Supermemory unreachable: {type(exc).__name__}") from exc
+        if missing_ok and response.status_code == 404:
+            return None
         if response.status_code >= 400:
             detail = response.headers.get("retry-after")
             suffix = f" (retry after {detail}s)" if detail else ""
@@ -119,10 +123,8 @@ class SupermemoryStore:
         now = time.time()
         profile = answer.get("profile") or {}
         facts = [
-            MemoryRecord(id=f"profile-{kind}-{i}", user_id=user_id, content=fact, created_at=now, score=1.0)
-            for kind in ("static", "dynamic")
-            for i, fact in enumerate(profile.get(kind) or [])
-            if isinstance(fact, str)
+            MemoryRecord(id=_profile_id(fact), user_id=user_id, content=fact, created_at=now, score=1.0)
+            for fact in _profile_facts(profile)
         ]
         found: list[MemoryRecord] = []
         for result in (answer.get("searchResults") or {}).get("results") or []:
@@ -138,7 +140,10 @@ class SupermemoryStore:
                         score=float(result.get("similarity") or 0.0),
                     )
                 )
-        return facts + found[:limit]  # the profile is short and always relevant; search results are capped
+        # The profile is short and always relevant; search results are capped, and one that the profile
+        # already holds word for word is shown once (with one id, which forget takes).
+        known = {fact.content for fact in facts}
+        return facts + [record for record in found if record.content not in known][:limit]
 
     async def list(self, user_id: str, *, limit: int = 100) -> list[MemoryRecord]:
         answer = await self._call("GET", "/v4/memories", params={"containerTag": user_id, "limit": limit})
@@ -156,13 +161,33 @@ class SupermemoryStore:
         ][:limit]
 
     async def forget(self, user_id: str, memory_id: str | None = None) -> int:
-        """One memory of ``user_id``, or all of them. Supermemory deletes a document by id alone, whoever's
-        it is, so an id is deleted only when the client's own listing holds it."""
+        """One memory of ``user_id``, or all of them (its profile's facts included). Supermemory deletes a
+        document by id alone, whoever's it is, so an id is deleted only when the client's own listing holds
+        it. A profile fact (what recall shows as ``profile-…``) is forgotten by its text, in its container."""
+        if memory_id is not None and memory_id.startswith(PROFILE_ID_PREFIX):
+            facts = [fact for fact in await self._profile(user_id) if _profile_id(fact) == memory_id]
+            for fact in facts:
+                await self._forget_fact(user_id, fact)
+            return len(facts)
         own = [record.id for record in await self.list(user_id, limit=1000)]
         ids = [memory_id] if memory_id in own else [] if memory_id else own
         for item in ids:
             await self._call("DELETE", f"/v3/documents/{quote(item, safe='')}")
+        if memory_id is None:
+            facts = await self._profile(user_id)  # what is left once its documents are gone
+            for fact in facts:
+                await self._forget_fact(user_id, fact)
+            return len(ids) + len(facts)
         return len(ids)
+
+    async def _profile(self, user_id: str) -> list[str]:
+        answer = await self._call("POST", "/v4/profile", json={"containerTag": user_id})
+        return _profile_facts(answer.get("profile") or {}) if isinstance(answer, dict) else []
+
+    async def _forget_fact(self, user_id: str, fact: str) -> None:
+        """Forget a profile fact by its text; one already gone (with the document it came from) is fine."""
+        body = {"containerTag": user_id, "content": fact}
+        await self._call("DELETE", "/v4/memories", json=body, missing_ok=True)
 
     async def prune(self, user_id: str, *, keep: int | None = None, before: float | None = None) -> int:
         """Forget ``user_id``'s memories past its ``keep`` newest, and those made ``before``: as far as its
@@ -179,3 +204,20 @@ class SupermemoryStore:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+PROFILE_ID_PREFIX = "profile-"
+
+
+def _profile_facts(profile: Any) -> list[str]:
+    """The profile's static facts, then its dynamic ones (each once)."""
+    if not isinstance(profile, dict):
+        return []
+    facts = [fact for kind in ("static", "dynamic") for fact in profile.get(kind) or []]
+    return list(dict.fromkeys(fact for fact in facts if isinstance(fact, str)))
+
+
+def _profile_id(fact: str) -> str:
+    """A profile fact's id: its text's digest, so it names the same fact in every recall (the profile has no
+    ids of its own) and forget can find it again."""
+    return PROFILE_ID_PREFIX + hashlib.sha256(fact.encode()).hexdigest()[:16]
