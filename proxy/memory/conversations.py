@@ -12,7 +12,8 @@ new input: the answer's id names the conversation instead). Messages are compare
 them, not byte for byte: Claude Code moves its ``cache_control`` marker to the newest turn and re-sends an
 older one-part turn as a plain string, so markers are dropped and a string is one text part. The ledger
 lives in this process, bounded and expiring: a conversation it has forgotten recalls afresh, which costs
-one cache miss, never a wrong answer.
+one cache miss, never a wrong answer. Processes of one machine share what they served through
+:mod:`proxy.memory.shared_ledger`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-__all__ = ["Conversation", "Conversations", "Pin", "prefix_hashes"]
+__all__ = ["Conversation", "Conversations", "Pin", "prefix_hashes", "response_key"]
 
 MAX_CONVERSATIONS = 10_000
 """Served requests remembered (each is a prefix a later turn may extend)."""
@@ -98,7 +99,8 @@ def prefix_hashes(namespace: str, messages: Sequence[dict[str, Any]]) -> list[by
     return hashes
 
 
-def _response_key(namespace: str, response_id: str) -> bytes:
+def response_key(namespace: str, response_id: str) -> bytes:
+    """Where the conversation whose answer had ``response_id`` is kept."""
     return hashlib.sha256(f"{namespace}\0response\0{response_id}".encode()).digest()
 
 
@@ -113,25 +115,30 @@ class Conversations:
 
     def find(self, hashes: Sequence[bytes]) -> Conversation | None:
         """The conversation a request continues: the one served with the longest strict prefix of it."""
+        found = self.find_at(hashes)
+        return found[1] if found is not None else None
+
+    def find_at(self, hashes: Sequence[bytes]) -> tuple[int, Conversation] | None:
+        """:meth:`find`, with the position among ``hashes`` of the prefix it was found by."""
         now = time.monotonic()
         with self._lock:
-            for digest in reversed(hashes[:-1]):
-                entry = self._entries.get(digest)
+            for position in range(len(hashes) - 2, -1, -1):
+                entry = self._entries.get(hashes[position])
                 if entry is not None and now - entry[0] <= self._ttl:
-                    return entry[1]
+                    return position, entry[1]
         return None
 
     def find_response(self, namespace: str, response_id: str) -> Conversation | None:
         """The conversation whose answer had ``response_id`` (a Responses ``previous_response_id``)."""
         with self._lock:
-            entry = self._entries.get(_response_key(namespace, response_id))
+            entry = self._entries.get(response_key(namespace, response_id))
         if entry is not None and time.monotonic() - entry[0] <= self._ttl:
             return entry[1]
         return None
 
     def remember_response(self, namespace: str, response_id: str, conversation: Conversation) -> None:
         """Record that ``conversation``'s latest answer has ``response_id``."""
-        self.remember([_response_key(namespace, response_id)], conversation)
+        self.remember([response_key(namespace, response_id)], conversation)
 
     def remember(self, hashes: Sequence[bytes], conversation: Conversation) -> None:
         """Record that the request with these hashes was served as ``conversation``."""

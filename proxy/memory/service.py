@@ -31,10 +31,11 @@ from typing import Any, Literal
 from proxy.call import Answer, Api, Call
 from proxy.client_rules import client_context_of, side_requests_of
 from proxy.config import ContextRetrieval, HeaderPattern
-from proxy.memory.conversations import Conversation, Conversations, Pin, prefix_hashes
+from proxy.memory.conversations import Conversation, Conversations, Pin, prefix_hashes, response_key
 from proxy.memory.journal import Journal
 from proxy.memory.person_wide import is_person_wide
 from proxy.memory.placement import format_context
+from proxy.memory.shared_ledger import LEDGER_FILE, SharedLedger
 from proxy.memory.side_requests import SideRequests
 from proxy.memory.stores import journal_folder, open_store
 from proxy.memory.stores.base import (
@@ -186,6 +187,8 @@ class MemoryService:
         rules = settings.side_requests
         self.side_requests = SideRequests(side_requests_of(client_rules) if rules is None else rules)
         self.conversations = Conversations()
+        self.ledger: SharedLedger | None = None
+        """What the other processes of this machine served (opened with the store)."""
 
     @property
     def store(self) -> MemoryStore:
@@ -203,6 +206,8 @@ class MemoryService:
         self._queue = asyncio.Queue()
         for entry in self._open_journal():
             self._queue.put_nowait(entry)
+        if self.settings.local_store_path != ":memory:":
+            self.ledger = SharedLedger(journal_folder(self.settings) / LEDGER_FILE)
         self._worker = asyncio.create_task(self._write_forever(), name="memory write-back")
         if self._journal is not None:
             self._claimer = asyncio.create_task(self._claim_forever(), name="memory journal claims")
@@ -299,6 +304,9 @@ class MemoryService:
         if self._journal is not None:
             await asyncio.to_thread(self._journal.close)
             self._journal = None
+        if self.ledger is not None:
+            ledger, self.ledger = self.ledger, None
+            await asyncio.to_thread(ledger.close)
         if self._store is not None:
             await self._store.close()
             self._store = None
@@ -343,17 +351,20 @@ class MemoryService:
         previous = call.previous_response_id
         if previous is None:
             hashes = prefix_hashes(f"{scope.namespace}\0{call.api}", call.messages)
-            earlier = self.conversations.find(hashes)
+            earlier = await self._continued(hashes)
         else:  # the earlier turns, with the memory placed in them, are kept by the provider
             hashes = []
             earlier = self.conversations.find_response(scope.namespace, previous)
+            if earlier is None and self.ledger is not None:
+                found = await self.ledger.find([response_key(scope.namespace, previous)])
+                earlier = found[1] if found is not None else None
         conversation = earlier or Conversation()
         new = await self._recall_new(scope, call, earlier, conversation)
         assert new.conversation is not None  # _recall_new always names the conversation
         conversation = new.conversation
         if call.api is Api.RESPONSES:  # a later turn may continue it by id, without its earlier turns
             conversation = self._asked(conversation, call)
-        self.conversations.remember(hashes, conversation)
+        self._served(hashes, conversation)
         status, reason = new.status, new.reason
         kept = len(earlier.recalled) if earlier else 0
         if kept:
@@ -373,9 +384,26 @@ class MemoryService:
         """Note that the conversation's latest answer has this id, so that a request continuing from it
         (Responses' ``previous_response_id``) is known as the same conversation."""
         if answer.response_id and recall.conversation is not None:
-            self.conversations.remember_response(
-                _scope(scope).namespace, answer.response_id, recall.conversation
-            )
+            key = response_key(_scope(scope).namespace, answer.response_id)
+            self._served([key], recall.conversation)
+
+    async def _continued(self, hashes: list[bytes]) -> Conversation | None:
+        """The conversation a request with these prefix hashes continues: the longest earlier prefix this
+        process served, unless another process of this machine served a longer one (the shared ledger)."""
+        here = self.conversations.find_at(hashes)
+        if self.ledger is None:
+            return here[1] if here is not None else None
+        after = here[0] + 1 if here is not None else 0
+        elsewhere = await self.ledger.find(hashes[after:-1])
+        if elsewhere is not None:
+            return elsewhere[1]
+        return here[1] if here is not None else None
+
+    def _served(self, hashes: list[bytes], conversation: Conversation) -> None:
+        """Record the request with these hashes as served in ``conversation``, here and in the ledger."""
+        self.conversations.remember(hashes, conversation)
+        if hashes and self.ledger is not None:
+            self.ledger.save(hashes[-1], conversation)
 
     async def _recall_new(
         self, scope: Scope, call: Call, earlier: Conversation | None, conversation: Conversation
