@@ -6,10 +6,10 @@ clients and Prometheus send a key with every request (``Authorization: Bearer KE
 ``x-memory-proxy-key``, which leaves the first two to a provider credential of the client's own:
 :mod:`proxy.credentials`). Every key is compared in constant time, each one every time, so the time taken
 says nothing about which key came close. A browser cannot send a key, and a key must never sit in a URL, so
-the console asks for it once and answers with a session cookie instead: an expiry time, the person's name
-and an HMAC of both keyed with that person's key. The cookie proves the key was entered without holding it,
-needs no server-side state (any worker of a ``--workers`` proxy, or a restarted one, accepts it), and stops
-working when the key changes.
+the console asks for it once and answers with a session cookie instead: an expiry time, a nonce, the person's
+name and an HMAC of them keyed with that person's key. The cookie proves the key was entered without holding it,
+needs no server-side state to be accepted (any worker of a ``--workers`` proxy, or a restarted one, accepts
+it), and stops working when the key changes or the session signs out (:mod:`proxy.signed_out`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from starlette.requests import Request
 
 from proxy.errors import AuthenticationFailed
 from proxy.people import OWNER, Person
+from proxy.signed_out import SignedOut
 
 if TYPE_CHECKING:
     from proxy.config import MemoryProxySettings
@@ -43,10 +44,16 @@ class ProxyKey:
     """The keys the proxy asks for, each with its person; none at all lets everyone who can reach the port
     in, as the one person (:data:`proxy.people.OWNER`)."""
 
-    def __init__(self, key: str | None, people: Sequence[tuple[str, Person]] = ()) -> None:
+    def __init__(
+        self,
+        key: str | None,
+        people: Sequence[tuple[str, Person]] = (),
+        signed_out: SignedOut | None = None,
+    ) -> None:
         entries = list(people) if people else ([(key, OWNER)] if key is not None else [])
         self._keys = [(secret.encode(), person) for secret, person in entries]
         self._people = {person.name: secret for secret, person in self._keys}
+        self._signed_out = signed_out if signed_out is not None else SignedOut()
 
     @classmethod
     def of(cls, settings: MemoryProxySettings) -> ProxyKey:
@@ -122,8 +129,14 @@ class ProxyKey:
     def new_session(self, person: Person = OWNER) -> str:
         """A session cookie's value for ``person``, valid for :data:`SESSION_SECONDS`."""
         expires = int(time.time()) + SESSION_SECONDS
+        nonce = secrets.token_hex(8)  # two sign-ins in one second are two sessions: each signs out alone
         name = person.name or ""
-        return f"{expires}.{name}.{self._sign(expires, name)}"
+        return f"{expires}.{nonce}.{name}.{self._sign(expires, nonce, name)}"
+
+    def end_session(self, value: str) -> None:
+        """Sign ``value`` out for every worker of this machine, when it is a valid session at all."""
+        if self._keys and self._session_person(value) is not None:
+            self._signed_out.add(value, float(value.partition(".")[0]))
 
     def _session_valid(self, value: str) -> bool:
         return self._session_person(value) is not None
@@ -132,20 +145,25 @@ class ProxyKey:
         if not self._keys:
             return OWNER
         expires, _, rest = value.partition(".")
+        nonce, _, rest = rest.partition(".")
         name, _, signature = rest.rpartition(".")
         # Anything a browser can send arrives here: only ASCII digits (str.isdigit also takes '²') and an
-        # ASCII signature (compare_digest refuses other text) are compared at all.
+        # ASCII nonce and signature (compare_digest refuses other text) are compared at all.
         if not (expires.isascii() and expires.isdigit() and len(expires) <= 12 and signature.isascii()):
+            return None
+        if not (nonce.isascii() and len(nonce) == 16):
             return None
         if int(expires) < time.time() or (name or None) not in self._people:
             return None
-        if not hmac.compare_digest(signature, self._sign(int(expires), name)):
+        if not hmac.compare_digest(signature, self._sign(int(expires), nonce, name)):
+            return None
+        if value in self._signed_out:
             return None
         return next(person for _, person in self._keys if person.name == (name or None))
 
-    def _sign(self, expires: int, name: str = "") -> str:
+    def _sign(self, expires: int, nonce: str, name: str = "") -> str:
         key = self._people[name or None]
-        message = f"litellm-memory-proxy console session of {name!r} until {expires}".encode()
+        message = f"litellm-memory-proxy console session {nonce} of {name!r} until {expires}".encode()
         return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 

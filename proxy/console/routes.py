@@ -150,7 +150,11 @@ async def sign_in(request: Request) -> Response:
     return response
 
 
-async def sign_out() -> Response:
+async def sign_out(request: Request) -> Response:
+    """End the session for every worker (not only in this browser), and remove its cookie."""
+    session = request.cookies.get(SESSION_COOKIE)
+    if session is not None:
+        await asyncio.to_thread(flow_of(request).key.end_session, session)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path=CONSOLE_PATH, httponly=True, samesite="strict")
     return response

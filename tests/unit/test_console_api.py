@@ -290,18 +290,44 @@ async def test_signing_in_once_sets_a_session_cookie_that_is_not_the_key(tmp_pat
     assert after.status_code == 401
 
 
+async def test_a_signed_out_session_is_refused_by_every_worker_even_when_its_cookie_is_replayed(
+    tmp_path: Path,
+):
+    settings = config(tmp_path / "memory.sqlite3", auth_key=KEY)
+    worker, other_worker = create_app(settings, CannedBackend()), create_app(settings, CannedBackend())
+    async with app_client(worker, LOCAL) as client, app_client(other_worker, LOCAL) as other:
+        await client.post("/ui/signin", json={"key": KEY})
+        session = client.cookies[SESSION_COOKIE]
+        replayed = {"cookie": f"{SESSION_COOKIE}={session}"}
+        assert (await other.get("/ui/api/overview", headers=replayed)).status_code == 200
+        signed_out = await client.post("/ui/signout")
+        here = await client.get("/ui/api/overview", headers=replayed)
+        there = await other.get("/ui/api/overview", headers=replayed)
+        garbage = await other.post("/ui/signout", headers={"cookie": f"{SESSION_COOKIE}=1.x.y"})
+        await client.post("/ui/signin", json={"key": KEY})
+        again = await client.get("/ui/api/overview")
+    assert signed_out.status_code == 204
+    assert (here.status_code, there.status_code) == (401, 401)
+    assert garbage.status_code == 204
+    assert again.status_code == 200  # a new session is a new cookie
+
+
 def test_a_session_is_refused_when_forged_expired_or_made_with_another_key():
     key = ProxyKey(KEY)
     session = key.new_session()
-    expires, _, signature = session.partition(".")
+    expires, nonce, name, signature = session.split(".")
+    past = int(time.time()) - 1
     assert key._session_valid(session)
+    assert key.new_session() != session  # each sign-in is a session of its own
     assert not ProxyKey("another-key-123")._session_valid(session)
-    assert not key._session_valid(f"{int(expires) + 1}.{signature}")
-    assert not key._session_valid(f"{int(time.time()) - 1}.{key._sign(int(time.time()) - 1)}")
-    assert not key._session_valid("9" * 5000 + "." + signature)
+    assert not key._session_valid(f"{int(expires) + 1}.{nonce}.{name}.{signature}")
+    assert not key._session_valid(f"{expires}.{'0' * 16}.{name}.{signature}")
+    assert not key._session_valid(f"{past}.{nonce}.{name}.{key._sign(past, nonce)}")
+    assert not key._session_valid("9" * 5000 + f".{nonce}.{name}.{signature}")
     assert not key._session_valid("")
-    assert not key._session_valid(f"²{expires}.{signature}")  # a Unicode digit
-    assert not key._session_valid(f"{expires}.é{signature[1:]}")
+    assert not key._session_valid(f"²{expires}.{nonce}.{name}.{signature}")  # a Unicode digit
+    assert not key._session_valid(f"{expires}.{nonce}.{name}.é{signature[1:]}")
+    assert not key._session_valid(f"{expires}.é{nonce[1:]}.{name}.{signature}")
 
 
 async def test_a_hostile_session_cookie_is_a_401_not_a_500(tmp_path: Path):
