@@ -6,10 +6,11 @@ clients and Prometheus send a key with every request (``Authorization: Bearer KE
 ``x-memory-proxy-key``, which leaves the first two to a provider credential of the client's own:
 :mod:`proxy.credentials`). Every key is compared in constant time, each one every time, so the time taken
 says nothing about which key came close. A browser cannot send a key, and a key must never sit in a URL, so
-the console asks for it once and answers with a session cookie instead: an expiry time, a nonce, the person's
-name and an HMAC of them keyed with that person's key. The cookie proves the key was entered without holding it,
-needs no server-side state to be accepted (any worker of a ``--workers`` proxy, or a restarted one, accepts
-it), and stops working when the key changes or the session signs out (:mod:`proxy.signed_out`).
+the console asks for it once and answers with a session cookie instead: an expiry time, a nonce, the
+person's name and an HMAC of them keyed with that person's key. The cookie proves the key was entered
+without holding it, needs no server-side state to be accepted (any worker of a ``--workers`` proxy, or a
+restarted one, accepts it), and stops working when the key changes or the session signs out
+(:mod:`proxy.signed_out`).
 """
 
 from __future__ import annotations

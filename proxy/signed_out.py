@@ -13,17 +13,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
 from proxy.paths import data_home
+from proxy.shared_file import SharedFile
 
 __all__ = ["SIGNED_OUT_FILE", "SignedOut"]
 
 logger = logging.getLogger(__name__)
 
 SIGNED_OUT_FILE = "console-signed-out.sqlite3"
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS signed_out (session BLOB PRIMARY KEY, expires REAL NOT NULL) WITHOUT ROWID;"
+)
+_CONSEQUENCE = "a session signed out in another worker stays valid there until it expires"
 
 
 def _digest(session: str) -> bytes:
@@ -34,62 +38,31 @@ class SignedOut:
     """The sessions signed out before their expiry (a SQLite file shared by this machine's workers)."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path if path is not None else data_home() / SIGNED_OUT_FILE
-        self._connection: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-        self._failed = False
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._connection is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS signed_out (session BLOB PRIMARY KEY, expires REAL NOT NULL) "
-                "WITHOUT ROWID"
-            )
-            self._connection = connection
-        return self._connection
+        path = path if path is not None else data_home() / SIGNED_OUT_FILE
+        self._file = SharedFile(path, _SCHEMA, logger, "console's sign-outs")
 
     def add(self, session: str, expires: float) -> None:
         """End ``session`` (valid until ``expires``) for every worker; the expired ones are dropped."""
         try:
-            with self._lock:
-                connection = self._connect()
+            with self._file.lock:
+                connection = self._file.connection()
                 connection.execute("DELETE FROM signed_out WHERE expires < ?", (time.time(),))
                 connection.execute(
                     "INSERT OR REPLACE INTO signed_out (session, expires) VALUES (?, ?)",
                     (_digest(session), expires),
                 )
         except (sqlite3.Error, OSError) as exc:
-            self._failed_once("record a sign-out", exc)
+            self._file.failed_once("record a sign-out", exc, _CONSEQUENCE)
 
     def __contains__(self, session: str) -> bool:
         try:
-            with self._lock:
-                row = (
-                    self._connect()
-                    .execute("SELECT 1 FROM signed_out WHERE session = ?", (_digest(session),))
-                    .fetchone()
-                )
+            with self._file.lock:
+                query = "SELECT 1 FROM signed_out WHERE session = ?"
+                row = self._file.connection().execute(query, (_digest(session),)).fetchone()
         except (sqlite3.Error, OSError) as exc:
-            self._failed_once("read the sign-outs", exc)
+            self._file.failed_once("read", exc, _CONSEQUENCE)
             return False
         return row is not None
 
-    def _failed_once(self, doing: str, exc: BaseException) -> None:
-        if not self._failed:
-            self._failed = True
-            logger.warning(
-                "the console could not %s in %s (%s): a session signed out elsewhere stays valid until it "
-                "expires",
-                doing,
-                self.path,
-                exc,
-            )
-
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        self._file.close()

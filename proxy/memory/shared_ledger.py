@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from proxy.memory.conversations import MAX_CONVERSATIONS, TTL_SECONDS, Conversation, Pin
+from proxy.shared_file import SharedFile
 
 __all__ = ["LEDGER_FILE", "SharedLedger"]
 
@@ -36,6 +37,8 @@ found by its latest ones)."""
 
 PRUNE_EVERY = 500
 """Writes between two removals of expired and surplus rows."""
+
+_CONSEQUENCE = "a conversation moving between workers gets its memory placed afresh"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -78,19 +81,8 @@ class SharedLedger:
         self._ttl = ttl
         self._max_entries = max_entries
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conversation ledger")
-        self._connection: sqlite3.Connection | None = None
+        self._file = SharedFile(path, _SCHEMA, logger, "shared conversation ledger")
         self._writes = 0
-        self._failed = False
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._connection is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(_SCHEMA)
-            self._connection = connection
-        return self._connection
 
     async def find(self, hashes: Sequence[bytes]) -> tuple[int, Conversation] | None:
         """The conversation of the longest of ``hashes`` any process served (its position among them), or
@@ -101,13 +93,13 @@ class SharedLedger:
         try:
             found = await asyncio.get_running_loop().run_in_executor(self._thread, self._find, hashes[start:])
         except (sqlite3.Error, OSError, ValueError, KeyError, TypeError) as exc:
-            self._failed_once("read", exc)
+            self._file.failed_once("read", exc, _CONSEQUENCE)
             return None
         return (found[0] + start, found[1]) if found is not None else None
 
     def _find(self, hashes: Sequence[bytes]) -> tuple[int, Conversation] | None:
         marks = ",".join("?" * len(hashes))
-        rows = self._connect().execute(
+        rows = self._file.connection().execute(
             f"SELECT key, conversation FROM conversations WHERE key IN ({marks}) AND expires > ?",
             [*hashes, time.time()],
         )
@@ -124,7 +116,7 @@ class SharedLedger:
 
     def _save(self, key: bytes, encoded: str) -> None:
         try:
-            connection = self._connect()
+            connection = self._file.connection()
             connection.execute(
                 "INSERT OR REPLACE INTO conversations (key, conversation, expires) VALUES (?, ?, ?)",
                 (key, encoded, time.time() + self._ttl),
@@ -133,7 +125,7 @@ class SharedLedger:
             if self._writes % PRUNE_EVERY == 1:
                 self._prune(connection)
         except (sqlite3.Error, OSError) as exc:
-            self._failed_once("write", exc)
+            self._file.failed_once("write", exc, _CONSEQUENCE)
 
     def _prune(self, connection: sqlite3.Connection) -> None:
         connection.execute("DELETE FROM conversations WHERE expires <= ?", (time.time(),))
@@ -143,20 +135,7 @@ class SharedLedger:
             (self._max_entries - 1,),
         )
 
-    def _failed_once(self, doing: str, exc: BaseException) -> None:
-        if not self._failed:
-            self._failed = True
-            logger.warning(
-                "the shared conversation ledger %s could not %s (%s): a conversation moving between "
-                "workers gets its memory placed afresh",
-                self.path,
-                doing,
-                exc,
-            )
-
     def close(self) -> None:
         """Finish the queued writes and close the file."""
         self._thread.shutdown(wait=True)
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        self._file.close()

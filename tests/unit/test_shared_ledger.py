@@ -50,7 +50,7 @@ async def test_rows_expire_and_the_file_keeps_a_bounded_number(tmp_path: Path, m
         reader.save(hashes[31], conversation("already expired"))
         rows = await reader.find(hashes)
         assert rows is not None and rows[0] < 31  # what expired is not found
-        count = reader._connect().execute("SELECT count(*) FROM conversations").fetchone()[0]
+        count = reader._file.connection().execute("SELECT count(*) FROM conversations").fetchone()[0]
         assert count <= 5 + 10  # pruned to the bound every PRUNE_EVERY writes
     finally:
         reader.close()
