@@ -4,8 +4,9 @@ Each completion request leaves one :class:`RequestRecord`: who sent it, for whic
 and why, how long recall and the provider took, and what the client was answered. The flow fills a
 :class:`RequestTrace` as it goes (a request can fail at any step, and the record says how far it got)
 and hands the finished record to :class:`Activity`, which keeps the newest ``KEPT_REQUESTS`` in a ring
-and passes each to the metrics. Nothing is written to disk: the records hold what people asked and what
-memory was injected, which is the user's to see in the console, not a log file's.
+and passes each to the metrics. Nothing is written to disk but, under ``--workers``, the run's own
+records file (:mod:`proxy.shared_records`, removed when the run ends): the records hold what people asked
+and what memory was injected, which is the user's to see in the console, not a log file's.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from proxy.identification import ClientIdentity
 from proxy.memory.conversations import Pin
 from proxy.memory.secrets import mask_secrets
 from proxy.memory.service import Recall
+from proxy.shared_records import SharedRecords
 
 __all__ = ["KEPT_REQUESTS", "Activity", "InjectedBlock", "RequestRecord", "RequestTrace", "identified_by"]
 
@@ -106,6 +108,12 @@ class RequestRecord:
 
     def detail(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_fields(cls, request_id: int, fields: dict[str, Any]) -> RequestRecord:
+        """A record as :func:`dataclasses.asdict` gave it (another worker's), under ``request_id``."""
+        injected = tuple(InjectedBlock(**block) for block in fields.get("injected", ()))
+        return cls(**{**fields, "id": request_id, "injected": injected})
 
 
 def identified_by(identity: ClientIdentity) -> str:
@@ -192,8 +200,14 @@ class Activity:
     """The newest requests of this process, and who else hears of each one (the metrics)."""
 
     def __init__(
-        self, *, kept: int = KEPT_REQUESTS, listeners: tuple[Callable[[RequestRecord], None], ...] = ()
+        self,
+        *,
+        kept: int = KEPT_REQUESTS,
+        listeners: tuple[Callable[[RequestRecord], None], ...] = (),
+        shared: SharedRecords | None = None,
     ) -> None:
+        self._shared = shared
+        """Every worker's records, under ``--workers`` (what the console reads, when it can)."""
         self._records: deque[RequestRecord] = deque(maxlen=kept)
         self._last_seen: OrderedDict[str, float] = OrderedDict()
         self._ids = itertools.count(1)
@@ -208,20 +222,31 @@ class Activity:
             self._last_seen.move_to_end(finished.seen_as)
             if len(self._last_seen) > CLIENTS_SEEN:
                 self._last_seen.popitem(last=False)
+        if self._shared is not None:
+            self._shared.add(finished, finished.seen_as)
         for listener in self._listeners:
             listener(finished)
         return finished
 
     def recent(self, limit: int = KEPT_REQUESTS) -> list[RequestRecord]:
-        """Newest first."""
+        """Newest first (every worker's, under ``--workers``)."""
+        rows = self._shared.recent(limit) if self._shared is not None else None
+        if rows is not None:
+            return [RequestRecord.from_fields(request_id, fields) for request_id, fields in rows]
         with self._lock:
             return list(itertools.islice(reversed(self._records), limit))
 
     def get(self, request_id: int) -> RequestRecord | None:
+        if self._shared is not None:
+            row = self._shared.get(request_id)
+            return RequestRecord.from_fields(*row) if row is not None else None
         with self._lock:
             return next((record for record in self._records if record.id == request_id), None)
 
     def last_seen(self) -> dict[str, float]:
         """When each client sent its latest request since start-up (including those the ring forgot)."""
+        seen = self._shared.last_seen() if self._shared is not None else None
+        if seen is not None:
+            return seen
         with self._lock:
             return dict(self._last_seen)

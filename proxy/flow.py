@@ -23,7 +23,7 @@ from typing import Any
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import Request
 
-from proxy.activity import Activity, RequestTrace
+from proxy.activity import CLIENTS_SEEN, KEPT_REQUESTS, Activity, RequestTrace
 from proxy.auth import ProxyKey
 from proxy.backends.base import Backend
 from proxy.call import Answer, Api, Call
@@ -42,6 +42,7 @@ from proxy.people import Person
 from proxy.request_log import log_request
 from proxy.requests import RequestShape, parse_call, read_json_object
 from proxy.scopes import PROJECT_HEADER, Scope, ScopeResolver
+from proxy.shared_records import SharedRecords
 from proxy.streaming import OpenedStream, checked, relay
 from proxy.surfaces import Surface
 
@@ -88,7 +89,8 @@ class Flow:
         )
         self.metrics = Metrics(self.memory)
         request_log = (log_request,) if config.memory_proxy.request_log else ()
-        self.activity = Activity(listeners=(self.metrics.observe, *request_log))
+        shared = SharedRecords.of_this_run(kept=KEPT_REQUESTS, clients_seen=CLIENTS_SEEN)
+        self.activity = Activity(listeners=(self.metrics.observe, *request_log), shared=shared)
         self.key = ProxyKey.of(config.memory_proxy)
         self._client_credential_models = frozenset(config.memory_proxy.client_credentials)
         self.memory_tool = config.memory_proxy.memory_tool == "serve"

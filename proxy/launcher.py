@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import sys
@@ -248,6 +249,8 @@ def _serve_workers(
     memory store (SQLite in WAL mode, or PostgreSQL)."""
     from proxy.app import LITELLM_URL_ENV_VAR
     from proxy.header_deadline import DEADLINE_ENV_VAR, WorkerHTTPProtocol
+    from proxy.metrics import MULTIPROCESS_ENV
+    from proxy.shared_records import WORKERS_DIR_ENV
 
     if config.source != DEMO_SOURCE:
         os.environ[CONFIG_ENV_VAR] = str(Path(config.source).resolve())
@@ -256,21 +259,30 @@ def _serve_workers(
         os.environ[LITELLM_URL_ENV_VAR] = config.memory_proxy.litellm_base_url
         if config.master_key:
             os.environ["LITELLM_MASTER_KEY"] = config.master_key
+    # What the workers share for this run only (the console's request records, the metrics' files): a
+    # private folder, gone when the run ends.
+    run = Path(tempfile.mkdtemp(prefix="memory-proxy-workers-"))
+    (run / "metrics").mkdir()
+    os.environ[WORKERS_DIR_ENV] = str(run)
+    os.environ[MULTIPROCESS_ENV] = str(run / "metrics")
     threading.Thread(target=_announce_when_listening, args=(host, port, banner), daemon=True).start()
     died = threading.Event()
     if watched is not None:
         threading.Thread(target=_stop_workers_when_dead, args=(watched, died), daemon=True).start()
-    uvicorn.run(
-        f"proxy.{backend}:app",
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        lifespan="on",
-        access_log=False,
-        http=WorkerHTTPProtocol,
-        **forwarding(config),
-    )
+    try:
+        uvicorn.run(
+            f"proxy.{backend}:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            lifespan="on",
+            access_log=False,
+            http=WorkerHTTPProtocol,
+            **forwarding(config),
+        )
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
     if died.is_set() and watched is not None:
         console.print(
             f"[red]error:[/red] the LiteLLM proxy exited; its last lines:\n{escape(watched.tail())}"

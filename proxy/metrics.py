@@ -4,19 +4,27 @@ Request metrics are counted as requests finish (:class:`Metrics` listens to
 :class:`~proxy.activity.Activity`); write-back's counts and the store's size are read when Prometheus
 scrapes, so they are never stale and cost nothing between scrapes. Each app has its own registry: two
 apps in one process (the tests) never share counts, and nothing lands in ``prometheus_client``'s global
-registry, where a host application's own metrics live. With several workers each process counts its own
-requests (a scrape reaches one of them); the store's size is the same from every worker.
+registry, where a host application's own metrics live.
+
+Under ``start-proxies --workers N`` a scrape reaches one worker, so the counts are kept in
+``prometheus_client``'s multiprocess mode: the launcher gives the run a ``PROMETHEUS_MULTIPROC_DIR``, each
+worker's counters and histograms live in files there, and every scrape adds up all of them (the standard
+way to serve one process group's metrics, with no round trip on the request path). Write-back's counters
+follow by the increments each worker saw when it last finished a request or was scraped; the store's size is
+the same from every worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from proxy.activity import RequestRecord
@@ -37,6 +45,15 @@ MAX_CLIENT_SERIES = 1_000
 """Clients with series of their own; more are counted as :data:`OTHER_CLIENTS` (a Prometheus series
 lives as long as the process, and any ``x-memory-user-id`` is a client)."""
 OTHER_CLIENTS = "other"
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Set by the launcher for a ``--workers`` run (prometheus_client reads it when it is imported)."""
+_WRITE_BACK_COUNTERS = {
+    "stored": "Exchanges stored by write-back.",
+    "batches": "Write-back transactions (batches of exchanges).",
+    "failed": "Exchanges write-back gave up on after retries.",
+    "dropped": "Exchanges not stored: the queue was full.",
+}
+_QUEUE_DEPTH = "Exchanges waiting to be stored (queued, and in the batch being written)."
 STORE_SIZE_TIMEOUT = 5.0
 """A scrape waits this long for the store's size, then goes on without it."""
 
@@ -72,8 +89,10 @@ class Metrics:
             registry=self.registry,
         )
         self._clients: set[str] = set()
-        self._store = _MemoryCollector(memory)
+        self._multiprocess = bool(os.environ.get(MULTIPROCESS_ENV))
+        self._store = _MemoryCollector(memory, write_back=not self._multiprocess)
         self.registry.register(self._store)
+        self._write_back = _WriteBackAcrossWorkers(memory, self.registry) if self._multiprocess else None
 
     def observe(self, record: RequestRecord) -> None:
         """Count one finished request (an :class:`~proxy.activity.Activity` listener).
@@ -95,18 +114,52 @@ class Metrics:
             self._recall.observe(record.recall_ms / 1000)
         if record.upstream_ms is not None:
             self._upstream.labels(model).observe(record.upstream_ms / 1000)
+        if self._write_back is not None:
+            self._write_back.sync()
 
     async def render(self) -> bytes:
-        """The exposition, with the store's size read now."""
+        """The exposition, with the store's size read now (and every worker's counts, under ``--workers``)."""
         await self._store.refresh()
-        return generate_latest(self.registry)
+        if self._write_back is None:
+            return generate_latest(self.registry)
+        self._write_back.sync()
+        everyone = CollectorRegistry()
+        MultiProcessCollector(everyone)
+        everyone.register(self._store)
+        return generate_latest(everyone)
+
+
+class _WriteBackAcrossWorkers:
+    """Write-back's counts as multiprocess counters: each worker adds what it did since it last added."""
+
+    def __init__(self, memory: MemoryService, registry: CollectorRegistry) -> None:
+        self._memory = memory
+        self._counters = {
+            name: Counter(f"{PREFIX}_writeback_{name}", documentation, registry=registry)
+            for name, documentation in _WRITE_BACK_COUNTERS.items()
+        }
+        self._queue = Gauge(
+            f"{PREFIX}_writeback_queue_depth", _QUEUE_DEPTH, registry=registry, multiprocess_mode="livesum"
+        )
+        self._added = dict.fromkeys(self._counters, 0)
+
+    def sync(self) -> None:
+        counts = self._memory.write_back
+        for name, counter in self._counters.items():
+            now = getattr(counts, name)
+            if now > self._added[name]:
+                counter.inc(now - self._added[name])
+                self._added[name] = now
+        self._queue.set(counts.pending + counts.writing)
 
 
 class _MemoryCollector(Collector):
     """Write-back's counts and the store's size, read at scrape time."""
 
-    def __init__(self, memory: MemoryService) -> None:
+    def __init__(self, memory: MemoryService, *, write_back: bool = True) -> None:
         self._memory = memory
+        self._write_back = write_back
+        """Whether write-back's counts are collected here (not under ``--workers``: see the module)."""
         self._clients: list[UserMemories] | None = None
 
     async def refresh(self) -> None:
@@ -118,16 +171,13 @@ class _MemoryCollector(Collector):
             self._clients = None
 
     def collect(self) -> Iterator[Metric]:
-        counts = self._memory.write_back
-        yield _counter("writeback_stored", "Exchanges stored by write-back.", counts.stored)
-        yield _counter("writeback_batches", "Write-back transactions (batches of exchanges).", counts.batches)
-        yield _counter("writeback_failed", "Exchanges write-back gave up on after retries.", counts.failed)
-        yield _counter("writeback_dropped", "Exchanges not stored: the queue was full.", counts.dropped)
-        yield GaugeMetricFamily(
-            f"{PREFIX}_writeback_queue_depth",
-            "Exchanges waiting to be stored (queued, and in the batch being written).",
-            value=counts.pending + counts.writing,
-        )
+        if self._write_back:
+            counts = self._memory.write_back
+            for name, documentation in _WRITE_BACK_COUNTERS.items():
+                yield _counter(f"writeback_{name}", documentation, getattr(counts, name))
+            yield GaugeMetricFamily(
+                f"{PREFIX}_writeback_queue_depth", _QUEUE_DEPTH, value=counts.pending + counts.writing
+            )
         problem = self._memory.last_problem
         yield GaugeMetricFamily(
             f"{PREFIX}_store_up", "1 when the memory store could be opened.", value=0 if problem else 1

@@ -123,11 +123,11 @@ def small_disk(tmp_path) -> Path:
 def fill(folder: Path) -> Path:
     """Fill the filesystem of ``folder`` to the last byte; the file that did it."""
     filler = folder / "filler"
-    with filler.open("wb") as out:
+    # Unbuffered: a buffered file would try its last block again on close, and fail there.
+    with filler.open("wb", buffering=0) as out:
         try:
             while True:
                 out.write(b"\0" * 65536)
-                out.flush()
         except OSError:
             pass
     return filler
