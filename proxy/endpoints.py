@@ -77,7 +77,9 @@ async def memory_routing_info(request: Request) -> JSONResponse:
         scope = flow.scopes.resolve(identity, request.headers, payload, person)
     except Exception as exc:
         return error_response(to_proxy_error(exc), CHAT.envelope, {USER_ID_HEADER: identity.user_id})
-    info = {**identity.as_info(), **scope.as_info(), "key_owner": person.name}
+    info = {**identity.as_info(), **scope.as_info()}
+    if flow.key.for_people:  # whose memory the key names, on a proxy with a key per person
+        info["key_owner"] = person.name
     return JSONResponse(info, headers={USER_ID_HEADER: identity.user_id})
 
 

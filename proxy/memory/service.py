@@ -35,7 +35,13 @@ from proxy.memory.conversations import Conversation, Conversations, Pin, prefix_
 from proxy.memory.journal import Journal
 from proxy.memory.person_wide import is_person_wide
 from proxy.memory.placement import format_context
-from proxy.memory.shared_ledger import LEDGER_FILE, SharedLedger
+from proxy.memory.shared_ledger import (
+    LEDGER_FILE,
+    ConversationLedger,
+    ConversationTable,
+    SharedLedger,
+    StoreLedger,
+)
 from proxy.memory.side_requests import SideRequests
 from proxy.memory.stores import journal_folder, open_store
 from proxy.memory.stores.base import (
@@ -187,7 +193,7 @@ class MemoryService:
         rules = settings.side_requests
         self.side_requests = SideRequests(side_requests_of(client_rules) if rules is None else rules)
         self.conversations = Conversations()
-        self.ledger: SharedLedger | None = None
+        self.ledger: ConversationLedger | None = None
         """What the other processes of this machine served (opened with the store)."""
 
     @property
@@ -206,11 +212,20 @@ class MemoryService:
         self._queue = asyncio.Queue()
         for entry in self._open_journal():
             self._queue.put_nowait(entry)
-        if self.settings.local_store_path != ":memory:":
-            self.ledger = SharedLedger(journal_folder(self.settings) / LEDGER_FILE)
+        self.ledger = self._open_ledger()
         self._worker = asyncio.create_task(self._write_forever(), name="memory write-back")
         if self._journal is not None:
             self._claimer = asyncio.create_task(self._claim_forever(), name="memory journal claims")
+
+    def _open_ledger(self) -> ConversationLedger | None:
+        """Where every process finds what the others served: the PostgreSQL store itself, else a file of
+        this machine (none for a store in memory, which no other process can reach)."""
+        store = self.store
+        if isinstance(store, ConversationTable):
+            return StoreLedger(store)
+        if self.settings.local_store_path == ":memory:" and self.settings.provider == "local":
+            return None
+        return SharedLedger(journal_folder(self.settings) / LEDGER_FILE)
 
     def _open_journal(self) -> list[tuple[int, NewMemory]]:
         if not self.settings.journal or self.settings.local_store_path == ":memory:":
@@ -306,7 +321,7 @@ class MemoryService:
             self._journal = None
         if self.ledger is not None:
             ledger, self.ledger = self.ledger, None
-            await asyncio.to_thread(ledger.close)
+            await ledger.close()
         if self._store is not None:
             await self._store.close()
             self._store = None
@@ -389,12 +404,14 @@ class MemoryService:
 
     async def _continued(self, hashes: list[bytes]) -> Conversation | None:
         """The conversation a request with these prefix hashes continues: the longest earlier prefix this
-        process served, unless another process of this machine served a longer one (the shared ledger)."""
+        process served, unless another process served a longer one (the shared ledger)."""
         here = self.conversations.find_at(hashes)
         if self.ledger is None:
             return here[1] if here is not None else None
-        after = here[0] + 1 if here is not None else 0
-        elsewhere = await self.ledger.find(hashes[after:-1])
+        # From this process's own prefix on, inclusive: another process may have served the same prefix
+        # since (the same first prompt, again), and the ledger holds the newest of them.
+        since = here[0] if here is not None else 0
+        elsewhere = await self.ledger.find(hashes[since:-1])
         if elsewhere is not None:
             return elsewhere[1]
         return here[1] if here is not None else None

@@ -1,13 +1,18 @@
-"""The conversation ledger shared by every process of a proxy on one machine (``--workers N``).
+"""The conversation ledger shared by every process of a proxy: its workers, and its hosts on PostgreSQL.
 
 Each process keeps the conversations it served in memory (:class:`proxy.memory.conversations.Conversations`),
-but a client's next turn may reach another worker: that worker must place the same memory blocks, byte for
-byte, or the provider's prompt cache misses from the first changed byte on. So every served request's
-conversation is also written to a SQLite file beside the store's journal, which every worker opens, and a
-request looks there for a longer earlier prefix than its own process knows. Writes go through one thread
-of their own, off the request path: the next turn of a conversation comes after its answer, long after
-the write. Rows expire as the in-process entries do, and the file keeps at most the same number.
-A ledger that cannot be read or written only costs a cache miss: it is logged once and left alone.
+but a client's next turn may reach another worker or host: that one must place the same memory blocks,
+byte for byte, or the provider's prompt cache misses from the first changed byte on. So every served
+request's conversation is also written where every process finds it, and a request looks there for a
+longer earlier prefix than its own process knows:
+
+- :class:`SharedLedger`, a SQLite file beside the store's journal, for the workers of one machine (the
+  local store, Supermemory);
+- :class:`StoreLedger`, a table of the PostgreSQL store, for every host on that database.
+
+Writes are off the request path (the next turn of a conversation comes after its answer, long after the
+write). Entries expire as the in-process ones do, and at most as many are kept. A ledger that cannot be
+read or written only costs a cache miss: it is logged once and left alone.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from proxy.memory.conversations import MAX_CONVERSATIONS, TTL_SECONDS, Conversation, Pin
+from proxy.memory.stores.base import MemoryStoreError
 from proxy.shared_file import SharedFile
 
-__all__ = ["LEDGER_FILE", "SharedLedger"]
+__all__ = ["LEDGER_FILE", "ConversationLedger", "ConversationTable", "SharedLedger", "StoreLedger"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,16 +80,15 @@ def _decoded(text: str) -> Conversation:
     )
 
 
-class SharedLedger:
-    """Conversations by the hash of each served request's messages, in a SQLite file of this machine."""
+class ConversationLedger:
+    """Where conversations are looked up by the longest served prefix, and written; the backends below."""
 
-    def __init__(self, path: Path, *, ttl: float = TTL_SECONDS, max_entries: int = MAX_CONVERSATIONS) -> None:
-        self.path = path
+    def __init__(self, *, ttl: float, max_entries: int, what: str) -> None:
         self._ttl = ttl
         self._max_entries = max_entries
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conversation ledger")
-        self._file = SharedFile(path, _SCHEMA, logger, "shared conversation ledger")
         self._writes = 0
+        self._what = what
+        self._failed = False
 
     async def find(self, hashes: Sequence[bytes]) -> tuple[int, Conversation] | None:
         """The conversation of the longest of ``hashes`` any process served (its position among them), or
@@ -90,52 +96,118 @@ class SharedLedger:
         start = max(0, len(hashes) - MAX_LOOKUP)
         if start >= len(hashes):
             return None
+        wanted = list(hashes[start:])
         try:
-            found = await asyncio.get_running_loop().run_in_executor(self._thread, self._find, hashes[start:])
-        except (sqlite3.Error, OSError, ValueError, KeyError, TypeError) as exc:
-            self._file.failed_once("read", exc, _CONSEQUENCE)
-            return None
-        return (found[0] + start, found[1]) if found is not None else None
-
-    def _find(self, hashes: Sequence[bytes]) -> tuple[int, Conversation] | None:
-        marks = ",".join("?" * len(hashes))
-        rows = self._file.connection().execute(
-            f"SELECT key, conversation FROM conversations WHERE key IN ({marks}) AND expires > ?",
-            [*hashes, time.time()],
-        )
-        found = {key: text for key, text in rows}
-        for position in range(len(hashes) - 1, -1, -1):
-            text = found.get(hashes[position])
-            if text is not None:
-                return position, _decoded(text)
+            found = await self._read(wanted)
+            for position in range(len(wanted) - 1, -1, -1):
+                text = found.get(wanted[position])
+                if text is not None:
+                    return position + start, _decoded(text)
+        except (MemoryStoreError, sqlite3.Error, OSError, ValueError, KeyError, TypeError) as exc:
+            self._failed_once("read", exc)
         return None
 
     def save(self, key: bytes, conversation: Conversation) -> None:
-        """Write ``conversation`` under ``key``, in the ledger's own thread (this returns at once)."""
-        self._thread.submit(self._save, key, _encoded(conversation))
+        """Write ``conversation`` under ``key``, off the request path (this returns at once)."""
+        self._writes += 1
+        prune = self._max_entries if self._writes % PRUNE_EVERY == 1 else None
+        self._write(key, _encoded(conversation), time.time() + self._ttl, prune)
 
-    def _save(self, key: bytes, encoded: str) -> None:
+    async def close(self) -> None:
+        """Finish the writes under way."""
+
+    async def _read(self, keys: list[bytes]) -> dict[bytes, str]:
+        raise NotImplementedError
+
+    def _write(self, key: bytes, encoded: str, expires: float, prune: int | None) -> None:
+        raise NotImplementedError
+
+    def _failed_once(self, doing: str, exc: BaseException) -> None:
+        if not self._failed:
+            self._failed = True
+            logger.warning("the %s could not %s (%s): %s", self._what, doing, exc, _CONSEQUENCE)
+
+
+class SharedLedger(ConversationLedger):
+    """Conversations in a SQLite file of this machine, used from one thread of the ledger's own."""
+
+    def __init__(self, path: Path, *, ttl: float = TTL_SECONDS, max_entries: int = MAX_CONVERSATIONS) -> None:
+        super().__init__(ttl=ttl, max_entries=max_entries, what=f"conversation ledger {path}")
+        self.path = path
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conversation ledger")
+        self._file = SharedFile(path, _SCHEMA, logger, "shared conversation ledger")
+
+    async def _read(self, keys: list[bytes]) -> dict[bytes, str]:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._select, keys)
+
+    def _select(self, keys: list[bytes]) -> dict[bytes, str]:
+        marks = ",".join("?" * len(keys))
+        rows = self._file.connection().execute(
+            f"SELECT key, conversation FROM conversations WHERE key IN ({marks}) AND expires > ?",
+            [*keys, time.time()],
+        )
+        return {key: text for key, text in rows}
+
+    def _write(self, key: bytes, encoded: str, expires: float, prune: int | None) -> None:
+        self._thread.submit(self._insert, key, encoded, expires, prune)
+
+    def _insert(self, key: bytes, encoded: str, expires: float, prune: int | None) -> None:
         try:
             connection = self._file.connection()
             connection.execute(
                 "INSERT OR REPLACE INTO conversations (key, conversation, expires) VALUES (?, ?, ?)",
-                (key, encoded, time.time() + self._ttl),
+                (key, encoded, expires),
             )
-            self._writes += 1
-            if self._writes % PRUNE_EVERY == 1:
-                self._prune(connection)
+            if prune is not None:
+                connection.execute("DELETE FROM conversations WHERE expires <= ?", (time.time(),))
+                connection.execute(
+                    "DELETE FROM conversations WHERE expires < (SELECT expires FROM conversations "
+                    "ORDER BY expires DESC LIMIT 1 OFFSET ?)",
+                    (prune - 1,),
+                )
         except (sqlite3.Error, OSError) as exc:
-            self._file.failed_once("write", exc, _CONSEQUENCE)
+            self._failed_once("write", exc)
 
-    def _prune(self, connection: sqlite3.Connection) -> None:
-        connection.execute("DELETE FROM conversations WHERE expires <= ?", (time.time(),))
-        connection.execute(
-            "DELETE FROM conversations WHERE expires < (SELECT expires FROM conversations "
-            "ORDER BY expires DESC LIMIT 1 OFFSET ?)",
-            (self._max_entries - 1,),
-        )
-
-    def close(self) -> None:
+    async def close(self) -> None:
         """Finish the queued writes and close the file."""
-        self._thread.shutdown(wait=True)
+        await asyncio.to_thread(self._thread.shutdown, wait=True)
         self._file.close()
+
+
+@runtime_checkable
+class ConversationTable(Protocol):
+    """A store that keeps the ledger in a table of its own (PostgreSQL's)."""
+
+    async def conversations(self, keys: Sequence[bytes], now: float) -> dict[bytes, str]: ...
+
+    async def keep_conversation(
+        self, key: bytes, conversation: str, expires: float, *, prune: int | None
+    ) -> None: ...
+
+
+class StoreLedger(ConversationLedger):
+    """Conversations in the PostgreSQL store's ``conversations`` table, which every host reads."""
+
+    def __init__(
+        self, store: ConversationTable, *, ttl: float = TTL_SECONDS, max_entries: int = MAX_CONVERSATIONS
+    ) -> None:
+        super().__init__(ttl=ttl, max_entries=max_entries, what="PostgreSQL conversation ledger")
+        self._store = store
+        self._writing: set[asyncio.Task[None]] = set()
+
+    async def _read(self, keys: list[bytes]) -> dict[bytes, str]:
+        return await self._store.conversations(keys, time.time())
+
+    def _write(self, key: bytes, encoded: str, expires: float, prune: int | None) -> None:
+        task = asyncio.get_running_loop().create_task(self._insert(key, encoded, expires, prune))
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+
+    async def _insert(self, key: bytes, encoded: str, expires: float, prune: int | None) -> None:
+        try:
+            await self._store.keep_conversation(key, encoded, expires, prune=prune)
+        except MemoryStoreError as exc:
+            self._failed_once("write", exc)
+
+    async def close(self) -> None:
+        await asyncio.gather(*self._writing, return_exceptions=True)

@@ -88,3 +88,57 @@ def test_eight_processes_writing_at_once_lose_nothing(postgres_database):
             "SELECT count(*), count(DISTINCT content) FROM memory_proxy.memories"
         ).fetchall()
     assert (count, distinct) == (8 * 10 * 25, 8 * 10 * 25)
+
+
+def test_a_conversation_alternating_between_two_proxies_keeps_one_set_of_memory_blocks(
+    tmp_path, postgres_database
+):
+    """Each turn on the other host: every request the provider sees extends the previous one byte for byte
+    (the ledger in PostgreSQL), so its prompt cache keeps hitting."""
+    config = tmp_path / "team.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "model_list": DEMO_MODEL_LIST,
+                "litellm_settings": DEMO_SETTINGS,
+                "context_retrieval": {"provider": "postgres", "dsn": postgres_database, "semantic": False},
+            }
+        )
+    )
+    ports = [free_port(), free_port()]
+    launchers = [
+        ManagedProcess(
+            [sys.executable, "-m", "proxy.launcher", "--config", str(config), "--port", str(port)],
+            env=child_env(XDG_DATA_HOME=str(tmp_path / f"host-{port}")),  # nothing shared but the database
+            cwd=tmp_path,
+        )
+        for port in ports
+    ]
+    try:
+        for launcher in launchers:
+            launcher.wait_for_line(r"memory proxy ready", timeout=90)
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        told = {"model": "demo", "messages": [{"role": "user", "content": "Our staging database is Orca."}]}
+        with httpx.Client(base_url=urls[0], timeout=60) as http:
+            assert http.post("/v1/chat/completions", json=told).is_success
+        asked = {
+            "model": "demo",
+            "messages": [{"role": "user", "content": "Which staging database do we use?"}],
+        }
+        recall_when_stored(urls[1], asked)
+        messages: list[dict[str, str]] = []
+        seen: list[list[str]] = []
+        for turn in range(10):
+            text = "Which staging database do we use?" if turn == 0 else f"Turn {turn}: go on."
+            messages.append({"role": "user", "content": text})
+            with httpx.Client(base_url=urls[turn % 2], timeout=60) as http:
+                answer = http.post("/v1/chat/completions", json={"model": "demo", "messages": messages})
+            assert answer.is_success, answer.text
+            seen.append(answer.json()["choices"][0]["message"]["content"].split("\n")[1:])
+            messages.append({"role": "assistant", "content": f"Answer {turn}."})
+    finally:
+        for launcher in launchers:
+            launcher.stop()
+    assert any("Orca" in line for line in seen[0]), seen[0]
+    for turn in range(1, 10):
+        assert seen[turn][: len(seen[turn - 1])] == seen[turn - 1], f"turn {turn + 1} changed turn {turn}'s"

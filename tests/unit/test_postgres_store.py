@@ -315,3 +315,36 @@ async def test_while_the_model_loads_recall_is_by_words_then_older_memories_get_
     finally:
         release.set()
         await store.close()
+
+
+async def test_the_conversation_ledger_is_shared_through_the_database(
+    postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two hosts' ledgers on one database: what one served, the other finds by its longest prefix; the
+    table is made beside the memories without a new schema version (an older proxy runs beside it)."""
+    from proxy.memory.conversations import Conversation, Pin, prefix_hashes
+    from proxy.memory.shared_ledger import StoreLedger
+
+    one, other = PostgresMemoryStore(postgres_database), PostgresMemoryStore(postgres_database)
+    await one.open()
+    await other.open()
+    try:
+        hashes = prefix_hashes("ns", [{"role": "user", "content": f"turn {n}"} for n in range(5)])
+        served = Conversation(pins=(Pin("- the deploy key rotates on Fridays", 0, "prefix"),))
+        writer, reader = StoreLedger(one, max_entries=3), StoreLedger(other)
+        writer.save(hashes[2], served)
+        await writer.close()  # the write is in
+        assert await reader.find(hashes[:4]) == (2, served)
+        assert await reader.find(hashes[:2]) is None
+        monkeypatch.setattr("proxy.memory.shared_ledger.PRUNE_EVERY", 4)
+        for n in range(8):  # writes 2-9: the 5th and the 9th prune to the newest 3
+            writer.save(bytes([n]) * 32, served)
+            await writer.close()
+        [(count,)] = backdoor(postgres_database, "SELECT count(*) FROM memory_proxy.conversations")
+        assert count == 3
+        assert await reader.find([bytes([7]) * 32]) == (0, served)  # the newest are the ones kept
+        [(version,)] = backdoor(postgres_database, "SELECT max(version) FROM memory_proxy.schema_version")
+        assert version == SCHEMA_VERSION == 1
+    finally:
+        await one.close()
+        await other.close()

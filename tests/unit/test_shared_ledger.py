@@ -24,7 +24,7 @@ async def test_what_one_process_served_another_finds_by_its_longest_prefix(tmp_p
         four_turns = conversation("after four turns")
         one.save(hashes[1], conversation("after two turns"))
         one.save(hashes[3], four_turns)
-        one.close()  # its queued writes are in the file
+        await one.close()  # its queued writes are in the file
         found = await other.find(hashes[:-1])
         assert found is not None
         position, kept = found
@@ -34,7 +34,7 @@ async def test_what_one_process_served_another_finds_by_its_longest_prefix(tmp_p
         assert await other.find(prefix_hashes("another namespace", MESSAGES)) is None
         assert await other.find([]) is None
     finally:
-        other.close()
+        await other.close()
 
 
 async def test_rows_expire_and_the_file_keeps_a_bounded_number(tmp_path: Path, monkeypatch):
@@ -44,7 +44,7 @@ async def test_rows_expire_and_the_file_keeps_a_bounded_number(tmp_path: Path, m
     hashes = prefix_hashes("ns", [{"role": "user", "content": str(n)} for n in range(40)])
     for digest in hashes[:31]:
         ledger.save(digest, conversation("x"))
-    ledger.close()
+    await ledger.close()
     reader = SharedLedger(path, ttl=-1)
     try:
         reader.save(hashes[31], conversation("already expired"))
@@ -53,7 +53,7 @@ async def test_rows_expire_and_the_file_keeps_a_bounded_number(tmp_path: Path, m
         count = reader._file.connection().execute("SELECT count(*) FROM conversations").fetchone()[0]
         assert count <= 5 + 10  # pruned to the bound every PRUNE_EVERY writes
     finally:
-        reader.close()
+        await reader.close()
 
 
 async def test_a_ledger_that_cannot_be_used_finds_nothing_and_says_so_once(tmp_path: Path, caplog):
@@ -65,6 +65,6 @@ async def test_a_ledger_that_cannot_be_used_finds_nothing_and_says_so_once(tmp_p
         ledger.save(hashes[1], conversation("x"))
         assert await ledger.find(hashes) is None
         assert await ledger.find(hashes) is None
-        ledger.close()
-    warnings = [r for r in caplog.records if "shared conversation ledger" in r.getMessage()]
+        await ledger.close()
+    warnings = [r for r in caplog.records if "conversation ledger" in r.getMessage()]
     assert len(warnings) == 1

@@ -24,12 +24,16 @@ from typing import Any
 
 from proxy.memory.stores.base import MemoryStoreError
 
-__all__ = ["DIMENSIONS", "MEMORIES", "SCHEMA_VERSION", "create_or_migrate"]
+__all__ = ["CONVERSATIONS", "DIMENSIONS", "MEMORIES", "SCHEMA_VERSION", "create_or_migrate"]
 
 SCHEMA_VERSION = 1
 DIMENSIONS = 384
 """The embedding model's vector size (all-MiniLM-L6-v2)."""
 MEMORIES = "memory_proxy.memories"
+CONVERSATIONS = "memory_proxy.conversations"
+"""The conversation ledger the proxies share (:class:`proxy.memory.shared_ledger.StoreLedger`): state that
+may be lost, not memory, so it is made when missing and never versioned (a proxy of any version can run
+beside it)."""
 _VERSIONS = "memory_proxy.schema_version"
 _LOCK = 0x6D656D6F7279  # "memory": one advisory lock key for the migration, in every process
 
@@ -77,3 +81,8 @@ async def create_or_migrate(conn: Any) -> None:
             for statement in _MIGRATIONS[number - 1]:
                 await conn.execute(statement)
             await conn.execute(f"INSERT INTO {_VERSIONS} (version) VALUES (%s)", (number,))
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {CONVERSATIONS} "
+            "(key bytea PRIMARY KEY, conversation text NOT NULL, expires double precision NOT NULL)"
+        )
+        await conn.execute(f"CREATE INDEX IF NOT EXISTS conversations_expiry ON {CONVERSATIONS} (expires)")

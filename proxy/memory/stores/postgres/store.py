@@ -49,7 +49,7 @@ from proxy.memory.stores.base import (
     UserMemories,
 )
 from proxy.memory.stores.postgres.dsn import dsn_passwords
-from proxy.memory.stores.postgres.schema import MEMORIES, create_or_migrate
+from proxy.memory.stores.postgres.schema import CONVERSATIONS, MEMORIES, create_or_migrate
 from proxy.memory.stores.postgres.search import (
     COLUMNS,
     MEANING_BY_INDEX,
@@ -289,6 +289,35 @@ class PostgresMemoryStore(EncoderBacked):
             where = f"user_id = %s AND ({' OR '.join(conditions)})"
             cursor = await conn.execute(f"DELETE FROM {MEMORIES} WHERE {where}", params)
             return cursor.rowcount
+
+    async def conversations(self, keys: Sequence[bytes], now: float) -> dict[bytes, str]:
+        """The ledger's unexpired conversations under ``keys`` (:mod:`proxy.memory.shared_ledger`)."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(
+                f"SELECT key, conversation FROM {CONVERSATIONS} WHERE key = ANY(%s) AND expires > %s",
+                (builtins.list(keys), now),
+            )
+            return {bytes(key): text for key, text in await cursor.fetchall()}
+
+    async def keep_conversation(
+        self, key: bytes, conversation: str, expires: float, *, prune: int | None
+    ) -> None:
+        """Write one ledger entry; with ``prune``, also drop the expired ones and all but the newest
+        ``prune``."""
+        async with self._connection() as conn:
+            await conn.execute(
+                f"INSERT INTO {CONVERSATIONS} (key, conversation, expires) VALUES (%s, %s, %s) "
+                "ON CONFLICT (key) DO UPDATE "
+                "SET conversation = excluded.conversation, expires = excluded.expires",
+                (key, conversation, expires),
+            )
+            if prune is not None:
+                await conn.execute(f"DELETE FROM {CONVERSATIONS} WHERE expires <= %s", (time.time(),))
+                await conn.execute(
+                    f"DELETE FROM {CONVERSATIONS} WHERE expires < (SELECT expires FROM {CONVERSATIONS} "
+                    "ORDER BY expires DESC LIMIT 1 OFFSET %s)",
+                    (prune - 1,),
+                )
 
     async def close(self) -> None:
         """Stop the background embedding and close the pool; safe to call more than once."""
