@@ -3,7 +3,8 @@ runs the memory benchmark (:mod:`bench.memory`), ``python -m bench load`` the wr
 (:mod:`bench.writeback_load`), ``python -m bench workers`` (or ``load --workers``) throughput with 1 and 2
 worker processes (:mod:`bench.workers`), ``python -m bench journal`` the write-back journal's cost on the
 request path (:mod:`bench.journal`), ``python -m bench memory_tool`` what a memory tool step adds
-(:mod:`bench.memory_tool`)."""
+(:mod:`bench.memory_tool`), ``python -m bench soak [--minutes N]`` a long steady run watching what grows
+(:mod:`bench.soak`)."""
 
 import sys
 
@@ -14,6 +15,11 @@ if sys.argv[1:2] == ["journal"]:
 
 if sys.argv[1:2] == ["memory_tool"]:
     from bench.memory_tool import main
+
+    raise SystemExit(main(sys.argv[2:]))
+
+if sys.argv[1:2] == ["soak"]:
+    from bench.soak import main
 
     raise SystemExit(main(sys.argv[2:]))
 
