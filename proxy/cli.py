@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import re
 import sys
@@ -36,6 +37,7 @@ from proxy.memory.transfer import (
 )
 from proxy.people import OWNER, PERSON_NAME_PATTERN, Person
 from proxy.scopes import namespace_kind
+from proxy.service_unit import UNIT_NAME, UnitSpec, unit_path, unit_text
 
 __all__ = [
     "app",
@@ -50,6 +52,7 @@ __all__ = [
     "memories_projects",
     "memories_search",
     "route",
+    "systemd_unit",
     "version",
 ]
 
@@ -63,6 +66,63 @@ errors = Console(stderr=True, highlight=False, soft_wrap=True)
 def version() -> None:
     """Print the version."""
     console.print(__version__)
+
+
+@app.command("systemd-unit")
+def systemd_unit(
+    config_file: Annotated[Path, typer.Option("--config", "-c", help="The config the service runs on")],
+    system: Annotated[
+        bool, typer.Option("--system", help="A machine's service (a team's proxy), not your session's")
+    ] = False,
+    run_as: Annotated[
+        str | None, typer.Option("--run-as", help="The user a --system service runs as (not root)")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, max=64, help="Server processes")] = None,
+    environment_file: Annotated[
+        Path | None,
+        typer.Option("--environment-file", help="A file of NAME=value lines the service reads (its keys)"),
+    ] = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="Write it where systemd looks, not to stdout")
+    ] = False,
+) -> None:
+    """A systemd unit that keeps the proxy running (printed, or written with --write)."""
+    config_file = config_file.expanduser().resolve()
+    config = load_config_or_exit(config_file, errors)  # a unit on a config that cannot start helps nobody
+    store = config.context_retrieval.local_store_path
+    own_store = config.context_retrieval.provider == "local" and store not in (None, ":memory:")
+    if system and run_as in (None, "root"):
+        raise typer.BadParameter(
+            "a --system service runs as a user of its own: name one", param_hint="--run-as"
+        )
+    spec = UnitSpec(
+        config=config_file,
+        system=system,
+        run_as=run_as,
+        workers=workers,
+        environment_file=environment_file.expanduser().resolve() if environment_file else None,
+        data_dir=Path(store).expanduser().resolve().parent if own_store and store else None,
+    )
+    text = unit_text(spec)
+    if not write:
+        sys.stdout.write(text)
+        return
+    target = unit_path(system)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        errors.print(
+            f"[red]cannot write {target}:[/red] {exc.strerror}" + (" (run as root)" if system else "")
+        )
+        raise typer.Exit(1) from None
+    scope = "" if system else " --user"
+    errors.print(f"wrote {target}; start it now and at every boot with:")
+    errors.print(f"  systemctl{scope} daemon-reload && systemctl{scope} enable --now {UNIT_NAME}")
+    if not system:
+        errors.print(
+            f"  (and `loginctl enable-linger {getpass.getuser()}` to keep it running after you log out)"
+        )
 
 
 @app.command("check-config")
