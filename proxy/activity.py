@@ -23,7 +23,7 @@ from proxy.identification import ClientIdentity
 from proxy.memory.conversations import Pin
 from proxy.memory.secrets import mask_secrets
 from proxy.memory.service import Recall
-from proxy.shared_records import SharedRecords
+from proxy.shared_records import SharedRecords, StoreRecords
 
 __all__ = ["KEPT_REQUESTS", "Activity", "InjectedBlock", "RequestRecord", "RequestTrace", "identified_by"]
 
@@ -204,10 +204,11 @@ class Activity:
         *,
         kept: int = KEPT_REQUESTS,
         listeners: tuple[Callable[[RequestRecord], None], ...] = (),
-        shared: SharedRecords | None = None,
+        shared: SharedRecords | StoreRecords | None = None,
     ) -> None:
         self._shared = shared
-        """Every worker's records, under ``--workers`` (what the console reads, when it can)."""
+        """Every process's records (a ``--workers`` run's, or every host's on PostgreSQL): what the console
+        reads, when it can."""
         self._records: deque[RequestRecord] = deque(maxlen=kept)
         self._last_seen: OrderedDict[str, float] = OrderedDict()
         self._ids = itertools.count(1)
@@ -228,24 +229,24 @@ class Activity:
             listener(finished)
         return finished
 
-    def recent(self, limit: int = KEPT_REQUESTS) -> list[RequestRecord]:
-        """Newest first (every worker's, under ``--workers``)."""
-        rows = self._shared.recent(limit) if self._shared is not None else None
+    async def recent(self, limit: int = KEPT_REQUESTS) -> list[RequestRecord]:
+        """Newest first (every process's, when they share their records)."""
+        rows = await self._shared.recent(limit) if self._shared is not None else None
         if rows is not None:
             return [RequestRecord.from_fields(request_id, fields) for request_id, fields in rows]
         with self._lock:
             return list(itertools.islice(reversed(self._records), limit))
 
-    def get(self, request_id: int) -> RequestRecord | None:
+    async def get(self, request_id: int) -> RequestRecord | None:
         if self._shared is not None:
-            row = self._shared.get(request_id)
+            row = await self._shared.get(request_id)
             return RequestRecord.from_fields(*row) if row is not None else None
         with self._lock:
             return next((record for record in self._records if record.id == request_id), None)
 
-    def last_seen(self) -> dict[str, float]:
+    async def last_seen(self) -> dict[str, float]:
         """When each client sent its latest request since start-up (including those the ring forgot)."""
-        seen = self._shared.last_seen() if self._shared is not None else None
+        seen = await self._shared.last_seen() if self._shared is not None else None
         if seen is not None:
             return seen
         with self._lock:

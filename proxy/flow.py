@@ -42,7 +42,7 @@ from proxy.people import Person
 from proxy.request_log import log_request
 from proxy.requests import RequestShape, parse_call, read_json_object
 from proxy.scopes import PROJECT_HEADER, Scope, ScopeResolver
-from proxy.shared_records import SharedRecords
+from proxy.shared_records import RequestsTable, SharedRecords, StoreRecords
 from proxy.streaming import OpenedStream, checked, relay
 from proxy.surfaces import Surface
 
@@ -89,7 +89,7 @@ class Flow:
         )
         self.metrics = Metrics(self.memory)
         request_log = (log_request,) if config.memory_proxy.request_log else ()
-        shared = SharedRecords.of_this_run(kept=KEPT_REQUESTS, clients_seen=CLIENTS_SEEN)
+        shared = self._shared_records()
         self.activity = Activity(listeners=(self.metrics.observe, *request_log), shared=shared)
         self.key = ProxyKey.of(config.memory_proxy)
         self._client_credential_models = frozenset(config.memory_proxy.client_credentials)
@@ -97,6 +97,16 @@ class Flow:
         self.memory_tool_steps = config.memory_proxy.memory_tool_steps
         self._max_body_bytes = config.memory_proxy.max_body_bytes
         self.client_timeout = config.memory_proxy.client_timeout
+
+    def _shared_records(self) -> SharedRecords | StoreRecords | None:
+        """Where every process's request records meet: the PostgreSQL store, else a ``--workers`` run's
+        file; None for a process alone."""
+        settings = self.memory.settings
+        if settings.enabled and settings.provider == "postgres":
+            store = self.memory.store
+            if isinstance(store, RequestsTable):
+                return StoreRecords(store, kept=KEPT_REQUESTS, clients_seen=CLIENTS_SEEN)
+        return SharedRecords.of_this_run(kept=KEPT_REQUESTS, clients_seen=CLIENTS_SEEN)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

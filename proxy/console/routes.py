@@ -211,7 +211,7 @@ async def overview(request: Request) -> dict[str, Any]:
     """Everything the console's first screen shows: the proxy, its memory, clients and projects."""
     flow = flow_of(request)
     person = _person(request)
-    everyone_seen = await asyncio.to_thread(flow.activity.last_seen)  # a file, under --workers
+    everyone_seen = await flow.activity.last_seen()
     seen = {namespace: at for namespace, at in everyone_seen.items() if person.sees(namespace)}
     try:
         listed = await asyncio.wait_for(flow.memory.clients(), LISTING_TIMEOUT)
@@ -335,7 +335,7 @@ async def requests(request: Request, limit: Annotated[int, Query(ge=1, le=1000)]
     """The newest requests this process answered, newest first (what memory did, how long it took): a
     person's own, or everyone's for an admin."""
     person = _person(request)
-    recent = await asyncio.to_thread(flow_of(request).activity.recent)
+    recent = await flow_of(request).activity.recent()
     return {"requests": [record.summary() for record in recent if _sees_record(person, record)][:limit]}
 
 
@@ -345,7 +345,7 @@ def _sees_record(person: Person, record: RequestRecord) -> bool:
 
 async def request_detail(request: Request, request_id: int) -> dict[str, Any]:
     """One request, with the memory blocks the provider saw."""
-    record = await asyncio.to_thread(flow_of(request).activity.get, request_id)
+    record = await flow_of(request).activity.get(request_id)
     if record is None or not _sees_record(_person(request), record):
         raise InvalidRequest(
             f"No request {request_id} is kept (the console keeps the newest few hundred).",

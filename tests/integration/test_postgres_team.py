@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
 import httpx
 import psycopg
@@ -94,7 +95,7 @@ def test_a_conversation_alternating_between_two_proxies_keeps_one_set_of_memory_
     tmp_path, postgres_database
 ):
     """Each turn on the other host: every request the provider sees extends the previous one byte for byte
-    (the ledger in PostgreSQL), so its prompt cache keeps hitting."""
+    (the ledger in PostgreSQL), so its prompt cache keeps hitting; either host's console lists them all."""
     config = tmp_path / "team.yaml"
     config.write_text(
         json.dumps(
@@ -136,9 +137,16 @@ def test_a_conversation_alternating_between_two_proxies_keeps_one_set_of_memory_
             assert answer.is_success, answer.text
             seen.append(answer.json()["choices"][0]["message"]["content"].split("\n")[1:])
             messages.append({"role": "assistant", "content": f"Answer {turn}."})
+        time.sleep(0.5)  # records are written off the request path
+        listed = [
+            httpx.get(f"{url}/ui/api/requests", params={"limit": 1000}).json()["requests"] for url in urls
+        ]
     finally:
         for launcher in launchers:
             launcher.stop()
     assert any("Orca" in line for line in seen[0]), seen[0]
     for turn in range(1, 10):
         assert seen[turn][: len(seen[turn - 1])] == seen[turn - 1], f"turn {turn + 1} changed turn {turn}'s"
+    # Either host's console lists every request either answered.
+    assert [r["id"] for r in listed[0]] == [r["id"] for r in listed[1]]
+    assert len(listed[0]) >= 12 and {r["status_code"] for r in listed[0]} == {200}

@@ -238,14 +238,14 @@ async def test_each_request_is_recorded_with_what_memory_did(app: Any):
     assert "my cat is called Tom" in block["text"]
 
 
-def test_the_request_log_keeps_only_the_newest():
+async def test_the_request_log_keeps_only_the_newest():
     activity = Activity(kept=3)
     trace = RequestTrace("chat", ClientIdentity("alice"))
     for _ in range(5):
         activity.record(trace, 200)
-    assert [record.id for record in activity.recent()] == [5, 4, 3]
-    assert activity.get(1) is None
-    assert activity.get(4) is not None
+    assert [record.id for record in await activity.recent()] == [5, 4, 3]
+    assert await activity.get(1) is None
+    assert await activity.get(4) is not None
     assert KEPT_REQUESTS >= 200  # "the last few hundred requests"
 
 

@@ -348,3 +348,13 @@ async def test_the_conversation_ledger_is_shared_through_the_database(
     finally:
         await one.close()
         await other.close()
+
+
+async def test_request_records_are_kept_for_every_host_the_newest_only(store: PostgresMemoryStore) -> None:
+    for n in range(7):
+        await store.keep_request(json.dumps({"n": n}), f"client-{n % 3}", float(n), prune=None)
+    await store.keep_request(json.dumps({"n": 7}), "client-9", 7.0, prune=(4, 2))
+    newest = await store.requests(100)
+    assert [json.loads(text)["n"] for _, text in newest] == [7, 6, 5, 4]
+    assert await store.requests(1, newest[-1][0]) == [newest[-1]]
+    assert await store.clients_seen() == {"client-9": 7.0, "client-0": 6.0}

@@ -24,7 +24,15 @@ from typing import Any
 
 from proxy.memory.stores.base import MemoryStoreError
 
-__all__ = ["CONVERSATIONS", "DIMENSIONS", "MEMORIES", "SCHEMA_VERSION", "create_or_migrate"]
+__all__ = [
+    "CLIENTS_SEEN",
+    "CONVERSATIONS",
+    "DIMENSIONS",
+    "MEMORIES",
+    "REQUESTS",
+    "SCHEMA_VERSION",
+    "create_or_migrate",
+]
 
 SCHEMA_VERSION = 1
 DIMENSIONS = 384
@@ -34,6 +42,10 @@ CONVERSATIONS = "memory_proxy.conversations"
 """The conversation ledger the proxies share (:class:`proxy.memory.shared_ledger.StoreLedger`): state that
 may be lost, not memory, so it is made when missing and never versioned (a proxy of any version can run
 beside it)."""
+REQUESTS = "memory_proxy.requests"
+CLIENTS_SEEN = "memory_proxy.clients_seen"
+"""The console's request records and when each client was last seen, every host's
+(:class:`proxy.shared_records.StoreRecords`): state as well, made when missing like the ledger."""
 _VERSIONS = "memory_proxy.schema_version"
 _LOCK = 0x6D656D6F7279  # "memory": one advisory lock key for the migration, in every process
 
@@ -86,3 +98,11 @@ async def create_or_migrate(conn: Any) -> None:
             "(key bytea PRIMARY KEY, conversation text NOT NULL, expires double precision NOT NULL)"
         )
         await conn.execute(f"CREATE INDEX IF NOT EXISTS conversations_expiry ON {CONVERSATIONS} (expires)")
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {REQUESTS} "
+            "(id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, record text NOT NULL)"
+        )
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {CLIENTS_SEEN} "
+            "(client text PRIMARY KEY, at double precision NOT NULL)"
+        )

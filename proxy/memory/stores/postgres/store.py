@@ -49,7 +49,13 @@ from proxy.memory.stores.base import (
     UserMemories,
 )
 from proxy.memory.stores.postgres.dsn import dsn_passwords
-from proxy.memory.stores.postgres.schema import CONVERSATIONS, MEMORIES, create_or_migrate
+from proxy.memory.stores.postgres.schema import (
+    CLIENTS_SEEN,
+    CONVERSATIONS,
+    MEMORIES,
+    REQUESTS,
+    create_or_migrate,
+)
 from proxy.memory.stores.postgres.search import (
     COLUMNS,
     MEANING_BY_INDEX,
@@ -318,6 +324,45 @@ class PostgresMemoryStore(EncoderBacked):
                     "ORDER BY expires DESC LIMIT 1 OFFSET %s)",
                     (prune - 1,),
                 )
+
+    async def keep_request(
+        self, record: str, client: str, at: float, *, prune: tuple[int, int] | None
+    ) -> None:
+        """Write one request record (:mod:`proxy.shared_records`); with ``prune`` (records, clients),
+        keep only that many of the newest."""
+        async with self._connection() as conn:
+            await conn.execute(f"INSERT INTO {REQUESTS} (record) VALUES (%s)", (record,))
+            await conn.execute(
+                f"INSERT INTO {CLIENTS_SEEN} (client, at) VALUES (%s, %s) ON CONFLICT (client) "
+                f"DO UPDATE SET at = greatest({CLIENTS_SEEN}.at, excluded.at)",
+                (client, at),
+            )
+            if prune is not None:
+                records, clients = prune
+                await conn.execute(
+                    f"DELETE FROM {REQUESTS} WHERE id <= (SELECT max(id) FROM {REQUESTS}) - %s", (records,)
+                )
+                await conn.execute(
+                    f"DELETE FROM {CLIENTS_SEEN} WHERE at < "
+                    f"(SELECT at FROM {CLIENTS_SEEN} ORDER BY at DESC LIMIT 1 OFFSET %s)",
+                    (clients - 1,),
+                )
+
+    async def requests(self, limit: int, request_id: int | None = None) -> builtins.list[tuple[int, str]]:
+        """The newest ``limit`` request records (id, record), newest first; or the one with ``request_id``."""
+        async with self._connection() as conn:
+            if request_id is not None:
+                cursor = await conn.execute(f"SELECT id, record FROM {REQUESTS} WHERE id = %s", (request_id,))
+            else:
+                cursor = await conn.execute(
+                    f"SELECT id, record FROM {REQUESTS} ORDER BY id DESC LIMIT %s", (limit,)
+                )
+            return [(int(row_id), text) for row_id, text in await cursor.fetchall()]
+
+    async def clients_seen(self) -> dict[str, float]:
+        async with self._connection() as conn:
+            cursor = await conn.execute(f"SELECT client, at FROM {CLIENTS_SEEN}")
+            return {client: float(at) for client, at in await cursor.fetchall()}
 
     async def close(self) -> None:
         """Stop the background embedding and close the pool; safe to call more than once."""
