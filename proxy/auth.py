@@ -26,7 +26,7 @@ from starlette.requests import Request
 
 from proxy.errors import AuthenticationFailed
 from proxy.people import OWNER, Person
-from proxy.signed_out import SignedOut
+from proxy.signed_out import SignedOut, StoreSignedOut
 
 if TYPE_CHECKING:
     from proxy.config import MemoryProxySettings
@@ -49,7 +49,7 @@ class ProxyKey:
         self,
         key: str | None,
         people: Sequence[tuple[str, Person]] = (),
-        signed_out: SignedOut | None = None,
+        signed_out: SignedOut | StoreSignedOut | None = None,
     ) -> None:
         entries = list(people) if people else ([(key, OWNER)] if key is not None else [])
         self._keys = [(secret.encode(), person) for secret, person in entries]
@@ -57,10 +57,12 @@ class ProxyKey:
         self._signed_out = signed_out if signed_out is not None else SignedOut()
 
     @classmethod
-    def of(cls, settings: MemoryProxySettings) -> ProxyKey:
+    def of(
+        cls, settings: MemoryProxySettings, signed_out: SignedOut | StoreSignedOut | None = None
+    ) -> ProxyKey:
         """The keys ``memory_proxy`` sets: ``keys`` (one per person), else ``auth_key``, else none."""
         people = [(entry.key, Person(entry.person, entry.admin)) for entry in settings.keys]
-        return cls(settings.auth_key, people)
+        return cls(settings.auth_key, people, signed_out)
 
     @property
     def required(self) -> bool:
@@ -108,9 +110,9 @@ class ProxyKey:
         request.state.person = person
         return person
 
-    def check_console(self, request: Request) -> Person:
+    async def check_console(self, request: Request) -> Person:
         """The person the request carries the key or a console session of; a 401 otherwise."""
-        person = self.console_person(request)
+        person = await self.console_person(request)
         if person is None:
             raise AuthenticationFailed(
                 "The console needs the proxy key: enter it at /ui, or send it as a Bearer token in the "
@@ -119,13 +121,19 @@ class ProxyKey:
         request.state.person = person
         return person
 
-    def admits_console(self, request: Request) -> bool:
-        return self.console_person(request) is not None
+    async def admits_console(self, request: Request) -> bool:
+        return await self.console_person(request) is not None
 
-    def console_person(self, request: Request) -> Person | None:
-        return self.person_of(request.headers) or self._session_person(
-            request.cookies.get(SESSION_COOKIE, "")
-        )
+    async def console_person(self, request: Request) -> Person | None:
+        """Whose key the request carries, else whose session its cookie is (one not signed out)."""
+        person = self.person_of(request.headers)
+        if person is not None:
+            return person
+        session = request.cookies.get(SESSION_COOKIE, "")
+        person = self._session_person(session)
+        if person is None or not self._keys or not await self._signed_out.contains(session):
+            return person
+        return None
 
     def new_session(self, person: Person = OWNER) -> str:
         """A session cookie's value for ``person``, valid for :data:`SESSION_SECONDS`."""
@@ -134,15 +142,16 @@ class ProxyKey:
         name = person.name or ""
         return f"{expires}.{nonce}.{name}.{self._sign(expires, nonce, name)}"
 
-    def end_session(self, value: str) -> None:
-        """Sign ``value`` out for every worker of this machine, when it is a valid session at all."""
+    async def end_session(self, value: str) -> None:
+        """Sign ``value`` out for every process, when it is a valid session at all."""
         if self._keys and self._session_person(value) is not None:
-            self._signed_out.add(value, float(value.partition(".")[0]))
+            await self._signed_out.add(value, float(value.partition(".")[0]))
 
     def _session_valid(self, value: str) -> bool:
         return self._session_person(value) is not None
 
     def _session_person(self, value: str) -> Person | None:
+        """Whose session ``value`` is, by its signature and expiry alone (sign-outs aside)."""
         if not self._keys:
             return OWNER
         expires, _, rest = value.partition(".")
@@ -157,8 +166,6 @@ class ProxyKey:
         if int(expires) < time.time() or (name or None) not in self._people:
             return None
         if not hmac.compare_digest(signature, self._sign(int(expires), nonce, name)):
-            return None
-        if value in self._signed_out:
             return None
         return next(person for _, person in self._keys if person.name == (name or None))
 

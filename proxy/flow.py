@@ -43,6 +43,7 @@ from proxy.request_log import log_request
 from proxy.requests import RequestShape, parse_call, read_json_object
 from proxy.scopes import PROJECT_HEADER, Scope, ScopeResolver
 from proxy.shared_records import RequestsTable, SharedRecords, StoreRecords
+from proxy.signed_out import SignOutTable, StoreSignedOut
 from proxy.streaming import OpenedStream, checked, relay
 from proxy.surfaces import Surface
 
@@ -91,7 +92,9 @@ class Flow:
         request_log = (log_request,) if config.memory_proxy.request_log else ()
         shared = self._shared_records()
         self.activity = Activity(listeners=(self.metrics.observe, *request_log), shared=shared)
-        self.key = ProxyKey.of(config.memory_proxy)
+        team_store = self.memory.store if self.memory.settings.provider == "postgres" else None
+        signed_out = StoreSignedOut(team_store) if isinstance(team_store, SignOutTable) else None
+        self.key = ProxyKey.of(config.memory_proxy, signed_out)
         self._client_credential_models = frozenset(config.memory_proxy.client_credentials)
         self.memory_tool = config.memory_proxy.memory_tool == "serve"
         self.memory_tool_steps = config.memory_proxy.memory_tool_steps

@@ -94,7 +94,7 @@ def _page(name: str, status_code: int = 200) -> HTMLResponse:
 
 async def page(request: Request) -> HTMLResponse:
     """The console, or the sign-in page (401) when the proxy key is set and was not entered."""
-    if flow_of(request).key.admits_console(request):
+    if await flow_of(request).key.admits_console(request):
         return _page("index.html")
     return _page("signin.html", 401)
 
@@ -154,7 +154,7 @@ async def sign_out(request: Request) -> Response:
     """End the session for every worker (not only in this browser), and remove its cookie."""
     session = request.cookies.get(SESSION_COOKIE)
     if session is not None:
-        await asyncio.to_thread(flow_of(request).key.end_session, session)
+        await flow_of(request).key.end_session(session)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path=CONSOLE_PATH, httponly=True, samesite="strict")
     return response

@@ -312,6 +312,32 @@ async def test_a_signed_out_session_is_refused_by_every_worker_even_when_its_coo
     assert again.status_code == 200  # a new session is a new cookie
 
 
+async def test_on_postgresql_a_signed_out_session_is_refused_by_every_host(
+    postgres_database: str, tmp_path: Path
+):
+    """Two hosts share nothing but the database (each its own data home): a sign-out on one holds on both."""
+    settings = parse_config(
+        {
+            "model_list": [{"model_name": "m", "litellm_params": {"model": "openai/m"}}],
+            "context_retrieval": {"provider": "postgres", "dsn": postgres_database, "semantic": False},
+            "memory_proxy": {"auth_key": KEY},
+        },
+        source="test",
+    )
+    hosts = []
+    for name in ("one", "other"):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("XDG_DATA_HOME", str(tmp_path / name))
+            hosts.append(create_app(settings, CannedBackend()))
+    async with app_client(hosts[0], LOCAL) as client, app_client(hosts[1], LOCAL) as other:
+        await client.post("/ui/signin", json={"key": KEY})
+        replayed = {"cookie": f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"}
+        before = await other.get("/ui/api/overview", headers=replayed)
+        await client.post("/ui/signout")
+        after = await other.get("/ui/api/overview", headers=replayed)
+    assert (before.status_code, after.status_code) == (200, 401)
+
+
 def test_a_session_is_refused_when_forged_expired_or_made_with_another_key():
     key = ProxyKey(KEY)
     session = key.new_session()

@@ -31,6 +31,7 @@ __all__ = [
     "MEMORIES",
     "REQUESTS",
     "SCHEMA_VERSION",
+    "SIGNED_OUT",
     "create_or_migrate",
 ]
 
@@ -42,6 +43,8 @@ CONVERSATIONS = "memory_proxy.conversations"
 """The conversation ledger the proxies share (:class:`proxy.memory.shared_ledger.StoreLedger`): state that
 may be lost, not memory, so it is made when missing and never versioned (a proxy of any version can run
 beside it)."""
+SIGNED_OUT = "memory_proxy.signed_out"
+"""Console sessions signed out before their expiry (:class:`proxy.signed_out.StoreSignedOut`)."""
 REQUESTS = "memory_proxy.requests"
 CLIENTS_SEEN = "memory_proxy.clients_seen"
 """The console's request records and when each client was last seen, every host's
@@ -98,6 +101,10 @@ async def create_or_migrate(conn: Any) -> None:
             "(key bytea PRIMARY KEY, conversation text NOT NULL, expires double precision NOT NULL)"
         )
         await conn.execute(f"CREATE INDEX IF NOT EXISTS conversations_expiry ON {CONVERSATIONS} (expires)")
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {SIGNED_OUT} "
+            "(session bytea PRIMARY KEY, expires double precision NOT NULL)"
+        )
         await conn.execute(
             f"CREATE TABLE IF NOT EXISTS {REQUESTS} "
             "(id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, record text NOT NULL)"

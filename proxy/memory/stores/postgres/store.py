@@ -54,6 +54,7 @@ from proxy.memory.stores.postgres.schema import (
     CONVERSATIONS,
     MEMORIES,
     REQUESTS,
+    SIGNED_OUT,
     create_or_migrate,
 )
 from proxy.memory.stores.postgres.search import (
@@ -358,6 +359,21 @@ class PostgresMemoryStore(EncoderBacked):
                     f"SELECT id, record FROM {REQUESTS} ORDER BY id DESC LIMIT %s", (limit,)
                 )
             return [(int(row_id), text) for row_id, text in await cursor.fetchall()]
+
+    async def sign_out(self, session: bytes, expires: float) -> None:
+        """Record a console session's digest as signed out (:mod:`proxy.signed_out`); drop the expired."""
+        async with self._connection() as conn:
+            await conn.execute(f"DELETE FROM {SIGNED_OUT} WHERE expires < %s", (time.time(),))
+            await conn.execute(
+                f"INSERT INTO {SIGNED_OUT} (session, expires) VALUES (%s, %s) "
+                "ON CONFLICT (session) DO NOTHING",
+                (session, expires),
+            )
+
+    async def signed_out(self, session: bytes) -> bool:
+        async with self._connection() as conn:
+            cursor = await conn.execute(f"SELECT 1 FROM {SIGNED_OUT} WHERE session = %s", (session,))
+            return await cursor.fetchone() is not None
 
     async def clients_seen(self) -> dict[str, float]:
         async with self._connection() as conn:
