@@ -11,6 +11,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -23,14 +26,16 @@ from tests.integration.test_entry_points import child_env, recall_when_stored
 pytestmark = pytest.mark.e2e
 
 
-def test_a_fact_told_to_one_proxy_is_recalled_through_another(tmp_path, postgres_database):
+@contextmanager
+def two_proxies(tmp_path: Path, dsn: str) -> Iterator[list[str]]:
+    """Two proxies of the demo on one database, sharing nothing else (each its own data home); their URLs."""
     config = tmp_path / "team.yaml"
     config.write_text(
         json.dumps(
             {
                 "model_list": DEMO_MODEL_LIST,
                 "litellm_settings": DEMO_SETTINGS,
-                "context_retrieval": {"provider": "postgres", "dsn": postgres_database, "semantic": False},
+                "context_retrieval": {"provider": "postgres", "dsn": dsn, "semantic": False},
             }
         )
     )
@@ -38,7 +43,7 @@ def test_a_fact_told_to_one_proxy_is_recalled_through_another(tmp_path, postgres
     launchers = [
         ManagedProcess(
             [sys.executable, "-m", "proxy.launcher", "--config", str(config), "--port", str(port)],
-            env=child_env(),
+            env=child_env(XDG_DATA_HOME=str(tmp_path / f"host-{port}")),
             cwd=tmp_path,
         )
         for port in ports
@@ -47,14 +52,19 @@ def test_a_fact_told_to_one_proxy_is_recalled_through_another(tmp_path, postgres
         for launcher in launchers:
             launcher.wait_for_line(r"memory proxy ready", timeout=90)
             assert "PostgreSQL at" in launcher.tail()
-        told = {"model": "demo", "messages": [{"role": "user", "content": "Our staging database is Orca."}]}
-        with httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}", timeout=60) as http:
-            assert http.post("/v1/chat/completions", json=told).is_success
-        asked = {"model": "demo", "messages": [{"role": "user", "content": "What is our staging database?"}]}
-        assert "Orca" in recall_when_stored(f"http://127.0.0.1:{ports[1]}", asked)
+        yield [f"http://127.0.0.1:{port}" for port in ports]
     finally:
         for launcher in launchers:
             launcher.stop()
+
+
+def test_a_fact_told_to_one_proxy_is_recalled_through_another(tmp_path, postgres_database):
+    with two_proxies(tmp_path, postgres_database) as urls:
+        told = {"model": "demo", "messages": [{"role": "user", "content": "Our staging database is Orca."}]}
+        with httpx.Client(base_url=urls[0], timeout=60) as http:
+            assert http.post("/v1/chat/completions", json=told).is_success
+        asked = {"model": "demo", "messages": [{"role": "user", "content": "What is our staging database?"}]}
+        assert "Orca" in recall_when_stored(urls[1], asked)
 
 
 WRITER = textwrap.dedent(
@@ -96,42 +106,16 @@ def test_a_conversation_alternating_between_two_proxies_keeps_one_set_of_memory_
 ):
     """Each turn on the other host: every request the provider sees extends the previous one byte for byte
     (the ledger in PostgreSQL), so its prompt cache keeps hitting; either host's console lists them all."""
-    config = tmp_path / "team.yaml"
-    config.write_text(
-        json.dumps(
-            {
-                "model_list": DEMO_MODEL_LIST,
-                "litellm_settings": DEMO_SETTINGS,
-                "context_retrieval": {"provider": "postgres", "dsn": postgres_database, "semantic": False},
-            }
-        )
-    )
-    ports = [free_port(), free_port()]
-    launchers = [
-        ManagedProcess(
-            [sys.executable, "-m", "proxy.launcher", "--config", str(config), "--port", str(port)],
-            env=child_env(XDG_DATA_HOME=str(tmp_path / f"host-{port}")),  # nothing shared but the database
-            cwd=tmp_path,
-        )
-        for port in ports
-    ]
-    try:
-        for launcher in launchers:
-            launcher.wait_for_line(r"memory proxy ready", timeout=90)
-        urls = [f"http://127.0.0.1:{port}" for port in ports]
+    question = "Which staging database do we use?"
+    with two_proxies(tmp_path, postgres_database) as urls:
         told = {"model": "demo", "messages": [{"role": "user", "content": "Our staging database is Orca."}]}
         with httpx.Client(base_url=urls[0], timeout=60) as http:
             assert http.post("/v1/chat/completions", json=told).is_success
-        asked = {
-            "model": "demo",
-            "messages": [{"role": "user", "content": "Which staging database do we use?"}],
-        }
-        recall_when_stored(urls[1], asked)
+        recall_when_stored(urls[1], {"model": "demo", "messages": [{"role": "user", "content": question}]})
         messages: list[dict[str, str]] = []
         seen: list[list[str]] = []
         for turn in range(10):
-            text = "Which staging database do we use?" if turn == 0 else f"Turn {turn}: go on."
-            messages.append({"role": "user", "content": text})
+            messages.append({"role": "user", "content": question if turn == 0 else f"Turn {turn}: go on."})
             with httpx.Client(base_url=urls[turn % 2], timeout=60) as http:
                 answer = http.post("/v1/chat/completions", json={"model": "demo", "messages": messages})
             assert answer.is_success, answer.text
@@ -141,9 +125,6 @@ def test_a_conversation_alternating_between_two_proxies_keeps_one_set_of_memory_
         listed = [
             httpx.get(f"{url}/ui/api/requests", params={"limit": 1000}).json()["requests"] for url in urls
         ]
-    finally:
-        for launcher in launchers:
-            launcher.stop()
     assert any("Orca" in line for line in seen[0]), seen[0]
     for turn in range(1, 10):
         assert seen[turn][: len(seen[turn - 1])] == seen[turn - 1], f"turn {turn + 1} changed turn {turn}'s"

@@ -464,20 +464,19 @@ async def test_a_malformed_console_request_is_a_400_that_echoes_no_input(
     assert "File " not in error["message"] and ".py" not in error["message"]
 
 
+def on_supermemory(url: str) -> Any:
+    """A proxy whose memory is the fake Supermemory at ``url``."""
+    memory = {"provider": "supermemory", "base_url": url, "api_key": DEFAULT_SUPERMEMORY_API_KEY}
+    model = {"model_name": "m", "litellm_params": {"model": "openai/m"}}
+    return parse_config({"model_list": [model], "context_retrieval": memory}, source="test")
+
+
 async def test_on_supermemory_the_console_lists_the_clients_it_saw_and_reads_and_forgets_their_memories(
     fake_supermemory: FakeSupermemory,
     fake_supermemory_url: str,
 ):
-    settings = {
-        "model_list": [{"model_name": "m", "litellm_params": {"model": "openai/m"}}],
-        "context_retrieval": {
-            "provider": "supermemory",
-            "base_url": fake_supermemory_url,
-            "api_key": DEFAULT_SUPERMEMORY_API_KEY,
-        },
-    }
     user = f"sm-{secrets.token_hex(4)}"
-    app = create_app(parse_config(settings, source="test"), CannedBackend())
+    app = create_app(on_supermemory(fake_supermemory_url), CannedBackend())
     async with app_client(app, LOCAL) as client:
         await say(client, user, "my cat is called Tom")
         await stored(client, 1)
@@ -497,17 +496,9 @@ async def test_on_supermemory_every_memory_a_console_search_shows_can_be_forgott
     fake_supermemory_url: str,
 ):
     """Recall shows the profile's facts beside search results; each id it shows is one forget takes."""
-    settings = {
-        "model_list": [{"model_name": "m", "litellm_params": {"model": "openai/m"}}],
-        "context_retrieval": {
-            "provider": "supermemory",
-            "base_url": fake_supermemory_url,
-            "api_key": DEFAULT_SUPERMEMORY_API_KEY,
-        },
-    }
     user = f"sm-{secrets.token_hex(4)}"
     fake_supermemory.static_profile[user] = ["Has a cat called Tom"]
-    app = create_app(parse_config(settings, source="test"), CannedBackend())
+    app = create_app(on_supermemory(fake_supermemory_url), CannedBackend())
     async with app_client(app, LOCAL) as client:
         await say(client, user, "my cat is called Tom")
         await stored(client, 1)
@@ -570,16 +561,8 @@ async def test_with_a_key_any_name_reaches_the_console_and_listening_everywhere_
 async def test_on_supermemory_one_client_cannot_forget_anothers_memory(
     fake_supermemory: FakeSupermemory, fake_supermemory_url: str
 ):  # fake_supermemory: emptied, no fault left by another test
-    settings = {
-        "model_list": [{"model_name": "m", "litellm_params": {"model": "openai/m"}}],
-        "context_retrieval": {
-            "provider": "supermemory",
-            "base_url": fake_supermemory_url,
-            "api_key": DEFAULT_SUPERMEMORY_API_KEY,
-        },
-    }
     alice, bob = f"alice-{secrets.token_hex(4)}", f"bob-{secrets.token_hex(4)}"
-    app = create_app(parse_config(settings, source="test"), CannedBackend())
+    app = create_app(on_supermemory(fake_supermemory_url), CannedBackend())
     async with app_client(app, LOCAL) as client:
         await say(client, bob, "bob's secret is 42")
         await stored(client, 1)
