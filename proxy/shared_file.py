@@ -14,7 +14,22 @@ import sqlite3
 import threading
 from pathlib import Path
 
-__all__ = ["SharedFile"]
+__all__ = ["FirstFailure", "SharedFile"]
+
+
+class FirstFailure:
+    """Logs the first failure of a piece of shared state, saying what it costs; the rest are the same."""
+
+    def __init__(self, logger: logging.Logger, what: str, consequence: str) -> None:
+        self._logger = logger
+        self._what = what
+        self._consequence = consequence
+        self._failed = False
+
+    def __call__(self, doing: str, exc: BaseException) -> None:
+        if not self._failed:
+            self._failed = True
+            self._logger.warning("the %s could not %s (%s): %s", self._what, doing, exc, self._consequence)
 
 
 class SharedFile:
@@ -26,7 +41,7 @@ class SharedFile:
         self._logger = logger
         self._what = what
         self._connection: sqlite3.Connection | None = None
-        self._failed = False
+        self._failure: FirstFailure | None = None
         self.lock = threading.Lock()
         """Held around each use of :meth:`connection` by a holder used from several threads."""
 
@@ -45,11 +60,9 @@ class SharedFile:
         return self._connection
 
     def failed_once(self, doing: str, exc: BaseException, consequence: str) -> None:
-        if not self._failed:
-            self._failed = True
-            self._logger.warning(
-                "the %s %s could not %s (%s): %s", self._what, self.path, doing, exc, consequence
-            )
+        if self._failure is None:
+            self._failure = FirstFailure(self._logger, f"{self._what} {self.path}", consequence)
+        self._failure(doing, exc)
 
     def close(self) -> None:
         with self.lock:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from proxy.memory.stores.base import MemoryStoreError
-from proxy.shared_file import SharedFile
+from proxy.shared_file import FirstFailure, SharedFile
 
 __all__ = ["RECORDS_FILE", "WORKERS_DIR_ENV", "RequestsTable", "SharedRecords", "StoreRecords", "workers_dir"]
 
@@ -158,7 +158,7 @@ class StoreRecords:
         self._clients_seen = clients_seen
         self._writes = 0
         self._writing: set[asyncio.Task[None]] = set()
-        self._failed = False
+        self._failed_once = FirstFailure(logger, "request records in PostgreSQL", _CONSEQUENCE)
 
     def add(self, record: Any, seen_as: str) -> None:
         encoded = json.dumps(asdict(record), ensure_ascii=False, separators=(",", ":"))
@@ -199,10 +199,3 @@ class StoreRecords:
         except MemoryStoreError as exc:
             self._failed_once("read", exc)
             return None
-
-    def _failed_once(self, doing: str, exc: BaseException) -> None:
-        if not self._failed:
-            self._failed = True
-            logger.warning(
-                "the request records in PostgreSQL could not %s (%s): %s", doing, exc, _CONSEQUENCE
-            )

@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 from proxy.memory.stores.base import MemoryStoreError
 from proxy.paths import data_home
-from proxy.shared_file import SharedFile
+from proxy.shared_file import FirstFailure, SharedFile
 
 __all__ = ["SIGNED_OUT_FILE", "SignOutTable", "SignedOut", "StoreSignedOut"]
 
@@ -92,7 +92,7 @@ class StoreSignedOut:
 
     def __init__(self, store: SignOutTable) -> None:
         self._store = store
-        self._failed = False
+        self._failed_once = FirstFailure(logger, "console's sign-outs in PostgreSQL", _CONSEQUENCE)
 
     async def add(self, session: str, expires: float) -> None:
         try:
@@ -106,10 +106,3 @@ class StoreSignedOut:
         except MemoryStoreError as exc:
             self._failed_once("read", exc)
             return False
-
-    def _failed_once(self, doing: str, exc: BaseException) -> None:
-        if not self._failed:
-            self._failed = True
-            logger.warning(
-                "the console's sign-outs in PostgreSQL could not %s (%s): %s", doing, exc, _CONSEQUENCE
-            )

@@ -29,7 +29,7 @@ from typing import Protocol, runtime_checkable
 
 from proxy.memory.conversations import MAX_CONVERSATIONS, TTL_SECONDS, Conversation, Pin
 from proxy.memory.stores.base import MemoryStoreError
-from proxy.shared_file import SharedFile
+from proxy.shared_file import FirstFailure, SharedFile
 
 __all__ = ["LEDGER_FILE", "ConversationLedger", "ConversationTable", "SharedLedger", "StoreLedger"]
 
@@ -87,8 +87,7 @@ class ConversationLedger:
         self._ttl = ttl
         self._max_entries = max_entries
         self._writes = 0
-        self._what = what
-        self._failed = False
+        self._failed_once = FirstFailure(logger, what, _CONSEQUENCE)
 
     async def find(self, hashes: Sequence[bytes]) -> tuple[int, Conversation] | None:
         """The conversation of the longest of ``hashes`` any process served (its position among them), or
@@ -121,11 +120,6 @@ class ConversationLedger:
 
     def _write(self, key: bytes, encoded: str, expires: float, prune: int | None) -> None:
         raise NotImplementedError
-
-    def _failed_once(self, doing: str, exc: BaseException) -> None:
-        if not self._failed:
-            self._failed = True
-            logger.warning("the %s could not %s (%s): %s", self._what, doing, exc, _CONSEQUENCE)
 
 
 class SharedLedger(ConversationLedger):
