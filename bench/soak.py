@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
@@ -46,6 +47,10 @@ COUNT_SLACK = 2
 class Sample:
     minute: float
     rss_mb: float
+    anon_mb: float
+    """Anonymous memory (the heap, Python's objects, SQLite's page caches): what a leak grows."""
+    file_mb: float
+    """File-backed pages mapped in (libraries, the memory file read through mmap): reclaimable."""
     fds: int
     threads: int
     p50_ms: float | None
@@ -70,14 +75,14 @@ class Watched:
     errors: int = 0
 
 
-def _proc(pid: int) -> tuple[float, int, int]:
-    """RSS in MB, open descriptors and threads of ``pid``, from ``/proc``."""
+def _proc(pid: int) -> tuple[float, float, float, int, int]:
+    """RSS, its anonymous and file-backed parts in MB, open descriptors and threads of ``pid``."""
     status = Path(f"/proc/{pid}/status").read_text()
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    rss_kb = int(fields["VmRSS"].split()[0])
+    rss, anon, mapped = (int(fields[name].split()[0]) / 1024 for name in ("VmRSS", "RssAnon", "RssFile"))
     threads = int(fields["Threads"])
     fds = len(list(Path(f"/proc/{pid}/fd").iterdir()))
-    return rss_kb / 1024, fds, threads
+    return rss, anon, mapped, fds, threads
 
 
 def _quantile(values: list[float], q: float) -> float | None:
@@ -126,22 +131,27 @@ async def _stored(http: httpx.AsyncClient, target: Watched) -> int | None:
 async def _run(watched: list[Watched], minutes: float, every: float, clients: int, rate: float) -> None:
     began = time.monotonic()
     stop = began + minutes * 60
-    limits = httpx.Limits(max_connections=clients * 2)
-    async with httpx.AsyncClient(timeout=60, limits=limits, trust_env=False) as http:
-        loops = [
-            asyncio.create_task(_client_loop(http, target, number, rate, stop))
-            for target in watched
-            if target.url is not None
-            for number in range(clients)
-        ]
+    # Each client keeps one connection of its own, as a real one does: a shared pool would open and close
+    # connections as the load shifts between the proxies, and their descriptors would be counted as growth.
+    one = httpx.Limits(max_connections=1)
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=60, trust_env=False))
+        loops = []
+        for target in [target for target in watched if target.url is not None]:
+            for number in range(clients):
+                own = httpx.AsyncClient(timeout=60, limits=one, trust_env=False)
+                await stack.enter_async_context(own)
+                loops.append(asyncio.create_task(_client_loop(own, target, number, rate, stop)))
         while time.monotonic() < stop:
             await asyncio.sleep(min(every, max(0.0, stop - time.monotonic())))
             for target in watched:
-                rss, fds, threads = _proc(target.pid)
+                rss, anon, mapped, fds, threads = _proc(target.pid)
                 window, target.latencies = target.latencies, []
                 sample = Sample(
                     minute=round((time.monotonic() - began) / 60, 2),
                     rss_mb=round(rss, 1),
+                    anon_mb=round(anon, 1),
+                    file_mb=round(mapped, 1),
                     fds=fds,
                     threads=threads,
                     p50_ms=_quantile(window, 0.5),

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,13 @@ from proxy.memory.recall.lexical import ranked_by_words
 from proxy.memory.stores.base import MemoryStoreError
 from proxy.memory.stores.local import schema
 from proxy.memory.stores.local.schema import SCHEMA_VERSION, WORDS, namespace, own_index_table
-from proxy.memory.stores.local.store import LocalMemoryStore, default_path, match_expression, query_terms
+from proxy.memory.stores.local.store import (
+    READERS,
+    LocalMemoryStore,
+    default_path,
+    match_expression,
+    query_terms,
+)
 
 
 @pytest.fixture(params=["in-memory", "file"])
@@ -265,12 +272,39 @@ async def test_concurrent_recalls_share_a_few_connections_and_close_them(tmp_pat
     results = await asyncio.gather(*(store.search("alice", "favourite colour") for _ in range(40)))
     assert all(_contents(found) == ["my favourite colour is teal"] for found in results)
     readers = list(store._idle_readers)
-    assert 1 <= len(readers) <= min(32, (os.cpu_count() or 1) + 4)  # at most one per worker thread
+    assert 1 <= len(readers) <= READERS
     await store.close()
     with pytest.raises(sqlite3.ProgrammingError):  # closed with the store
         readers[0].execute("SELECT 1")
     with pytest.raises(MemoryStoreError, match="closed"):
         await store.search("alice", "colour")
+
+
+async def test_reads_past_the_pool_wait_for_a_connection_instead_of_opening_more(tmp_path: Path) -> None:
+    """Every open connection keeps descriptors and a page cache: a burst must not leave a bigger pool."""
+    store = LocalMemoryStore(tmp_path / "memory.sqlite3")
+    await store.add("alice", "my favourite colour is teal")
+    busy: set[int] = set()
+    most = 0
+    guard = threading.Lock()
+
+    def slow_read(conn: sqlite3.Connection) -> int:
+        nonlocal most
+        with guard:
+            busy.add(id(conn))
+            most = max(most, len(busy))
+        time.sleep(0.05)
+        with guard:
+            busy.discard(id(conn))
+        return conn.execute("SELECT count(*) FROM memories").fetchone()[0]
+
+    try:
+        counts = await asyncio.gather(*(store._read(slow_read) for _ in range(READERS * 3)))
+        assert counts == [1] * (READERS * 3)
+        assert most == READERS
+        assert len(store._idle_readers) == READERS
+    finally:
+        await store.close()
 
 
 async def test_a_reader_that_failed_mid_transaction_is_not_reused(tmp_path: Path) -> None:

@@ -23,9 +23,9 @@ memory's
   :func:`asyncio.to_thread`, writes (with their embedding) on the store's own writer thread, so a burst
   of write-backs never queues in front of recalls or LiteLLM. Writes share one connection under a lock
   (sqlite3 connections are not safe to use from two threads at once; SQLite lets one writer in at a time
-  anyway). Reads each borrow a read-only connection from a small pool, so under load recalls run side by
-  side (sqlite3 releases the GIL while SQLite works) and never wait behind a write-back. An in-memory
-  database has no file to share, so there every call uses the one connection.
+  anyway). Reads each borrow a read-only connection from a pool of at most :data:`READERS`, so under load
+  recalls run side by side (sqlite3 releases the GIL while SQLite works) and never wait behind a
+  write-back. An in-memory database has no file to share, so there every call uses the one connection.
 """
 
 from __future__ import annotations
@@ -95,9 +95,14 @@ MEMORY_PATH = ":memory:"
 BUSY_TIMEOUT_MS = 5000
 """How long a writer waits for another process's write before giving up (short transactions: rarely)."""
 
-CACHE_KIB = 32 * 1024
-"""Page cache per connection (an upper bound, filled lazily); the default 2 MB makes recall re-read
-the index once the file outgrows it."""
+CACHE_KIB = 4 * 1024
+"""Page cache per connection, in anonymous memory: it fills up to this bound as the file grows and stays
+full. Reads go through mmap instead (below), so a larger cache bought no speed: at 32 MB a long run's RSS
+grew by tens of MB an hour with every connection's cache (the soak benchmark), and recall was no faster."""
+
+READERS = 4
+"""Read-only connections at most: recalls past this many wait for one (the cores are the limit anyway). An
+unbounded pool kept as many connections, and their descriptors, as the busiest moment ever needed."""
 
 MMAP_BYTES = 256 * 1024 * 1024
 """How much of the file a read connection maps into memory (address space, not RAM)."""
@@ -161,6 +166,7 @@ class LocalMemoryStore(EncoderBacked):
         self._closed = False
         self._readers_lock = threading.Lock()
         self._idle_readers: builtins.list[sqlite3.Connection] = []
+        self._reader_slots = threading.BoundedSemaphore(READERS)
         self._backfill: threading.Thread | None = None
         self._stop = threading.Event()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory writer")
@@ -442,22 +448,23 @@ class LocalMemoryStore(EncoderBacked):
         """
         if self._conn is None:
             self._locked(lambda _: None)  # the writer opens the file first: directory, WAL and schema
-        with self._readers_lock:
-            if self._closed:
-                raise MemoryStoreError("the local memory store is closed")
-            conn = self._idle_readers.pop() if self._idle_readers else None
-        reusable = False
-        try:
-            if conn is None:
-                conn = self._open_reader()
-            result = work(conn)
-            reusable = not conn.in_transaction
-            return result
-        except sqlite3.Error as exc:
-            raise MemoryStoreError(f"local memory store: {exc}") from exc
-        finally:
-            if conn is not None:
-                self._give_back(conn, reusable)
+        with self._reader_slots:
+            with self._readers_lock:
+                if self._closed:
+                    raise MemoryStoreError("the local memory store is closed")
+                conn = self._idle_readers.pop() if self._idle_readers else None
+            reusable = False
+            try:
+                if conn is None:
+                    conn = self._open_reader()
+                result = work(conn)
+                reusable = not conn.in_transaction
+                return result
+            except sqlite3.Error as exc:
+                raise MemoryStoreError(f"local memory store: {exc}") from exc
+            finally:
+                if conn is not None:
+                    self._give_back(conn, reusable)
 
     def _give_back(self, conn: sqlite3.Connection, reusable: bool) -> None:
         with self._readers_lock:
