@@ -1,3 +1,3 @@
 """litellm-memory-proxy: an OpenAI- and Anthropic-compatible proxy that gives LLM clients memory."""
 
-__version__ = "0.10.0"
+__version__ = "0.10.1"
