@@ -50,7 +50,7 @@ class Sample:
     anon_mb: float
     """Anonymous memory (the heap, Python's objects, SQLite's page caches): what a leak grows."""
     file_mb: float
-    """File-backed pages mapped in (libraries, the memory file read through mmap): reclaimable."""
+    """File-backed pages mapped in (the interpreter, libraries, model weights): the kernel reclaims them."""
     fds: int
     threads: int
     p50_ms: float | None
