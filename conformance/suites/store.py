@@ -278,6 +278,25 @@ class StoreSuite:
 
         assert found[0].content == "the zulu key is 42"
 
+    async def test_a_question_asked_before_is_found_by_its_answer_not_by_asking_again(
+        self, store: MemoryStore
+    ) -> None:
+        """An exchange in which the person only asked holds its answer: by words, as by meaning, it is
+        found by what answered it. Its question shares every word with the same question asked again, and
+        would take a place from the memory that answers it."""
+        for text in FILLER:
+            await store.add("alice", text)
+        asked = await store.add("alice", "user: How long has Nate had his turtles?\nassistant: ok")
+        answered = await store.add(
+            "alice", "user: How long has Nate kept turtles?\nassistant: Nate has kept his turtle for years."
+        )
+        told = await store.add("alice", "user: Nate: I got my turtles three years ago.\nassistant: ok")
+
+        found = [record.id for record in await store.search("alice", "How long has Nate had his turtles?")]
+
+        assert asked not in found
+        assert set(found) == {answered, told}
+
     async def test_a_question_ranks_by_the_asking_clients_memories_only(self, store: MemoryStore) -> None:
         """How rare a word is counts within the client: another client full of the question's words
         changes nothing about what this one recalls."""

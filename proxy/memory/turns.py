@@ -27,6 +27,7 @@ __all__ = [
     "Prompt",
     "QueryStrategy",
     "TurnReader",
+    "answer_to_a_bare_question",
     "exchange_text",
     "said_by_the_user",
     "stored_prompt",
@@ -144,15 +145,29 @@ def said_by_the_user(content: str) -> str:
     What recall by meaning compares a question with: measured on the memory benchmark, a question in other
     words is closer to what the person said than to the whole exchange (median cosine 0.45 against 0.35),
     which the model's answer dilutes. The answer's words stay searchable by words. When the person only
-    asked a question, what the exchange holds is its answer, and that is compared.
+    asked a question, what the exchange holds is its answer, and that is compared
+    (:func:`answer_to_a_bare_question`).
     """
+    answer = answer_to_a_bare_question(content)
+    if answer is not None:
+        return answer
     if content.startswith("user: ") and "\nassistant: " in content:
-        said = content[len("user: ") : content.index("\nassistant: ")]
-        answer = content[content.index("\nassistant: ") + len("\nassistant: ") :].strip()
-        # A bare question holds nothing to recall but its answer; compared by its own words, it is close to
-        # every later question of the same form and crowds out the memories that answer them.
-        return answer if _QUESTION_ONLY.fullmatch(said.strip()) and answer else said
+        return content[len("user: ") : content.index("\nassistant: ")]
     return content
+
+
+def answer_to_a_bare_question(content: str) -> str | None:
+    """The answer of a stored exchange in which the person only asked a question (None for any other
+    memory, and for a question left unanswered).
+
+    A bare question holds nothing to recall but its answer: by its own words it is close to every later
+    question of the same form, and would crowd out the memories that answer them.
+    """
+    if not content.startswith("user: ") or "\nassistant: " not in content:
+        return None
+    said, answer = content[len("user: ") :].split("\nassistant: ", 1)
+    answer = answer.strip()
+    return answer if answer and _QUESTION_ONLY.fullmatch(said.strip()) else None
 
 
 _QUESTION_ONLY = re.compile(r"[^.!?\n]*\?+")

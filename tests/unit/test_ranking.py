@@ -6,14 +6,14 @@ from proxy.memory.recall.ranking import RRF_K, WORDS_WEIGHT, Candidate, fuse
 from proxy.memory.stores.base import MemoryRecord
 
 
-def candidate(memory_id: str, score: float) -> Candidate:
-    return Candidate(MemoryRecord(memory_id, "u", f"memory {memory_id}", 0.0), score)
+def candidate(memory_id: str, score: float, content: str | None = None) -> Candidate:
+    return Candidate(MemoryRecord(memory_id, "u", content or f"memory {memory_id}", 0.0), score)
 
 
 def test_a_memory_both_signals_found_leads_then_each_signals_best_words_first():
     lexical = [candidate("k1", 9.0), candidate("k2", 5.0), candidate("both", 4.0)]
     dense = [candidate("m1", 0.8), candidate("both", 0.7)]
-    fused = fuse(lexical, dense, limit=10)
+    fused = fuse(lexical, dense, terms=[], limit=10)
     assert [(r.id, r.signal, r.score) for r in fused] == [
         ("both", "meaning", 0.7),  # 1.5/(k+3) + 1/(k+2): found by both; meaning ranked it higher
         ("k1", "words", 9.0),  # 1.5/(k+1)
@@ -26,11 +26,30 @@ def test_ranks_not_scores_decide():
     """A huge bm25 does not outweigh meaning's first place: each list counts by rank only."""
     lexical = [candidate("k1", 1000.0), candidate("k2", 999.0)]
     dense = [candidate("m1", 0.36), candidate("k2", 0.35)]
-    assert [r.id for r in fuse(lexical, dense, limit=3)] == ["k2", "k1", "m1"]
+    assert [r.id for r in fuse(lexical, dense, terms=[], limit=3)] == ["k2", "k1", "m1"]
     assert (WORDS_WEIGHT + 1) / (RRF_K + 2) > WORDS_WEIGHT / (RRF_K + 1)  # second in both beats first in one
 
 
 def test_limit_and_empty_signals():
-    assert [r.id for r in fuse([candidate("k", 1.0)], [candidate("m", 0.5)], limit=1)] == ["k"]
-    assert [r.id for r in fuse([], [candidate("m", 0.5)], limit=3)] == ["m"]
-    assert fuse([], [], limit=3) == []
+    assert [r.id for r in fuse([candidate("k", 1.0)], [candidate("m", 0.5)], terms=["k"], limit=1)] == ["k"]
+    assert [r.id for r in fuse([], [candidate("m", 0.5)], terms=[], limit=3)] == ["m"]
+    assert fuse([], [], terms=[], limit=3) == []
+
+
+def test_a_bare_question_counts_by_words_only_when_its_answer_shares_one():
+    """Its own words are the question's, asked again: only its answer's words (stems alike) find it."""
+    lexical = [
+        candidate("asked", 9.0, "user: Where does Mia swim?\nassistant: ok"),
+        candidate("answered", 8.0, "user: Where does Mia swim?\nassistant: She swims at the lido."),
+        candidate("statement", 7.0, "user: Mia swims at the lido. Where is it?\nassistant: ok"),
+        candidate("unanswered", 6.0, "user: Where does Mia swim?\nassistant: "),
+        candidate("note", 5.0, "Where does Mia swim?"),
+    ]
+    dense = [candidate("asked", 0.4, "user: Where does Mia swim?\nassistant: ok")]
+
+    fused = fuse(lexical, dense, terms=["mia", "swim"], limit=10)
+
+    # "asked" keeps meaning's first place (its answer's vector) but not words' first: before "unanswered"
+    # (words' third), after the two that words found next.
+    assert [r.id for r in fused] == ["answered", "statement", "asked", "unanswered", "note"]
+    assert fused[2].signal == "meaning"

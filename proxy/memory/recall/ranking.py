@@ -11,16 +11,24 @@ The earlier rule (the best word match, then every meaning match, then the other 
 52.0%, below words alone (57.8%): meaning crowded out better word matches (``./RUN_TESTS.sh bench
 memory``; docs/benchmarks.md has the figures). A meaning match below ``min_similarity`` is no match:
 every memory has a nearest neighbour, and an unrelated one must not be injected into every request.
+
+A memory in which the person only asked a question is found by its answer, by words as by meaning
+(:func:`~proxy.memory.turns.said_by_the_user`): its question's words match the same question asked again,
+not what answers it. On LoCoMo every question asked is stored, and the earlier ones of the same form took
+0.9 of the 5 places; found by their answers, the default finds 62.4% where it found 57.7%.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from proxy.memory.recall.lexical import words_of
 from proxy.memory.stores.base import MemoryRecord
+from proxy.memory.turns import answer_to_a_bare_question
 
-__all__ = ["FUSED_CANDIDATES", "RRF_K", "WORDS_WEIGHT", "Candidate", "fuse"]
+__all__ = ["FUSED_CANDIDATES", "RRF_K", "WORDS_WEIGHT", "Candidate", "answered_with", "fuse"]
 
 RRF_K = 5
 """The rank constant of reciprocal-rank fusion: how much the first places count over the later ones."""
@@ -40,10 +48,17 @@ class Candidate:
     score: float
 
 
-def fuse(lexical: Sequence[Candidate], dense: Sequence[Candidate], *, limit: int) -> list[MemoryRecord]:
+def fuse(
+    lexical: Sequence[Candidate], dense: Sequence[Candidate], *, terms: Sequence[str], limit: int
+) -> list[MemoryRecord]:
     """At most ``limit`` memories by reciprocal-rank fusion of the two lists, each once, each marked with
     the signal that ranked it higher (``words`` or ``meaning``; a tie is ``words``) and that signal's
-    score. Equal fused scores keep the order they were found in, words first."""
+    score. Equal fused scores keep the order they were found in, words first.
+
+    ``terms`` are the words the lexical list was searched for: a bare question found by words counts only
+    if its answer holds one of them (:func:`answered_with`).
+    """
+    lexical = [c for c in lexical if answered_with(c.record.content, terms)]
     fused: dict[str, float] = {}
     placed: dict[str, tuple[int, Candidate, str]] = {}
     for signal, weight, found in (("words", WORDS_WEIGHT, lexical), ("meaning", 1.0, dense)):
@@ -57,3 +72,23 @@ def fuse(lexical: Sequence[Candidate], dense: Sequence[Candidate], *, limit: int
         replace(placed[memory_id][1].record, score=placed[memory_id][1].score, signal=placed[memory_id][2])
         for memory_id in order[:limit]
     ]
+
+
+def answered_with(content: str, terms: Sequence[str]) -> bool:
+    """Whether a memory found by ``terms`` is found by what it holds: any memory but a bare question, and
+    a bare question whose answer holds one of the terms, stems alike (:func:`_same_stem`)."""
+    answer = answer_to_a_bare_question(content)
+    if answer is None:
+        return True
+    words = {word.lower() for word in words_of(answer)}
+    return any(_same_stem(term, word) for term in terms for word in words)
+
+
+def _same_stem(term: str, word: str) -> bool:
+    """Whether two words are one word's forms as far as a stemmer would tell: equal, or sharing all but
+    the last two letters of the shorter and at least three (``swim``/``swims``, ``configure``/
+    ``configuration``). The stores stem with their own rules; this only has to keep what they found."""
+    if term == word:
+        return True
+    shared = len(os.path.commonprefix([term, word]))
+    return shared >= 3 and shared >= min(len(term), len(word)) - 2

@@ -283,7 +283,7 @@ class LocalMemoryStore(EncoderBacked):
                     return []
                 lexical = self._by_words(conn, space, user_id, terms, max(limit, FUSED_CANDIDATES))
                 dense = self._by_meaning(conn, space, user_id, query, max(limit, FUSED_CANDIDATES))
-            return fuse(lexical, dense, limit=limit)
+            return fuse(lexical, dense, terms=terms, limit=limit)
 
         return await self._read(read)
 

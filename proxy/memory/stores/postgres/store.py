@@ -205,7 +205,7 @@ class PostgresMemoryStore(EncoderBacked):
         async with self._connection() as conn:
             lexical = await _by_words(conn, user_id, terms, max(limit, FUSED_CANDIDATES))
             dense = await self._by_meaning(conn, user_id, encoder, vector, max(limit, FUSED_CANDIDATES))
-        return fuse(lexical, dense, limit=limit)
+        return fuse(lexical, dense, terms=terms, limit=limit)
 
     async def _by_meaning(
         self,
