@@ -297,6 +297,22 @@ class StoreSuite:
         assert asked not in found
         assert set(found) == {answered, told}
 
+    async def test_the_memory_after_a_word_match_rises_among_the_matches(self, store: MemoryStore) -> None:
+        """A turn often answers the one before it, which holds the question's words: the client's memory
+        right after a word match ranks higher among the memories found (another client's, stored between
+        them, is not its neighbour), and one that shares nothing with the question is not recalled."""
+        await store.add_batch([NewMemory("alice", f"{text} ({n})") for n in range(4) for text in FILLER])
+        louder = await store.add("alice", "the shop by the station is a shop for every shop need")
+        asked = await store.add("alice", "Joanna asked about my turtles")
+        await store.add("bob", "bob's shop sells turtles")
+        answer = await store.add("alice", "I got them at the shop three years ago")
+        await store.add("alice", "we talked about the weather in autumn")
+
+        found = [record.id for record in await store.search("alice", "which shop sold the turtles?")]
+
+        assert found == [asked, answer, louder]
+        assert [record.id for record in await store.search("alice", "turtles")] == [asked]
+
     async def test_a_question_ranks_by_the_asking_clients_memories_only(self, store: MemoryStore) -> None:
         """How rare a word is counts within the client: another client full of the question's words
         changes nothing about what this one recalls."""

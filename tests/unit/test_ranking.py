@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.memory.recall.ranking import RRF_K, WORDS_WEIGHT, Candidate, fuse
+from proxy.memory.recall.ranking import NEIGHBOUR_WEIGHT, RRF_K, WORDS_WEIGHT, Candidate, answered, fuse
 from proxy.memory.stores.base import MemoryRecord
 
 
@@ -13,7 +13,7 @@ def candidate(memory_id: str, score: float, content: str | None = None) -> Candi
 def test_a_memory_both_signals_found_leads_then_each_signals_best_words_first():
     lexical = [candidate("k1", 9.0), candidate("k2", 5.0), candidate("both", 4.0)]
     dense = [candidate("m1", 0.8), candidate("both", 0.7)]
-    fused = fuse(lexical, dense, terms=[], limit=10)
+    fused = fuse(lexical, dense, limit=10)
     assert [(r.id, r.signal, r.score) for r in fused] == [
         ("both", "meaning", 0.7),  # 1.5/(k+3) + 1/(k+2): found by both; meaning ranked it higher
         ("k1", "words", 9.0),  # 1.5/(k+1)
@@ -26,14 +26,14 @@ def test_ranks_not_scores_decide():
     """A huge bm25 does not outweigh meaning's first place: each list counts by rank only."""
     lexical = [candidate("k1", 1000.0), candidate("k2", 999.0)]
     dense = [candidate("m1", 0.36), candidate("k2", 0.35)]
-    assert [r.id for r in fuse(lexical, dense, terms=[], limit=3)] == ["k2", "k1", "m1"]
+    assert [r.id for r in fuse(lexical, dense, limit=3)] == ["k2", "k1", "m1"]
     assert (WORDS_WEIGHT + 1) / (RRF_K + 2) > WORDS_WEIGHT / (RRF_K + 1)  # second in both beats first in one
 
 
 def test_limit_and_empty_signals():
-    assert [r.id for r in fuse([candidate("k", 1.0)], [candidate("m", 0.5)], terms=["k"], limit=1)] == ["k"]
-    assert [r.id for r in fuse([], [candidate("m", 0.5)], terms=[], limit=3)] == ["m"]
-    assert fuse([], [], terms=[], limit=3) == []
+    assert [r.id for r in fuse([candidate("k", 1.0)], [candidate("m", 0.5)], limit=1)] == ["k"]
+    assert [r.id for r in fuse([], [candidate("m", 0.5)], limit=3)] == ["m"]
+    assert fuse([], [], limit=3) == []
 
 
 def test_a_bare_question_counts_by_words_only_when_its_answer_shares_one():
@@ -47,9 +47,27 @@ def test_a_bare_question_counts_by_words_only_when_its_answer_shares_one():
     ]
     dense = [candidate("asked", 0.4, "user: Where does Mia swim?\nassistant: ok")]
 
-    fused = fuse(lexical, dense, terms=["mia", "swim"], limit=10)
+    fused = fuse(answered(lexical, ["mia", "swim"]), dense, limit=10)
 
     # "asked" keeps meaning's first place (its answer's vector) but not words' first: before "unanswered"
     # (words' third), after the two that words found next.
     assert [r.id for r in fused] == ["answered", "statement", "asked", "unanswered", "note"]
     assert fused[2].signal == "meaning"
+
+
+def test_a_word_matchs_neighbour_rises_if_found_and_is_not_recalled_otherwise():
+    """The memory after a word match gains by its match's place, weighted below words and meaning; one
+    that neither signal found is not recalled for it."""
+    lexical = [candidate("asked", 9.0), candidate("other", 8.0), candidate("reply", 3.0)]
+    following = [candidate("reply", 9.0), candidate("unrelated", 8.0)]
+    dense = [candidate("other", 0.5)]
+
+    fused = fuse(lexical, dense, following=following, limit=10)
+
+    assert [(r.id, r.signal) for r in fused] == [
+        ("other", "meaning"),  # 1.25/(k+2) + 1/(k+1)
+        ("reply", "words"),  # 1.25/(k+3) + 0.5/(k+1)
+        ("asked", "words"),  # 1.25/(k+1)
+    ]
+    assert [r.id for r in fuse(lexical, dense, limit=10)] == ["other", "asked", "reply"]
+    assert NEIGHBOUR_WEIGHT < 1.0 < WORDS_WEIGHT

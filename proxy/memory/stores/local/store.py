@@ -58,7 +58,7 @@ from proxy.memory.recall.lexical import (
     rarest_terms,
 )
 from proxy.memory.recall.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
-from proxy.memory.recall.ranking import FUSED_CANDIDATES, Candidate, fuse
+from proxy.memory.recall.ranking import FUSED_CANDIDATES, Candidate, answered, fuse
 from proxy.memory.stores.base import (
     MemoryRecord,
     MemoryRefused,
@@ -282,8 +282,10 @@ class LocalMemoryStore(EncoderBacked):
                 if space is None:
                     return []
                 lexical = self._by_words(conn, space, user_id, terms, max(limit, FUSED_CANDIDATES))
+                lexical = answered(lexical, terms)
+                following = _following(conn, lexical)
                 dense = self._by_meaning(conn, space, user_id, query, max(limit, FUSED_CANDIDATES))
-            return fuse(lexical, dense, terms=terms, limit=limit)
+            return fuse(lexical, dense, following=following, limit=limit)
 
         return await self._read(read)
 
@@ -646,6 +648,31 @@ def _candidates(
     ).fetchall()
     by_rowid = {row[0]: _record(row[1:]) for row in rows}
     return [Candidate(by_rowid[rowid], score) for rowid, score in ranked if rowid in by_rowid]
+
+
+def _following(conn: sqlite3.Connection, found: Sequence[Candidate]) -> builtins.list[Candidate]:
+    """The memory stored right after each of ``found`` in its namespace (each once, in ``found``'s order,
+    with the score of the memory it follows): by ``(created_at, rowid)``, as export pages them, so each
+    is one step along the ``(user_id, created_at)`` index."""
+    if not found:
+        return []
+    rows = conn.execute(_FOLLOWING, (json.dumps([candidate.record.id for candidate in found]),)).fetchall()
+    after = {memory_id: rowid for memory_id, rowid in rows if rowid is not None}
+    ranked: dict[int, float] = {}
+    for candidate in found:
+        rowid = after.get(candidate.record.id)
+        if rowid is not None and rowid not in ranked:
+            ranked[rowid] = candidate.score
+    return _candidates(conn, found[0].record.user_id, list(ranked.items()))
+
+
+_FOLLOWING = """
+SELECT m.id, (
+    SELECT n.rowid FROM memories AS n
+    WHERE n.user_id = m.user_id AND (n.created_at, n.rowid) > (m.created_at, m.rowid)
+    ORDER BY n.created_at, n.rowid LIMIT 1
+) FROM json_each(?) AS found JOIN memories AS m ON m.id = found.value
+"""
 
 
 def _record(row: tuple[Any, ...], *, score: float = 0.0) -> MemoryRecord:

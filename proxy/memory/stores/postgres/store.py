@@ -39,7 +39,7 @@ import numpy as np
 from proxy.memory.recall.embeddings import Encoder, EncoderLoader
 from proxy.memory.recall.lexical import common_count, pick_rarest
 from proxy.memory.recall.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
-from proxy.memory.recall.ranking import FUSED_CANDIDATES, Candidate, fuse
+from proxy.memory.recall.ranking import FUSED_CANDIDATES, Candidate, answered, fuse
 from proxy.memory.stores.base import (
     MemoryRecord,
     MemoryRefused,
@@ -203,9 +203,10 @@ class PostgresMemoryStore(EncoderBacked):
         encoder = self._encoder()
         vector = (await asyncio.to_thread(embed, encoder, [query]))[0] if encoder is not None else None
         async with self._connection() as conn:
-            lexical = await _by_words(conn, user_id, terms, max(limit, FUSED_CANDIDATES))
+            lexical = answered(await _by_words(conn, user_id, terms, max(limit, FUSED_CANDIDATES)), terms)
+            following = await _following(conn, lexical)
             dense = await self._by_meaning(conn, user_id, encoder, vector, max(limit, FUSED_CANDIDATES))
-        return fuse(lexical, dense, terms=terms, limit=limit)
+        return fuse(lexical, dense, following=following, limit=limit)
 
     async def _by_meaning(
         self,
@@ -548,6 +549,35 @@ async def _by_words(
     )
     rows = await (await conn.execute(words_statement(len(chosen)), params)).fetchall()
     return [Candidate(_record(row), float(row[5])) for row in rows]
+
+
+async def _following(conn: AsyncConnection[Any], found: Sequence[Candidate]) -> builtins.list[Candidate]:
+    """The memory stored right after each of ``found`` in its client's memories (each once, in ``found``'s
+    order, with the score of the memory it follows), by ``(created_at, seq)``: one step along the
+    ``memories_newest`` index each."""
+    if not found:
+        return []
+    rows = await (
+        await conn.execute(_FOLLOWING, {"ids": [candidate.record.id for candidate in found]})
+    ).fetchall()
+    scores = {candidate.record.id: candidate.score for candidate in found}
+    following: dict[str, Candidate] = {}
+    for row in rows:
+        following.setdefault(row[0], Candidate(_record(row), scores[row[5]]))
+    return list(following.values())
+
+
+_FOLLOWING = f"""
+SELECT n.{", n.".join(COLUMNS.split(", "))}, m.id
+FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS found (id, place)
+JOIN {MEMORIES} AS m ON m.id = found.id
+CROSS JOIN LATERAL (
+    SELECT {COLUMNS} FROM {MEMORIES} AS n
+    WHERE n.user_id = m.user_id AND (n.created_at, n.seq) > (m.created_at, m.seq)
+    ORDER BY n.created_at, n.seq LIMIT 1
+) AS n
+ORDER BY found.place
+"""
 
 
 def _rows(
