@@ -189,7 +189,7 @@ class ContextRetrieval(_Section):
     # reference, ~6 ms), or auto: onnx where onnxruntime is installed, numpy otherwise.
     embedding_runtime: Literal["auto", "onnx", "numpy"] = "auto"
     # How close in meaning (cosine similarity) a memory must be to be recalled by meaning alone.
-    min_similarity: float = Field(default=0.35, ge=-1, le=1)
+    min_similarity: float = Field(default=0.32, ge=-1, le=1)
     # At most this many characters of an exchange are stored (half for the prompt, half for the answer).
     max_memory_chars: int = Field(default=4000, ge=100)
     # Each exchange is journaled on local disk before its answer ends, until the store has it

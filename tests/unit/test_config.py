@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from proxy.config import CONFIG_ENV_VAR, ConfigError, load_config, parse_config, resolve_env
+from proxy.config import (
+    CONFIG_ENV_VAR,
+    ConfigError,
+    ContextRetrieval,
+    load_config,
+    parse_config,
+    resolve_env,
+)
+from proxy.memory.recall.meaning import DEFAULT_MIN_SIMILARITY
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -192,3 +200,8 @@ def test_no_key_of_our_sections_shows_in_a_repr():
     shown = repr(config.context_retrieval) + repr(config.memory_proxy)
     for secret in ("sm-secret-key-123", "pw-secret-456", "proxy-secret-789"):
         assert secret not in shown
+
+
+def test_the_configured_min_similarity_defaults_to_what_the_stores_default_to():
+    """One threshold, tuned on the memory benchmark: a store built without the config recalls alike."""
+    assert ContextRetrieval().min_similarity == DEFAULT_MIN_SIMILARITY
