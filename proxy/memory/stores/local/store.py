@@ -652,8 +652,8 @@ def _candidates(
 
 def _following(conn: sqlite3.Connection, found: Sequence[Candidate]) -> builtins.list[Candidate]:
     """The memory stored right after each of ``found`` in its namespace (each once, in ``found``'s order,
-    with the score of the memory it follows): by ``(created_at, rowid)``, as export pages them, so each
-    is one step along the ``(user_id, created_at)`` index."""
+    with the score of the memory it follows): by ``(created_at, rowid)``, each one step along the
+    ``(user_id, created_at)`` index (:data:`_FOLLOWING`)."""
     if not found:
         return []
     rows = conn.execute(_FOLLOWING, (json.dumps([candidate.record.id for candidate in found]),)).fetchall()
@@ -667,12 +667,18 @@ def _following(conn: sqlite3.Connection, found: Sequence[Candidate]) -> builtins
 
 
 _FOLLOWING = """
-SELECT m.id, (
-    SELECT n.rowid FROM memories AS n
-    WHERE n.user_id = m.user_id AND (n.created_at, n.rowid) > (m.created_at, m.rowid)
-    ORDER BY n.created_at, n.rowid LIMIT 1
+SELECT m.id, coalesce(
+    (SELECT n.rowid FROM memories AS n
+     WHERE n.user_id = m.user_id AND n.created_at = m.created_at AND n.rowid > m.rowid
+     ORDER BY n.rowid LIMIT 1),
+    (SELECT n.rowid FROM memories AS n
+     WHERE n.user_id = m.user_id AND n.created_at > m.created_at
+     ORDER BY n.created_at, n.rowid LIMIT 1)
 ) FROM json_each(?) AS found JOIN memories AS m ON m.id = found.value
 """
+"""Two seeks, not ``(created_at, rowid) > (?, ?)``: SQLite seeks that row value by ``created_at`` alone and
+reads every memory of the same moment after it (a batch written at once shares one): 11 ms for 20 matches
+among 10,000 such, 0.1 ms so."""
 
 
 def _record(row: tuple[Any, ...], *, score: float = 0.0) -> MemoryRecord:
