@@ -59,7 +59,7 @@ def test_a_word_matchs_neighbour_rises_if_found_and_is_not_recalled_otherwise():
     """The memory after a word match gains by its match's place, weighted below words and meaning; one
     that neither signal found is not recalled for it."""
     lexical = [candidate("asked", 9.0), candidate("other", 8.0), candidate("reply", 3.0)]
-    following = [candidate("reply", 9.0), candidate("unrelated", 8.0)]
+    following = ["reply", "unrelated"]
     dense = [candidate("other", 0.5)]
 
     fused = fuse(lexical, dense, following=following, limit=10)

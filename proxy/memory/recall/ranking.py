@@ -70,14 +70,14 @@ def fuse(
     lexical: Sequence[Candidate],
     dense: Sequence[Candidate],
     *,
-    following: Sequence[Candidate] = (),
+    following: Sequence[str] = (),
     limit: int,
 ) -> list[MemoryRecord]:
     """At most ``limit`` memories by reciprocal-rank fusion of the lists, each once, each marked with the
     signal that ranked it higher (``words`` or ``meaning``; a tie is ``words``) and that signal's score.
     Equal fused scores keep the order they were found in, words first.
 
-    ``following`` holds the memory stored right after each word match, in the matches' order: a turn
+    ``following`` holds the id of the memory stored right after each word match, in the matches' order: a turn
     often answers the one before it, which holds the question's words. Its place adds
     :data:`NEIGHBOUR_WEIGHT` to a memory words or meaning found too; one neither found is not recalled for
     it (it would put a memory unrelated to the question into the request).
@@ -90,9 +90,9 @@ def fuse(
             fused[memory_id] = fused.get(memory_id, 0.0) + weight / (RRF_K + rank)
             if memory_id not in placed or rank < placed[memory_id][0]:
                 placed[memory_id] = (rank, candidate, signal)
-    for rank, candidate in enumerate(following, start=1):
-        if candidate.record.id in fused:
-            fused[candidate.record.id] += NEIGHBOUR_WEIGHT / (RRF_K + rank)
+    for rank, memory_id in enumerate(following, start=1):
+        if memory_id in fused:
+            fused[memory_id] += NEIGHBOUR_WEIGHT / (RRF_K + rank)
     order = sorted(fused, key=lambda memory_id: -fused[memory_id])  # stable: words' order first
     return [
         replace(placed[memory_id][1].record, score=placed[memory_id][1].score, signal=placed[memory_id][2])

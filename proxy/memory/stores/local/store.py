@@ -650,35 +650,34 @@ def _candidates(
     return [Candidate(by_rowid[rowid], score) for rowid, score in ranked if rowid in by_rowid]
 
 
-def _following(conn: sqlite3.Connection, found: Sequence[Candidate]) -> builtins.list[Candidate]:
-    """The memory stored right after each of ``found`` in its namespace (each once, in ``found``'s order,
-    with the score of the memory it follows): by ``(created_at, rowid)``, each one step along the
-    ``(user_id, created_at)`` index (:data:`_FOLLOWING`)."""
+def _following(conn: sqlite3.Connection, found: Sequence[Candidate]) -> builtins.list[str]:
+    """The id of the memory stored right after each of ``found`` in its namespace, in ``found``'s order:
+    by ``(created_at, rowid)``, each two seeks along the ``(user_id, created_at)`` index
+    (:data:`_FOLLOWING`). Ids only: fusion weighs the memories words or meaning found, whose records it
+    has."""
     if not found:
         return []
-    rows = conn.execute(_FOLLOWING, (json.dumps([candidate.record.id for candidate in found]),)).fetchall()
-    after = {memory_id: rowid for memory_id, rowid in rows if rowid is not None}
-    ranked: dict[int, float] = {}
-    for candidate in found:
-        rowid = after.get(candidate.record.id)
-        if rowid is not None and rowid not in ranked:
-            ranked[rowid] = candidate.score
-    return _candidates(conn, found[0].record.user_id, list(ranked.items()))
+    (following,) = conn.execute(_FOLLOWING, (json.dumps([c.record.id for c in found]),)).fetchone()
+    return [memory_id for memory_id in json.loads(following) if memory_id is not None]
 
 
 _FOLLOWING = """
-SELECT m.id, coalesce(
-    (SELECT n.rowid FROM memories AS n
-     WHERE n.user_id = m.user_id AND n.created_at = m.created_at AND n.rowid > m.rowid
-     ORDER BY n.rowid LIMIT 1),
-    (SELECT n.rowid FROM memories AS n
-     WHERE n.user_id = m.user_id AND n.created_at > m.created_at
-     ORDER BY n.created_at, n.rowid LIMIT 1)
-) FROM json_each(?) AS found JOIN memories AS m ON m.id = found.value
+SELECT json_group_array(next) FROM (
+    SELECT coalesce(
+        (SELECT n.id FROM memories AS n
+         WHERE n.user_id = m.user_id AND n.created_at = m.created_at AND n.rowid > m.rowid
+         ORDER BY n.rowid LIMIT 1),
+        (SELECT n.id FROM memories AS n
+         WHERE n.user_id = m.user_id AND n.created_at > m.created_at
+         ORDER BY n.created_at, n.rowid LIMIT 1)
+    ) AS next
+    FROM json_each(?) AS found JOIN memories AS m ON m.id = found.value ORDER BY found.key
+)
 """
 """Two seeks, not ``(created_at, rowid) > (?, ?)``: SQLite seeks that row value by ``created_at`` alone and
 reads every memory of the same moment after it (a batch written at once shares one): 11 ms for 20 matches
-among 10,000 such, 0.1 ms so."""
+among 10,000 such, 0.1 ms so. One row, as :mod:`~proxy.memory.recall.lexical` ranks: each row of a
+statement gives up the GIL, and a busy event loop's thread can keep it a switch interval."""
 
 
 def _record(row: tuple[Any, ...], *, score: float = 0.0) -> MemoryRecord:

@@ -551,28 +551,22 @@ async def _by_words(
     return [Candidate(_record(row), float(row[5])) for row in rows]
 
 
-async def _following(conn: AsyncConnection[Any], found: Sequence[Candidate]) -> builtins.list[Candidate]:
-    """The memory stored right after each of ``found`` in its client's memories (each once, in ``found``'s
-    order, with the score of the memory it follows), by ``(created_at, seq)``: one step along the
-    ``memories_newest`` index each."""
+async def _following(conn: AsyncConnection[Any], found: Sequence[Candidate]) -> builtins.list[str]:
+    """The id of the memory stored right after each of ``found`` in its client's memories, in ``found``'s
+    order, by ``(created_at, seq)``: one step along the ``memories_newest`` index each. Ids only: fusion
+    weighs the memories words or meaning found, whose records it has."""
     if not found:
         return []
-    rows = await (
-        await conn.execute(_FOLLOWING, {"ids": [candidate.record.id for candidate in found]})
-    ).fetchall()
-    scores = {candidate.record.id: candidate.score for candidate in found}
-    following: dict[str, Candidate] = {}
-    for row in rows:
-        following.setdefault(row[0], Candidate(_record(row), scores[row[5]]))
-    return list(following.values())
+    params = {"ids": [candidate.record.id for candidate in found]}
+    return [row[0] for row in await (await conn.execute(_FOLLOWING, params)).fetchall()]
 
 
 _FOLLOWING = f"""
-SELECT n.{", n.".join(COLUMNS.split(", "))}, m.id
+SELECT n.id
 FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS found (id, place)
 JOIN {MEMORIES} AS m ON m.id = found.id
 CROSS JOIN LATERAL (
-    SELECT {COLUMNS} FROM {MEMORIES} AS n
+    SELECT id FROM {MEMORIES} AS n
     WHERE n.user_id = m.user_id AND (n.created_at, n.seq) > (m.created_at, m.seq)
     ORDER BY n.created_at, n.seq LIMIT 1
 ) AS n
