@@ -303,6 +303,7 @@ class StoreSuite:
         them, is not its neighbour), and one that shares nothing with the question is not recalled."""
         await store.add_batch([NewMemory("alice", f"{text} ({n})") for n in range(4) for text in FILLER])
         louder = await store.add("alice", "the shop by the station is a shop for every shop need")
+        await store.add("alice", "the train was late again")
         asked = await store.add("alice", "Joanna asked about my turtles")
         await store.add("bob", "bob's shop sells turtles")
         answer = await store.add("alice", "I got them at the shop three years ago")
@@ -310,7 +311,8 @@ class StoreSuite:
 
         found = [record.id for record in await store.search("alice", "which shop sold the turtles?")]
 
-        assert found == [asked, answer, louder]
+        assert set(found) == {asked, answer, louder}
+        assert found.index(answer) < found.index(louder)  # by words alone "shop" x3 ranks first
         assert [record.id for record in await store.search("alice", "turtles")] == [asked]
 
     async def test_a_question_ranks_by_the_asking_clients_memories_only(self, store: MemoryStore) -> None:

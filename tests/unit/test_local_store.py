@@ -24,7 +24,7 @@ from proxy.memory.stores.base import MemoryStoreError
 from proxy.memory.stores.local import schema
 from proxy.memory.stores.local.schema import SCHEMA_VERSION, WORDS, namespace, own_index_table
 from proxy.memory.stores.local.store import (
-    _FOLLOWING,
+    _NEIGHBOURS,
     READERS,
     LocalMemoryStore,
     default_path,
@@ -521,14 +521,15 @@ async def test_add_many_writes_one_transaction_searchable_as_single_adds(store: 
     assert await counts(store) == [("alice", len(FILLER) + 1)]
 
 
-async def test_a_matchs_neighbour_is_a_seek_not_a_read_of_its_moment(tmp_path: Path) -> None:
-    """A batch written at once shares one ``created_at``: the memory after a match must be a seek to
+async def test_a_matchs_neighbours_are_seeks_not_a_read_of_their_moment(tmp_path: Path) -> None:
+    """A batch written at once shares one ``created_at``: the memories beside a match must be seeks to
     (user, moment, rowid), not a read of every memory of that moment (11 ms among 10,000 of one batch)."""
     memory = LocalMemoryStore(tmp_path / "memory.sqlite3")
     await memory.add_many("alice", [f"note {n}" for n in range(50)])
     await memory.close()
     with sqlite3.connect(tmp_path / "memory.sqlite3") as backdoor:
-        plan = [row[3] for row in backdoor.execute(f"EXPLAIN QUERY PLAN {_FOLLOWING}", ("[]",))]
+        plan = [row[3] for row in backdoor.execute(f"EXPLAIN QUERY PLAN {_NEIGHBOURS}", ("[]",))]
 
     assert any("created_at=? AND rowid>?" in step for step in plan), plan
+    assert any("created_at=? AND rowid<?" in step for step in plan), plan
     assert all("SCAN n" not in step for step in plan), plan

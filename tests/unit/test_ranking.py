@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.memory.recall.ranking import NEIGHBOUR_WEIGHT, RRF_K, WORDS_WEIGHT, Candidate, answered, fuse
+from proxy.memory.recall.ranking import RRF_K, WORDS_WEIGHT, Candidate, answered, fuse
 from proxy.memory.stores.base import MemoryRecord
 
 
@@ -55,19 +55,21 @@ def test_a_bare_question_counts_by_words_only_when_its_answer_shares_one():
     assert fused[2].signal == "meaning"
 
 
-def test_a_word_matchs_neighbour_rises_if_found_and_is_not_recalled_otherwise():
-    """The memory after a word match gains by its match's place, weighted below words and meaning; one
+def test_a_matchs_neighbours_rise_toward_it_if_found_and_are_not_recalled_otherwise():
+    """The memories stored beside a match gain by its place (after a word match most, before it and after a
+    meaning match less, before a meaning match nothing) up to just below the match, never past it. One
     that neither signal found is not recalled for it."""
-    lexical = [candidate("asked", 9.0), candidate("other", 8.0), candidate("reply", 3.0)]
-    following = ["reply", "unrelated"]
-    dense = [candidate("other", 0.5)]
+    lexical = [candidate(name, 9.0 - n) for n, name in enumerate(("asked", "other", "reply", "ask"))]
+    dense = [candidate(name, 0.6 - n / 10) for n, name in enumerate(("meant", "low", "after meant", "b"))]
+    neighbours = {
+        "asked": ("unrelated", "reply"),  # reply rises to just below asked
+        "other": ("ask", None),  # ask: 1.25/(k+4) + 1.0/(k+2), below other
+        "meant": ("b", "after meant"),  # after meant: 1/(k+3) + 1.0/(k+1), capped below meant; b: nothing
+    }
 
-    fused = fuse(lexical, dense, following=following, limit=10)
+    fused = fuse(lexical, dense, neighbours=neighbours, limit=10)
 
-    assert [(r.id, r.signal) for r in fused] == [
-        ("other", "meaning"),  # 1.25/(k+2) + 1/(k+1)
-        ("reply", "words"),  # 1.25/(k+3) + 0.5/(k+1)
-        ("asked", "words"),  # 1.25/(k+1)
-    ]
-    assert [r.id for r in fuse(lexical, dense, limit=10)] == ["other", "asked", "reply"]
-    assert NEIGHBOUR_WEIGHT < 1.0 < WORDS_WEIGHT
+    assert [r.id for r in fuse(lexical, dense, limit=10)] == [
+        "asked", "other", "meant", "reply", "low", "ask", "after meant", "b"
+    ]  # fmt: skip
+    assert [r.id for r in fused] == ["asked", "reply", "other", "ask", "meant", "after meant", "low", "b"]

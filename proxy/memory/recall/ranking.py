@@ -17,14 +17,14 @@ A memory in which the person only asked a question is found by its answer, by wo
 not what answers it. On LoCoMo every question asked is stored, and the earlier ones of the same form took
 0.9 of the 5 places; found by their answers, the default finds 62.4% where it found 57.8%.
 
-A memory stored right after a word match gains a little (:data:`NEIGHBOUR_WEIGHT`): a turn often answers
-the one before it, and that one holds the question's words ("How long have you had them?" - "Three
-years"). Through the proxy the default then finds 64.5%, words alone 60.7% (57.8% without).
+A memory stored next to a match gains a little (:data:`NEIGHBOUR_WEIGHTS`): a turn often answers the one
+before it, so the memory after a match may hold the answer ("How long have you had them?" - "Three
+years"), and the one before a word match what it answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from proxy.memory.recall.lexical import words_of
@@ -33,7 +33,7 @@ from proxy.memory.turns import answer_to_a_bare_question
 
 __all__ = [
     "FUSED_CANDIDATES",
-    "NEIGHBOUR_WEIGHT",
+    "NEIGHBOUR_WEIGHTS",
     "RRF_K",
     "WORDS_WEIGHT",
     "Candidate",
@@ -47,12 +47,14 @@ RRF_K = 5
 WORDS_WEIGHT = 1.25
 """How much a place in the words list counts against the same place in the meaning list."""
 
-NEIGHBOUR_WEIGHT = 0.5
-"""How much a place among the memories stored right after a word match adds to a memory found. On
-LoCoMo's turns (without the questions) words and meaning find 61.4% at 5; with this 63.4% (0.8: 63.9%,
-1.0: 63.1%, 1.5: 59.5%). Recalling the neighbours neither signal found would find 64.3%, by putting
-memories that share nothing with the question into requests; the memory after a meaning match cost 2
-points."""
+NEIGHBOUR_WEIGHTS = {("words", "before"): 1.0, ("words", "after"): 1.5, ("meaning", "after"): 1.0}
+"""What the memory stored right before or after a match gains, by the match's signal and side: weight /
+(:data:`RRF_K` + the match's rank), up to just below the match (never past it). Only a memory words or
+meaning found gains: one neither found is not recalled for its neighbour (it shares nothing with the
+question). On LoCoMo's turns alone (without the questions) words and meaning find 61.4% at 5; with these
+65.6% (the memory after a word match alone, 0.5: 63.7%). Without the ceiling, 0.8/0.5/0.5 found 66.0%,
+but four copies of common words lifted each other above the one memory holding the question's rarest
+word; the memory before a meaning match costs (all four sides at 0.5: 64.8%)."""
 
 FUSED_CANDIDATES = 20
 """Memories each signal brings to the fusion (at least the limit)."""
@@ -70,34 +72,56 @@ def fuse(
     lexical: Sequence[Candidate],
     dense: Sequence[Candidate],
     *,
-    following: Sequence[str] = (),
+    neighbours: Mapping[str, tuple[str | None, str | None]] | None = None,
     limit: int,
 ) -> list[MemoryRecord]:
     """At most ``limit`` memories by reciprocal-rank fusion of the lists, each once, each marked with the
     signal that ranked it higher (``words`` or ``meaning``; a tie is ``words``) and that signal's score.
     Equal fused scores keep the order they were found in, words first.
 
-    ``following`` holds the id of the memory stored right after each word match, in the matches' order: a turn
-    often answers the one before it, which holds the question's words. Its place adds
-    :data:`NEIGHBOUR_WEIGHT` to a memory words or meaning found too; one neither found is not recalled for
-    it (it would put a memory unrelated to the question into the request).
+    ``neighbours`` maps a match's id to the ids of the memories stored right before and right after it
+    (None where there is none): each gains by :data:`NEIGHBOUR_WEIGHTS` if words or meaning found it too.
     """
+    signals = (("words", WORDS_WEIGHT, lexical), ("meaning", 1.0, dense))
     fused: dict[str, float] = {}
     placed: dict[str, tuple[int, Candidate, str]] = {}
-    for signal, weight, found in (("words", WORDS_WEIGHT, lexical), ("meaning", 1.0, dense)):
+    for signal, weight, found in signals:
         for rank, candidate in enumerate(found, start=1):
             memory_id = candidate.record.id
             fused[memory_id] = fused.get(memory_id, 0.0) + weight / (RRF_K + rank)
             if memory_id not in placed or rank < placed[memory_id][0]:
                 placed[memory_id] = (rank, candidate, signal)
-    for rank, memory_id in enumerate(following, start=1):
-        if memory_id in fused:
-            fused[memory_id] += NEIGHBOUR_WEIGHT / (RRF_K + rank)
+    fused = _with_neighbours(fused, signals, neighbours or {})
     order = sorted(fused, key=lambda memory_id: -fused[memory_id])  # stable: words' order first
     return [
         replace(placed[memory_id][1].record, score=placed[memory_id][1].score, signal=placed[memory_id][2])
         for memory_id in order[:limit]
     ]
+
+
+def _with_neighbours(
+    fused: dict[str, float],
+    signals: Sequence[tuple[str, float, Sequence[Candidate]]],
+    neighbours: Mapping[str, tuple[str | None, str | None]],
+) -> dict[str, float]:
+    """``fused`` with what each memory gains beside the matches it neighbours: up to just below the best
+    of them, never past it. A run of alike memories would otherwise lift each other above a better match
+    (four copies of common words over the one memory holding the question's rarest word)."""
+    gains: dict[str, float] = {}
+    ceilings: dict[str, float] = {}
+    for signal, _, found in signals:
+        for rank, candidate in enumerate(found, start=1):
+            before, after = neighbours.get(candidate.record.id, (None, None))
+            for side, memory_id in (("before", before), ("after", after)):
+                weight = NEIGHBOUR_WEIGHTS.get((signal, side))
+                if weight and memory_id in fused:
+                    gains[memory_id] = gains.get(memory_id, 0.0) + weight / (RRF_K + rank)
+                    ceiling = fused[candidate.record.id] * (1 - 1e-9)
+                    ceilings[memory_id] = max(ceilings.get(memory_id, 0.0), ceiling)
+    gained = dict(fused)
+    for memory_id, gain in gains.items():
+        gained[memory_id] = max(fused[memory_id], min(fused[memory_id] + gain, ceilings[memory_id]))
+    return gained
 
 
 def answered(lexical: Sequence[Candidate], terms: Sequence[str]) -> list[Candidate]:

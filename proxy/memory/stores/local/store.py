@@ -283,9 +283,9 @@ class LocalMemoryStore(EncoderBacked):
                     return []
                 lexical = self._by_words(conn, space, user_id, terms, max(limit, FUSED_CANDIDATES))
                 lexical = answered(lexical, terms)
-                following = _following(conn, lexical)
                 dense = self._by_meaning(conn, space, user_id, query, max(limit, FUSED_CANDIDATES))
-            return fuse(lexical, dense, following=following, limit=limit)
+                neighbours = _neighbours(conn, [*lexical, *dense])
+            return fuse(lexical, dense, neighbours=neighbours, limit=limit)
 
         return await self._read(read)
 
@@ -650,34 +650,46 @@ def _candidates(
     return [Candidate(by_rowid[rowid], score) for rowid, score in ranked if rowid in by_rowid]
 
 
-def _following(conn: sqlite3.Connection, found: Sequence[Candidate]) -> builtins.list[str]:
-    """The id of the memory stored right after each of ``found`` in its namespace, in ``found``'s order:
-    by ``(created_at, rowid)``, each two seeks along the ``(user_id, created_at)`` index
-    (:data:`_FOLLOWING`). Ids only: fusion weighs the memories words or meaning found, whose records it
-    has."""
+def _neighbours(
+    conn: sqlite3.Connection, found: Sequence[Candidate]
+) -> dict[str, tuple[str | None, str | None]]:
+    """For each of ``found``, the ids of the memories stored right before and right after it in its
+    namespace (None at either end): by ``(created_at, rowid)``, each two seeks along the
+    ``(user_id, created_at)`` index (:data:`_NEIGHBOURS`). Ids only: fusion weighs the memories words or
+    meaning found, whose records it has."""
     if not found:
-        return []
-    (following,) = conn.execute(_FOLLOWING, (json.dumps([c.record.id for c in found]),)).fetchone()
-    return [memory_id for memory_id in json.loads(following) if memory_id is not None]
+        return {}
+    ids = json.dumps(list(dict.fromkeys(candidate.record.id for candidate in found)))
+    (rows,) = conn.execute(_NEIGHBOURS, (ids,)).fetchone()
+    return {memory_id: (before, after) for memory_id, before, after in json.loads(rows)}
 
 
-_FOLLOWING = """
-SELECT json_group_array(next) FROM (
-    SELECT coalesce(
+_NEIGHBOURS = """
+SELECT json_group_array(json_array(id, before, after)) FROM (
+    SELECT m.id AS id,
+    coalesce(
+        (SELECT n.id FROM memories AS n
+         WHERE n.user_id = m.user_id AND n.created_at = m.created_at AND n.rowid < m.rowid
+         ORDER BY n.rowid DESC LIMIT 1),
+        (SELECT n.id FROM memories AS n
+         WHERE n.user_id = m.user_id AND n.created_at < m.created_at
+         ORDER BY n.created_at DESC, n.rowid DESC LIMIT 1)
+    ) AS before,
+    coalesce(
         (SELECT n.id FROM memories AS n
          WHERE n.user_id = m.user_id AND n.created_at = m.created_at AND n.rowid > m.rowid
          ORDER BY n.rowid LIMIT 1),
         (SELECT n.id FROM memories AS n
          WHERE n.user_id = m.user_id AND n.created_at > m.created_at
          ORDER BY n.created_at, n.rowid LIMIT 1)
-    ) AS next
-    FROM json_each(?) AS found JOIN memories AS m ON m.id = found.value ORDER BY found.key
+    ) AS after
+    FROM json_each(?) AS found JOIN memories AS m ON m.id = found.value
 )
 """
-"""Two seeks, not ``(created_at, rowid) > (?, ?)``: SQLite seeks that row value by ``created_at`` alone and
-reads every memory of the same moment after it (a batch written at once shares one): 11 ms for 20 matches
-among 10,000 such, 0.1 ms so. One row, as :mod:`~proxy.memory.recall.lexical` ranks: each row of a
-statement gives up the GIL, and a busy event loop's thread can keep it a switch interval."""
+"""Two seeks a side, not ``(created_at, rowid) > (?, ?)``: SQLite seeks that row value by ``created_at``
+alone and reads every memory of the same moment past it (a batch written at once shares one): 11 ms for 20
+matches among 10,000 such, 0.1 ms so. One row, as :mod:`~proxy.memory.recall.lexical` ranks: each row of
+a statement gives up the GIL, and a busy event loop's thread can keep it a switch interval."""
 
 
 def _record(row: tuple[Any, ...], *, score: float = 0.0) -> MemoryRecord:

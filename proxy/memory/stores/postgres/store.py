@@ -204,9 +204,9 @@ class PostgresMemoryStore(EncoderBacked):
         vector = (await asyncio.to_thread(embed, encoder, [query]))[0] if encoder is not None else None
         async with self._connection() as conn:
             lexical = answered(await _by_words(conn, user_id, terms, max(limit, FUSED_CANDIDATES)), terms)
-            following = await _following(conn, lexical)
             dense = await self._by_meaning(conn, user_id, encoder, vector, max(limit, FUSED_CANDIDATES))
-        return fuse(lexical, dense, following=following, limit=limit)
+            neighbours = await _neighbours(conn, [*lexical, *dense])
+        return fuse(lexical, dense, neighbours=neighbours, limit=limit)
 
     async def _by_meaning(
         self,
@@ -551,26 +551,34 @@ async def _by_words(
     return [Candidate(_record(row), float(row[5])) for row in rows]
 
 
-async def _following(conn: AsyncConnection[Any], found: Sequence[Candidate]) -> builtins.list[str]:
-    """The id of the memory stored right after each of ``found`` in its client's memories, in ``found``'s
-    order, by ``(created_at, seq)``: one step along the ``memories_newest`` index each. Ids only: fusion
-    weighs the memories words or meaning found, whose records it has."""
+async def _neighbours(
+    conn: AsyncConnection[Any], found: Sequence[Candidate]
+) -> dict[str, tuple[str | None, str | None]]:
+    """For each of ``found``, the ids of the memories stored right before and right after it in its
+    client's memories (None at either end), by ``(created_at, seq)``: one step along the
+    ``memories_newest`` index each. Ids only: fusion weighs the memories words or meaning found, whose
+    records it has."""
     if not found:
-        return []
-    params = {"ids": [candidate.record.id for candidate in found]}
-    return [row[0] for row in await (await conn.execute(_FOLLOWING, params)).fetchall()]
+        return {}
+    params = {"ids": list(dict.fromkeys(candidate.record.id for candidate in found))}
+    rows = await (await conn.execute(_NEIGHBOURS, params)).fetchall()
+    return {memory_id: (before, after) for memory_id, before, after in rows}
 
 
-_FOLLOWING = f"""
-SELECT n.id
-FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS found (id, place)
+_NEIGHBOURS = f"""
+SELECT m.id, before.id, after.id
+FROM unnest(%(ids)s::text[]) AS found (id)
 JOIN {MEMORIES} AS m ON m.id = found.id
-CROSS JOIN LATERAL (
+LEFT JOIN LATERAL (
+    SELECT id FROM {MEMORIES} AS n
+    WHERE n.user_id = m.user_id AND (n.created_at, n.seq) < (m.created_at, m.seq)
+    ORDER BY n.created_at DESC, n.seq DESC LIMIT 1
+) AS before ON true
+LEFT JOIN LATERAL (
     SELECT id FROM {MEMORIES} AS n
     WHERE n.user_id = m.user_id AND (n.created_at, n.seq) > (m.created_at, m.seq)
     ORDER BY n.created_at, n.seq LIMIT 1
-) AS n
-ORDER BY found.place
+) AS after ON true
 """
 
 
