@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # ./RUN_TESTS.sh [all|unit|regression|parity|e2e|coverage|lint] [pytest args...]
+# ./RUN_TESTS.sh stacks [pytest args...]   the tests that start whole stacks of processes (not in all)
 # ./RUN_TESTS.sh faults [pytest args...]   the durability tests with outages of minutes (a full disk for
 #                                          $MEMORY_PROXY_TEST_DISK_FULL_SECONDS, default 60; PostgreSQL down
 #                                          for $MEMORY_PROXY_TEST_POSTGRES_DOWN_SECONDS, default 300)
@@ -34,6 +35,7 @@ case "$mode" in
   parity)     exec pytest "${workers[@]}" -m parity tests "$@" ;;
   e2e)        scripts/install_tools.sh; exec pytest "${workers[@]}" -m e2e tests "$@" ;;
   coverage)   scripts/install_tools.sh; exec pytest "${workers[@]}" "${coverage[@]}" -m "not real_api" tests "$@" ;;
+  stacks)     exec pytest "${workers[@]}" -m "stack and not real_api" tests "$@" ;;
   lint)       ruff check . && exec ruff format --check . ;;
   faults)
     scripts/install_tools.sh
@@ -49,12 +51,12 @@ case "$mode" in
     started=$SECONDS
     status=0
     ruff check . && ruff format --check . &&
-      pytest "${workers[@]}" "${coverage[@]}" -m "not real_api" tests "$@" || status=$?
+      pytest "${workers[@]}" "${coverage[@]}" -m "not real_api and not stack" tests "$@" || status=$?
     echo "RUN_TESTS.sh all: install ${installed} s, tests $((SECONDS - started)) s, exit status ${status}" >&2
     exit "$status"
     ;;
   *)
-    echo "usage: $0 [all|unit|regression|parity|e2e|coverage|lint|faults|compat|kit|release|bench] [args...]" >&2
+    echo "usage: $0 [all|unit|regression|parity|e2e|stacks|coverage|lint|faults|compat|kit|release|bench] [args...]" >&2
     exit 2
     ;;
 esac

@@ -37,6 +37,7 @@ MARKERS = {
     "e2e": "end to end through real processes and servers on loopback",
     "real_api": "calls real provider APIs; needs their API keys and network, skipped otherwise",
     "slow": "takes more than a few seconds",
+    "stack": "starts a whole stack of processes; not in `all`, in its own mode (`./RUN_TESTS.sh stacks`)",
     "fault": "durability under real faults: killed processes, a full disk, a database down",
     "requires(*capabilities)": "skip on a backend that lacks one of these capabilities (strings)",
 }

@@ -198,6 +198,7 @@ def _spawned_workers(parent: int) -> list[int]:
     return found
 
 
+@pytest.mark.stack
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc")
 def test_start_proxies_workers_share_one_port_and_one_memory(tmp_path):
     """--workers 2 serves the demo from two processes on one port; what one stored, any recalls."""

@@ -23,7 +23,7 @@ from proxy.demo import DEMO_MODEL_LIST, DEMO_SETTINGS
 from proxy.processes import ManagedProcess, free_port
 from tests.integration.test_entry_points import child_env, recall_when_stored
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.stack]
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from conformance.suites.support import unique
 from proxy.launcher import port_problem
 from proxy.processes import ManagedProcess, free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.stack]
 
 
 def binary_stack(config, port: int, litellm_port: int) -> list[str]:

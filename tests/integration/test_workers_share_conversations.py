@@ -19,6 +19,7 @@ from tests.integration.test_entry_points import _spawned_workers, child_env
 
 pytestmark = [
     pytest.mark.e2e,
+    pytest.mark.stack,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc"),
 ]
 
