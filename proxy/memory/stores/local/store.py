@@ -124,13 +124,16 @@ INSERT OR REPLACE INTO vectors (rowid, model, seq, vector)
 VALUES (?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM vectors), ?)
 """
 _COLUMNS = "m.id, m.user_id, m.content, m.created_at, m.metadata"
-_EXPORT_PAGE = """
-SELECT rowid, id, user_id, content, created_at, metadata, custom_id FROM memories
-WHERE user_id = ? AND (created_at, rowid) > (?, ?) ORDER BY created_at, rowid LIMIT ?
+_EXPORT_COLUMNS = "rowid, id, user_id, content, created_at, metadata, custom_id"
+_EXPORT_SAME_MOMENT = f"""
+SELECT {_EXPORT_COLUMNS} FROM memories
+WHERE user_id = ? AND created_at = ? AND rowid > ? ORDER BY rowid LIMIT ?
 """
-_EXPORT_ALL_PAGE = """
-SELECT rowid, id, user_id, content, created_at, metadata, custom_id FROM memories
-WHERE (user_id, created_at, rowid) > (?, ?, ?) ORDER BY user_id, created_at, rowid LIMIT ?
+_EXPORT_LATER = f"""
+SELECT {_EXPORT_COLUMNS} FROM memories WHERE user_id = ? AND created_at > ? ORDER BY created_at, rowid LIMIT ?
+"""
+_EXPORT_NEXT_USERS = f"""
+SELECT {_EXPORT_COLUMNS} FROM memories WHERE user_id > ? ORDER BY user_id, created_at, rowid LIMIT ?
 """
 
 
@@ -617,9 +620,17 @@ def _without_vectors(conn: sqlite3.Connection, *, model: str) -> builtins.list[t
 def _export_page(
     conn: sqlite3.Connection, *, only: str | None, after: tuple[str, float, int]
 ) -> builtins.list[tuple[Any, ...]]:
-    if only is not None:
-        return conn.execute(_EXPORT_PAGE, (only, *after[1:], EXPORT_PAGE)).fetchall()
-    return conn.execute(_EXPORT_ALL_PAGE, (*after, EXPORT_PAGE)).fetchall()
+    """The next :data:`EXPORT_PAGE` memories after ``after`` (user, time, rowid), as up to three index seeks:
+    the rest of that moment, the user's later moments, then (``only`` None) the next users. Not one
+    ``(user_id, created_at, rowid) > (?, ?, ?)``: SQLite seeks a row value by its first column alone, so
+    each page of a batch written at one moment would read the whole moment again (quadratic)."""
+    user, moment, rowid = after
+    rows = conn.execute(_EXPORT_SAME_MOMENT, (user, moment, rowid, EXPORT_PAGE)).fetchall()
+    if len(rows) < EXPORT_PAGE:
+        rows += conn.execute(_EXPORT_LATER, (user, moment, EXPORT_PAGE - len(rows))).fetchall()
+    if len(rows) < EXPORT_PAGE and only is None:
+        rows += conn.execute(_EXPORT_NEXT_USERS, (user, EXPORT_PAGE - len(rows))).fetchall()
+    return rows
 
 
 def _put_vectors(
