@@ -315,6 +315,18 @@ class StoreSuite:
         assert found.index(answer) < found.index(louder)  # by words alone "shop" x3 ranks first
         assert [record.id for record in await store.search("alice", "turtles")] == [asked]
 
+    async def test_a_when_question_ranks_the_memory_that_says_when_first(self, store: MemoryStore) -> None:
+        """Asked when, the memory that states a time answers, though another matches more of the words;
+        asked anything else, the words decide."""
+        await store.add_batch([NewMemory("alice", text) for text in FILLER])
+        louder = await store.add("alice", "Miso the kitten chases the kitten toys all day")
+        told = await store.add("alice", "got Miso from the shelter last spring")
+
+        found = [record.id for record in await store.search("alice", "When did I adopt the kitten Miso?")]
+        assert found[:2] == [told, louder]
+        found = [record.id for record in await store.search("alice", "What does the kitten Miso chase?")]
+        assert found[0] == louder
+
     async def test_a_question_ranks_by_the_asking_clients_memories_only(self, store: MemoryStore) -> None:
         """How rare a word is counts within the client: another client full of the question's words
         changes nothing about what this one recalls."""

@@ -73,3 +73,16 @@ def test_a_matchs_neighbours_rise_toward_it_if_found_and_are_not_recalled_otherw
         "asked", "other", "meant", "reply", "low", "ask", "after meant", "b"
     ]  # fmt: skip
     assert [r.id for r in fused] == ["asked", "reply", "other", "ask", "meant", "after meant", "low", "b"]
+
+
+def test_a_when_question_counts_the_memories_that_state_a_time_more():
+    """Asked when, a memory that says when outranks a better match that does not; asked anything else,
+    or for a memory no signal found, nothing changes."""
+    lexical = [
+        candidate("talk", 9.0, "we talked about the trip"),
+        candidate("back", 5.0, "back from the trip yesterday"),
+    ]
+    dense = [candidate("idea", 0.5, "a trip to the coast would be nice")]
+    assert [r.id for r in fuse(lexical, dense, limit=3)] == ["talk", "back", "idea"]
+    assert [r.id for r in fuse(lexical, dense, asks_when=True, limit=3)] == ["back", "talk", "idea"]
+    assert fuse(lexical[:1], [], asks_when=True, limit=3)[0].id == "talk"

@@ -20,6 +20,9 @@ not what answers it. On LoCoMo every question asked is stored, and the earlier o
 A memory stored next to a match gains a little (:data:`NEIGHBOUR_WEIGHTS`): a turn often answers the one
 before it, so the memory after a match may hold the answer ("How long have you had them?" - "Three
 years"), and the one before a word match what it answers.
+
+A question that asks when counts the memories that state a time more (:data:`WHEN_WEIGHT`,
+:mod:`proxy.memory.recall.when`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from proxy.memory.recall.lexical import words_of
+from proxy.memory.recall.when import tells_when
 from proxy.memory.stores.base import MemoryRecord
 from proxy.memory.turns import answer_to_a_bare_question
 
@@ -35,6 +39,7 @@ __all__ = [
     "FUSED_CANDIDATES",
     "NEIGHBOUR_WEIGHTS",
     "RRF_K",
+    "WHEN_WEIGHT",
     "WORDS_WEIGHT",
     "Candidate",
     "answered",
@@ -56,8 +61,14 @@ question). On LoCoMo's turns alone (without the questions) words and meaning fin
 but four copies of common words lifted each other above the one memory holding the question's rarest
 word; the memory before a meaning match costs (all four sides at 0.5: 64.8%)."""
 
-FUSED_CANDIDATES = 20
-"""Memories each signal brings to the fusion (at least the limit)."""
+WHEN_WEIGHT = 2.0
+"""How many times a memory that states a time counts for a question that asks when
+(:mod:`proxy.memory.recall.when`; on LoCoMo 1.5: 67.6%, 2: 67.9%, 3: 67.8%)."""
+
+FUSED_CANDIDATES = 50
+"""Memories each signal brings to the fusion (at least the limit). Deeper lists give the memories beside
+a match, and a "when" question's memory that states the time, more to rise from: on LoCoMo 20 found
+65.5%, 50 found 66.9%, at 0.3 ms more a recall by words among 10,000 memories."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,7 @@ def fuse(
     dense: Sequence[Candidate],
     *,
     neighbours: Mapping[str, tuple[str | None, str | None]] | None = None,
+    asks_when: bool = False,
     limit: int,
 ) -> list[MemoryRecord]:
     """At most ``limit`` memories by reciprocal-rank fusion of the lists, each once, each marked with the
@@ -81,6 +93,8 @@ def fuse(
 
     ``neighbours`` maps a match's id to the ids of the memories stored right before and right after it
     (None where there is none): each gains by :data:`NEIGHBOUR_WEIGHTS` if words or meaning found it too.
+    ``asks_when`` (the question asks for a time) counts each memory that states one :data:`WHEN_WEIGHT`
+    times.
     """
     signals = (("words", WORDS_WEIGHT, lexical), ("meaning", 1.0, dense))
     fused: dict[str, float] = {}
@@ -92,6 +106,11 @@ def fuse(
             if memory_id not in placed or rank < placed[memory_id][0]:
                 placed[memory_id] = (rank, candidate, signal)
     fused = _with_neighbours(fused, signals, neighbours or {})
+    if asks_when:
+        fused = {
+            memory_id: score * WHEN_WEIGHT if tells_when(placed[memory_id][1].record.content) else score
+            for memory_id, score in fused.items()
+        }
     order = sorted(fused, key=lambda memory_id: -fused[memory_id])  # stable: words' order first
     return [
         replace(placed[memory_id][1].record, score=placed[memory_id][1].score, signal=placed[memory_id][2])

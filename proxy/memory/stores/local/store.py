@@ -59,6 +59,7 @@ from proxy.memory.recall.lexical import (
 )
 from proxy.memory.recall.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
 from proxy.memory.recall.ranking import FUSED_CANDIDATES, Candidate, answered, fuse
+from proxy.memory.recall.when import asks_when
 from proxy.memory.stores.base import (
     MemoryRecord,
     MemoryRefused,
@@ -288,7 +289,7 @@ class LocalMemoryStore(EncoderBacked):
                 lexical = answered(lexical, terms)
                 dense = self._by_meaning(conn, space, user_id, query, max(limit, FUSED_CANDIDATES))
                 neighbours = _neighbours(conn, [*lexical, *dense])
-            return fuse(lexical, dense, neighbours=neighbours, limit=limit)
+            return fuse(lexical, dense, neighbours=neighbours, asks_when=asks_when(query), limit=limit)
 
         return await self._read(read)
 

@@ -40,6 +40,7 @@ from proxy.memory.recall.embeddings import Encoder, EncoderLoader
 from proxy.memory.recall.lexical import common_count, pick_rarest
 from proxy.memory.recall.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
 from proxy.memory.recall.ranking import FUSED_CANDIDATES, Candidate, answered, fuse
+from proxy.memory.recall.when import asks_when
 from proxy.memory.stores.base import (
     MemoryRecord,
     MemoryRefused,
@@ -61,8 +62,10 @@ from proxy.memory.stores.postgres.search import (
     COLUMNS,
     MEANING_BY_INDEX,
     MEANING_EXACT,
+    SEARCH_BREADTH,
     counts_statement,
     indexed_text,
+    search_breadth,
     search_terms,
     term_weights,
     vector_literal,
@@ -206,7 +209,7 @@ class PostgresMemoryStore(EncoderBacked):
             lexical = answered(await _by_words(conn, user_id, terms, max(limit, FUSED_CANDIDATES)), terms)
             dense = await self._by_meaning(conn, user_id, encoder, vector, max(limit, FUSED_CANDIDATES))
             neighbours = await _neighbours(conn, [*lexical, *dense])
-        return fuse(lexical, dense, neighbours=neighbours, limit=limit)
+        return fuse(lexical, dense, neighbours=neighbours, asks_when=asks_when(query), limit=limit)
 
     async def _by_meaning(
         self,
@@ -220,6 +223,7 @@ class PostgresMemoryStore(EncoderBacked):
             return []
         model = vector_model(encoder)
         params = {"vector": vector_literal(vector), "user": user_id, "model": model, "limit": limit}
+        await conn.execute(SEARCH_BREADTH, {"breadth": str(search_breadth(limit))})
         rows = await (await conn.execute(MEANING_BY_INDEX, params)).fetchall()
         if len(rows) < limit:  # the index found too few of this client's: look at all of them
             rows = await (await conn.execute(MEANING_EXACT, params)).fetchall()
