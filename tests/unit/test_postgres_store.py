@@ -25,6 +25,7 @@ import psycopg
 import pytest
 
 from bench.memory_data import filler
+from bench.memory_postgres import seed_filler
 from conformance.suites.store import FILLER, StoreSuite
 from proxy.config import ContextRetrieval
 from proxy.memory.recall.embeddings import EncoderLoader
@@ -358,3 +359,18 @@ async def test_request_records_are_kept_for_every_host_the_newest_only(store: Po
     assert [json.loads(text)["n"] for _, text in newest] == [7, 6, 5, 4]
     assert await store.requests(1, newest[-1][0]) == [newest[-1]]
     assert await store.clients_seen() == {"client-9": 7.0, "client-0": 6.0}
+
+
+@needs_model
+async def test_recall_by_meaning_asks_the_index_for_every_candidate_it_fuses(
+    semantic_store: PostgresMemoryStore, postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pgvector's HNSW search returns at most ``hnsw.ef_search`` rows (40 by default): asked for more, it
+    always came back short and recall compared every vector of the client instead (40 ms at 10,000)."""
+    await semantic_store.add("alice", VOLVO)  # the schema, and the model's name on a vector
+    [(model,)] = backdoor(postgres_database, f"SELECT embedded_by FROM {MEMORIES} LIMIT 1")
+    seed_filler(postgres_database, "alice", filler(2_000), model)  # enough rows for the planner to use it
+    monkeypatch.setattr(postgres_store, "MEANING_EXACT", "SELECT 1 / 0")  # the full comparison fails
+
+    [found, *_] = await semantic_store.search("alice", "What car do I own?")
+    assert found.content == VOLVO
