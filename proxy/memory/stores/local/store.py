@@ -58,7 +58,7 @@ from proxy.memory.recall.lexical import (
     rarest_terms,
 )
 from proxy.memory.recall.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
-from proxy.memory.recall.ranking import FUSED_CANDIDATES, Candidate, answered, fuse
+from proxy.memory.recall.ranking import FUSED_CANDIDATES, NEIGHBOUR_REACH, Candidate, answered, fuse
 from proxy.memory.recall.when import asks_when
 from proxy.memory.stores.base import (
     MemoryRecord,
@@ -664,11 +664,11 @@ def _candidates(
 
 def _neighbours(
     conn: sqlite3.Connection, found: Sequence[Candidate]
-) -> dict[str, tuple[str | None, str | None]]:
-    """For each of ``found``, the ids of the memories stored right before and right after it in its
-    namespace (None at either end): by ``(created_at, rowid)``, each two seeks along the
-    ``(user_id, created_at)`` index (:data:`_NEIGHBOURS`). Ids only: fusion weighs the memories words or
-    meaning found, whose records it has."""
+) -> dict[str, tuple[builtins.list[str], builtins.list[str]]]:
+    """For each of ``found``, the ids of the memories stored before and after it in its namespace, nearest
+    first, as far as :data:`~proxy.memory.recall.ranking.NEIGHBOUR_REACH` reaches: by ``(created_at, rowid)``,
+    two seeks a side along the ``(user_id, created_at)`` index (:data:`_NEIGHBOURS`). Ids only: fusion
+    weighs the memories words or meaning found, whose records it has."""
     if not found:
         return {}
     ids = json.dumps(list(dict.fromkeys(candidate.record.id for candidate in found)))
@@ -676,25 +676,28 @@ def _neighbours(
     return {memory_id: (before, after) for memory_id, before, after in json.loads(rows)}
 
 
-_NEIGHBOURS = """
-SELECT json_group_array(json_array(id, before, after)) FROM (
-    SELECT m.id AS id,
-    coalesce(
-        (SELECT n.id FROM memories AS n
-         WHERE n.user_id = m.user_id AND n.created_at = m.created_at AND n.rowid < m.rowid
-         ORDER BY n.rowid DESC LIMIT 1),
-        (SELECT n.id FROM memories AS n
-         WHERE n.user_id = m.user_id AND n.created_at < m.created_at
-         ORDER BY n.created_at DESC, n.rowid DESC LIMIT 1)
-    ) AS before,
-    coalesce(
-        (SELECT n.id FROM memories AS n
-         WHERE n.user_id = m.user_id AND n.created_at = m.created_at AND n.rowid > m.rowid
-         ORDER BY n.rowid LIMIT 1),
-        (SELECT n.id FROM memories AS n
-         WHERE n.user_id = m.user_id AND n.created_at > m.created_at
-         ORDER BY n.created_at, n.rowid LIMIT 1)
-    ) AS after
+def _nearest(side: str) -> str:
+    """The ids of the memories stored right ``before`` (or ``after``) memory ``m``, nearest first, as a
+    JSON array: the rest of its moment by rowid, then the moments before (after) it, each a seek of at most
+    :data:`~proxy.memory.recall.ranking.NEIGHBOUR_REACH` rows."""
+    beyond, order = ("<", "DESC") if side == "before" else (">", "ASC")
+    reach = NEIGHBOUR_REACH[side]
+    return f"""(SELECT json_group_array(id) FROM (
+        SELECT * FROM (
+            SELECT n.id, n.created_at, n.rowid AS r FROM memories AS n
+            WHERE n.user_id = m.user_id AND n.created_at = m.created_at AND n.rowid {beyond} m.rowid
+            ORDER BY n.rowid {order} LIMIT {reach})
+        UNION ALL
+        SELECT * FROM (
+            SELECT n.id, n.created_at, n.rowid AS r FROM memories AS n
+            WHERE n.user_id = m.user_id AND n.created_at {beyond} m.created_at
+            ORDER BY n.created_at {order}, n.rowid {order} LIMIT {reach})
+        ORDER BY created_at {order}, r {order} LIMIT {reach}))"""
+
+
+_NEIGHBOURS = f"""
+SELECT json_group_array(json_array(id, json(before), json(after))) FROM (
+    SELECT m.id AS id, {_nearest("before")} AS before, {_nearest("after")} AS after
     FROM json_each(?) AS found JOIN memories AS m ON m.id = found.value
 )
 """

@@ -39,7 +39,7 @@ import numpy as np
 from proxy.memory.recall.embeddings import Encoder, EncoderLoader
 from proxy.memory.recall.lexical import common_count, pick_rarest
 from proxy.memory.recall.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
-from proxy.memory.recall.ranking import FUSED_CANDIDATES, Candidate, answered, fuse
+from proxy.memory.recall.ranking import FUSED_CANDIDATES, NEIGHBOUR_REACH, Candidate, answered, fuse
 from proxy.memory.recall.when import asks_when
 from proxy.memory.stores.base import (
     MemoryRecord,
@@ -557,11 +557,11 @@ async def _by_words(
 
 async def _neighbours(
     conn: AsyncConnection[Any], found: Sequence[Candidate]
-) -> dict[str, tuple[str | None, str | None]]:
-    """For each of ``found``, the ids of the memories stored right before and right after it in its
-    client's memories (None at either end), by ``(created_at, seq)``: one step along the
-    ``memories_newest`` index each. Ids only: fusion weighs the memories words or meaning found, whose
-    records it has."""
+) -> dict[str, tuple[builtins.list[str], builtins.list[str]]]:
+    """For each of ``found``, the ids of the memories stored before and after it in its client's memories,
+    nearest first, as far as :data:`~proxy.memory.recall.ranking.NEIGHBOUR_REACH` reaches, by
+    ``(created_at, seq)``: one walk along the ``memories_newest`` index a side. Ids only: fusion weighs the
+    memories words or meaning found, whose records it has."""
     if not found:
         return {}
     params = {"ids": list(dict.fromkeys(candidate.record.id for candidate in found))}
@@ -569,20 +569,24 @@ async def _neighbours(
     return {memory_id: (before, after) for memory_id, before, after in rows}
 
 
+def _nearest(side: str) -> str:
+    """The ids of the memories stored right ``before`` (or ``after``) memory ``m``, nearest first."""
+    beyond, order = ("<", "DESC") if side == "before" else (">", "ASC")
+    return f"""LEFT JOIN LATERAL (
+    SELECT coalesce(array_agg(id ORDER BY created_at {order}, seq {order}), '{{}}') AS ids FROM (
+        SELECT id, created_at, seq FROM {MEMORIES} AS n
+        WHERE n.user_id = m.user_id AND (n.created_at, n.seq) {beyond} (m.created_at, m.seq)
+        ORDER BY n.created_at {order}, n.seq {order} LIMIT {NEIGHBOUR_REACH[side]}
+    ) AS near
+) AS {side} ON true"""
+
+
 _NEIGHBOURS = f"""
-SELECT m.id, before.id, after.id
+SELECT m.id, before.ids, after.ids
 FROM unnest(%(ids)s::text[]) AS found (id)
 JOIN {MEMORIES} AS m ON m.id = found.id
-LEFT JOIN LATERAL (
-    SELECT id FROM {MEMORIES} AS n
-    WHERE n.user_id = m.user_id AND (n.created_at, n.seq) < (m.created_at, m.seq)
-    ORDER BY n.created_at DESC, n.seq DESC LIMIT 1
-) AS before ON true
-LEFT JOIN LATERAL (
-    SELECT id FROM {MEMORIES} AS n
-    WHERE n.user_id = m.user_id AND (n.created_at, n.seq) > (m.created_at, m.seq)
-    ORDER BY n.created_at, n.seq LIMIT 1
-) AS after ON true
+{_nearest("before")}
+{_nearest("after")}
 """
 
 
