@@ -39,6 +39,7 @@ __all__ = [
     "FUSED_CANDIDATES",
     "NEIGHBOUR_DECAY",
     "NEIGHBOUR_REACH",
+    "NEIGHBOUR_SOURCES",
     "NEIGHBOUR_WEIGHTS",
     "RRF_K",
     "WHEN_WEIGHT",
@@ -46,6 +47,7 @@ __all__ = [
     "Candidate",
     "answered",
     "fuse",
+    "neighbour_sources",
 ]
 
 RRF_K = 5
@@ -67,6 +69,11 @@ NEIGHBOUR_REACH = {"before": 1, "after": 2}
 """How many memories on each side of a match are its neighbours: an answer may come a turn later still
 ("Where did you go?" - "Oh, thanks!" - "To Woodhaven")."""
 
+NEIGHBOUR_SOURCES = 10
+"""The first matches of each signal whose neighbours are looked up: one further down gains its neighbours
+too little to matter (on LoCoMo the first 10 find what all 50 do, 69.6%), and each lookup costs seeks
+(0.8 ms a recall for 50 of each, 0.2 ms for 10, on the load benchmark's memories)."""
+
 NEIGHBOUR_DECAY = 0.3
 """What the second memory after a match gains, against the first. On LoCoMo, the memories right beside a
 match alone: 67.9%; the second after too, at 0.3: 69.5% (0.5: 69.0%, 0.7: 68.7%). The second before too
@@ -79,7 +86,8 @@ WHEN_WEIGHT = 2.0
 FUSED_CANDIDATES = 50
 """Memories each signal brings to the fusion (at least the limit). Deeper lists give the memories beside
 a match, and a "when" question's memory that states the time, more to rise from: on LoCoMo 20 found
-65.5%, 50 found 66.9%, at 0.3 ms more a recall by words among 10,000 memories."""
+65.5%, 50 found 66.9%. Recall among 10,000 memories took 0.35 ms by words and 4.29 ms with meaning
+(0.34 and 3.85 with 20, on another day: ``./RUN_TESTS.sh bench memory``)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,12 @@ def _with_neighbours(
     for memory_id, gain in gains.items():
         gained[memory_id] = max(fused[memory_id], min(fused[memory_id] + gain, ceilings[memory_id]))
     return gained
+
+
+def neighbour_sources(lexical: Sequence[Candidate], dense: Sequence[Candidate]) -> list[Candidate]:
+    """The matches whose neighbours a store looks up for :func:`fuse`: the first
+    :data:`NEIGHBOUR_SOURCES` of each signal."""
+    return [*lexical[:NEIGHBOUR_SOURCES], *dense[:NEIGHBOUR_SOURCES]]
 
 
 def answered(lexical: Sequence[Candidate], terms: Sequence[str]) -> list[Candidate]:

@@ -58,7 +58,14 @@ from proxy.memory.recall.lexical import (
     rarest_terms,
 )
 from proxy.memory.recall.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
-from proxy.memory.recall.ranking import FUSED_CANDIDATES, NEIGHBOUR_REACH, Candidate, answered, fuse
+from proxy.memory.recall.ranking import (
+    FUSED_CANDIDATES,
+    NEIGHBOUR_REACH,
+    Candidate,
+    answered,
+    fuse,
+    neighbour_sources,
+)
 from proxy.memory.recall.when import asks_when
 from proxy.memory.stores.base import (
     MemoryRecord,
@@ -288,7 +295,7 @@ class LocalMemoryStore(EncoderBacked):
                 lexical = self._by_words(conn, space, user_id, terms, max(limit, FUSED_CANDIDATES))
                 lexical = answered(lexical, terms)
                 dense = self._by_meaning(conn, space, user_id, query, max(limit, FUSED_CANDIDATES))
-                neighbours = _neighbours(conn, [*lexical, *dense])
+                neighbours = _neighbours(conn, neighbour_sources(lexical, dense))
             return fuse(lexical, dense, neighbours=neighbours, asks_when=asks_when(query), limit=limit)
 
         return await self._read(read)

@@ -39,7 +39,14 @@ import numpy as np
 from proxy.memory.recall.embeddings import Encoder, EncoderLoader
 from proxy.memory.recall.lexical import common_count, pick_rarest
 from proxy.memory.recall.meaning import DEFAULT_MIN_SIMILARITY, EncoderBacked, embed, vector_model
-from proxy.memory.recall.ranking import FUSED_CANDIDATES, NEIGHBOUR_REACH, Candidate, answered, fuse
+from proxy.memory.recall.ranking import (
+    FUSED_CANDIDATES,
+    NEIGHBOUR_REACH,
+    Candidate,
+    answered,
+    fuse,
+    neighbour_sources,
+)
 from proxy.memory.recall.when import asks_when
 from proxy.memory.stores.base import (
     MemoryRecord,
@@ -208,7 +215,7 @@ class PostgresMemoryStore(EncoderBacked):
         async with self._connection() as conn:
             lexical = answered(await _by_words(conn, user_id, terms, max(limit, FUSED_CANDIDATES)), terms)
             dense = await self._by_meaning(conn, user_id, encoder, vector, max(limit, FUSED_CANDIDATES))
-            neighbours = await _neighbours(conn, [*lexical, *dense])
+            neighbours = await _neighbours(conn, neighbour_sources(lexical, dense))
         return fuse(lexical, dense, neighbours=neighbours, asks_when=asks_when(query), limit=limit)
 
     async def _by_meaning(
