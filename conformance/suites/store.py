@@ -297,15 +297,24 @@ class StoreSuite:
         assert asked not in found
         assert set(found) == {answered, told}
 
-    async def test_the_memory_after_a_word_match_rises_among_the_matches(self, store: MemoryStore) -> None:
-        """A turn often answers the one before it, which holds the question's words: the client's memory
-        right after a word match ranks higher among the memories found (another client's, stored between
-        them, is not its neighbour), and one that shares nothing with the question is not recalled."""
+    @pytest.mark.parametrize(
+        "between",
+        [NewMemory("bob", "bob's shop sells turtles"), NewMemory("alice", "oh thanks, that is kind of her")],
+        ids=["right-after", "two-after"],
+    )
+    async def test_the_memory_after_a_word_match_rises_among_the_matches(
+        self, store: MemoryStore, between: NewMemory
+    ) -> None:
+        """A turn often answers the one before it, which holds the question's words, and an answer may come
+        a turn later still ("Where did you get them?" - "Oh, thanks!" - "At the shop"): the client's memory
+        right after a word match, or the one after that, ranks higher among the memories found. Another
+        client's memory stored between them is not a neighbour, and a memory that shares nothing with the
+        question is not recalled."""
         await store.add_batch([NewMemory("alice", f"{text} ({n})") for n in range(4) for text in FILLER])
         louder = await store.add("alice", "the shop by the station is a shop for every shop need")
         await store.add("alice", "the train was late again")
         asked = await store.add("alice", "Joanna asked about my turtles")
-        await store.add("bob", "bob's shop sells turtles")
+        await store.add(between.user_id, between.content)
         answer = await store.add("alice", "I got them at the shop three years ago")
         await store.add("alice", "we talked about the weather in autumn")
 
@@ -314,21 +323,6 @@ class StoreSuite:
         assert set(found) == {asked, answer, louder}
         assert found.index(answer) < found.index(louder)  # by words alone "shop" x3 ranks first
         assert [record.id for record in await store.search("alice", "turtles")] == [asked]
-
-    async def test_the_memory_two_after_a_word_match_rises_too(self, store: MemoryStore) -> None:
-        """An answer may come a turn later still ("Where did you get them?" - "Oh, thanks!" - "At the
-        shop"): the second memory after a match rises among the matches, less than the first would."""
-        await store.add_batch([NewMemory("alice", f"{text} ({n})") for n in range(4) for text in FILLER])
-        louder = await store.add("alice", "the shop by the station is a shop for every shop need")
-        await store.add("alice", "the train was late again")
-        asked = await store.add("alice", "Joanna asked about my turtles")
-        await store.add("alice", "oh thanks, that is kind of her")
-        answer = await store.add("alice", "I got them at the shop three years ago")
-
-        found = [record.id for record in await store.search("alice", "which shop sold the turtles?")]
-
-        assert set(found) == {asked, answer, louder}
-        assert found.index(answer) < found.index(louder)
 
     async def test_a_when_question_ranks_the_memory_that_says_when_first(self, store: MemoryStore) -> None:
         """Asked when, the memory that states a time answers, though another matches more of the words;
