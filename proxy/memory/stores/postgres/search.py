@@ -67,8 +67,8 @@ comparison (at 10,000 memories, 40 ms where the index takes 7)."""
 
 
 def search_breadth(limit: int) -> int:
-    """The HNSW candidate list for a recall of ``limit``: twice it, as pgvector's default of 40 is for its
-    default of 20 (and at least that default)."""
+    """The HNSW candidate list for a recall of ``limit``: twice it (this store asked for 20 with pgvector's
+    default of 40), and never below that default."""
     return max(40, 2 * limit)
 
 
