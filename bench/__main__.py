@@ -4,7 +4,8 @@ runs the memory benchmark (:mod:`bench.memory`), ``python -m bench load`` the wr
 worker processes (:mod:`bench.workers`), ``python -m bench journal`` the write-back journal's cost on the
 request path (:mod:`bench.journal`), ``python -m bench memory_tool`` what a memory tool step adds
 (:mod:`bench.memory_tool`), ``python -m bench soak [--minutes N]`` a long steady run watching what grows
-(:mod:`bench.soak`)."""
+(:mod:`bench.soak`), ``python -m bench ranking_weights --locomo DIR`` learns recall's ranking weights
+(:mod:`bench.ranking_weights`)."""
 
 import sys
 
@@ -20,6 +21,11 @@ if sys.argv[1:2] == ["memory_tool"]:
 
 if sys.argv[1:2] == ["soak"]:
     from bench.soak import main
+
+    raise SystemExit(main(sys.argv[2:]))
+
+if sys.argv[1:2] == ["ranking_weights"]:
+    from bench.ranking_weights import main
 
     raise SystemExit(main(sys.argv[2:]))
 

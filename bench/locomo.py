@@ -37,7 +37,7 @@ from proxy.config import parse_config
 from proxy.memory.recall.embeddings import EncoderLoader
 from proxy.memory.recall.meaning import embed
 
-__all__ = ["CATEGORIES", "Conversation", "load", "run"]
+__all__ = ["CATEGORIES", "Conversation", "as_stored", "load", "run", "through_proxy"]
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 KS = (5, 10)
@@ -109,7 +109,7 @@ class RecordingBackend:
         raise NotImplementedError
 
 
-async def _through_proxy(
+async def through_proxy(
     conversations: Sequence[Conversation], store: Path, *, semantic: bool
 ) -> tuple[list[tuple[Question, set[str]]], list[float]]:
     """Each conversation told to the proxy turn by turn, then asked its questions: for each question, the
@@ -148,9 +148,14 @@ async def _through_proxy(
     return found, times
 
 
+def as_stored(text: str) -> str:
+    """How a turn's memory begins, whitespace collapsed: the user's message, then the assistant's reply."""
+    return f"user: {' '.join(text.split())} assistant:"
+
+
 def _as_sent(text: str) -> str:
     """A turn's memory as the injected block writes it (whitespace collapsed), JSON-escaped as sent."""
-    return json.dumps(f"user: {' '.join(text.split())} assistant:", ensure_ascii=False)[1:-1]
+    return json.dumps(as_stored(text), ensure_ascii=False)[1:-1]
 
 
 async def _written(client: Any) -> None:
@@ -237,7 +242,7 @@ async def run(directory: Path) -> dict[str, Any]:
             results[f"{name} @{k}"] = _summary(found)
     with tempfile.TemporaryDirectory(prefix="locomo-bench-") as tmp:
         for name, semantic in (("proxy: words", False), ("proxy: words and meaning", True)):
-            found, times = await _through_proxy(
+            found, times = await through_proxy(
                 conversations, Path(tmp) / f"{semantic}.sqlite3", semantic=semantic
             )
             times.sort()

@@ -62,7 +62,7 @@ def test_bm25_ranks_the_turn_that_holds_the_answer_first(tmp_path: Path) -> None
 
 async def test_through_the_proxy_a_question_finds_the_turns_that_reached_the_provider(tmp_path: Path) -> None:
     conversations = locomo.load(write(tmp_path))
-    found, times = await locomo._through_proxy(conversations, tmp_path / "memory.sqlite3", semantic=False)
+    found, times = await locomo.through_proxy(conversations, tmp_path / "memory.sqlite3", semantic=False)
     assert [(question.evidence, "D1:1" in reached, "D2:2" in reached) for question, reached in found] == [
         (("D1:1",), True, False),
         (("D2:2",), False, True),  # its spaces collapsed in the injected block, still found

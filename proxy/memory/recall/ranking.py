@@ -27,67 +27,82 @@ A question that asks when counts the memories that state a time more (:data:`WHE
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from proxy.memory.recall.lexical import words_of
-from proxy.memory.recall.when import tells_when
+from proxy.memory.recall.when import asks_when, tells_when
 from proxy.memory.stores.base import MemoryRecord
 from proxy.memory.turns import answer_to_a_bare_question
 
 __all__ = [
+    "BESIDE",
+    "FEATURES",
     "FUSED_CANDIDATES",
-    "NEIGHBOUR_DECAY",
     "NEIGHBOUR_REACH",
     "NEIGHBOUR_SOURCES",
-    "NEIGHBOUR_WEIGHTS",
-    "RRF_K",
-    "WHEN_WEIGHT",
-    "WORDS_WEIGHT",
+    "PLACE_K",
+    "WEIGHTS",
     "Candidate",
+    "Features",
     "answered",
+    "features",
     "fuse",
     "neighbour_sources",
+    "scores",
 ]
 
-RRF_K = 5
-"""The rank constant of reciprocal-rank fusion: how much the first places count over the later ones."""
+PLACE_K = 5
+"""What a place in a signal's list is worth: ``1 / (PLACE_K + rank)``, so the first places count most (the
+constant of reciprocal-rank fusion, Cormack, Clarke and Buettcher, SIGIR 2009; 5 found the most here)."""
 
-WORDS_WEIGHT = 1.25
-"""How much a place in the words list counts against the same place in the meaning list."""
-
-NEIGHBOUR_WEIGHTS = {("words", "before"): 1.0, ("words", "after"): 1.5, ("meaning", "after"): 1.0}
-"""What the memory stored right before or after a match gains, by the match's signal and side: weight /
-(:data:`RRF_K` + the match's rank), up to just below the match (never past it). Only a memory words or
-meaning found gains: one neither found is not recalled for its neighbour (it shares nothing with the
-question). On LoCoMo's turns alone (without the questions) words and meaning find 61.4% at 5; with these
-65.6% (the memory after a word match alone, 0.5: 63.7%). Without the ceiling, 0.8/0.5/0.5 found 66.0%,
-but four copies of common words lifted each other above the one memory holding the question's rarest
-word; the memory before a meaning match costs (all four sides at 0.5: 64.8%)."""
-
-NEIGHBOUR_REACH = {"before": 1, "after": 2}
-"""How many memories on each side of a match are its neighbours: an answer may come a turn later still
-("Where did you go?" - "Oh, thanks!" - "To Woodhaven")."""
+NEIGHBOUR_REACH = {"before": 2, "after": 2}
+"""How many memories on each side of a match are its neighbours: a turn often answers the one before it,
+and an answer may come a turn later still ("Where did you go?" - "Oh, thanks!" - "To Woodhaven")."""
 
 NEIGHBOUR_SOURCES = 10
-"""The first matches of each signal whose neighbours are looked up: one further down gains its neighbours
-too little to matter (on LoCoMo the first 10 find what all 50 do, 69.6%), and each lookup costs seeks
-(0.8 ms a recall for 50 of each, 0.2 ms for 10, on the load benchmark's memories)."""
-
-NEIGHBOUR_DECAY = 0.3
-"""What the second memory after a match gains, against the first. On LoCoMo, the memories right beside a
-match alone: 67.9%; the second after too, at 0.3: 69.5% (0.5: 69.0%, 0.7: 68.7%). The second before too
-found no more (69.4%), and it let a word match lift another two before it over a better match."""
-
-WHEN_WEIGHT = 2.0
-"""How many times a memory that states a time counts for a question that asks when
-(:mod:`proxy.memory.recall.when`; on LoCoMo 1.5: 67.6%, 2: 67.9%, 3: 67.8%)."""
+"""The first matches of each signal whose neighbours count: one further down adds too little to matter (on
+LoCoMo the first 10 find what all 50 do), and each lookup costs seeks (0.8 ms a recall for 50 of each,
+0.2 ms for 10, on the load benchmark's memories)."""
 
 FUSED_CANDIDATES = 50
-"""Memories each signal brings to the fusion (at least the limit). Deeper lists give the memories beside
+"""Memories each signal brings to the ranking (at least the limit). Deeper lists give the memories beside
 a match, and a "when" question's memory that states the time, more to rise from: on LoCoMo 20 found
-65.5%, 50 found 66.9%. Recall among 10,000 memories took 0.35 ms by words and 4.29 ms with meaning
-(0.34 and 3.85 with 20, on another day: ``./RUN_TESTS.sh bench memory``)."""
+65.5%, 50 found 66.9% (0.12.0's fusion). Recall among 10,000 memories took 0.35 ms by words and 4.29 ms
+with meaning (0.34 and 3.85 with 20, on another day: ``./RUN_TESTS.sh bench memory``)."""
+
+WEIGHTS: Mapping[str, float] = {
+    "words_place": 13,
+    "words_strength": 1.08,
+    "meaning_place": 9.81,
+    "meaning_similarity": 1.33,
+    "two_before_words": 5.88,
+    "before_words": 9.08,
+    "after_words": 13,
+    "two_after_words": 12,
+    "two_before_meaning": 7.71,
+    "after_meaning": 4.07,
+    "two_after_meaning": 7.32,
+    "says_when_asked_when": 1.34,
+    "says_when": 0.648,
+    "length": 2.06,
+}
+"""How much each of a candidate's features (:func:`features`) counts in its score, their sum. Learned by
+``bench/ranking_weights.py`` on LoCoMo's development conversations (pairwise logistic regression over the
+candidates the proxy ranked: each evidence memory against each other candidate of its question)."""
+
+FEATURES = tuple(WEIGHTS)
+"""The features of a candidate, in :data:`WEIGHTS`' order."""
+
+BESIDE = frozenset(
+    f"{distance}{side}_{signal}"
+    for distance in ("", "two_")
+    for side in ("before", "after")
+    for signal in ("words", "meaning")
+)
+"""The features a memory has for being stored beside a match: what they add lifts it to just below the
+best of those matches, never past it (:func:`scores`)."""
 
 
 @dataclass(frozen=True)
@@ -98,71 +113,129 @@ class Candidate:
     score: float
 
 
+@dataclass(frozen=True)
+class Features:
+    """What ranks one candidate: its features (in :data:`FEATURES`' order), and the matches it is stored
+    beside, whose places its :data:`BESIDE` features hold."""
+
+    values: tuple[float, ...]
+    beside: frozenset[tuple[str, str]] = frozenset()
+    """(the match's id, the signal that found it)."""
+
+
 def fuse(
     lexical: Sequence[Candidate],
     dense: Sequence[Candidate],
     *,
+    query: str = "",
     neighbours: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None,
-    asks_when: bool = False,
     limit: int,
 ) -> list[MemoryRecord]:
-    """At most ``limit`` memories by reciprocal-rank fusion of the lists, each once, each marked with the
-    signal that ranked it higher (``words`` or ``meaning``; a tie is ``words``) and that signal's score.
-    Equal fused scores keep the order they were found in, words first.
-
-    ``neighbours`` maps a match's id to the ids of the memories stored before it and after it, nearest
-    first (up to :data:`NEIGHBOUR_REACH` a side): each gains by :data:`NEIGHBOUR_WEIGHTS`, times
-    :data:`NEIGHBOUR_DECAY` for each memory further away, if words or meaning found it too.
-    ``asks_when`` (the question asks for a time) counts each memory that states one :data:`WHEN_WEIGHT`
-    times.
-    """
-    signals = (("words", WORDS_WEIGHT, lexical), ("meaning", 1.0, dense))
-    fused: dict[str, float] = {}
+    """At most ``limit`` of the memories words or meaning found, best first by their :func:`scores`, each
+    once, each marked with the signal that ranked it higher (``words`` or ``meaning``; a tie is
+    ``words``) and that signal's score. Equal scores keep the order they were found in, words first."""
+    scored = scores(features(lexical, dense, query=query, neighbours=neighbours))
     placed: dict[str, tuple[int, Candidate, str]] = {}
-    for signal, weight, found in signals:
-        for rank, candidate in enumerate(found, start=1):
-            memory_id = candidate.record.id
-            fused[memory_id] = fused.get(memory_id, 0.0) + weight / (RRF_K + rank)
-            if memory_id not in placed or rank < placed[memory_id][0]:
-                placed[memory_id] = (rank, candidate, signal)
-    fused = _with_neighbours(fused, signals, neighbours or {})
-    if asks_when:
-        fused = {
-            memory_id: score * WHEN_WEIGHT if tells_when(placed[memory_id][1].record.content) else score
-            for memory_id, score in fused.items()
-        }
-    order = sorted(fused, key=lambda memory_id: -fused[memory_id])  # stable: words' order first
+    for signal, candidates in (("words", lexical), ("meaning", dense)):
+        for rank, candidate in enumerate(candidates, start=1):
+            if candidate.record.id not in placed or rank < placed[candidate.record.id][0]:
+                placed[candidate.record.id] = (rank, candidate, signal)
+    order = sorted(scored, key=lambda memory_id: -scored[memory_id])  # stable: words' order first
     return [
         replace(placed[memory_id][1].record, score=placed[memory_id][1].score, signal=placed[memory_id][2])
         for memory_id in order[:limit]
     ]
 
 
-def _with_neighbours(
-    fused: dict[str, float],
-    signals: Sequence[tuple[str, float, Sequence[Candidate]]],
-    neighbours: Mapping[str, tuple[Sequence[str], Sequence[str]]],
-) -> dict[str, float]:
-    """``fused`` with what each memory gains beside the matches it neighbours: up to just below the best
-    of them, never past it. A run of alike memories would otherwise lift each other above a better match
-    (four copies of common words over the one memory holding the question's rarest word)."""
-    gains: dict[str, float] = {}
-    ceilings: dict[str, float] = {}
-    for signal, _, found in signals:
-        for rank, candidate in enumerate(found, start=1):
-            before, after = neighbours.get(candidate.record.id, ((), ()))
+def scores(found: Mapping[str, Features], weights: Mapping[str, float] = WEIGHTS) -> dict[str, float]:
+    """Each candidate's score: ``weights`` over its features, summed. What it gains beside the matches of
+    a signal that found it too lifts it at most to just below the best of those matches: a run of alike
+    memories, each beside the others, would otherwise lift each other above the one memory holding the
+    question's rarest word. Beside a match of the other signal it may pass the match: the answer after a
+    question shares the question's meaning, not its words."""
+    result: dict[str, float] = {}
+    own: dict[str, float] = {}
+    parts: dict[str, dict[str, float]] = {}
+    for memory_id, candidate in found.items():
+        split = parts[memory_id] = {"own": 0.0, "words": 0.0, "meaning": 0.0}
+        for name, value in zip(FEATURES, candidate.values, strict=True):
+            split[_signal_beside(name) or "own"] += weights.get(name, 0.0) * value
+        own[memory_id] = split["own"]
+    for memory_id, candidate in found.items():
+        split, values = parts[memory_id], dict(zip(FEATURES, candidate.values, strict=True))
+        alike = {signal for signal in ("words", "meaning") if values.get(f"{signal}_place", 0.0) > 0}
+        score = split["own"] + sum(split[signal] for signal in ("words", "meaning") if signal not in alike)
+        capped = sum(split[signal] for signal in alike)
+        matches = [own[match] for match, signal in candidate.beside if signal in alike and match in own]
+        if capped > 0 and matches:
+            score = max(score, min(score + capped, max(matches) * (1 - 1e-9)))
+        else:
+            score += capped
+        result[memory_id] = score
+    return result
+
+
+def _signal_beside(name: str) -> str | None:
+    """The signal of the matches a :data:`BESIDE` feature is about; None for any other feature."""
+    return name.rsplit("_", 1)[1] if name in BESIDE else None
+
+
+def features(
+    lexical: Sequence[Candidate],
+    dense: Sequence[Candidate],
+    *,
+    query: str = "",
+    neighbours: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None,
+) -> dict[str, Features]:
+    """Each memory words or meaning found, by id in the order found (words first), with its features in
+    :data:`FEATURES`' order:
+
+    - ``words_place`` / ``meaning_place``: its place in each signal's list (``1 / (PLACE_K + rank)``, 0 if
+      that signal did not find it); ``words_strength``: its bm25 over the best one's; ``meaning_similarity``:
+      its cosine to the question.
+    - ``before_words`` ... ``two_after_meaning``: the place of the best match it is stored right before, two
+      before, right after or two after (``neighbours``: a match's id to the ids stored before it and after
+      it, nearest first), among the first :data:`NEIGHBOUR_SOURCES` of each signal. A turn often answers
+      the one before it. Only a memory that words or meaning found is a candidate: one that shares nothing
+      with the question is not recalled for its neighbour.
+    - ``says_when_asked_when``: it states a time and ``query`` asks when; ``says_when``: it states a time
+      (:mod:`proxy.memory.recall.when`).
+    - ``length``: the log of its number of distinct words (a statement over "Thanks!");
+      ``shared_words``: the share of ``query``'s searchable words it holds as they are.
+    """
+    places: dict[str, dict[str, float]] = {}
+    for signal, candidates in (("words", lexical), ("meaning", dense)):
+        best = candidates[0].score if candidates and candidates[0].score > 0 else 1.0
+        for rank, candidate in enumerate(candidates, start=1):
+            place = places.setdefault(candidate.record.id, {})
+            place.setdefault(f"{signal}_place", 1 / (PLACE_K + rank))
+            place.setdefault(
+                "words_strength" if signal == "words" else "meaning_similarity",
+                candidate.score / best if signal == "words" else candidate.score,
+            )
+    beside: dict[str, set[tuple[str, str]]] = {}
+    for signal, candidates in (("words", lexical), ("meaning", dense)):
+        for rank, candidate in enumerate(candidates[:NEIGHBOUR_SOURCES], start=1):
+            before, after = (neighbours or {}).get(candidate.record.id, ((), ()))
             for side, memory_ids in (("before", before), ("after", after)):
-                weight = NEIGHBOUR_WEIGHTS.get((signal, side), 0.0)
                 for distance, memory_id in enumerate(memory_ids[: NEIGHBOUR_REACH[side]]):
-                    if weight and memory_id in fused:
-                        gain = weight * NEIGHBOUR_DECAY**distance / (RRF_K + rank)
-                        gains[memory_id] = gains.get(memory_id, 0.0) + gain
-                        ceiling = fused[candidate.record.id] * (1 - 1e-9)
-                        ceilings[memory_id] = max(ceilings.get(memory_id, 0.0), ceiling)
-    gained = dict(fused)
-    for memory_id, gain in gains.items():
-        gained[memory_id] = max(fused[memory_id], min(fused[memory_id] + gain, ceilings[memory_id]))
-    return gained
+                    name = f"{'two_' if distance else ''}{side}_{signal}"
+                    if memory_id in places and name in WEIGHTS:
+                        place = places[memory_id]
+                        place[name] = max(place.get(name, 0.0), 1 / (PLACE_K + rank))
+                        beside.setdefault(memory_id, set()).add((candidate.record.id, signal))
+    asked_when = asks_when(query)
+    records = {candidate.record.id: candidate.record for candidate in (*lexical, *dense)}
+    found: dict[str, Features] = {}
+    for memory_id, place in places.items():
+        words = {word.lower() for word in words_of(records[memory_id].content)}
+        says_when = tells_when(records[memory_id].content)
+        place["says_when_asked_when"] = float(says_when and asked_when)
+        place["says_when"] = float(says_when)
+        place["length"] = math.log1p(len(words))
+        values = tuple(place.get(name, 0.0) for name in FEATURES)
+        found[memory_id] = Features(values, frozenset(beside.get(memory_id, ())))
+    return found
 
 
 def neighbour_sources(lexical: Sequence[Candidate], dense: Sequence[Candidate]) -> list[Candidate]:

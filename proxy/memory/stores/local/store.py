@@ -66,7 +66,6 @@ from proxy.memory.recall.ranking import (
     fuse,
     neighbour_sources,
 )
-from proxy.memory.recall.when import asks_when
 from proxy.memory.stores.base import (
     MemoryRecord,
     MemoryRefused,
@@ -296,7 +295,7 @@ class LocalMemoryStore(EncoderBacked):
                 lexical = answered(lexical, terms)
                 dense = self._by_meaning(conn, space, user_id, query, max(limit, FUSED_CANDIDATES))
                 neighbours = _neighbours(conn, neighbour_sources(lexical, dense))
-            return fuse(lexical, dense, neighbours=neighbours, asks_when=asks_when(query), limit=limit)
+            return fuse(lexical, dense, neighbours=neighbours, query=query, limit=limit)
 
         return await self._read(read)
 

@@ -47,7 +47,6 @@ from proxy.memory.recall.ranking import (
     fuse,
     neighbour_sources,
 )
-from proxy.memory.recall.when import asks_when
 from proxy.memory.stores.base import (
     MemoryRecord,
     MemoryRefused,
@@ -216,7 +215,7 @@ class PostgresMemoryStore(EncoderBacked):
             lexical = answered(await _by_words(conn, user_id, terms, max(limit, FUSED_CANDIDATES)), terms)
             dense = await self._by_meaning(conn, user_id, encoder, vector, max(limit, FUSED_CANDIDATES))
             neighbours = await _neighbours(conn, neighbour_sources(lexical, dense))
-        return fuse(lexical, dense, neighbours=neighbours, asks_when=asks_when(query), limit=limit)
+        return fuse(lexical, dense, neighbours=neighbours, query=query, limit=limit)
 
     async def _by_meaning(
         self,
