@@ -1,10 +1,12 @@
-"""Which questions ask when, and which memories say when (what the "when" weight of recall reads)."""
+"""Which questions ask when, and which memories say when (two of the features recall ranks by)."""
 
 from __future__ import annotations
 
 import pytest
 
-from proxy.memory.recall.when import asks_when, tells_when
+from bench.memory_data import FACTS, filler, stored
+from proxy.memory.recall.lexical import words_of
+from proxy.memory.recall.when import _TELLS_WHEN, asks_when, tells_when
 
 
 @pytest.mark.parametrize(
@@ -67,3 +69,16 @@ def test_a_memory_that_states_a_time_tells_when(content: str) -> None:
 )
 def test_other_memories_do_not(content: str) -> None:
     assert not tells_when(content)
+
+
+def test_the_shortcut_over_a_memorys_words_never_changes_the_answer() -> None:
+    """A memory with no word a time is told with and no digit skips the pattern: over the repository's
+    own memories, the facts and every filler form, and the cases above, the answer is the pattern's."""
+    texts = [stored(fact.statement) for fact in FACTS] + filler(2_000) + [
+        "mid-May we moved", "Sundays are quiet", "the 3rd of June", "weekends in autumn", "12/05/2024",
+    ]  # fmt: skip
+    told = [text for text in texts if _TELLS_WHEN.search(text)]
+
+    assert [text for text in texts if tells_when(text)] == told
+    assert [text for text in texts if tells_when(text, {w.lower() for w in words_of(text)})] == told
+    assert 5 < len(told) < len(texts)  # both kinds are there

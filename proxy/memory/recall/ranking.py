@@ -160,20 +160,22 @@ def scores(found: Mapping[str, Features], weights: Mapping[str, float] = WEIGHTS
     memories, each beside the others, would otherwise lift each other above the one memory holding the
     question's rarest word. Beside a match of the other signal it may pass the match: the answer after a
     question shares the question's meaning, not its words."""
+    weight = [weights.get(name, 0.0) for name in FEATURES]
+    parts = {
+        memory_id: [sum(weight[n] * candidate.values[n] for n in group) for group in _GROUPS]
+        for memory_id, candidate in found.items()
+    }
     result: dict[str, float] = {}
-    own: dict[str, float] = {}
-    parts: dict[str, dict[str, float]] = {}
     for memory_id, candidate in found.items():
-        split = parts[memory_id] = {"own": 0.0, "words": 0.0, "meaning": 0.0}
-        for name, value in zip(FEATURES, candidate.values, strict=True):
-            split[_signal_beside(name) or "own"] += weights.get(name, 0.0) * value
-        own[memory_id] = split["own"]
-    for memory_id, candidate in found.items():
-        split, values = parts[memory_id], dict(zip(FEATURES, candidate.values, strict=True))
-        alike = {signal for signal in ("words", "meaning") if values.get(f"{signal}_place", 0.0) > 0}
-        score = split["own"] + sum(split[signal] for signal in ("words", "meaning") if signal not in alike)
-        capped = sum(split[signal] for signal in alike)
-        matches = [own[match] for match, signal in candidate.beside if signal in alike and match in own]
+        own, *gains = parts[memory_id]
+        alike = [candidate.values[place] > 0 for place in _PLACES]  # found by words, by meaning
+        score = own + sum(gain for gain, same in zip(gains, alike, strict=True) if not same)
+        capped = sum(gain for gain, same in zip(gains, alike, strict=True) if same)
+        matches = [
+            parts[match][0]
+            for match, signal in candidate.beside
+            if match in parts and alike[_SIGNALS[signal]]
+        ]
         if capped > 0 and matches:
             score = max(score, min(score + capped, max(matches) * (1 - 1e-9)))
         else:
@@ -182,9 +184,17 @@ def scores(found: Mapping[str, Features], weights: Mapping[str, float] = WEIGHTS
     return result
 
 
-def _signal_beside(name: str) -> str | None:
-    """The signal of the matches a :data:`BESIDE` feature is about; None for any other feature."""
-    return name.rsplit("_", 1)[1] if name in BESIDE else None
+_NONE = (0.0,) * len(FEATURES)
+_SIGNALS = {"words": 0, "meaning": 1}
+_PLACES = (FEATURES.index("words_place"), FEATURES.index("meaning_place"))
+_GROUPS = (
+    tuple(n for n, name in enumerate(FEATURES) if name not in BESIDE),
+    *(
+        tuple(n for n, name in enumerate(FEATURES) if name in BESIDE and name.endswith(f"_{signal}"))
+        for signal in _SIGNALS
+    ),
+)
+"""The indexes of a memory's own features, then of those it has beside words' matches and meaning's."""
 
 
 def features(
@@ -236,11 +246,11 @@ def features(
     found: dict[str, Features] = {}
     for memory_id, place in places.items():
         words = {word.lower() for word in words_of(records[memory_id].content)}
-        says_when = tells_when(records[memory_id].content)
+        says_when = tells_when(records[memory_id].content, words)
         place["says_when_asked_when"] = float(says_when and asked_when)
         place["says_when"] = float(says_when)
         place["length"] = math.log1p(len(words))
-        values = tuple(place.get(name, 0.0) for name in FEATURES)
+        values = tuple(map(place.get, FEATURES, _NONE))
         found[memory_id] = Features(values, frozenset(beside.get(memory_id, ())))
     return found
 
