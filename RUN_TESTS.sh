@@ -8,7 +8,7 @@
 #                                          on the newest of everything (unlocked, a report that never fails)
 # ./RUN_TESTS.sh kit [pytest args...]      the conformance kit's wheel in a fresh venv, on examples/third_party_proxy
 # ./RUN_TESTS.sh release                   the package as users install it: wheel, pip, pipx, uv tool
-# ./RUN_TESTS.sh bench [memory|load|soak] [--quick] [bench args...]   the benchmarks (python -m bench)
+# ./RUN_TESTS.sh bench [memory|load|soak|ranking_weights] [--quick] [bench args...]   the benchmarks (python -m bench)
 # Installs locks/dev.txt (locks/bench.txt for bench) into .venv when it is missing or out of date, and the
 # real tools the tests drive (scripts/install_tools.sh); extra arguments go to pytest (the benchmark for bench).
 set -euo pipefail

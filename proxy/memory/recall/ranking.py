@@ -8,15 +8,18 @@ answers the one before it: "How long have you had them?" - "Three years"), wheth
 the question asks when (:mod:`proxy.memory.recall.when`), and its length (a statement over "Thanks!").
 Its score is the :data:`WEIGHTS` over them, summed (:func:`scores`), and the best are recalled.
 
-The weights are learned, not set by hand: ``python -m bench ranking_weights --locomo DIR`` tells LoCoMo's
+The weights are learned, not set by hand: ``./RUN_TESTS.sh bench ranking_weights --locomo DIR`` tells LoCoMo's
 development conversations to the proxy, keeps each question's candidates and which of them are its
-evidence, and fits a pairwise logistic regression (each evidence memory against every other candidate of
-its question). On the seven conversations it finds 72.2% of the questions' evidence among the first 5,
-71.8% with each conversation ranked by the weights learned on the other six; reciprocal-rank fusion with
-hand-set neighbour and "when" weights (0.12.0) found 69.5%, and the earlier rule (the best word match,
-then every meaning match, then the other word matches) 52.0%, below words alone: meaning crowded out better
-word matches. docs/benchmarks.md has the figures. A meaning match below ``min_similarity`` is no match:
-every memory has a nearest neighbour, and an unrelated one must not be injected into every request.
+evidence, fits a pairwise logistic regression (each evidence memory against every other candidate of its
+question), and adjusts the result so that questions in other words are found as before. On the seven
+conversations the weights find 72.2% of the questions' evidence among the first 5 (72.0% with each
+conversation ranked by the weights learned on the other six; through the proxy, ``./RUN_TESTS.sh bench
+memory``: 72.2%). Reciprocal-rank fusion with hand-set neighbour and "when" weights (0.12.0) found 69.5%;
+the earlier rule (the best word match, then every meaning match, then the other word matches) 52.0%,
+below words alone: meaning crowded out better word matches. docs/benchmarks.md has the figures.
+
+A meaning match below ``min_similarity`` is no match: every memory has a nearest neighbour, and an
+unrelated one must not be injected into every request.
 
 What a memory gains beside a match of a signal that found it too lifts it only to just below that match: a
 run of alike memories, each beside the others, would otherwise lift each other above the one memory
@@ -73,7 +76,7 @@ LoCoMo the first 10 find what all 50 do), and each lookup costs seeks (0.8 ms a 
 FUSED_CANDIDATES = 50
 """Memories each signal brings to the ranking (at least the limit). Deeper lists give the memories beside
 a match, and a "when" question's memory that states the time, more to rise from: on LoCoMo 20 found
-65.5%, 50 found 66.9% (0.12.0's fusion). Recall among 10,000 memories took 0.35 ms by words and 4.29 ms
+65.5%, 50 found 66.9% (0.12.0's fusion). Recall among 10,000 memories takes 0.38 ms by words and 4.08 ms
 with meaning (0.34 and 3.85 with 20, on another day: ``./RUN_TESTS.sh bench memory``)."""
 
 WEIGHTS: Mapping[str, float] = {
@@ -108,8 +111,22 @@ BESIDE = frozenset(
     for side in ("before", "after")
     for signal in ("words", "meaning")
 )
-"""The features a memory has for being stored beside a match: what they add lifts it to just below the
-best of those matches, never past it (:func:`scores`)."""
+"""The features a memory has for being stored beside a match, by side, distance and the match's signal;
+beside a match of a signal that found it too, what they add lifts it only to just below the match
+(:func:`scores`)."""
+
+
+_ZEROS = (0.0,) * len(FEATURES)
+_SIGNALS = {"words": 0, "meaning": 1}
+_PLACES = (FEATURES.index("words_place"), FEATURES.index("meaning_place"))
+_GROUPS = (
+    tuple(n for n, name in enumerate(FEATURES) if name not in BESIDE),
+    *(
+        tuple(n for n, name in enumerate(FEATURES) if name in BESIDE and name.endswith(f"_{signal}"))
+        for signal in _SIGNALS
+    ),
+)
+"""The indexes of a memory's own features, then of those it has beside words' matches and meaning's."""
 
 
 @dataclass(frozen=True)
@@ -184,19 +201,6 @@ def scores(found: Mapping[str, Features], weights: Mapping[str, float] = WEIGHTS
     return result
 
 
-_NONE = (0.0,) * len(FEATURES)
-_SIGNALS = {"words": 0, "meaning": 1}
-_PLACES = (FEATURES.index("words_place"), FEATURES.index("meaning_place"))
-_GROUPS = (
-    tuple(n for n, name in enumerate(FEATURES) if name not in BESIDE),
-    *(
-        tuple(n for n, name in enumerate(FEATURES) if name in BESIDE and name.endswith(f"_{signal}"))
-        for signal in _SIGNALS
-    ),
-)
-"""The indexes of a memory's own features, then of those it has beside words' matches and meaning's."""
-
-
 def features(
     lexical: Sequence[Candidate],
     dense: Sequence[Candidate],
@@ -217,8 +221,7 @@ def features(
       with the question is not recalled for its neighbour.
     - ``says_when_asked_when``: it states a time and ``query`` asks when; ``says_when``: it states a time
       (:mod:`proxy.memory.recall.when`).
-    - ``length``: the log of its number of distinct words (a statement over "Thanks!");
-      ``shared_words``: the share of ``query``'s searchable words it holds as they are.
+    - ``length``: the log of its number of distinct words (a statement over "Thanks!").
     """
     places: dict[str, dict[str, float]] = {}
     for signal, candidates in (("words", lexical), ("meaning", dense)):
@@ -250,7 +253,7 @@ def features(
         place["says_when_asked_when"] = float(says_when and asked_when)
         place["says_when"] = float(says_when)
         place["length"] = math.log1p(len(words))
-        values = tuple(map(place.get, FEATURES, _NONE))
+        values = tuple(map(place.get, FEATURES, _ZEROS))
         found[memory_id] = Features(values, frozenset(beside.get(memory_id, ())))
     return found
 
