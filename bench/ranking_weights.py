@@ -8,11 +8,12 @@ question's evidence turns. A pairwise logistic regression (each evidence memory 
 candidate of its question, each question weighing the same) learns one weight a feature; on features
 scaled to unit variance, then scaled back, so the weights apply to the features as they are.
 
-It reports any-evidence recall at 5 by the learned weights, each conversation ranked by the weights learned
-on the others (leave one conversation out: what the weights find on conversations they have not seen), by
-the weights learned on all of them, and by the shipped :data:`~proxy.memory.recall.ranking.WEIGHTS`; then
-the learned weights, to paste. The candidates are the same whatever the weights (words and meaning find
-them), so one pass through the proxy serves every ranking compared.
+It reports any-evidence recall at 5 by the learned weights, as learned and :func:`adjusted`, each
+conversation ranked by the weights learned on the others (leave one conversation out: what the weights
+find on conversations they have not seen), by the weights learned on all of them, and by the shipped
+:data:`~proxy.memory.recall.ranking.WEIGHTS`; then the weights learned on all and adjusted, to paste. The
+candidates are the same whatever the weights (words and meaning find them), so one pass through the proxy
+serves every ranking compared.
 """
 
 from __future__ import annotations
