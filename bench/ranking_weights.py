@@ -143,8 +143,8 @@ def recall_at(questions: Sequence[Ranked], weights: Mapping[str, float], k: int 
     ranks them (:func:`~proxy.memory.recall.ranking.scores`)."""
     found = 0
     for question in questions:
-        scored = ranking.scores(question.candidates, weights)
-        best = sorted(range(len(scored)), key=lambda n, ids=list(scored): -scored[ids[n]])[:k]
+        scored = list(ranking.scores(question.candidates, weights).values())  # in the evidence's order
+        best = sorted(range(len(scored)), key=lambda n, scored=scored: -scored[n])[:k]
         found += bool(question.evidence[best].any())
     return found / len(questions)
 

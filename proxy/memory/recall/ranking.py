@@ -62,7 +62,8 @@ __all__ = [
 
 PLACE_K = 5
 """What a place in a signal's list is worth: ``1 / (PLACE_K + rank)``, so the first places count most (the
-constant of reciprocal-rank fusion, Cormack, Clarke and Buettcher, SIGIR 2009; 5 found the most here)."""
+constant of reciprocal-rank fusion, Cormack, Clarke and Buettcher, SIGIR 2009; 5 found the most with
+0.9.0's fusion, and the weights are learned on places so measured)."""
 
 NEIGHBOUR_REACH = {"before": 2, "after": 2}
 """How many memories on each side of a match are its neighbours: a turn often answers the one before it,
